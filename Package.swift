@@ -1,0 +1,37 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Reel",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "EventStore", targets: ["EventStore"]),
+        .library(name: "LMDB", targets: ["LMDB"]),
+        .executable(name: "reel", targets: ["reel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]
+        ),
+        .target(name: "LMDB", dependencies: ["CLMDB"]),
+        .target(
+            name: "EventStore",
+            dependencies: ["LMDB", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .executableTarget(
+            name: "reel",
+            dependencies: ["EventStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // A small program the tests start as a real second process (multi-process appends).
+        .executableTarget(name: "reel-test-driver", dependencies: ["EventStore"], path: "Tests/Driver"),
+        .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
+        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "LMDB", "reel-test-driver"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

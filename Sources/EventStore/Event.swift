@@ -1,0 +1,82 @@
+import Foundation
+
+/// Who caused an event and why: carried with every stored event, covered by its hash.
+public struct EventMetadata: Sendable, Hashable {
+    /// The user, service or worker that appended the event.
+    public var actor: String?
+    /// Groups the events of one piece of work (one request, one job) across streams.
+    public var correlationID: String?
+    /// The id of the event or command that caused this one.
+    public var causationID: String?
+
+    public init(actor: String? = nil, correlationID: String? = nil, causationID: String? = nil) {
+        self.actor = actor
+        self.correlationID = correlationID
+        self.causationID = causationID
+    }
+
+    public static let none = EventMetadata()
+}
+
+/// An event to append: the stream it belongs to, its type, its payload and a unique id.
+public struct NewEvent: Sendable, Hashable {
+    /// Unique in the store; appending the same id again with the same content is a no-op.
+    public var id: UUID
+    /// The stream, e.g. `job-3f2a…`. 1…255 bytes of UTF-8.
+    public var stream: String
+    /// The event type, e.g. `image.generated`. 1…255 bytes of UTF-8.
+    public var type: String
+    /// The event's data, opaque to the engine (the domain stores canonical JSON).
+    public var payload: [UInt8]
+    public var metadata: EventMetadata
+
+    public init(id: UUID = UUID(), stream: String, type: String, payload: [UInt8], metadata: EventMetadata = .none) {
+        self.id = id
+        self.stream = stream
+        self.type = type
+        self.payload = payload
+        self.metadata = metadata
+    }
+}
+
+/// A stored event, as read back or as handed to projections.
+public struct RecordedEvent: Sendable, Hashable {
+    /// Global position: 1, 2, 3, … without gaps.
+    public let position: UInt64
+    public let stream: String
+    /// Position within the stream: 1, 2, 3, … without gaps.
+    public let version: UInt64
+    public let id: UUID
+    public let type: String
+    /// Milliseconds since 1970-01-01T00:00:00Z, from the store's clock; never decreases as position grows.
+    public let recordedAtMilliseconds: Int64
+    public let metadata: EventMetadata
+    public let payload: [UInt8]
+    /// SHA-256(previous event's hash ‖ canonical bytes of this event); see `docs/FORMAT.md`.
+    public let hash: [UInt8]
+
+    public var recordedAt: Date { Date(timeIntervalSince1970: Double(recordedAtMilliseconds) / 1000) }
+}
+
+/// How many events a stream must hold before an append, checked inside the write transaction.
+public enum ExpectedVersion: Sendable, Hashable {
+    /// No check.
+    case any
+    /// The stream holds exactly this many events; `0` means the stream must not exist yet.
+    case exactly(UInt64)
+
+    public static let noStream = ExpectedVersion.exactly(0)
+}
+
+/// What an append did.
+public struct AppendResult: Sendable, Hashable {
+    /// The position of each event, in the order given.
+    public let positions: [UInt64]
+    /// The stream version of each event, in the order given.
+    public let versions: [UInt64]
+    /// `true` when every event was already stored with the same content: nothing was written and the positions are
+    /// the original ones.
+    public let isDuplicate: Bool
+
+    public var lastPosition: UInt64 { positions.last ?? 0 }
+}

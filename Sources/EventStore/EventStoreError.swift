@@ -1,0 +1,51 @@
+import Foundation
+import LMDB
+
+/// Errors of the engine. A projection's own rejection is not wrapped: the projection's error reaches the caller as
+/// thrown.
+public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A stream held another number of events than the append expected. Nothing of the batch was written.
+    case wrongExpectedVersion(stream: String, expected: UInt64, actual: UInt64)
+    /// An event id is already stored with other content (stream, type or payload). Nothing was written.
+    case idempotencyConflict(id: UUID, position: UInt64)
+    /// Some events of a batch are already stored and others are not; a retried batch must be the same batch.
+    case partialDuplicate(id: UUID, position: UInt64)
+    /// The batch itself is malformed (empty, duplicate id in it, a stream or type name out of bounds).
+    case invalidBatch(String)
+    /// A stored record could not be decoded or disagrees with its key.
+    case corruptRecord(position: UInt64, reason: String)
+    /// The store was written by a newer Reel; this one can't read it safely.
+    case newerFormat(found: UInt32, supported: UInt32)
+    /// The directory is not a Reel store (or has no store and was opened read-only).
+    case notAStore(path: String, reason: String)
+    /// The store has been closed.
+    case closed
+    /// LMDB failed; the underlying error says what and how to remedy it.
+    case storage(LMDBError)
+
+    public var description: String {
+        switch self {
+        case let .wrongExpectedVersion(stream, expected, actual):
+            "wrong expected version for stream \(stream): expected \(expected), actual \(actual)"
+        case let .idempotencyConflict(id, position):
+            "event id \(id.lowercased) is already stored at position \(position) with other content"
+        case let .partialDuplicate(id, position):
+            "event id \(id.lowercased) is already stored at position \(position) but other events of the batch are not"
+        case let .invalidBatch(reason): "invalid batch: \(reason)"
+        case let .corruptRecord(position, reason): "corrupt record at position \(position): \(reason)"
+        case let .newerFormat(found, supported):
+            "the store has format \(found), newer than this Reel's \(supported); use a newer reel"
+        case let .notAStore(path, reason): "\(path) is not a Reel store: \(reason)"
+        case .closed: "the store is closed"
+        case let .storage(error): error.description
+        }
+    }
+}
+
+extension EventStoreError {
+    /// Wraps LMDB errors, passes every other error through.
+    static func wrap(_ error: any Error) -> any Error {
+        if let lmdb = error as? LMDBError { return EventStoreError.storage(lmdb) }
+        return error
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import LMDB
+
+/// One caller's batch, waiting for the writer.
+struct AppendRequest: Sendable {
+    let events: [NewEvent]
+    let expected: [String: ExpectedVersion]
+}
+
+/// Appends the batches of one group commit inside one write transaction.
+///
+/// Each batch is checked (idempotency, expected versions) before it writes anything, then its events are folded into
+/// every projection and written to the log and the indexes. A batch that fails before writing is simply rejected; one
+/// that fails after writing (a projection rejecting its second event, say) makes the group start over without it, so
+/// the failed batch never leaves a trace and the others still land.
+struct GroupAppend {
+    let layout: Layout
+    let clock: @Sendable () -> Int64
+
+    /// Thrown inside the transaction to abort it and run the group again without the batch at `index`.
+    struct Restart: Error {
+        let index: Int
+        let error: any Error
+    }
+
+    /// Mutable state of the group within its transaction; changed only after the writes it describes succeeded.
+    struct State {
+        var head: Head
+        var now: Int64
+        var nextStream: UInt64
+        /// Streams touched in this group: number, version, and whether the `streams` entry must be written.
+        var streams: [String: (number: UInt64, version: UInt64, dirty: Bool)] = [:]
+        var startPosition: UInt64
+    }
+
+    /// Appends a group in one write transaction and commits it, redoing the group without any batch that failed
+    /// after writing. Returns the head after the commit (`nil` when the transaction failed as a whole) and one outcome
+    /// per request, in order.
+    func commit(
+        _ requests: [AppendRequest], _ environment: Environment
+    ) -> (head: UInt64?, outcomes: [Result<AppendResult, any Error>]) {
+        var excluded: [Int: any Error] = [:]
+        while true {
+            do {
+                let (head, outcomes) = try environment.write { txn in
+                    try run(requests, excluded: Set(excluded.keys), txn)
+                }
+                let merged = outcomes.enumerated().map { index, outcome in excluded[index].map { .failure($0) } ?? outcome }
+                return (head.position, merged)
+            } catch let restart as Restart {
+                excluded[restart.index] = restart.error
+            } catch {
+                // The transaction itself failed (disk full, a damaged file): no batch of the group was written.
+                let failure = EventStoreError.wrap(error)
+                return (nil, requests.indices.map { .failure(excluded[$0] ?? failure) })
+            }
+        }
+    }
+
+    /// Runs the group inside `txn`. Returns the new head and one outcome per request (excluded ones get a placeholder).
+    func run(
+        _ requests: [AppendRequest], excluded: Set<Int>, _ txn: borrowing Transaction
+    ) throws -> (head: Head, outcomes: [Result<AppendResult, any Error>]) {
+        let head = try layout.head(txn)
+        var state = State(
+            head: head,
+            now: max(clock(), head.recordedAt),
+            nextStream: try layout.metaU64(Layout.metaNextStreamKey, txn) ?? 1,
+            startPosition: head.position
+        )
+        try catchUpProjections(to: head.position, txn)
+        var outcomes: [Result<AppendResult, any Error>] = []
+        outcomes.reserveCapacity(requests.count)
+        for (index, request) in requests.enumerated() {
+            if excluded.contains(index) {
+                outcomes.append(.failure(EventStoreError.invalidBatch("excluded")))  // replaced by the caller
+                continue
+            }
+            let mark = txn.changeCount
+            do {
+                outcomes.append(.success(try append(request, &state, txn)))
+            } catch {
+                // A failed put or get leaves the transaction unusable: the whole group fails or is retried.
+                if error is LMDBError { throw error }
+                if txn.changeCount != mark { throw Restart(index: index, error: EventStoreError.wrap(error)) }
+                outcomes.append(.failure(EventStoreError.wrap(error)))
+            }
+        }
+        try finish(&state, txn)
+        return (state.head, outcomes)
+    }
+
+    /// Writes what the group deferred: stream heads, the stream counter and the projections' checkpoints.
+    private func finish(_ state: inout State, _ txn: borrowing Transaction) throws {
+        guard state.head.position != state.startPosition else { return }
+        for (name, stream) in state.streams where stream.dirty {
+            var name = name
+            _ = try name.withUTF8 { key in
+                try BigEndian.withBytes(stream.number, stream.version) { value in
+                    try txn.put(layout.streams, UnsafeRawBufferPointer(key), value)
+                }
+            }
+        }
+        _ = try Layout.metaNextStreamKey.withUnsafeBytes { key in
+            try BigEndian.withBytes(state.nextStream) { try txn.put(layout.meta, key, $0) }
+        }
+        for registered in layout.projections {
+            try writeCheckpoint(registered, state.head.position, txn)
+        }
+    }
+
+    func writeCheckpoint(_ registered: RegisteredProjection, _ position: UInt64, _ txn: borrowing Transaction) throws {
+        let value = Checkpoint(position: position, version: registered.projection.version).bytes
+        try txn.put(layout.checkpoints, Array(registered.name.utf8), value)
+    }
+
+    /// Folds into each projection the events it has not seen (written by a process that did not register it).
+    func catchUpProjections(to position: UInt64, _ txn: borrowing Transaction) throws {
+        for registered in layout.projections {
+            let checkpoint = try layout.checkpoint(of: registered.name, txn)?.position ?? 0
+            guard checkpoint < position else { continue }
+            try fold(registered, from: checkpoint + 1, through: position, txn)
+            try writeCheckpoint(registered, position, txn)
+        }
+    }
+
+    /// Folds the stored events `from…through` into one projection, using the databases given.
+    func fold(
+        _ registered: RegisteredProjection, from start: UInt64, through end: UInt64, _ txn: borrowing Transaction,
+        databases: ProjectionDatabases? = nil
+    ) throws {
+        guard start <= end else { return }
+        let databases = databases ?? registered.databases
+        var events: [RecordedEvent] = []
+        var next = start
+        while next <= end {
+            // Decode a slice, then fold it: a cursor must not be held across the projection's own writes to other
+            // databases (it would be fine in LMDB, but keeps the fold independent of cursor state).
+            events.removeAll(keepingCapacity: true)
+            try BigEndian.withBytes(next) { key in
+                try txn.withCursor(layout.log) { cursor in
+                    try cursor.forEach(from: key) { k, value in
+                        let position = BigEndian.u64(k) ?? 0
+                        guard position <= end, events.count < 1024 else { return false }
+                        events.append(try layout.decode(value, at: position))
+                        return true
+                    }
+                }
+            }
+            guard let last = events.last else { break }
+            for event in events { try registered.projection.apply(event, txn, databases) }
+            next = last.position + 1
+        }
+    }
+
+    // MARK: One batch
+
+    private func append(_ request: AppendRequest, _ state: inout State, _ txn: borrowing Transaction) throws -> AppendResult {
+        if let duplicate = try duplicateCheck(request, txn) { return duplicate }
+        for (stream, expectation) in request.expected {
+            guard case let .exactly(expected) = expectation else { continue }
+            let actual = try streamHead(stream, &state, txn)?.version ?? 0
+            if actual != expected {
+                throw EventStoreError.wrongExpectedVersion(stream: stream, expected: expected, actual: actual)
+            }
+        }
+        var positions: [UInt64] = []
+        var versions: [UInt64] = []
+        positions.reserveCapacity(request.events.count)
+        versions.reserveCapacity(request.events.count)
+        for event in request.events {
+            let existing = try streamHead(event.stream, &state, txn)
+            let number = existing?.number ?? state.nextStream
+            let version = (existing?.version ?? 0) + 1
+            let position = state.head.position + 1
+            let canonical = RecordCodec.canonicalBytes(
+                position: position, stream: event.stream, version: version, id: event.id, type: event.type,
+                recordedAt: state.now, payload: event.payload, metadata: event.metadata
+            )
+            let hash = RecordCodec.hash(previous: state.head.hash, canonical: canonical)
+            let recorded = RecordedEvent(
+                position: position, stream: event.stream, version: version, id: event.id, type: event.type,
+                recordedAtMilliseconds: state.now, metadata: event.metadata, payload: event.payload, hash: hash
+            )
+            for registered in layout.projections {
+                try registered.projection.apply(recorded, txn, registered.databases)
+            }
+            let value = RecordCodec.storedValue(hash: hash, canonical: canonical)
+            try BigEndian.withBytes(position) { key in
+                _ = try value.withUnsafeBytes { try txn.put(layout.log, key, $0, flags: .append) }
+                _ = try BigEndian.withBytes(number, version) { try txn.put(layout.streamEvents, $0, key) }
+                try event.id.withBytes { idKey in
+                    guard try txn.put(layout.ids, idKey, key, flags: .noOverwrite) else {
+                        throw EventStoreError.invalidBatch("event id \(event.id.lowercased) appears twice")
+                    }
+                }
+            }
+            state.head = Head(position: position, hash: hash, recordedAt: state.now)
+            state.streams[event.stream] = (number, version, true)
+            if existing == nil { state.nextStream += 1 }
+            positions.append(position)
+            versions.append(version)
+        }
+        return AppendResult(positions: positions, versions: versions, isDuplicate: false)
+    }
+
+    private func streamHead(
+        _ name: String, _ state: inout State, _ txn: borrowing Transaction
+    ) throws -> (number: UInt64, version: UInt64)? {
+        if let cached = state.streams[name] { return (cached.number, cached.version) }
+        guard let stored = try layout.streamHead(name, txn) else { return nil }
+        state.streams[name] = (stored.number, stored.version, false)
+        return stored
+    }
+
+    /// `nil` when no event of the batch is stored yet; the original result when all are, with the same content;
+    /// otherwise an error.
+    private func duplicateCheck(_ request: AppendRequest, _ txn: borrowing Transaction) throws -> AppendResult? {
+        var found: [(event: NewEvent, position: UInt64)] = []
+        for event in request.events {
+            if let position = try layout.position(of: event.id, txn) { found.append((event, position)) }
+        }
+        guard !found.isEmpty else { return nil }
+        var positions: [UInt64] = []
+        var versions: [UInt64] = []
+        for (event, position) in found {
+            guard let stored = try layout.event(at: position, txn) else {
+                throw EventStoreError.corruptRecord(position: position, reason: "the id index points at a missing event")
+            }
+            guard stored.stream == event.stream, stored.type == event.type, stored.payload == event.payload else {
+                throw EventStoreError.idempotencyConflict(id: event.id, position: position)
+            }
+            positions.append(position)
+            versions.append(stored.version)
+        }
+        guard found.count == request.events.count else {
+            throw EventStoreError.partialDuplicate(id: found[0].event.id, position: found[0].position)
+        }
+        return AppendResult(positions: positions, versions: versions, isDuplicate: true)
+    }
+}

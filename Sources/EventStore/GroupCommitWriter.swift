@@ -1,0 +1,97 @@
+import Foundation
+import LMDB
+
+/// The one thread that writes: it gathers the batches of every concurrent caller into one LMDB write transaction and
+/// answers each caller after that transaction's commit.
+///
+/// A write transaction must begin and commit on one OS thread (LMDB-NOTES: committed elsewhere it never releases the
+/// writer lock), and Swift tasks hop threads at every `await`, so callers never touch the write transaction: they
+/// enqueue a request and suspend until this thread resumes them.
+final class GroupCommitWriter: @unchecked Sendable {
+    private struct Pending {
+        let request: AppendRequest
+        let continuation: CheckedContinuation<AppendResult, any Error>
+    }
+
+    /// Upper bounds of one group: more events than this wait for the next transaction.
+    static let maxEventsPerGroup = 16_384
+
+    private let environment: Environment
+    private let append: GroupAppend
+    private let onCommit: @Sendable (UInt64) -> Void
+    private let condition = NSCondition()
+    private var queue: [Pending] = []
+    private var stopping = false
+    private var finished = false
+
+    init(environment: Environment, append: GroupAppend, onCommit: @escaping @Sendable (UInt64) -> Void) {
+        self.environment = environment
+        self.append = append
+        self.onCommit = onCommit
+        let thread = Thread { [self] in run() }
+        thread.name = "reel.writer"
+        thread.qualityOfService = .userInitiated
+        thread.start()
+    }
+
+    /// Queues a batch and suspends until it is committed (or rejected).
+    func submit(_ request: AppendRequest) async throws -> AppendResult {
+        try await withCheckedThrowingContinuation { continuation in
+            condition.lock()
+            if stopping {
+                condition.unlock()
+                continuation.resume(throwing: EventStoreError.closed)
+                return
+            }
+            queue.append(Pending(request: request, continuation: continuation))
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    /// Lets queued batches finish, then ends the thread and waits for it.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+
+    private func run() {
+        while let group = nextGroup() {
+            commit(group)
+        }
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func nextGroup() -> [Pending]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.isEmpty {
+            if stopping { return nil }
+            condition.wait()
+        }
+        var events = 0
+        var count = 0
+        for pending in queue {
+            if count > 0, events + pending.request.events.count > Self.maxEventsPerGroup { break }
+            events += pending.request.events.count
+            count += 1
+        }
+        let group = Array(queue.prefix(count))
+        queue.removeFirst(count)
+        return group
+    }
+
+    private func commit(_ group: [Pending]) {
+        let (head, outcomes) = append.commit(group.map(\.request), environment)
+        if let head { onCommit(head) }
+        for (pending, outcome) in zip(group, outcomes) {
+            pending.continuation.resume(with: outcome)
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import LMDB
+
+/// The named databases of a store (format 1). `docs/FORMAT.md` describes each key and value.
+struct Layout: Sendable {
+    static let formatVersion: UInt32 = 1
+
+    /// `format` → u32; `next-stream` → u64.
+    let meta: Database
+    /// position (u64) → record (see ``RecordCodec``).
+    let log: Database
+    /// stream name → stream number (u64) ‖ current version (u64).
+    let streams: Database
+    /// stream number (u64) ‖ version (u64) → position (u64).
+    let streamEvents: Database
+    /// event id (16 bytes) → position (u64).
+    let ids: Database
+    /// projection name → checkpoint position (u64) ‖ projection version (u32).
+    let checkpoints: Database
+    let projections: [RegisteredProjection]
+
+    static let metaFormatKey = Array("format".utf8)
+    static let metaNextStreamKey = Array("next-stream".utf8)
+
+    static func projectionDatabaseName(_ projection: String, _ database: String, generation: String = "") -> String {
+        "proj.\(projection).\(database)\(generation)"
+    }
+
+    /// Opens every database, creating what is missing unless read-only.
+    init(txn: borrowing Transaction, projections: [any Projection], create: Bool) throws {
+        let flags: DatabaseFlags = create ? .create : []
+        meta = try txn.openDatabase("reel.meta", flags: flags)
+        log = try txn.openDatabase("reel.log", flags: flags)
+        streams = try txn.openDatabase("reel.streams", flags: flags)
+        streamEvents = try txn.openDatabase("reel.stream-events", flags: flags)
+        ids = try txn.openDatabase("reel.ids", flags: flags)
+        checkpoints = try txn.openDatabase("reel.checkpoints", flags: flags)
+        var registered: [RegisteredProjection] = []
+        var seen = Set<String>()
+        for projection in projections {
+            precondition(seen.insert(projection.name).inserted, "two projections are named \(projection.name)")
+            var handles: [String: Database] = [:]
+            for spec in projection.databases {
+                let name = Self.projectionDatabaseName(projection.name, spec.name)
+                handles[spec.name] = try txn.openDatabase(name, flags: create ? spec.flags.union(.create) : spec.flags)
+            }
+            registered.append(RegisteredProjection(projection: projection, databases: ProjectionDatabases(handles: handles)))
+        }
+        self.projections = registered
+    }
+}
+
+/// A projection with its opened databases.
+struct RegisteredProjection: Sendable {
+    let projection: any Projection
+    let databases: ProjectionDatabases
+    var name: String { projection.name }
+}
+
+/// The last event of the log, as the next append needs it.
+struct Head: Sendable, Equatable {
+    var position: UInt64
+    var hash: [UInt8]
+    var recordedAt: Int64
+
+    static let empty = Head(position: 0, hash: RecordCodec.zeroHash, recordedAt: .min)
+}
+
+/// A projection's checkpoint: the last position folded, and the fold's version.
+struct Checkpoint: Sendable, Equatable {
+    var position: UInt64
+    var version: UInt32
+
+    var bytes: [UInt8] {
+        var w = ByteWriter(capacity: 12)
+        w.u64(position)
+        w.u32(version)
+        return w.bytes
+    }
+
+    init(position: UInt64, version: UInt32) {
+        self.position = position
+        self.version = version
+    }
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        var r = ByteReader(bytes)
+        guard let position = try? r.u64(), let version = try? r.u32() else { return nil }
+        self.init(position: position, version: version)
+    }
+}
+
+/// Reads of the engine's own databases, shared by the writer and the readers.
+extension Layout {
+    func head(_ txn: borrowing Transaction) throws -> Head {
+        try txn.withCursor(log) { cursor in
+            try cursor.move(.last) { key, value -> Head in
+                let position = BigEndian.u64(key) ?? 0
+                do {
+                    let event = try RecordCodec.decode(value)
+                    return Head(position: position, hash: event.hash, recordedAt: event.recordedAtMilliseconds)
+                } catch {
+                    throw EventStoreError.corruptRecord(position: position, reason: "\(error)")
+                }
+            } ?? .empty
+        }
+    }
+
+    func event(at position: UInt64, _ txn: borrowing Transaction) throws -> RecordedEvent? {
+        try BigEndian.withBytes(position) { key in
+            try txn.get(log, key) { value in
+                guard let value else { return nil }
+                return try decode(value, at: position)
+            }
+        }
+    }
+
+    func decode(_ value: UnsafeRawBufferPointer, at position: UInt64) throws -> RecordedEvent {
+        do {
+            let event = try RecordCodec.decode(value)
+            guard event.position == position else {
+                throw EventStoreError.corruptRecord(position: position, reason: "record says position \(event.position)")
+            }
+            return event
+        } catch let failure as RecordCodec.DecodeFailure {
+            switch failure {
+            case let .newerFormat(format):
+                throw EventStoreError.corruptRecord(position: position, reason: "record format \(format) is newer than this Reel reads")
+            case let .malformed(reason):
+                throw EventStoreError.corruptRecord(position: position, reason: reason)
+            }
+        }
+    }
+
+    /// Stream number and current version, or `nil` for a stream that has no events.
+    func streamHead(_ name: String, _ txn: borrowing Transaction) throws -> (number: UInt64, version: UInt64)? {
+        var name = name
+        return try name.withUTF8 { key in
+            try txn.get(streams, UnsafeRawBufferPointer(key)) { value in
+                guard let value, let number = BigEndian.u64(value), let version = BigEndian.u64(value, at: 8) else { return nil }
+                return (number, version)
+            }
+        }
+    }
+
+    func position(of id: UUID, _ txn: borrowing Transaction) throws -> UInt64? {
+        try id.withBytes { key in try txn.get(ids, key) { $0.flatMap { BigEndian.u64($0) } } }
+    }
+
+    func checkpoint(of projection: String, _ txn: borrowing Transaction) throws -> Checkpoint? {
+        try Array(projection.utf8).withUnsafeBytes { key in try txn.get(checkpoints, key) { $0.flatMap(Checkpoint.init) } }
+    }
+
+    func metaU64(_ key: [UInt8], _ txn: borrowing Transaction) throws -> UInt64? {
+        try key.withUnsafeBytes { k in try txn.get(meta, k) { $0.flatMap { BigEndian.u64($0) } } }
+    }
+
+    func format(_ txn: borrowing Transaction) throws -> UInt32? {
+        try Self.metaFormatKey.withUnsafeBytes { k in
+            try txn.get(meta, k) { value -> UInt32? in
+                guard let value else { return nil }
+                var r = ByteReader(value)
+                return try? r.u32()
+            }
+        }
+    }
+}

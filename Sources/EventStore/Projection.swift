@@ -1,0 +1,50 @@
+import LMDB
+
+/// A read model kept inside the append's write transaction.
+///
+/// A projection owns named databases, folds each event as it is appended (in the same LMDB write transaction as the
+/// event, so the two commit together or not at all), and may reject an event by throwing: the caller's whole batch is
+/// then rejected with that error and writes nothing, while other callers in the same group commit still land.
+///
+/// Rules:
+/// - `apply` must be deterministic: it may run more than once for one event (the transaction is retried when the map
+///   grows or another batch of the group fails after writing).
+/// - Check rules before writing where you can: a rejection before any write costs nothing, one after a write makes the
+///   engine redo the group without the rejected batch.
+/// - Read and write only your own databases, through `databases`.
+/// - Bump `version` whenever the fold changes: on open, a projection whose stored version differs is rebuilt from the
+///   log.
+public protocol Projection: Sendable {
+    /// Stable name; also the prefix of its databases and the key of its checkpoint.
+    var name: String { get }
+    /// The version of the fold's code.
+    var version: UInt32 { get }
+    /// The databases it owns.
+    var databases: [ProjectionDatabase] { get }
+    /// Folds one event. Throw to reject it.
+    func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws
+}
+
+/// The declaration of one database a projection owns.
+public struct ProjectionDatabase: Sendable, Hashable {
+    public let name: String
+    public let flags: DatabaseFlags
+
+    public init(_ name: String, flags: DatabaseFlags = []) {
+        self.name = name
+        self.flags = flags
+    }
+}
+
+/// The opened databases of one projection, by the names it declared.
+public struct ProjectionDatabases: Sendable {
+    let handles: [String: Database]
+
+    /// The database declared under `name`. Asking for an undeclared name is a programming error.
+    public subscript(name: String) -> Database {
+        guard let handle = handles[name] else { preconditionFailure("projection database \(name) was not declared") }
+        return handle
+    }
+
+    var all: [Database] { handles.keys.sorted().map { handles[$0]! } }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import LMDB
+
+/// One committed state of the store — log and projections at the same position — lent to ``Store/read(_:)``.
+public struct Snapshot: ~Copyable {
+    let txn: Transaction
+    let layout: Layout
+
+    /// The position of the last event (0 for an empty store).
+    public func head() throws -> UInt64 { try layout.head(txn).position }
+
+    /// The event at `position`, if there is one.
+    public func event(at position: UInt64) throws -> RecordedEvent? { try layout.event(at: position, txn) }
+
+    /// Up to `limit` events from `position` on, in order.
+    public func events(from position: UInt64, limit: Int) throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        guard limit > 0 else { return events }
+        try forEachEvent(from: position) { event in
+            events.append(event)
+            return events.count < limit
+        }
+        return events
+    }
+
+    /// Calls `body` with each event from `position` on while it returns `true`.
+    public func forEachEvent(from position: UInt64, _ body: (RecordedEvent) throws -> Bool) throws {
+        try BigEndian.withBytes(max(position, 1)) { start in
+            try txn.withCursor(layout.log) { cursor in
+                try cursor.forEach(from: start) { key, value in
+                    try body(try layout.decode(value, at: BigEndian.u64(key) ?? 0))
+                }
+            }
+        }
+    }
+
+    /// Up to `limit` events of `stream` from `version` on, in order.
+    public func stream(_ stream: String, from version: UInt64, limit: Int) throws -> [RecordedEvent] {
+        guard limit > 0, let head = try layout.streamHead(stream, txn) else { return [] }
+        var positions: [UInt64] = []
+        try BigEndian.withBytes(head.number, max(version, 1)) { start in
+            try txn.withCursor(layout.streamEvents) { cursor in
+                try cursor.forEach(from: start) { key, value in
+                    guard BigEndian.u64(key) == head.number, let position = BigEndian.u64(value) else { return false }
+                    positions.append(position)
+                    return positions.count < limit
+                }
+            }
+        }
+        return try positions.map { position in
+            guard let event = try layout.event(at: position, txn) else {
+                throw EventStoreError.corruptRecord(position: position, reason: "stream \(stream) points at a missing event")
+            }
+            return event
+        }
+    }
+
+    /// How many events `stream` holds (0 when it has none).
+    public func version(of stream: String) throws -> UInt64 { try layout.streamHead(stream, txn)?.version ?? 0 }
+
+    /// The event with this id, if stored.
+    public func event(id: UUID) throws -> RecordedEvent? {
+        guard let position = try layout.position(of: id, txn) else { return nil }
+        return try layout.event(at: position, txn)
+    }
+
+    /// The last position folded into a projection, or `nil` for a name the store does not know.
+    public func checkpoint(of projection: String) throws -> UInt64? {
+        try layout.checkpoint(of: projection, txn)?.position
+    }
+
+    /// Lends the snapshot's transaction and a registered projection's databases to a query.
+    public func query<R>(_ projection: String, _ body: (borrowing Transaction, ProjectionDatabases) throws -> R) throws -> R {
+        guard let registered = layout.projections.first(where: { $0.name == projection }) else {
+            preconditionFailure("no projection named \(projection) is registered with this store")
+        }
+        return try body(txn, registered.databases)
+    }
+}

@@ -1,0 +1,254 @@
+import Foundation
+import LMDB
+
+/// How an append becomes durable.
+public enum Durability: Sendable, Hashable {
+    /// An append returns after its commit is synced to disk (the default).
+    case synced
+    /// Commits are not synced one by one; ``Store/sync()`` and ``Store/close()`` sync everything before them. For
+    /// bulk loads: a crash may lose the commits since the last sync, never the store's integrity.
+    case deferred
+}
+
+/// Options for ``Store/open(at:projections:options:)``.
+public struct StoreOptions: Sendable {
+    public var durability: Durability = .synced
+    /// Open read-only: nothing is created or written; appends fail.
+    public var readOnly = false
+    /// The map size to start with. It grows by itself; this only sets where it starts.
+    public var initialMapSize = 1 << 30
+    /// Events folded per write transaction when a projection is (re)built at open.
+    public var rebuildChunk = 20_000
+
+    public init() {}
+}
+
+/// An event store: an LMDB log with gapless positions, stream versions, idempotent ids, a hash chain and inline
+/// projections, written through one group-commit writer.
+///
+/// Open a directory once per process and share the instance (it is `Sendable`); other processes may open the same
+/// directory at the same time. Appends from any number of tasks are gathered into shared write transactions.
+public final class Store: Sendable {
+    /// The store's directory.
+    public let path: String
+    public let options: StoreOptions
+    let environment: Environment
+    let layout: Layout
+    let notifier: CommitNotifier
+    private let writer: GroupCommitWriter?
+    let clock: @Sendable () -> Int64
+
+    /// Opens the store in `path`, creating the directory and the store unless read-only.
+    ///
+    /// Each projection is caught up with the log before this returns: one that is new to the store, or whose
+    /// ``Projection/version`` differs from the one that built its databases, is rebuilt from the whole log.
+    ///
+    /// - Throws: ``EventStoreError/notAStore(path:reason:)`` for a directory that does not hold a store (or a file that
+    ///   is not one), ``EventStoreError/newerFormat(found:supported:)``, or ``EventStoreError/storage(_:)``.
+    public static func open(at path: String, projections: [any Projection] = [], options: StoreOptions = StoreOptions()) throws -> Store {
+        try Store(path: path, projections: projections, options: options, clock: Store.systemClock)
+    }
+
+    static let systemClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    init(path: String, projections: [any Projection], options: StoreOptions, clock: @escaping @Sendable () -> Int64) throws {
+        self.path = path
+        self.options = options
+        self.clock = clock
+        let fileManager = FileManager.default
+        let dataFile = (path as NSString).appendingPathComponent("data.mdb")
+        if options.readOnly {
+            guard fileManager.fileExists(atPath: dataFile) else {
+                throw EventStoreError.notAStore(path: path, reason: "no data.mdb in it")
+            }
+        } else {
+            do {
+                try fileManager.createDirectory(atPath: path, withIntermediateDirectories: true)
+            } catch {
+                throw EventStoreError.notAStore(path: path, reason: "cannot create the directory: \(error.localizedDescription)")
+            }
+        }
+        var environmentOptions = Environment.Options()
+        environmentOptions.mapSize = options.initialMapSize
+        environmentOptions.readOnly = options.readOnly
+        environmentOptions.noSync = options.durability == .deferred
+        let environment: Environment
+        let layout: Layout
+        do {
+            environment = try Environment(path: path, options: environmentOptions)
+            layout = try environment.openDatabases { txn in
+                let layout = try Layout(txn: txn, projections: projections, create: !options.readOnly)
+                try Self.checkFormat(layout, txn, path: path, initialize: !options.readOnly)
+                return layout
+            }
+        } catch let error as LMDBError {
+            switch error.kind {
+            case .invalidFile, .corrupted:
+                throw EventStoreError.notAStore(path: path, reason: error.description)
+            case .notFound:
+                throw EventStoreError.notAStore(path: path, reason: "a database is missing (\(error.operation)); open it writable once")
+            default:
+                throw EventStoreError.storage(error)
+            }
+        }
+        self.environment = environment
+        self.layout = layout
+        let head = try environment.read { try layout.head($0) }.position
+        notifier = CommitNotifier(head: head)
+        let append = GroupAppend(layout: layout, clock: clock)
+        if options.readOnly {
+            writer = nil
+        } else {
+            try Self.catchUp(layout.projections, append: append, environment: environment, chunk: options.rebuildChunk)
+            let notifier = notifier
+            writer = GroupCommitWriter(environment: environment, append: append) { notifier.publish($0) }
+        }
+    }
+
+    deinit {
+        writer?.stop()
+        notifier.close()
+    }
+
+    private static func checkFormat(_ layout: Layout, _ txn: borrowing Transaction, path: String, initialize: Bool) throws {
+        if let format = try layout.format(txn) {
+            guard format <= Layout.formatVersion else {
+                throw EventStoreError.newerFormat(found: format, supported: Layout.formatVersion)
+            }
+            return
+        }
+        guard try txn.statistics(layout.log).entries == 0 else {
+            throw EventStoreError.notAStore(path: path, reason: "it has events but no format marker")
+        }
+        guard initialize else { throw EventStoreError.notAStore(path: path, reason: "it has no format marker") }
+        var value = ByteWriter(capacity: 4)
+        value.u32(Layout.formatVersion)
+        try txn.put(layout.meta, Layout.metaFormatKey, value.bytes)
+    }
+
+    /// Brings every projection up to the head, rebuilding those whose version changed, in chunked transactions.
+    private static func catchUp(_ projections: [RegisteredProjection], append: GroupAppend, environment: Environment, chunk: Int) throws {
+        for registered in projections {
+            let (checkpoint, head) = try environment.read { txn in
+                (try append.layout.checkpoint(of: registered.name, txn), try append.layout.head(txn).position)
+            }
+            var next = (checkpoint?.position ?? 0) + 1
+            if let checkpoint, checkpoint.version != registered.projection.version {
+                try environment.write { txn in
+                    for database in registered.databases.all { try txn.drop(database) }
+                    try append.writeCheckpoint(registered, 0, txn)
+                }
+                next = 1
+            }
+            if checkpoint == nil {
+                try environment.write { txn in try append.writeCheckpoint(registered, 0, txn) }
+            }
+            while next <= head {
+                let last = min(head, next + UInt64(max(chunk, 1)) - 1)
+                try environment.write { txn in
+                    try append.fold(registered, from: next, through: last, txn)
+                    try append.writeCheckpoint(registered, last, txn)
+                }
+                next = last + 1
+            }
+        }
+    }
+
+    // MARK: Appending
+
+    /// Appends a batch of events atomically, to one or several streams, and returns once it is committed (and, with
+    /// ``Durability/synced``, on disk).
+    ///
+    /// - Parameters:
+    ///   - events: The events, in order. Their ids must differ.
+    ///   - expected: For some streams, how many events each must hold before the batch.
+    /// - Returns: The position and version of each event. When every id is already stored with the same stream, type
+    ///   and payload, nothing is written and the original positions come back with `isDuplicate` set.
+    /// - Throws: ``EventStoreError/wrongExpectedVersion(stream:expected:actual:)``,
+    ///   ``EventStoreError/idempotencyConflict(id:position:)``, ``EventStoreError/partialDuplicate(id:position:)``,
+    ///   ``EventStoreError/invalidBatch(_:)``, a projection's rejection as it threw it, or
+    ///   ``EventStoreError/storage(_:)``. A rejected batch writes nothing; other callers' batches are not affected.
+    @discardableResult
+    public func append(_ events: [NewEvent], expected: [String: ExpectedVersion] = [:]) async throws -> AppendResult {
+        guard let writer else { throw EventStoreError.storage(LMDBError(code: 13, operation: "append to a read-only store")) }
+        try Self.validate(events)
+        return try await writer.submit(AppendRequest(events: events, expected: expected))
+    }
+
+    /// Appends one event, optionally expecting its stream to hold `expectedVersion` events first.
+    @discardableResult
+    public func append(_ event: NewEvent, expectedVersion: ExpectedVersion = .any) async throws -> AppendResult {
+        try await append([event], expected: expectedVersion == .any ? [:] : [event.stream: expectedVersion])
+    }
+
+    static let maxNameBytes = 255
+
+    private static func validate(_ events: [NewEvent]) throws {
+        guard !events.isEmpty else { throw EventStoreError.invalidBatch("it has no events") }
+        var ids = Set<UUID>()
+        for (index, event) in events.enumerated() {
+            guard ids.insert(event.id).inserted else {
+                throw EventStoreError.invalidBatch("event \(index + 1) repeats id \(event.id.lowercased)")
+            }
+            for (what, value) in [("stream", event.stream), ("type", event.type)] {
+                guard (1...maxNameBytes).contains(value.utf8.count) else {
+                    throw EventStoreError.invalidBatch("event \(index + 1): the \(what) must be 1…\(maxNameBytes) bytes")
+                }
+            }
+            guard event.payload.count < Int(UInt32.max) else {
+                throw EventStoreError.invalidBatch("event \(index + 1): the payload is larger than 4 GiB")
+            }
+        }
+    }
+
+    /// Makes every earlier commit durable (needed only with ``Durability/deferred``).
+    public func sync() throws {
+        do { try environment.sync() } catch { throw EventStoreError.wrap(error) }
+    }
+
+    /// Finishes queued appends, syncs, and stops the writer; later appends fail with ``EventStoreError/closed``.
+    /// The directory can be opened again once the last reference to this instance is gone.
+    public func close() throws {
+        writer?.stop()
+        notifier.close()
+        if !options.readOnly { try sync() }
+    }
+
+    // MARK: Reading
+
+    /// Runs `body` on one consistent snapshot of the log and every projection.
+    ///
+    /// Synchronous and short, as LMDB read transactions should be: do not start another read or an append inside it.
+    public func read<R>(_ body: (borrowing Snapshot) throws -> R) throws -> R {
+        do {
+            return try environment.read { txn in try body(Snapshot(txn: txn.lend(), layout: layout)) }
+        } catch {
+            throw EventStoreError.wrap(error)
+        }
+    }
+
+    /// The position of the last event (0 for an empty store).
+    public func head() throws -> UInt64 { try read { try $0.head() } }
+
+    /// Up to `limit` events from `position` on, in order.
+    public func events(from position: UInt64 = 1, limit: Int = 1_000) throws -> [RecordedEvent] {
+        try read { try $0.events(from: position, limit: limit) }
+    }
+
+    /// Up to `limit` events of one stream from `version` on, in order.
+    public func stream(_ name: String, from version: UInt64 = 1, limit: Int = 1_000) throws -> [RecordedEvent] {
+        try read { try $0.stream(name, from: version, limit: limit) }
+    }
+
+    /// How many events a stream holds (0 when it has none).
+    public func version(of stream: String) throws -> UInt64 { try read { try $0.version(of: stream) } }
+
+    /// The event with this id, if stored.
+    public func event(id: UUID) throws -> RecordedEvent? { try read { try $0.event(id: id) } }
+
+    /// The events from `position` on, then each new commit of this process as it happens (and other processes' within
+    /// about a second). Ends when the store closes or the task is cancelled.
+    public func subscribe(from position: UInt64 = 1) -> EventSubscription {
+        EventSubscription(store: self, start: max(position, 1))
+    }
+}

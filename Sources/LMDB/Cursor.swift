@@ -1,0 +1,113 @@
+import CLMDB
+
+/// A position in one database, lent by ``Transaction/withCursor(_:_:)``.
+///
+/// Each move lends the key and value it lands on to a closure; the bytes are valid only inside it.
+public struct Cursor: ~Copyable {
+    let handle: OpaquePointer
+    let database: Database
+    let ledger: WriteLedger?
+
+    /// Where to move.
+    public enum Move: Sendable {
+        case first, last, next, previous
+        /// The current entry again.
+        case current
+        /// The next value of the current key (`duplicateSort` databases).
+        case nextDuplicate
+        /// The first value of the next key (`duplicateSort` databases).
+        case nextKey
+
+        var op: MDB_cursor_op {
+            switch self {
+            case .first: MDB_FIRST
+            case .last: MDB_LAST
+            case .next: MDB_NEXT
+            case .previous: MDB_PREV
+            case .current: MDB_GET_CURRENT
+            case .nextDuplicate: MDB_NEXT_DUP
+            case .nextKey: MDB_NEXT_NODUP
+            }
+        }
+    }
+
+    @inline(__always)
+    private func run<R>(
+        _ op: MDB_cursor_op, _ key: UnsafeRawBufferPointer?, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> R
+    ) throws -> R? {
+        var k = MDB_val(mv_size: key?.count ?? 0, mv_data: UnsafeMutableRawPointer(mutating: key?.baseAddress))
+        var v = MDB_val()
+        let rc = mdb_cursor_get(handle, &k, &v, op)
+        if rc == MDB_NOTFOUND { return nil }
+        if rc != 0 {
+            let error = LMDBError(code: rc, operation: "mdb_cursor_get(\(database))")
+            if let ledger, ledger.failure == nil { ledger.failure = error }
+            throw error
+        }
+        return try body(
+            UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
+            UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)
+        )
+    }
+
+    /// Moves and lends the entry landed on to `body`; `nil` when there is none.
+    public func move<R>(_ move: Move, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        try run(move.op, nil, body)
+    }
+
+    /// Moves to the first key greater than or equal to `key`; `nil` when there is none.
+    public func seek<R>(
+        atLeast key: UnsafeRawBufferPointer, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> R
+    ) throws -> R? {
+        try run(MDB_SET_RANGE, key, body)
+    }
+
+    /// Moves to exactly `key` (its first value in a `duplicateSort` database); `nil` when it is not stored.
+    public func seek<R>(
+        exactly key: UnsafeRawBufferPointer, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> R
+    ) throws -> R? {
+        try run(MDB_SET_KEY, key, body)
+    }
+
+    /// Calls `body` for each entry from the first key ≥ `start` (from the first entry when `start` is `nil`),
+    /// in key order, while it returns `true`.
+    public func forEach(
+        from start: UnsafeRawBufferPointer? = nil,
+        _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        var more = try (start.map { try seek(atLeast: $0, body) } ?? move(.first, body)) ?? false
+        while more {
+            more = try move(.next, body) ?? false
+        }
+    }
+
+    /// Stores `value` under `key` through the cursor (with `.append`, the fast path for ever-growing keys).
+    @discardableResult
+    public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, flags: PutFlags = []) throws -> Bool {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        let rc = mdb_cursor_put(handle, &k, &v, flags.rawValue)
+        if rc == MDB_KEYEXIST, !flags.isDisjoint(with: [.noOverwrite, .noDuplicateData]) { return false }
+        if rc != 0 {
+            let error = LMDBError(code: rc, operation: "mdb_cursor_put(\(database))")
+            if let ledger, ledger.failure == nil { ledger.failure = error }
+            throw error
+        }
+        ledger?.writes += 1
+        return true
+    }
+
+    /// Deletes the entry the cursor is on.
+    public func deleteCurrent() throws {
+        let rc = mdb_cursor_del(handle, 0)
+        if rc != 0 {
+            let error = LMDBError(code: rc, operation: "mdb_cursor_del(\(database))")
+            if let ledger, ledger.failure == nil { ledger.failure = error }
+            throw error
+        }
+        ledger?.writes += 1
+    }
+}
+
+@available(*, unavailable)
+extension Cursor: Sendable {}

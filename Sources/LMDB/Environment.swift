@@ -1,0 +1,230 @@
+import CLMDB
+import Foundation
+
+/// An open LMDB environment: one directory holding `data.mdb` and `lock.mdb`.
+///
+/// Opened with `MDB_NOTLS`, so read transactions are not tied to a thread and Swift tasks may run them on any
+/// pool thread. Write transactions run synchronously inside ``write(_:)`` on the calling thread, begin to commit,
+/// because lmdb.h says "A transaction and its cursors must only be used by a single thread" (a write transaction
+/// committed on another thread never releases the writer lock).
+///
+/// The map grows by itself: when a write hits `MDB_MAP_FULL` the transaction is aborted, every read transaction of
+/// this process is let finish (new ones wait), the map is doubled and the write body runs again. When another process
+/// has grown the map, the next transaction adopts its size (`MDB_MAP_RESIZED`).
+///
+/// Open one directory once per process: LMDB forbids opening the same environment twice in one process, and a second
+/// ``init(path:options:)`` of the same path fails with `EBUSY`.
+public final class Environment: @unchecked Sendable {
+    /// How to open an environment.
+    public struct Options: Sendable {
+        /// The initial map size. The file is sparse (no `MDB_WRITEMAP`), so a large map costs no disk.
+        public var mapSize: Int = 1 << 30
+        /// The most named databases that can be opened.
+        public var maxDatabases: UInt32 = 128
+        /// Reader slots shared by every process of the environment.
+        public var maxReaders: UInt32 = 126
+        /// Open read-only: nothing is created or written, not even the lock file's reader table if it exists read-only.
+        public var readOnly = false
+        /// Do not sync on commit (`MDB_NOSYNC`); call ``sync()`` to make earlier commits durable.
+        public var noSync = false
+
+        public init() {}
+    }
+
+    let handle: OpaquePointer
+    /// The directory of the environment, as given.
+    public let path: String
+    public let isReadOnly: Bool
+    private let gate = ReaderGate()
+    private let writeLock = NSLock()
+    private let canonicalPath: String
+
+    /// Opens (and, unless read-only, creates) the environment in the existing directory `path`.
+    ///
+    /// Stale reader slots left by processes that died are cleared here (`mdb_reader_check`).
+    public init(path: String, options: Options = Options()) throws {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env), "mdb_env_create")
+        guard let env else { throw LMDBError(code: ENOMEM, operation: "mdb_env_create") }
+        do {
+            try check(mdb_env_set_maxdbs(env, MDB_dbi(options.maxDatabases)), "mdb_env_set_maxdbs")
+            try check(mdb_env_set_maxreaders(env, options.maxReaders), "mdb_env_set_maxreaders")
+            try check(mdb_env_set_mapsize(env, options.mapSize), "mdb_env_set_mapsize")
+            var flags = UInt32(MDB_NOTLS)
+            if options.readOnly { flags |= UInt32(MDB_RDONLY) }
+            if options.noSync { flags |= UInt32(MDB_NOSYNC) }
+            let canonical = Self.canonicalize(path)
+            guard OpenPaths.shared.insert(canonical) else {
+                throw LMDBError(code: EBUSY, operation: "mdb_env_open(\(path)): already open in this process")
+            }
+            let rc = mdb_env_open(env, path, flags, 0o644)
+            if rc != 0 {
+                OpenPaths.shared.remove(canonical)
+                throw LMDBError(code: rc, operation: "mdb_env_open(\(path))")
+            }
+            self.canonicalPath = canonical
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        self.handle = env
+        self.path = path
+        self.isReadOnly = options.readOnly
+        _ = clearStaleReaders()
+    }
+
+    deinit {
+        mdb_env_close(handle)
+        OpenPaths.shared.remove(canonicalPath)
+    }
+
+    private static func canonicalize(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// Releases reader slots held by processes that no longer exist. Returns how many were cleared.
+    @discardableResult
+    public func clearStaleReaders() -> Int {
+        var dead: Int32 = 0
+        mdb_reader_check(handle, &dead)
+        return Int(dead)
+    }
+
+    /// Flushes earlier commits to disk (needed only with ``Options/noSync``).
+    public func sync() throws {
+        try check(mdb_env_sync(handle, 1), "mdb_env_sync")
+    }
+
+    /// Size facts of the environment.
+    public func info() -> EnvironmentInfo {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return EnvironmentInfo(
+            mapSize: info.me_mapsize,
+            lastPage: info.me_last_pgno,
+            lastTransaction: info.me_last_txnid,
+            maxReaders: Int(info.me_maxreaders),
+            readersInUse: Int(info.me_numreaders)
+        )
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in a read transaction: one consistent snapshot of every database.
+    ///
+    /// Keep it short: a reader pins the pages of its snapshot (the file grows under churn while it lives), and a map
+    /// resize waits for it. Do not start another transaction of this environment inside `body`.
+    public func read<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
+        gate.enterShared()
+        defer { gate.leaveShared() }
+        let txn = try begin(flags: UInt32(MDB_RDONLY), holdingShared: true)
+        defer { mdb_txn_abort(txn.handle) }
+        return try body(txn)
+    }
+
+    /// Runs `body` in the write transaction and commits when it returns; aborts when it throws and rethrows.
+    ///
+    /// `body` may run more than once: when the map fills up the transaction is aborted, the map grown and `body`
+    /// called again on a fresh transaction, so it must only depend on what it reads through the transaction. Once a
+    /// put has failed the transaction is never committed. Writes of one process are serialised here; writes of other
+    /// processes wait on LMDB's lock. The whole call runs on the calling thread.
+    public func write<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        while true {
+            let ledger = WriteLedger()
+            let txn = try begin(flags: 0, holdingShared: false, ledger: ledger)
+            let result: R
+            do {
+                result = try body(txn)
+            } catch {
+                mdb_txn_abort(txn.handle)
+                if ledger.failure?.kind == .mapFull {
+                    try grow()
+                    continue
+                }
+                throw error
+            }
+            if let failure = ledger.failure {
+                mdb_txn_abort(txn.handle)
+                if failure.kind == .mapFull {
+                    try grow()
+                    continue
+                }
+                throw failure
+            }
+            // lmdb.h: "The transaction handle is freed. It and its cursors must not be used again after this call,
+            // except with mdb_cursor_renew()" — even when it fails, so no abort follows a failed commit.
+            let rc = mdb_txn_commit(txn.handle)
+            if rc == MDB_MAP_FULL {
+                try grow()
+                continue
+            }
+            try check(rc, "mdb_txn_commit")
+            return result
+        }
+    }
+
+    private func begin(flags: UInt32, holdingShared: Bool, ledger: WriteLedger? = nil) throws -> Transaction {
+        while true {
+            var txn: OpaquePointer?
+            let rc = mdb_txn_begin(handle, nil, flags, &txn)
+            if rc == 0, let txn { return Transaction(handle: txn, ledger: ledger) }
+            guard rc == MDB_MAP_RESIZED else { throw LMDBError(code: rc, operation: "mdb_txn_begin") }
+            // lmdb.h, MDB_MAP_RESIZED: "the database was grown by another process; call mdb_env_set_mapsize() with a
+            // size of zero to adopt the new size" — with no transaction of this process open.
+            if holdingShared { gate.leaveShared() }
+            defer { if holdingShared { gate.enterShared() } }
+            try gate.exclusive { () throws in
+                try check(mdb_env_set_mapsize(handle, 0), "mdb_env_set_mapsize(0)")
+            }
+        }
+    }
+
+    /// Doubles the map (by 64 GiB at most at a time), with every read transaction of the process finished.
+    private func grow() throws {
+        try gate.exclusive { () throws in
+            let current = info().mapSize
+            let step = min(current, 64 << 30)
+            try check(mdb_env_set_mapsize(handle, current + step), "mdb_env_set_mapsize(\(current + step))")
+        }
+    }
+
+    // MARK: Databases
+
+    /// Runs `body`, which opens named databases, in a transaction that is committed so the handles stay open:
+    /// a write transaction (databases may be created) or, in a read-only environment, a read transaction.
+    ///
+    /// lmdb.h: "This function [mdb_dbi_open] must not be called from multiple concurrent transactions in the same
+    /// process", so both kinds take the process's write lock.
+    public func openDatabases<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
+        if !isReadOnly { return try write(body) }
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        gate.enterShared()
+        defer { gate.leaveShared() }
+        let txn = try begin(flags: UInt32(MDB_RDONLY), holdingShared: true)
+        let result: R
+        do {
+            result = try body(txn)
+        } catch {
+            mdb_txn_abort(txn.handle)
+            throw error
+        }
+        // A handle opened in a read transaction stays open only if that transaction commits.
+        try check(mdb_txn_commit(txn.handle), "mdb_txn_commit")
+        return result
+    }
+}
+
+/// Directories with an environment open in this process (LMDB forbids opening one twice).
+private final class OpenPaths: @unchecked Sendable {
+    static let shared = OpenPaths()
+    private let lock = NSLock()
+    private var paths = Set<String>()
+
+    func insert(_ path: String) -> Bool { lock.withLock { paths.insert(path).inserted } }
+    func remove(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+}

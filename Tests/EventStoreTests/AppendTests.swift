@@ -1,0 +1,159 @@
+import Foundation
+import Testing
+@testable import EventStore
+
+@Suite("Appending")
+struct AppendTests {
+    @Test("16 tasks × 1,000 concurrent appends: every acknowledged event stored exactly once")
+    func concurrentAppends() async throws {
+        try await withStore { store, _ in
+            let acknowledged = try await withThrowingTaskGroup(of: [(UUID, UInt64)].self) { group in
+                for task in 0..<16 {
+                    group.addTask {
+                        var acks: [(UUID, UInt64)] = []
+                        for i in 0..<1_000 {
+                            let event = sampleEvent(stream: "writer-\(task)-\(i % 10)")
+                            let result = try await store.append(event)
+                            acks.append((event.id, result.positions[0]))
+                        }
+                        return acks
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(acknowledged.count == 16_000)
+            #expect(Set(acknowledged.map(\.1)).count == 16_000, "each acknowledgement has its own position")
+            #expect(try store.head() == 16_000)
+            for (id, position) in acknowledged {
+                let stored = try #require(try store.event(id: id))
+                #expect(stored.position == position)
+            }
+            let all = try store.events(from: 1, limit: 20_000)
+            #expect(all.map(\.position) == Array(1...16_000))
+            #expect(Set(all.map(\.id)).count == 16_000)
+        }
+    }
+
+    @Test("a batch spans streams atomically with consecutive positions and per-stream versions")
+    func multiStreamBatch() async throws {
+        try await withStore { store, _ in
+            try await store.append(sampleEvent(stream: "a"))
+            let batch = [sampleEvent(stream: "a"), sampleEvent(stream: "b"), sampleEvent(stream: "a")]
+            let result = try await store.append(batch, expected: ["a": .exactly(1), "b": .noStream])
+            #expect(result.positions == [2, 3, 4])
+            #expect(result.versions == [2, 1, 3])
+            #expect(try store.version(of: "a") == 3)
+            #expect(try store.stream("a").map(\.id) == [try store.events(from: 1, limit: 1)[0].id, batch[0].id, batch[2].id])
+            let recorded = try store.events(from: 1, limit: 10)
+            #expect(recorded.map(\.recordedAtMilliseconds) == recorded.map(\.recordedAtMilliseconds).sorted())
+        }
+    }
+
+    @Test("exactly one of N racing appenders with the same expected version wins")
+    func expectedVersionContention() async throws {
+        try await withStore { store, _ in
+            for round in 0..<20 {
+                let stream = "contended-\(round % 3)"
+                let before = try store.version(of: stream)
+                let outcomes = await withTaskGroup(of: Result<AppendResult, any Error>.self) { group in
+                    for _ in 0..<8 {
+                        group.addTask {
+                            await outcome { try await store.append(sampleEvent(stream: stream), expectedVersion: .exactly(before)) }
+                        }
+                    }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
+                let winners = outcomes.filter { if case .success = $0 { true } else { false } }
+                #expect(winners.count == 1, "round \(round)")
+                for case let .failure(error) in outcomes {
+                    #expect(error as? EventStoreError == .wrongExpectedVersion(stream: stream, expected: before, actual: before + 1))
+                }
+                #expect(try store.version(of: stream) == before + 1)
+            }
+        }
+    }
+
+    @Test("a wrong expected version names the stream, the expected and the actual version, and writes nothing")
+    func wrongExpectedVersionMessage() async throws {
+        try await withStore { store, _ in
+            try await store.append([sampleEvent(stream: "s"), sampleEvent(stream: "s")])
+            let error = await #expect(throws: EventStoreError.self) {
+                try await store.append([sampleEvent(stream: "t"), sampleEvent(stream: "s")], expected: ["s": .exactly(1)])
+            }
+            #expect(error?.description == "wrong expected version for stream s: expected 1, actual 2")
+            #expect(try store.head() == 2)
+            #expect(try store.version(of: "t") == 0)
+        }
+    }
+
+    @Test("invalid batches are refused before reaching the writer")
+    func invalidBatches() async throws {
+        try await withStore { store, _ in
+            let id = UUID()
+            await #expect(throws: EventStoreError.self) { try await store.append([]) }
+            await #expect(throws: EventStoreError.self) {
+                try await store.append([sampleEvent(stream: "a", id: id), sampleEvent(stream: "b", id: id)])
+            }
+            await #expect(throws: EventStoreError.self) { try await store.append(sampleEvent(stream: "")) }
+            await #expect(throws: EventStoreError.self) { try await store.append(sampleEvent(stream: String(repeating: "s", count: 256))) }
+            let head = try store.head()
+            #expect(head == 0)
+        }
+    }
+}
+
+@Suite("Idempotency")
+struct IdempotencyTests {
+    @Test("the same id with the same content is a no-op that returns the original positions")
+    func duplicateIsNoOp() async throws {
+        try await withStore { store, _ in
+            let batch = [sampleEvent(stream: "a"), sampleEvent(stream: "b")]
+            let first = try await store.append(batch)
+            try await store.append(sampleEvent(stream: "c"))
+            let again = try await store.append(batch)
+            #expect(again.isDuplicate)
+            #expect(again.positions == first.positions)
+            #expect(again.versions == first.versions)
+            // A retry is a no-op even when its expected version no longer holds.
+            let retry = try await store.append(batch, expected: ["a": .noStream])
+            #expect(retry.isDuplicate)
+            #expect(try store.head() == 3)
+        }
+    }
+
+    @Test("the same id with other content is an error naming the id, and writes nothing")
+    func conflictingContent() async throws {
+        try await withStore { store, _ in
+            let original = sampleEvent(stream: "a")
+            try await store.append(original)
+            var changed = original
+            changed.payload = Array("{\"other\":true}".utf8)
+            await #expect(throws: EventStoreError.idempotencyConflict(id: original.id, position: 1)) {
+                try await store.append(changed)
+            }
+            var moved = original
+            moved.stream = "b"
+            await #expect(throws: EventStoreError.idempotencyConflict(id: original.id, position: 1)) {
+                try await store.append(moved)
+            }
+            await #expect(throws: EventStoreError.partialDuplicate(id: original.id, position: 1)) {
+                try await store.append([sampleEvent(stream: "a"), original])
+            }
+            #expect(try store.head() == 1)
+        }
+    }
+
+    @Test("two callers racing with the same new id: one writes, the other gets the original position")
+    func racingDuplicates() async throws {
+        try await withStore { store, _ in
+            let event = sampleEvent(stream: "race")
+            let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+                for _ in 0..<8 { group.addTask { try await store.append(event) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.filter { !$0.isDuplicate }.count == 1)
+            #expect(Set(results.map(\.positions)) == [[1]])
+            #expect(try store.head() == 1)
+        }
+    }
+}

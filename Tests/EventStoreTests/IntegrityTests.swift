@@ -1,0 +1,168 @@
+import Foundation
+import LMDB
+import Testing
+@testable import EventStore
+
+@Suite("Integrity, growth and failure")
+struct IntegrityTests {
+    @Test("a flipped byte in a stored record is detected and its position named")
+    func tamperDetection() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let store = try Store.open(at: directory.path)
+            for i in 0..<40 {
+                let marker = i == 25 ? "TAMPER-ME-HERE" : "plain-\(i)"
+                try await store.append(NewEvent(stream: "s-\(i % 4)", type: "t", payload: Array("{\"m\":\"\(marker)\"}".utf8)))
+            }
+            try store.close()
+        }
+        let file = directory.path + "/data.mdb"
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        let marker = Array("TAMPER-ME-HERE".utf8)
+        let offset = try #require((0...(bytes.count - marker.count)).first { bytes[$0..<$0 + marker.count].elementsEqual(marker) })
+        bytes[offset + 3] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+
+        let store = try Store.open(at: directory.path, options: {
+            var options = StoreOptions()
+            options.readOnly = true
+            return options
+        }())
+        let problems = try store.verify()
+        #expect(problems.contains { $0.location == .position(26) && $0.message.contains("hash mismatch") }, "\(problems)")
+        #expect(problems.allSatisfy { $0.location == .position(26) })
+        try store.close()
+    }
+
+    @Test("the map grows by itself far past its initial size, while readers keep reading")
+    func mapGrowth() async throws {
+        var options = StoreOptions()
+        options.initialMapSize = 1 << 20
+        try await withStore(options: options) { store, _ in
+            let reading = Task.detached {
+                var reads = 0
+                while !Task.isCancelled {
+                    let events = try store.events(from: 1, limit: 20)
+                    #expect(events.map(\.position) == Array(1...UInt64(events.count)))
+                    reads += 1
+                }
+                return reads
+            }
+            for round in 0..<60 {
+                let batch = (0..<20).map { i in sampleEvent(stream: "big-\(i % 4)", size: 20_000 + round) }
+                try await store.append(batch)
+            }
+            reading.cancel()
+            #expect(try await reading.value > 0)
+            #expect(store.environment.info().mapSize >= 16 << 20, "the map grew from 1 MiB to hold ~24 MB")
+            #expect(try store.head() == 1_200)
+        }
+    }
+
+    @Test("a second real process appends at the same time: nothing lost, positions gapless, chain intact")
+    func secondProcess() async throws {
+        try await withStore { store, directory in
+            let driver = Process()
+            driver.executableURL = URL(fileURLWithPath: builtExecutable("reel-test-driver"))
+            driver.arguments = ["append", directory.path, "2000", "other", "10"]
+            let output = Pipe()
+            driver.standardOutput = output
+            try driver.run()
+            let mine = try await withThrowingTaskGroup(of: [UUID].self) { group in
+                for task in 0..<4 {
+                    group.addTask {
+                        var ids: [UUID] = []
+                        for i in 0..<50 {
+                            let batch = (0..<10).map { _ in sampleEvent(stream: "mine-\((task + i) % 8)") }
+                            try await store.append(batch)
+                            ids += batch.map(\.id)
+                        }
+                        return ids
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            driver.waitUntilExit()
+            #expect(driver.terminationStatus == 0)
+            let acks = text.split(separator: "\n").filter { $0.hasPrefix("ack ") }.map { $0.split(separator: " ") }
+            #expect(acks.count == 2000)
+            #expect(text.hasSuffix("done\n"))
+            for ack in acks {
+                let id = try #require(UUID(uuidString: String(ack[2])))
+                let stored = try #require(try store.event(id: id))
+                #expect(stored.position == UInt64(ack[1]))
+            }
+            for id in mine { #expect(try store.event(id: id) != nil) }
+            #expect(try store.head() == 4000)
+            // The other process's events reached this process's projection too.
+            #expect(try store.read { try EventTypeIndex.positions(ofType: "driver.appended", in: $0) }.count == 2000)
+        }
+    }
+
+    @Test("a store written by a newer format is refused with a clear error")
+    func newerFormat() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let store = try Store.open(at: directory.path)
+            try await store.append(sampleEvent(stream: "s"))
+            try store.close()
+        }
+        do {
+            let environment = try Environment(path: directory.path)
+            try environment.write { txn in
+                let meta = try txn.openDatabase("reel.meta")
+                try txn.put(meta, Array("format".utf8), [0, 0, 0, 99])
+            }
+        }
+        #expect(throws: EventStoreError.newerFormat(found: 99, supported: 1)) { try Store.open(at: directory.path) }
+    }
+
+    @Test("LMDB failures surface as typed errors, never traps")
+    func typedErrors() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
+        try Data(repeating: 0xAB, count: 64 * 1024).write(to: URL(fileURLWithPath: directory.path + "/data.mdb"))
+        #expect {
+            try Store.open(at: directory.path)
+        } throws: { error in
+            guard case let .notAStore(path, reason) = error as? EventStoreError else { return false }
+            return path == directory.path && reason.contains("mdb_env_open")
+        }
+        var readOnly = StoreOptions()
+        readOnly.readOnly = true
+        #expect(throws: EventStoreError.notAStore(path: directory.path + "/missing", reason: "no data.mdb in it")) {
+            try Store.open(at: directory.path + "/missing", options: readOnly)
+        }
+        try await withStore { store, other in
+            #expect {
+                try Store.open(at: other.path)
+            } throws: { error in
+                guard case let .storage(lmdb) = error as? EventStoreError else { return false }
+                return lmdb.kind == .system(EBUSY)
+            }
+            try await store.append(sampleEvent(stream: "s"))
+        }
+    }
+
+    @Test("appends to a closed or read-only store fail cleanly")
+    func closedAndReadOnly() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let store = try Store.open(at: directory.path)
+            try await store.append(sampleEvent(stream: "s"))
+            try store.close()
+            await #expect(throws: EventStoreError.closed) { try await store.append(sampleEvent(stream: "s")) }
+        }
+        var options = StoreOptions()
+        options.readOnly = true
+        let store = try Store.open(at: directory.path, options: options)
+        await #expect(throws: EventStoreError.self) { try await store.append(sampleEvent(stream: "s")) }
+        #expect(try store.head() == 1)
+        try expectSound(store)
+    }
+}

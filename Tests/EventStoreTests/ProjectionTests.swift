@@ -1,0 +1,125 @@
+import Foundation
+import LMDB
+import Testing
+@testable import EventStore
+
+@Suite("Inline projections and group commit")
+struct ProjectionTests {
+    @Test("a projection's rejection rejects only its caller's batch, with the projection's error, inside one group")
+    func rejectionIsolationInOneGroup() async throws {
+        try await withStore(projections: [EventTypeIndex(), RejectingCounter(slowType: "slow")]) { store, _ in
+            // Hold the writer on a slow event so that every batch below queues up and lands in the next group.
+            async let slow = store.append(sampleEvent(stream: "s", type: "slow"))
+            try await Task.sleep(for: .milliseconds(100))
+            let batches: [[NewEvent]] = [
+                [sampleEvent(stream: "a", type: "good"), sampleEvent(stream: "b", type: "good")],
+                [sampleEvent(stream: "a", type: "reject.me")],  // fails before writing anything
+                [sampleEvent(stream: "c", type: "good")],
+                [sampleEvent(stream: "a", type: "good"), sampleEvent(stream: "d", type: "reject.late")],  // fails after writing
+                [sampleEvent(stream: "a", type: "good"), sampleEvent(stream: "e", type: "good"), sampleEvent(stream: "e", type: "reject.me")],
+                [sampleEvent(stream: "f", type: "good")],
+            ]
+            let outcomes = await withTaskGroup(of: (Int, Result<AppendResult, any Error>).self) { group in
+                for (index, batch) in batches.enumerated() {
+                    group.addTask { (index, await outcome { try await store.append(batch) }) }
+                }
+                return await group.reduce(into: [Int: Result<AppendResult, any Error>]()) { $0[$1.0] = $1.1 }
+            }
+            _ = try await slow
+            for index in [0, 2, 5] {
+                let result = try #require(try outcomes[index]?.get(), "batch \(index) must land")
+                #expect(result.positions.count == batches[index].count)
+                for event in batches[index] { #expect(try store.event(id: event.id) != nil) }
+            }
+            for index in [1, 3, 4] {
+                guard case let .failure(error) = outcomes[index] else {
+                    Issue.record("batch \(index) must be rejected")
+                    continue
+                }
+                #expect(error is RejectingCounter.Rejected, "the projection's own error reaches the caller: \(error)")
+                for event in batches[index] { #expect(try store.event(id: event.id) == nil, "a rejected batch writes nothing") }
+            }
+            #expect(try store.head() == 5)
+            #expect(try RejectingCounter.count("good", in: store) == 4)
+            #expect(try RejectingCounter.count("reject.late", in: store) == 0)
+            #expect(try store.version(of: "a") == 1)
+            #expect(try store.version(of: "e") == 0)
+        }
+    }
+
+    @Test("the group restart path, driven directly: a batch failing after writing leaves no trace")
+    func groupRestartDirect() async throws {
+        try await withStore(projections: [RejectingCounter()]) { store, _ async throws in
+            let requests = [
+                AppendRequest(events: [sampleEvent(stream: "x", type: "good")], expected: [:]),
+                AppendRequest(events: [sampleEvent(stream: "x", type: "good"), sampleEvent(stream: "y", type: "reject.late")], expected: [:]),
+                AppendRequest(events: [sampleEvent(stream: "x", type: "good")], expected: ["x": .exactly(1)]),
+            ]
+            let append = GroupAppend(layout: store.layout, clock: Store.systemClock)
+            let (head, outcomes) = append.commit(requests, store.environment)
+            #expect(head == 2)
+            #expect(try outcomes[0].get().positions == [1])
+            #expect(throws: RejectingCounter.Rejected.self) { try outcomes[1].get() }
+            #expect(try outcomes[2].get().positions == [2], "the expected version sees the group without the failed batch")
+            #expect(try RejectingCounter.count("good", in: store) == 2)
+        }
+    }
+
+    @Test("queries see the log and the projections at one position")
+    func consistentSnapshot() async throws {
+        try await withStore { store, _ in
+            let writer = Task {
+                for i in 0..<300 { try await store.append(sampleEvent(stream: "s-\(i % 7)", type: i.isMultiple(of: 2) ? "even" : "odd")) }
+            }
+            for _ in 0..<200 {
+                try store.read { snapshot in
+                    let head = try snapshot.head()
+                    let even = try EventTypeIndex.positions(ofType: "even", in: snapshot)
+                    let odd = try EventTypeIndex.positions(ofType: "odd", in: snapshot)
+                    #expect(even.count + odd.count == Int(head))
+                    #expect(try snapshot.checkpoint(of: "event-types") == head)
+                }
+            }
+            try await writer.value
+        }
+    }
+
+    @Test("a projection added later, or whose version changed, is rebuilt from the log when the store opens")
+    func rebuildOnOpen() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let store = try Store.open(at: directory.path, projections: [])
+            for i in 0..<50 { try await store.append(sampleEvent(stream: "s", type: i < 20 ? "good" : "other")) }
+            try store.close()
+        }
+        do {
+            let store = try Store.open(at: directory.path, projections: [RejectingCounter(), EventTypeIndex()], options: {
+                var options = StoreOptions()
+                options.rebuildChunk = 7
+                return options
+            }())
+            #expect(try RejectingCounter.count("good", in: store) == 20)
+            #expect(try store.read { try EventTypeIndex.positions(ofType: "other", in: $0) } == Array(21...50))
+            try expectSound(store)
+            try store.close()
+        }
+        struct CounterV2: Projection {
+            let name = "counter"
+            let version: UInt32 = 2
+            let databases = [ProjectionDatabase("counts")]
+            func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
+                // Version 2 counts only "other", keyed the same way.
+                guard event.type == "other" else { return }
+                let key = Array(event.type.utf8)
+                let count = try txn.get(databases["counts"], key).flatMap { $0.withUnsafeBytes { BigEndian.u64($0) } } ?? 0
+                try txn.put(databases["counts"], key, BigEndian.bytes(count + 1))
+            }
+        }
+        let store = try Store.open(at: directory.path, projections: [CounterV2()])
+        #expect(try RejectingCounter.count("good", in: store) == 0, "version 1's data is gone")
+        #expect(try RejectingCounter.count("other", in: store) == 30)
+        try expectSound(store)
+        try store.close()
+    }
+}

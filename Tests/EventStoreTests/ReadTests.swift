@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+@testable import EventStore
+
+@Suite("Reading and subscribing")
+struct ReadTests {
+    @Test("read by position, stream, id and type")
+    func reads() async throws {
+        try await withStore { store, _ in
+            var ids: [UUID] = []
+            for i in 0..<30 {
+                let event = sampleEvent(stream: "s-\(i % 3)", type: "t-\(i % 2)")
+                ids.append(event.id)
+                try await store.append(event)
+            }
+            #expect(try store.events(from: 11, limit: 5).map(\.position) == [11, 12, 13, 14, 15])
+            #expect(try store.events(from: 29, limit: 5).map(\.position) == [29, 30])
+            #expect(try store.stream("s-1").map(\.version) == Array(1...10))
+            #expect(try store.stream("s-1", from: 4, limit: 2).map(\.position) == [11, 14])
+            #expect(try store.stream("nothing").isEmpty)
+            #expect(try store.version(of: "s-2") == 10)
+            #expect(try store.event(id: ids[7])?.position == 8)
+            #expect(try store.event(id: UUID()) == nil)
+            #expect(try store.read { try EventTypeIndex.positions(ofType: "t-1", from: 20, in: $0) } == [20, 22, 24, 26, 28, 30])
+            let event = try #require(try store.events(from: 5, limit: 1).first)
+            #expect(event.metadata.actor == "test")
+            #expect(event.hash.count == 32)
+        }
+    }
+
+    @Test("a subscription catches up, then delivers new commits live")
+    func subscription() async throws {
+        try await withStore { store, _ in
+            for i in 0..<700 { try await store.append(sampleEvent(stream: "s-\(i % 5)")) }
+            let received = Task {
+                var positions: [UInt64] = []
+                for try await event in store.subscribe(from: 3) {
+                    positions.append(event.position)
+                    if positions.count == 748 { break }
+                }
+                return positions
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            for i in 0..<50 { try await store.append(sampleEvent(stream: "live-\(i % 2)")) }
+            let positions = try await received.value
+            #expect(positions == Array(3...750))
+        }
+    }
+
+    @Test("a subscription waiting for events ends when its task is cancelled")
+    func subscriptionCancellation() async throws {
+        try await withStore { store, _ in
+            let waiting = Task {
+                var count = 0
+                for try await _ in store.subscribe() { count += 1 }
+                return count
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            waiting.cancel()
+            #expect(try await waiting.value == 0)
+        }
+    }
+}
