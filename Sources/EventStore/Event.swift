@@ -30,7 +30,7 @@ public struct NewEvent: Sendable, Hashable {
     public var payload: [UInt8]
     public var metadata: EventMetadata
 
-    public init(id: UUID = UUID(), stream: String, type: String, payload: [UInt8], metadata: EventMetadata = .none) {
+    public init(id: UUID = .random(), stream: String, type: String, payload: [UInt8], metadata: EventMetadata = .none) {
         self.id = id
         self.stream = stream
         self.type = type
@@ -79,4 +79,18 @@ public struct AppendResult: Sendable, Hashable {
     public let isDuplicate: Bool
 
     public var lastPosition: UInt64 { positions.last ?? 0 }
+}
+
+extension UUID {
+    /// A random (version 4) UUID from the system's generator (`getrandom`), without the file opens that `UUID()`
+    /// costs on Linux.
+    public static func random() -> UUID {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = (generator.next() as UInt64, generator.next() as UInt64)
+        return withUnsafeMutableBytes(of: &bytes) { raw in
+            raw[6] = raw[6] & 0x0F | 0x40
+            raw[8] = raw[8] & 0x3F | 0x80
+            return UUID(uuid: raw.load(as: uuid_t.self))
+        }
+    }
 }

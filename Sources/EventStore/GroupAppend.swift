@@ -173,11 +173,10 @@ struct GroupAppend {
             let number = existing?.number ?? state.nextStream
             let version = (existing?.version ?? 0) + 1
             let position = state.head.position + 1
-            let canonical = RecordCodec.canonicalBytes(
-                position: position, stream: event.stream, version: version, id: event.id, type: event.type,
-                recordedAt: state.now, payload: event.payload, metadata: event.metadata
+            let (value, hash) = RecordCodec.storedValue(
+                previousHash: state.head.hash, position: position, stream: event.stream, version: version, id: event.id,
+                type: event.type, recordedAt: state.now, payload: event.payload, metadata: event.metadata
             )
-            let hash = RecordCodec.hash(previous: state.head.hash, canonical: canonical)
             let recorded = RecordedEvent(
                 position: position, stream: event.stream, version: version, id: event.id, type: event.type,
                 recordedAtMilliseconds: state.now, metadata: event.metadata, payload: event.payload, hash: hash
@@ -185,7 +184,6 @@ struct GroupAppend {
             for registered in layout.projections {
                 try registered.projection.apply(recorded, txn, registered.databases)
             }
-            let value = RecordCodec.storedValue(hash: hash, canonical: canonical)
             try BigEndian.withBytes(position) { key in
                 _ = try value.withUnsafeBytes { try txn.put(layout.log, key, $0, flags: .append) }
                 _ = try BigEndian.withBytes(number, version) { try txn.put(layout.streamEvents, $0, key) }

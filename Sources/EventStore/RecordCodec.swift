@@ -26,12 +26,14 @@ enum RecordCodec {
     static let recordFormat: UInt8 = 1
     static let zeroHash = [UInt8](repeating: 0, count: 32)
 
-    /// The canonical bytes of an event (what its hash covers).
-    static func canonicalBytes(
-        position: UInt64, stream: String, version: UInt64, id: UUID, type: String,
+    /// The stored value of an event, hash included: format byte, hash, canonical bytes — built in one buffer.
+    static func storedValue(
+        previousHash: [UInt8], position: UInt64, stream: String, version: UInt64, id: UUID, type: String,
         recordedAt: Int64, payload: [UInt8], metadata: EventMetadata
-    ) -> [UInt8] {
-        var w = ByteWriter(capacity: 96 + stream.utf8.count + type.utf8.count + payload.count)
+    ) -> (value: [UInt8], hash: [UInt8]) {
+        var w = ByteWriter(capacity: 33 + 96 + stream.utf8.count + type.utf8.count + payload.count)
+        w.u8(recordFormat)
+        w.raw(zeroHash)
         w.u64(position)
         w.string(stream)
         w.u64(version)
@@ -48,14 +50,15 @@ enum RecordCodec {
                 w.u32(0)
             }
         }
-        return w.bytes
-    }
-
-    static func hash(previous: [UInt8], canonical: [UInt8]) -> [UInt8] {
-        var hasher = SHA256()
-        hasher.update(data: previous)
-        hasher.update(data: canonical)
-        return Array(hasher.finalize())
+        var value = w.bytes
+        let hash = value.withUnsafeMutableBytes { buffer in
+            let hash = previousHash.withUnsafeBytes { previous in
+                Self.hash(previous: previous, canonical: UnsafeRawBufferPointer(rebasing: buffer[33...]))
+            }
+            buffer.baseAddress!.advanced(by: 1).copyMemory(from: hash, byteCount: 32)
+            return hash
+        }
+        return (value, hash)
     }
 
     static func hash(previous: UnsafeRawBufferPointer, canonical: UnsafeRawBufferPointer) -> [UInt8] {
@@ -63,16 +66,6 @@ enum RecordCodec {
         hasher.update(bufferPointer: previous)
         hasher.update(bufferPointer: canonical)
         return Array(hasher.finalize())
-    }
-
-    /// The stored value: format byte, hash, canonical bytes.
-    static func storedValue(hash: [UInt8], canonical: [UInt8]) -> [UInt8] {
-        var value = [UInt8]()
-        value.reserveCapacity(33 + canonical.count)
-        value.append(recordFormat)
-        value.append(contentsOf: hash)
-        value.append(contentsOf: canonical)
-        return value
     }
 
     /// Why a stored record could not be read.

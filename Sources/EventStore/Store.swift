@@ -190,10 +190,11 @@ public final class Store: Sendable {
             guard ids.insert(event.id).inserted else {
                 throw EventStoreError.invalidBatch("event \(index + 1) repeats id \(event.id.lowercased)")
             }
-            for (what, value) in [("stream", event.stream), ("type", event.type)] {
-                guard (1...maxNameBytes).contains(value.utf8.count) else {
-                    throw EventStoreError.invalidBatch("event \(index + 1): the \(what) must be 1…\(maxNameBytes) bytes")
-                }
+            guard (1...maxNameBytes).contains(event.stream.utf8.count) else {
+                throw EventStoreError.invalidBatch("event \(index + 1): the stream must be 1…\(maxNameBytes) bytes")
+            }
+            guard (1...maxNameBytes).contains(event.type.utf8.count) else {
+                throw EventStoreError.invalidBatch("event \(index + 1): the type must be 1…\(maxNameBytes) bytes")
             }
             guard event.payload.count < Int(UInt32.max) else {
                 throw EventStoreError.invalidBatch("event \(index + 1): the payload is larger than 4 GiB")

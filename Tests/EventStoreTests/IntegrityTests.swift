@@ -101,6 +101,28 @@ struct IntegrityTests {
         }
     }
 
+    @Test("a map grown by another process is adopted here (MDB_MAP_RESIZED), for reads and writes")
+    func mapResizedByAnotherProcess() async throws {
+        var options = StoreOptions()
+        options.initialMapSize = 512 * 1024
+        try await withStore(options: options) { store, directory in
+            try await store.append(sampleEvent(stream: "before"))
+            let before = store.environment.info().mapSize
+            // The driver opens the store with the default 1 GiB map and writes well past 512 KiB.
+            let driver = Process()
+            driver.executableURL = URL(fileURLWithPath: builtExecutable("reel-test-driver"))
+            driver.arguments = ["append", directory.path, "6000", "big", "100"]
+            driver.standardOutput = FileHandle.nullDevice
+            try driver.run()
+            driver.waitUntilExit()
+            #expect(driver.terminationStatus == 0)
+            #expect(try store.events(from: 1, limit: 10_000).count == 6_001)
+            try await store.append(sampleEvent(stream: "after"))
+            #expect(store.environment.info().mapSize > before, "this process adopted the larger map")
+            #expect(try store.head() == 6_002)
+        }
+    }
+
     @Test("a store written by a newer format is refused with a clear error")
     func newerFormat() async throws {
         let directory = TemporaryDirectory()
