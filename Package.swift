@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "EventStore", targets: ["EventStore"]),
         .library(name: "LMDB", targets: ["LMDB"]),
+        .library(name: "MediaPipeline", targets: ["MediaPipeline"]),
         .executable(name: "reel", targets: ["reel"]),
     ],
     dependencies: [
@@ -24,6 +25,7 @@ let package = Package(
             name: "EventStore",
             dependencies: ["LMDB", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        .target(name: "MediaPipeline", dependencies: ["EventStore", "LMDB"]),
         .executableTarget(
             name: "reel",
             dependencies: ["EventStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -32,6 +34,7 @@ let package = Package(
         .executableTarget(name: "reel-test-driver", dependencies: ["EventStore"], path: "Tests/Driver"),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "LMDB", "reel-test-driver"]),
+        .testTarget(name: "MediaPipelineTests", dependencies: ["MediaPipeline", "EventStore", "LMDB"]),
     ],
     swiftLanguageModes: [.v6]
 )
