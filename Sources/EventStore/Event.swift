@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Who caused an event and why: carried with every stored event, covered by its hash.
 public struct EventMetadata: Sendable, Hashable {
@@ -20,7 +21,9 @@ public struct EventMetadata: Sendable, Hashable {
 
 /// An event to append: the stream it belongs to, its type, its payload and a unique id.
 public struct NewEvent: Sendable, Hashable {
-    /// Unique in the store; appending the same id again with the same content is a no-op.
+    /// Unique in the store; appending the same id again with the same content is a no-op. Defaults to a time-ordered
+    /// UUID (version 7): ids that grow with time keep the id index appending at its end, where random (version 4) ids
+    /// dirty a different page of it for every event.
     public var id: UUID
     /// The stream, e.g. `job-3f2a…`. 1…255 bytes of UTF-8.
     public var stream: String
@@ -30,7 +33,7 @@ public struct NewEvent: Sendable, Hashable {
     public var payload: [UInt8]
     public var metadata: EventMetadata
 
-    public init(id: UUID = .random(), stream: String, type: String, payload: [UInt8], metadata: EventMetadata = .none) {
+    public init(id: UUID = .timeOrdered(), stream: String, type: String, payload: [UInt8], metadata: EventMetadata = .none) {
         self.id = id
         self.stream = stream
         self.type = type
@@ -94,3 +97,33 @@ extension UUID {
         }
     }
 }
+
+extension UUID {
+    /// A time-ordered UUID (RFC 9562 version 7): 48 bits of Unix milliseconds, then a 26-bit counter that makes ids of
+    /// one process strictly increasing within a millisecond, then random bits.
+    public static func timeOrdered() -> UUID {
+        let milliseconds = UInt64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        let (time, count) = timeOrderedState.withLock { state -> (UInt64, UInt64) in
+            if milliseconds > state.milliseconds {
+                state = (milliseconds, 0)
+            } else {
+                state.counter += 1
+                if state.counter >= 1 << 26 { state = (state.milliseconds + 1, 0) }
+            }
+            return state
+        }
+        var generator = SystemRandomNumberGenerator()
+        let random: UInt64 = generator.next()
+        var b = [UInt8](repeating: 0, count: 16)
+        for i in 0..<6 { b[i] = UInt8(truncatingIfNeeded: time >> (40 - 8 * UInt64(i))) }
+        b[6] = 0x70 | UInt8(truncatingIfNeeded: count >> 22)  // version 7, counter bits 25…22
+        b[7] = UInt8(truncatingIfNeeded: count >> 14)
+        b[8] = 0x80 | UInt8(truncatingIfNeeded: (count >> 8) & 0x3F)  // variant, counter bits 13…8
+        b[9] = UInt8(truncatingIfNeeded: count)
+        for i in 10..<16 { b[i] = UInt8(truncatingIfNeeded: random >> (8 * UInt64(i - 10))) }
+        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    }
+}
+
+/// The last millisecond and counter handed out by ``UUID/timeOrdered()`` in this process.
+private let timeOrderedState = Mutex<(milliseconds: UInt64, counter: UInt64)>((0, 0))

@@ -29,8 +29,11 @@ struct GroupAppend {
         var now: Int64
         var nextStream: UInt64
         /// Streams touched in this group: number, version, and whether the `streams` entry must be written.
-        var streams: [String: (number: UInt64, version: UInt64, dirty: Bool)] = [:]
+        var streams: [String: (head: StreamHead, dirty: Bool)] = [:]
         var startPosition: UInt64
+        /// The greatest key of the id index: an id above it can be put with `MDB_APPEND` (time-ordered ids usually
+        /// are), which skips the search and fills pages densely.
+        var lastID: UUID?
     }
 
     /// Appends a group in one write transaction and commits it, redoing the group without any batch that failed
@@ -66,7 +69,8 @@ struct GroupAppend {
             head: head,
             now: max(clock(), head.recordedAt),
             nextStream: try layout.metaU64(Layout.metaNextStreamKey, txn) ?? 1,
-            startPosition: head.position
+            startPosition: head.position,
+            lastID: try layout.lastID(txn)
         )
         try catchUpProjections(to: head.position, txn)
         var outcomes: [Result<AppendResult, any Error>] = []
@@ -95,10 +99,12 @@ struct GroupAppend {
         guard state.head.position != state.startPosition else { return }
         for (name, stream) in state.streams where stream.dirty {
             var name = name
+            var value = ByteWriter(capacity: 24)
+            value.u64(stream.head.number)
+            value.u64(stream.head.version)
+            value.u64(stream.head.lastPosition)
             _ = try name.withUTF8 { key in
-                try BigEndian.withBytes(stream.number, stream.version) { value in
-                    try txn.put(layout.streams, UnsafeRawBufferPointer(key), value)
-                }
+                try value.bytes.withUnsafeBytes { try txn.put(layout.streams, UnsafeRawBufferPointer(key), $0) }
             }
         }
         _ = try Layout.metaNextStreamKey.withUnsafeBytes { key in
@@ -174,7 +180,7 @@ struct GroupAppend {
             let version = (existing?.version ?? 0) + 1
             let position = state.head.position + 1
             let (value, hash) = RecordCodec.storedValue(
-                previousHash: state.head.hash, position: position, stream: event.stream, version: version, id: event.id,
+                previousHash: state.head.hash, previousInStream: existing?.lastPosition ?? 0, position: position, stream: event.stream, version: version, id: event.id,
                 type: event.type, recordedAt: state.now, payload: event.payload, metadata: event.metadata
             )
             let recorded = RecordedEvent(
@@ -184,17 +190,21 @@ struct GroupAppend {
             for registered in layout.projections {
                 try registered.projection.apply(recorded, txn, registered.databases)
             }
+            let ascending = state.lastID.map { event.id.isGreater(than: $0) } ?? true
             try BigEndian.withBytes(position) { key in
                 _ = try value.withUnsafeBytes { try txn.put(layout.log, key, $0, flags: .append) }
-                _ = try BigEndian.withBytes(number, version) { try txn.put(layout.streamEvents, $0, key) }
+                if version % Layout.streamIndexInterval == 0 {
+                    _ = try BigEndian.withBytes(number, version) { try txn.put(layout.streamEvents, $0, key) }
+                }
                 try event.id.withBytes { idKey in
-                    guard try txn.put(layout.ids, idKey, key, flags: .noOverwrite) else {
+                    guard try txn.put(layout.ids, idKey, key, flags: ascending ? .append : .noOverwrite) else {
                         throw EventStoreError.invalidBatch("event id \(event.id.lowercased) appears twice")
                     }
                 }
             }
             state.head = Head(position: position, hash: hash, recordedAt: state.now)
-            state.streams[event.stream] = (number, version, true)
+            if ascending { state.lastID = event.id }
+            state.streams[event.stream] = (StreamHead(number: number, version: version, lastPosition: position), true)
             if existing == nil { state.nextStream += 1 }
             positions.append(position)
             versions.append(version)
@@ -202,12 +212,10 @@ struct GroupAppend {
         return AppendResult(positions: positions, versions: versions, isDuplicate: false)
     }
 
-    private func streamHead(
-        _ name: String, _ state: inout State, _ txn: borrowing Transaction
-    ) throws -> (number: UInt64, version: UInt64)? {
-        if let cached = state.streams[name] { return (cached.number, cached.version) }
+    private func streamHead(_ name: String, _ state: inout State, _ txn: borrowing Transaction) throws -> StreamHead? {
+        if let cached = state.streams[name] { return cached.head }
         guard let stored = try layout.streamHead(name, txn) else { return nil }
-        state.streams[name] = (stored.number, stored.version, false)
+        state.streams[name] = (stored, false)
         return stored
     }
 

@@ -23,6 +23,13 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var queue: [Pending] = []
     private var stopping = false
     private var finished = false
+    /// Callers seen active around the last commit (its group plus those that queued while it ran), and how long it
+    /// took: the callers it answered are likely to come back.
+    private var activeCallers = 0
+    private var lastCommitSeconds = 0.0
+
+    /// The longest the writer waits for answered callers to come back before starting a smaller group.
+    static let maxLinger = 0.0005
 
     init(environment: Environment, append: GroupAppend, onCommit: @escaping @Sendable (UInt64) -> Void) {
         self.environment = environment
@@ -75,6 +82,13 @@ final class GroupCommitWriter: @unchecked Sendable {
             if stopping { return nil }
             condition.wait()
         }
+        // Linger: the callers the last commit answered are usually preparing their next batch. Starting a transaction
+        // for the first of them alone makes small groups, and with random keys each group dirties (and syncs) about
+        // as many pages as a large one. So wait briefly — at most half the last commit's time — for them.
+        if queue.count < activeCallers {
+            let deadline = Date(timeIntervalSinceNow: min(Self.maxLinger, lastCommitSeconds / 2))
+            while queue.count < activeCallers, !stopping, condition.wait(until: deadline) {}
+        }
         var events = 0
         var count = 0
         for pending in queue {
@@ -88,7 +102,13 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private func commit(_ group: [Pending]) {
+        let started = DispatchTime.now().uptimeNanoseconds
         let (head, outcomes) = append.commit(group.map(\.request), environment)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        condition.withLock {
+            lastCommitSeconds = seconds
+            activeCallers = group.count + queue.count
+        }
         if let head { onCommit(head) }
         for (pending, outcome) in zip(group, outcomes) {
             pending.continuation.resume(with: outcome)

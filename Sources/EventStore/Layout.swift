@@ -9,15 +9,21 @@ struct Layout: Sendable {
     let meta: Database
     /// position (u64) → record (see ``RecordCodec``).
     let log: Database
-    /// stream name → stream number (u64) ‖ current version (u64).
+    /// stream name → stream number (u64) ‖ current version (u64) ‖ position of its last event (u64).
     let streams: Database
-    /// stream number (u64) ‖ version (u64) → position (u64).
+    /// stream number (u64) ‖ version (u64) → position (u64), for every ``streamIndexInterval``-th version: a sparse
+    /// index into the chain of records, each of which holds the position of its stream's previous event.
     let streamEvents: Database
     /// event id (16 bytes) → position (u64).
     let ids: Database
     /// projection name → checkpoint position (u64) ‖ projection version (u32).
     let checkpoints: Database
     let projections: [RegisteredProjection]
+
+    /// Versions 64, 128, … of each stream are indexed in `reel.stream-events`; the others are reached by following the
+    /// records' back links from the next indexed version (or the stream's head). One dense per-stream index would dirty
+    /// one page per active stream in every commit.
+    static let streamIndexInterval: UInt64 = 64
 
     static let metaFormatKey = Array("format".utf8)
     static let metaNextStreamKey = Array("next-stream".utf8)
@@ -64,6 +70,13 @@ struct Head: Sendable, Equatable {
     var recordedAt: Int64
 
     static let empty = Head(position: 0, hash: RecordCodec.zeroHash, recordedAt: .min)
+}
+
+/// Where a stream stands.
+struct StreamHead: Sendable, Equatable {
+    var number: UInt64
+    var version: UInt64
+    var lastPosition: UInt64
 }
 
 /// A projection's checkpoint: the last position folded, and the fold's version.
@@ -132,19 +145,46 @@ extension Layout {
         }
     }
 
-    /// Stream number and current version, or `nil` for a stream that has no events.
-    func streamHead(_ name: String, _ txn: borrowing Transaction) throws -> (number: UInt64, version: UInt64)? {
+    /// Stream number, current version and the position of its last event, or `nil` for a stream without events.
+    func streamHead(_ name: String, _ txn: borrowing Transaction) throws -> StreamHead? {
         var name = name
         return try name.withUTF8 { key in
             try txn.get(streams, UnsafeRawBufferPointer(key)) { value in
-                guard let value, let number = BigEndian.u64(value), let version = BigEndian.u64(value, at: 8) else { return nil }
-                return (number, version)
+                guard let value, let number = BigEndian.u64(value), let version = BigEndian.u64(value, at: 8),
+                      let last = BigEndian.u64(value, at: 16) else { return nil }
+                return StreamHead(number: number, version: version, lastPosition: last)
+            }
+        }
+    }
+
+    /// The position of `version` of a stream from the sparse index, if that version is indexed.
+    func indexedPosition(stream number: UInt64, version: UInt64, _ txn: borrowing Transaction) throws -> UInt64? {
+        try BigEndian.withBytes(number, version) { key in try txn.get(streamEvents, key) { $0.flatMap { BigEndian.u64($0) } } }
+    }
+
+    /// The stored event at `position` and the position of its stream's previous event.
+    func linkedEvent(at position: UInt64, _ txn: borrowing Transaction) throws -> (event: RecordedEvent, previous: UInt64)? {
+        try BigEndian.withBytes(position) { key in
+            try txn.get(log, key) { value in
+                guard let value else { return nil }
+                let event = try decode(value, at: position)
+                return (event, BigEndian.u64(value, at: RecordCodec.headerSize - 8) ?? 0)
             }
         }
     }
 
     func position(of id: UUID, _ txn: borrowing Transaction) throws -> UInt64? {
         try id.withBytes { key in try txn.get(ids, key) { $0.flatMap { BigEndian.u64($0) } } }
+    }
+
+    /// The greatest id in the id index.
+    func lastID(_ txn: borrowing Transaction) throws -> UUID? {
+        try txn.withCursor(ids) { cursor in
+            try cursor.move(.last) { key, _ -> UUID? in
+                var reader = ByteReader(key)
+                return try? reader.uuid()
+            } ?? nil
+        }
     }
 
     func checkpoint(of projection: String, _ txn: borrowing Transaction) throws -> Checkpoint? {

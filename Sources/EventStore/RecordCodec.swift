@@ -7,6 +7,7 @@ import Foundation
 ///
 ///     u8  record format (1)
 ///     32  hash
+///     u64 position of the previous event of the same stream (0 for its first) — index data, not hashed
 ///     …   canonical bytes
 ///
 /// and the canonical bytes, which the hash covers, are (integers big-endian, strings UTF-8):
@@ -25,15 +26,19 @@ import Foundation
 enum RecordCodec {
     static let recordFormat: UInt8 = 1
     static let zeroHash = [UInt8](repeating: 0, count: 32)
+    /// Bytes before the canonical bytes: format, hash, previous position in the stream.
+    static let headerSize = 1 + 32 + 8
 
-    /// The stored value of an event, hash included: format byte, hash, canonical bytes — built in one buffer.
+    /// The stored value of an event, hash included: format byte, hash, previous position in the stream, canonical
+    /// bytes — built in one buffer.
     static func storedValue(
-        previousHash: [UInt8], position: UInt64, stream: String, version: UInt64, id: UUID, type: String,
+        previousHash: [UInt8], previousInStream: UInt64, position: UInt64, stream: String, version: UInt64, id: UUID, type: String,
         recordedAt: Int64, payload: [UInt8], metadata: EventMetadata
     ) -> (value: [UInt8], hash: [UInt8]) {
-        var w = ByteWriter(capacity: 33 + 96 + stream.utf8.count + type.utf8.count + payload.count)
+        var w = ByteWriter(capacity: headerSize + 96 + stream.utf8.count + type.utf8.count + payload.count)
         w.u8(recordFormat)
         w.raw(zeroHash)
+        w.u64(previousInStream)
         w.u64(position)
         w.string(stream)
         w.u64(version)
@@ -53,7 +58,7 @@ enum RecordCodec {
         var value = w.bytes
         let hash = value.withUnsafeMutableBytes { buffer in
             let hash = previousHash.withUnsafeBytes { previous in
-                Self.hash(previous: previous, canonical: UnsafeRawBufferPointer(rebasing: buffer[33...]))
+                Self.hash(previous: previous, canonical: UnsafeRawBufferPointer(rebasing: buffer[headerSize...]))
             }
             buffer.baseAddress!.advanced(by: 1).copyMemory(from: hash, byteCount: 32)
             return hash
@@ -74,20 +79,26 @@ enum RecordCodec {
         case malformed(String)
     }
 
-    /// The stored hash and the canonical bytes of a stored value, without decoding the fields.
-    static func split(_ value: UnsafeRawBufferPointer) throws(DecodeFailure) -> (hash: UnsafeRawBufferPointer, canonical: UnsafeRawBufferPointer) {
+    /// The stored hash, the previous position in the stream and the canonical bytes of a stored value, without
+    /// decoding the fields.
+    static func split(
+        _ value: UnsafeRawBufferPointer
+    ) throws(DecodeFailure) -> (hash: UnsafeRawBufferPointer, previousInStream: UInt64, canonical: UnsafeRawBufferPointer) {
         guard let format = value.first else { throw .malformed("empty record") }
         guard format == recordFormat else {
             if format > recordFormat { throw .newerFormat(format) }
             throw .malformed("unknown record format \(format)")
         }
-        guard value.count >= 33 + 8 else { throw .malformed("record of \(value.count) bytes is too short") }
-        return (UnsafeRawBufferPointer(rebasing: value[1..<33]), UnsafeRawBufferPointer(rebasing: value[33...]))
+        guard value.count >= headerSize + 8 else { throw .malformed("record of \(value.count) bytes is too short") }
+        return (
+            UnsafeRawBufferPointer(rebasing: value[1..<33]), BigEndian.u64(value, at: 33) ?? 0,
+            UnsafeRawBufferPointer(rebasing: value[headerSize...])
+        )
     }
 
     /// Decodes a stored value; every length is bounds-checked, so damaged bytes throw rather than trap.
     static func decode(_ value: UnsafeRawBufferPointer) throws(DecodeFailure) -> RecordedEvent {
-        let (hash, canonical) = try split(value)
+        let (hash, _, canonical) = try split(value)
         var r = ByteReader(canonical)
         do {
             let position = try r.u64()

@@ -35,24 +35,30 @@ public struct Snapshot: ~Copyable {
     }
 
     /// Up to `limit` events of `stream` from `version` on, in order.
+    ///
+    /// Starts at the first indexed version at or after the last one wanted (or at the stream's head) and follows the
+    /// records' back links, so it reads at most `limit + 63` records.
     public func stream(_ stream: String, from version: UInt64, limit: Int) throws -> [RecordedEvent] {
-        guard limit > 0, let head = try layout.streamHead(stream, txn) else { return [] }
-        var positions: [UInt64] = []
-        try BigEndian.withBytes(head.number, max(version, 1)) { start in
-            try txn.withCursor(layout.streamEvents) { cursor in
-                try cursor.forEach(from: start) { key, value in
-                    guard BigEndian.u64(key) == head.number, let position = BigEndian.u64(value) else { return false }
-                    positions.append(position)
-                    return positions.count < limit
-                }
-            }
+        let first = max(version, 1)
+        guard limit > 0, let head = try layout.streamHead(stream, txn), first <= head.version else { return [] }
+        let span = UInt64(limit) - 1
+        let last = head.version - first <= span ? head.version : first + span
+        let interval = Layout.streamIndexInterval
+        let anchor = (last + interval - 1) / interval * interval
+        var (position, current) = (head.lastPosition, head.version)
+        if anchor <= head.version, let indexed = try layout.indexedPosition(stream: head.number, version: anchor, txn) {
+            (position, current) = (indexed, anchor)
         }
-        return try positions.map { position in
-            guard let event = try layout.event(at: position, txn) else {
-                throw EventStoreError.corruptRecord(position: position, reason: "stream \(stream) points at a missing event")
+        var events: [RecordedEvent] = []
+        while current >= first {
+            guard let (event, previous) = try layout.linkedEvent(at: position, txn), event.stream == stream, event.version == current else {
+                throw EventStoreError.corruptRecord(position: position, reason: "stream \(stream) version \(current) is not where its links say")
             }
-            return event
+            if current <= last { events.append(event) }
+            if current == first { break }
+            (position, current) = (previous, current - 1)
         }
+        return events.reversed()
     }
 
     /// How many events `stream` holds (0 when it has none).

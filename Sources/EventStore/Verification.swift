@@ -128,8 +128,7 @@ extension Snapshot {
         var expected: UInt64 = 1
         var previousHash = RecordCodec.zeroHash
         var previousTime = Int64.min
-        var streamVersions: [String: UInt64] = [:]
-        var streamNumbers: [String: UInt64] = [:]
+        var streams: [String: StreamHead] = [:]
         try txn.withCursor(layout.log) { cursor in
             try cursor.forEach { key, value in
                 guard let position = BigEndian.u64(key), key.count == 8 else {
@@ -140,7 +139,7 @@ extension Snapshot {
                     problems.append(IntegrityProblem(location: .position(expected), message: "missing: the log jumps from \(expected - 1) to \(position)"))
                 }
                 expected = position + 1
-                let parts: (hash: UnsafeRawBufferPointer, canonical: UnsafeRawBufferPointer)
+                let parts: (hash: UnsafeRawBufferPointer, previousInStream: UInt64, canonical: UnsafeRawBufferPointer)
                 do {
                     parts = try RecordCodec.split(value)
                 } catch {
@@ -164,44 +163,46 @@ extension Snapshot {
                     problems.append(IntegrityProblem(location: .position(position), message: "recorded_at goes backwards"))
                 }
                 previousTime = event.recordedAtMilliseconds
-                let version = (streamVersions[event.stream] ?? 0) + 1
-                if event.version != version {
-                    problems.append(IntegrityProblem(location: .stream(event.stream), message: "version \(event.version) at position \(position), expected \(version)"))
+                var stream = try streams[event.stream]
+                    ?? StreamHead(number: layout.streamHead(event.stream, txn)?.number ?? 0, version: 0, lastPosition: 0)
+                if event.version != stream.version + 1 {
+                    problems.append(IntegrityProblem(location: .stream(event.stream), message: "version \(event.version) at position \(position), expected \(stream.version + 1)"))
                 }
-                streamVersions[event.stream] = event.version
+                if parts.previousInStream != stream.lastPosition {
+                    problems.append(IntegrityProblem(location: .position(position), message: "links to position \(parts.previousInStream) as the previous event of \(event.stream), not \(stream.lastPosition)"))
+                }
+                stream.version = event.version
+                stream.lastPosition = position
+                streams[event.stream] = stream
                 if try layout.position(of: event.id, txn) != position {
                     problems.append(IntegrityProblem(location: .index("ids"), message: "id \(event.id.lowercased) does not point at position \(position)"))
                 }
-                if streamNumbers[event.stream] == nil {
-                    streamNumbers[event.stream] = try layout.streamHead(event.stream, txn)?.number ?? 0
-                }
-                let indexed = try BigEndian.withBytes(streamNumbers[event.stream]!, event.version) { k in
-                    try txn.get(layout.streamEvents, k) { $0.flatMap { BigEndian.u64($0) } }
-                }
-                if indexed != position {
+                if event.version % Layout.streamIndexInterval == 0,
+                   try layout.indexedPosition(stream: stream.number, version: event.version, txn) != position {
                     problems.append(IntegrityProblem(location: .index("stream-events"), message: "\(event.stream) version \(event.version) does not point at position \(position)"))
                 }
                 return true
             }
         }
         let head = expected - 1
-        for (stream, version) in streamVersions where try layout.streamHead(stream, txn)?.version != version {
-            problems.append(IntegrityProblem(location: .stream(stream), message: "stream head does not say version \(version)"))
+        for (name, stream) in streams where try layout.streamHead(name, txn) != stream {
+            problems.append(IntegrityProblem(location: .stream(name), message: "stream head does not say version \(stream.version) at position \(stream.lastPosition)"))
         }
         let counts = (
             ids: try txn.statistics(layout.ids).entries,
             streams: try txn.statistics(layout.streams).entries,
             streamEvents: try txn.statistics(layout.streamEvents).entries
         )
-        let events = streamVersions.values.reduce(0, +)
+        let events = streams.values.reduce(0) { $0 + $1.version }
+        let indexed = streams.values.reduce(0) { $0 + $1.version / Layout.streamIndexInterval }
         if counts.ids != Int(events) {
             problems.append(IntegrityProblem(location: .index("ids"), message: "\(counts.ids) entries for \(events) events"))
         }
-        if counts.streamEvents != Int(events) {
-            problems.append(IntegrityProblem(location: .index("stream-events"), message: "\(counts.streamEvents) entries for \(events) events"))
+        if counts.streamEvents != Int(indexed) {
+            problems.append(IntegrityProblem(location: .index("stream-events"), message: "\(counts.streamEvents) entries, \(indexed) expected"))
         }
-        if counts.streams != streamVersions.count {
-            problems.append(IntegrityProblem(location: .index("streams"), message: "\(counts.streams) streams listed, \(streamVersions.count) in the log"))
+        if counts.streams != streams.count {
+            problems.append(IntegrityProblem(location: .index("streams"), message: "\(counts.streams) streams listed, \(streams.count) in the log"))
         }
         for registered in layout.projections {
             let checkpoint = try layout.checkpoint(of: registered.name, txn)?.position ?? 0

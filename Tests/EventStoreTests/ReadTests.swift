@@ -28,6 +28,29 @@ struct ReadTests {
         }
     }
 
+    @Test("stream reads from any version and with any limit agree with the log, across the sparse stream index")
+    func streamReadsAcrossTheIndex() async throws {
+        try await withStore { store, _ in
+            // Three interleaved streams of 300, 150 and 45 events.
+            for i in 0..<495 {
+                let stream = i % 11 < 6 ? "long" : (i % 11 < 9 ? "medium" : "short")
+                try await store.append(sampleEvent(stream: stream))
+            }
+            let all = try store.events(from: 1, limit: 1_000)
+            for stream in ["long", "medium", "short"] {
+                let expected = all.filter { $0.stream == stream }
+                #expect(expected.map(\.version) == Array(1...UInt64(expected.count)))
+                for from in [1, 2, 63, 64, 65, 128, 129, 200, UInt64(expected.count), UInt64(expected.count) + 1] {
+                    for limit in [1, 7, 64, 65, 100, 1_000, Int.max] {
+                        let read = try store.stream(stream, from: from, limit: limit)
+                        let want = Array(expected.dropFirst(Int(from) - 1).prefix(limit))
+                        #expect(read == want, "\(stream) from \(from) limit \(limit)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("a subscription catches up, then delivers new commits live")
     func subscription() async throws {
         try await withStore { store, _ in

@@ -1,0 +1,186 @@
+import EventStore
+import Foundation
+import LMDB
+
+/// The media-pipeline store services embed: typed appends checked against every rule of SPEC §3 inside the write
+/// transaction, typed queries of SPEC §4 over one snapshot, and a change feed.
+///
+/// ```swift
+/// let reel = try MediaStore.open(at: "/var/lib/reel")
+/// try await reel.append(.projectCreated(ProjectCreated(projectID: project, title: "Lighthouse")))
+/// try await reel.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 0, imageURL: url)))
+/// let scenes = try reel.imagesByScene(project: project)
+/// ```
+///
+/// `Sendable`: share one instance per process (a directory may be opened once per process; other processes may open
+/// it too). The library never prints.
+public final class MediaStore: Sendable {
+    /// The underlying event store (reads of the raw log, subscriptions, verification).
+    public let store: Store
+
+    /// Opens (creating unless read-only) the store at `path` with the media projection and the event-type index.
+    public static func open(at path: String, options: StoreOptions = StoreOptions()) throws -> MediaStore {
+        MediaStore(store: try Store.open(at: path, projections: projections, options: options))
+    }
+
+    /// The projections every process opening a media store registers.
+    public static var projections: [any Projection] { [MediaProjection(), EventTypeIndex()] }
+
+    init(store: Store) { self.store = store }
+
+    /// Finishes queued appends, syncs and closes (see ``Store/close()``).
+    public func close() throws { try store.close() }
+
+    // MARK: Appending
+
+    /// One event with the envelope fields a caller may set.
+    public struct Input: Sendable, Hashable {
+        public var event: DomainEvent
+        public var id: UUID
+        public var metadata: EventMetadata
+        /// Events the event's stream must hold before the batch (`.exactly(0)`: a new stream).
+        public var expectedVersion: ExpectedVersion
+
+        public init(_ event: DomainEvent, id: UUID = .random(), metadata: EventMetadata = .none, expectedVersion: ExpectedVersion = .any) {
+            self.event = event
+            self.id = id
+            self.metadata = metadata
+            self.expectedVersion = expectedVersion
+        }
+    }
+
+    /// Appends one event; durable when it returns.
+    ///
+    /// - Throws: ``DomainRejection`` when a rule fails (nothing is written), ``EventStoreError`` for version and
+    ///   idempotency conflicts and storage failures.
+    @discardableResult
+    public func append(
+        _ event: DomainEvent, id: UUID = .random(), metadata: EventMetadata = .none, expectedVersion: ExpectedVersion = .any
+    ) async throws -> AppendResult {
+        try await append([Input(event, id: id, metadata: metadata, expectedVersion: expectedVersion)])
+    }
+
+    /// Appends a batch atomically: every event passes its rules (each seeing the ones before it) and lands, or none does.
+    @discardableResult
+    public func append(_ inputs: [Input]) async throws -> AppendResult {
+        let (events, expected) = try prepare(inputs)
+        return try await store.append(events, expected: expected)
+    }
+
+    /// Engine events for a batch: payloads in canonical JSON, streams resolved, expectations merged by stream.
+    public func prepare(_ inputs: [Input], resolver: StreamResolver = StreamResolver()) throws -> ([NewEvent], [String: ExpectedVersion]) {
+        var resolver = resolver
+        var events: [NewEvent] = []
+        var expected: [String: ExpectedVersion] = [:]
+        events.reserveCapacity(inputs.count)
+        for input in inputs {
+            let stream = try resolver.stream(for: input.event, in: self)
+            if input.expectedVersion != .any {
+                if let earlier = expected[stream], earlier != input.expectedVersion {
+                    throw EventStoreError.invalidBatch("two different expected versions for stream \(stream)")
+                }
+                expected[stream] = input.expectedVersion
+            }
+            events.append(NewEvent(
+                id: input.id, stream: stream, type: input.event.type,
+                payload: JSONWriter.canonical(.object(input.event.data)), metadata: input.metadata
+            ))
+        }
+        return (events, expected)
+    }
+
+    // MARK: Queries
+
+    /// Runs a query on one snapshot.
+    func query<R>(_ body: (Queries, borrowing Transaction) throws -> R) throws -> R {
+        try store.read { snapshot in
+            try snapshot.query("media") { txn, databases in try body(Queries(t: Tables(databases)), txn) }
+        }
+    }
+
+    /// A project's image URLs by scene (seed 003), scenes without images left out.
+    public func imagesByScene(project: UUID) throws -> ImagesByScene { try query { try $0.imagesByScene(project, $1) } }
+    /// A frame's review state and regeneration history (seed 000).
+    public func jobsByFrame(frame: UUID) throws -> JobsByFrame { try query { try $0.jobsByFrame(frame, $1) } }
+    /// A shot's frames in creation order.
+    public func framesByShot(shot: UUID) throws -> FramesByShot { try query { try $0.framesByShot(shot, $1) } }
+    /// A story's scenelets depth-first with display ids, and its shots in play order (seed 002).
+    public func story(_ story: UUID) throws -> StoryView { try query { try $0.story(story, $1) } }
+    /// The player bundle of a story.
+    public func bundle(story: UUID) throws -> PlayerBundle { try query { try $0.bundle(story, $1) } }
+    /// A user's sessions with thumbnails and counts, most recently updated first (seed 001).
+    public func sessions(user: UUID) throws -> Sessions { try query { try $0.sessions(user, $1) } }
+    /// A job with every parameter, its reference image URLs and its images (seed 001).
+    public func job(_ job: UUID) throws -> JobView { try query { try $0.job(job, $1) } }
+    /// The images of a session by generation_index, then time.
+    public func sessionImages(session: UUID) throws -> SessionImages { try query { try $0.sessionImages(session, $1) } }
+    /// A user's reference images, newest first.
+    public func referenceImages(user: UUID) throws -> ReferenceImages { try query { try $0.referenceImages(user, $1) } }
+    /// Jobs in a status, oldest first: a work queue.
+    public func jobs(status: JobStatus, limit: Int = .max) throws -> JobQueue { try query { try $0.jobs(status, limit: limit, $1) } }
+
+    // MARK: Change feed
+
+    /// Every event from `position` on, decoded, then new ones as they commit (see ``Store/subscribe(from:)``).
+    public func changes(from position: UInt64 = 1) -> AsyncThrowingMapSequence<EventSubscription, (RecordedEvent, DomainEvent)> {
+        store.subscribe(from: position).map { event in (event, try DomainEvent(recorded: event)) }
+    }
+}
+
+/// Decides the stream of each event: `<entity>-<id>` of the entity it belongs to. Events that name only a child
+/// entity (`image.deleted`, `scenelet.updated|removed|end_frame_set`, `shot.planned`, `shot.assets_attached`) take
+/// the stream of its parent (job, story), found among the events resolved before in this resolver or in the store.
+/// The parent of an entity never changes, so reading it before the write transaction is safe.
+public struct StreamResolver: Sendable {
+    /// Parents of entities created by events this resolver has seen, bounded to the most recent ones.
+    private var recent: [UUID: String] = [:]
+    private var order: [UUID] = []
+    private let capacity: Int
+
+    /// - Parameter capacity: How many recently created entities to remember (for streaming inputs, a bound on memory).
+    public init(capacity: Int = 100_000) { self.capacity = capacity }
+
+    private mutating func remember(_ id: UUID, _ stream: String) {
+        if recent.updateValue(stream, forKey: id) == nil { order.append(id) }
+        if order.count > capacity * 2 {
+            for old in order.prefix(order.count - capacity) { recent[old] = nil }
+            order.removeFirst(order.count - capacity)
+        }
+    }
+
+    public mutating func stream(for event: DomainEvent, in media: MediaStore) throws -> String {
+        if let (entity, id) = event.directStream {
+            let stream = "\(entity)-\(id.text)"
+            switch event {
+            case let .imageGenerated(e): remember(e.imageID, stream)
+            case let .sceneletAdded(e): remember(e.sceneletID, stream)
+            default: break
+            }
+            return stream
+        }
+        func parent(_ id: UUID, _ entity: String, _ lookup: (Tables, borrowing Transaction) throws -> UUID?, prefix: String) throws -> String {
+            if let known = recent[id] { return known }
+            let found = try media.query { queries, txn in try lookup(queries.t, txn) }
+            guard let found else { throw DomainRejection(type: event.type, reason: "\(entity) \(id.text) does not exist") }
+            return "\(prefix)-\(found.text)"
+        }
+        switch event {
+        case let .imageDeleted(e):
+            return try parent(e.imageID, "image", { t, txn in try t.record(ImageRecord.self, t.images, e.imageID, txn)?.jobID }, prefix: "job")
+        case let .sceneletUpdated(e): return try sceneletStory(e.sceneletID)
+        case let .sceneletRemoved(e): return try sceneletStory(e.sceneletID)
+        case let .sceneletEndFrameSet(e): return try sceneletStory(e.sceneletID)
+        case let .shotPlanned(e):
+            let stream = try sceneletStory(e.sceneletID)
+            remember(e.shotID, stream)
+            return stream
+        case let .shotAssetsAttached(e):
+            return try parent(e.shotID, "shot", { t, txn in try t.record(ShotRecord.self, t.shots, e.shotID, txn)?.storyID }, prefix: "story")
+        default:
+            preconditionFailure("\(event.type) names its own stream")
+        }
+        func sceneletStory(_ id: UUID) throws -> String {
+            try parent(id, "scenelet", { t, txn in try t.record(SceneletRecord.self, t.scenelets, id, txn)?.storyID }, prefix: "story")
+        }
+    }
+}

@@ -1,0 +1,337 @@
+import Foundation
+
+/// Status of a generation job: `pending → processing → completed`, `pending|processing → failed`.
+public enum JobStatus: String, Sendable, Hashable, CaseIterable {
+    case pending, processing, completed, failed
+
+    var code: UInt8 {
+        switch self {
+        case .pending: 0
+        case .processing: 1
+        case .completed: 2
+        case .failed: 3
+        }
+    }
+
+    init(code: UInt8) throws {
+        switch code {
+        case 0: self = .pending
+        case 1: self = .processing
+        case 2: self = .completed
+        case 3: self = .failed
+        default: throw DamagedRecord(what: "job status")
+        }
+    }
+}
+
+/// Review status of a frame: `pending` until reviewed, then the latest review wins.
+public enum FrameStatus: String, Sendable, Hashable, CaseIterable {
+    case pending, approved, rejected
+
+    var code: UInt8 {
+        switch self {
+        case .pending: 0
+        case .approved: 1
+        case .rejected: 2
+        }
+    }
+
+    init(code: UInt8) throws {
+        switch code {
+        case 0: self = .pending
+        case 1: self = .approved
+        case 2: self = .rejected
+        default: throw DamagedRecord(what: "frame status")
+        }
+    }
+}
+
+struct UserRecord: EntityRecord {
+    var email: String
+    init(email: String) { self.email = email }
+    init(from r: inout RecordReader) throws { email = try r.string() }
+    func encode(into w: inout RecordWriter) { w.string(email) }
+}
+
+struct SessionRecord: EntityRecord {
+    var userID: UUID
+    var title: String
+    var createdAt: Int64
+    var updatedAt: Int64
+    /// Position of the event that set `updatedAt` (ties in time go to the later position).
+    var updatedPosition: UInt64
+    var imageCount: Int
+
+    init(userID: UUID, title: String, createdAt: Int64, updatedAt: Int64, updatedPosition: UInt64, imageCount: Int) {
+        (self.userID, self.title, self.createdAt, self.updatedAt) = (userID, title, createdAt, updatedAt)
+        (self.updatedPosition, self.imageCount) = (updatedPosition, imageCount)
+    }
+    init(from r: inout RecordReader) throws {
+        userID = try r.uuid()
+        title = try r.string()
+        createdAt = Int64(try r.int())
+        updatedAt = Int64(try r.int())
+        updatedPosition = try r.u64()
+        imageCount = try r.int()
+    }
+    func encode(into w: inout RecordWriter) {
+        w.uuid(userID)
+        w.string(title)
+        w.int(Int(createdAt))
+        w.int(Int(updatedAt))
+        w.u64(updatedPosition)
+        w.int(imageCount)
+    }
+}
+
+struct ReferenceImageRecord: EntityRecord {
+    var userID: UUID
+    var sessionID: UUID?
+    var gcpBucketPath: String
+    var gcpURL: String
+    var filename: String?
+    var uploadedAt: Int64
+    var position: UInt64
+
+    init(userID: UUID, sessionID: UUID?, gcpBucketPath: String, gcpURL: String, filename: String?, uploadedAt: Int64, position: UInt64) {
+        (self.userID, self.sessionID, self.gcpBucketPath, self.gcpURL) = (userID, sessionID, gcpBucketPath, gcpURL)
+        (self.filename, self.uploadedAt, self.position) = (filename, uploadedAt, position)
+    }
+    init(from r: inout RecordReader) throws {
+        userID = try r.uuid()
+        sessionID = try r.optionalUUID()
+        gcpBucketPath = try r.string()
+        gcpURL = try r.string()
+        filename = try r.optionalString()
+        uploadedAt = Int64(try r.int())
+        position = try r.u64()
+    }
+    func encode(into w: inout RecordWriter) {
+        w.uuid(userID)
+        w.uuid(sessionID)
+        w.string(gcpBucketPath)
+        w.string(gcpURL)
+        w.string(filename)
+        w.int(Int(uploadedAt))
+        w.u64(position)
+    }
+}
+
+struct JobRecord: EntityRecord {
+    var created: GenerationJobCreated
+    var numberOfShots: Int
+    var status: JobStatus
+    var error: String?
+    var createdAt: Int64
+    var position: UInt64
+
+    init(created: GenerationJobCreated, numberOfShots: Int, status: JobStatus, error: String?, createdAt: Int64, position: UInt64) {
+        (self.created, self.numberOfShots, self.status, self.error, self.createdAt, self.position) =
+            (created, numberOfShots, status, error, createdAt, position)
+    }
+    init(from r: inout RecordReader) throws {
+        created = GenerationJobCreated(
+            jobID: try r.uuid(), userID: try r.uuid(), sessionID: try r.optionalUUID(), frameID: try r.optionalUUID(),
+            prompt: try r.string(), generatedPrompt: try r.optionalString(), shotType: try r.optionalString(),
+            cameraAngle: try r.optionalString(), style: try r.optionalString(), location: try r.optionalString(),
+            lighting: try r.optionalString(), weather: try r.optionalString(), aspectRatio: try r.optionalString(),
+            numberOfShots: nil, referenceImageIDs: try r.uuids()
+        )
+        numberOfShots = try r.int()
+        status = try JobStatus(code: try r.u8())
+        error = try r.optionalString()
+        createdAt = Int64(try r.int())
+        position = try r.u64()
+    }
+    func encode(into w: inout RecordWriter) {
+        w.uuid(created.jobID)
+        w.uuid(created.userID)
+        w.uuid(created.sessionID)
+        w.uuid(created.frameID)
+        w.string(created.prompt)
+        for field in [created.generatedPrompt, created.shotType, created.cameraAngle, created.style, created.location,
+                      created.lighting, created.weather, created.aspectRatio] {
+            w.string(field)
+        }
+        w.uuids(created.referenceImageIDs ?? [])
+        w.int(numberOfShots)
+        w.u8(status.code)
+        w.string(error)
+        w.int(Int(createdAt))
+        w.u64(position)
+    }
+}
+
+struct ImageRecord: EntityRecord {
+    var jobID: UUID
+    var generationIndex: Int
+    var gcpBucketPath: String
+    var gcpURL: String
+    var thumbnailURL: String?
+    var createdAt: Int64
+    var position: UInt64
+    var deleted: Bool
+    var sessionID: UUID?
+
+    init(jobID: UUID, generationIndex: Int, gcpBucketPath: String, gcpURL: String, thumbnailURL: String?, createdAt: Int64,
+         position: UInt64, deleted: Bool, sessionID: UUID?) {
+        (self.jobID, self.generationIndex, self.gcpBucketPath, self.gcpURL, self.thumbnailURL) =
+            (jobID, generationIndex, gcpBucketPath, gcpURL, thumbnailURL)
+        (self.createdAt, self.position, self.deleted, self.sessionID) = (createdAt, position, deleted, sessionID)
+    }
+    init(from r: inout RecordReader) throws {
+        jobID = try r.uuid()
+        generationIndex = try r.int()
+        gcpBucketPath = try r.string()
+        gcpURL = try r.string()
+        thumbnailURL = try r.optionalString()
+        createdAt = Int64(try r.int())
+        position = try r.u64()
+        deleted = try r.bool()
+        sessionID = try r.optionalUUID()
+    }
+    func encode(into w: inout RecordWriter) {
+        w.uuid(jobID)
+        w.int(generationIndex)
+        w.string(gcpBucketPath)
+        w.string(gcpURL)
+        w.string(thumbnailURL)
+        w.int(Int(createdAt))
+        w.u64(position)
+        w.bool(deleted)
+        w.uuid(sessionID)
+    }
+}
+
+struct ProjectRecord: EntityRecord {
+    var userID: UUID?
+    var title: String?
+    init(userID: UUID?, title: String?) { (self.userID, self.title) = (userID, title) }
+    init(from r: inout RecordReader) throws {
+        userID = try r.optionalUUID()
+        title = try r.optionalString()
+    }
+    func encode(into w: inout RecordWriter) {
+        w.uuid(userID)
+        w.string(title)
+    }
+}
+
+struct StoryRecord: EntityRecord {
+    var title: String
+    var userID: UUID?
+    var rootID: UUID?
+    init(title: String, userID: UUID?, rootID: UUID?) { (self.title, self.userID, self.rootID) = (title, userID, rootID) }
+    init(from r: inout RecordReader) throws {
+        title = try r.string()
+        userID = try r.optionalUUID()
+        rootID = try r.optionalUUID()
+    }
+    func encode(into w: inout RecordWriter) {
+        w.string(title)
+        w.uuid(userID)
+        w.uuid(rootID)
+    }
+}
+
+struct SceneletRecord: EntityRecord {
+    var storyID: UUID
+    var parentID: UUID?
+    /// Canonical JSON of `content`.
+    var content: [UInt8]
+    var isBranchPoint: Bool
+    var choicePrompt: String?
+    var endFrameID: UUID?
+    var position: UInt64
+
+    init(storyID: UUID, parentID: UUID?, content: [UInt8], isBranchPoint: Bool, choicePrompt: String?, endFrameID: UUID?, position: UInt64) {
+        (self.storyID, self.parentID, self.content, self.isBranchPoint) = (storyID, parentID, content, isBranchPoint)
+        (self.choicePrompt, self.endFrameID, self.position) = (choicePrompt, endFrameID, position)
+    }
+    init(from r: inout RecordReader) throws {
+        storyID = try r.uuid()
+        parentID = try r.optionalUUID()
+        content = try r.bytes() ?? []
+        isBranchPoint = try r.bool()
+        choicePrompt = try r.optionalString()
+        endFrameID = try r.optionalUUID()
+        position = try r.u64()
+    }
+    func encode(into w: inout RecordWriter) {
+        w.uuid(storyID)
+        w.uuid(parentID)
+        w.bytes(content)
+        w.bool(isBranchPoint)
+        w.string(choicePrompt)
+        w.uuid(endFrameID)
+        w.u64(position)
+    }
+}
+
+struct ShotRecord: EntityRecord {
+    var sceneletID: UUID
+    var storyID: UUID
+    var shotIndex: Int
+    /// Canonical JSON of `storyboard_payload`.
+    var storyboardPayload: [UInt8]?
+    var keyFrameImagePath: String?
+    var audioFilePath: String?
+
+    init(sceneletID: UUID, storyID: UUID, shotIndex: Int, storyboardPayload: [UInt8]?, keyFrameImagePath: String?, audioFilePath: String?) {
+        (self.sceneletID, self.storyID, self.shotIndex) = (sceneletID, storyID, shotIndex)
+        (self.storyboardPayload, self.keyFrameImagePath, self.audioFilePath) = (storyboardPayload, keyFrameImagePath, audioFilePath)
+    }
+    init(from r: inout RecordReader) throws {
+        sceneletID = try r.uuid()
+        storyID = try r.uuid()
+        shotIndex = try r.int()
+        storyboardPayload = try r.bytes()
+        keyFrameImagePath = try r.optionalString()
+        audioFilePath = try r.optionalString()
+    }
+    func encode(into w: inout RecordWriter) {
+        w.uuid(sceneletID)
+        w.uuid(storyID)
+        w.int(shotIndex)
+        w.bytes(storyboardPayload)
+        w.string(keyFrameImagePath)
+        w.string(audioFilePath)
+    }
+}
+
+struct FrameRecord: EntityRecord {
+    var shotID: UUID
+    var storyID: UUID
+    var frameType: String
+    var previousFrameID: UUID?
+    var status: FrameStatus
+    var currentJobID: UUID?
+    var latestCompletedJobID: UUID?
+    var position: UInt64
+
+    init(shotID: UUID, storyID: UUID, frameType: String, previousFrameID: UUID?, status: FrameStatus, currentJobID: UUID?,
+         latestCompletedJobID: UUID?, position: UInt64) {
+        (self.shotID, self.storyID, self.frameType, self.previousFrameID) = (shotID, storyID, frameType, previousFrameID)
+        (self.status, self.currentJobID, self.latestCompletedJobID, self.position) = (status, currentJobID, latestCompletedJobID, position)
+    }
+    init(from r: inout RecordReader) throws {
+        shotID = try r.uuid()
+        storyID = try r.uuid()
+        frameType = try r.string()
+        previousFrameID = try r.optionalUUID()
+        status = try FrameStatus(code: try r.u8())
+        currentJobID = try r.optionalUUID()
+        latestCompletedJobID = try r.optionalUUID()
+        position = try r.u64()
+    }
+    func encode(into w: inout RecordWriter) {
+        w.uuid(shotID)
+        w.uuid(storyID)
+        w.string(frameType)
+        w.uuid(previousFrameID)
+        w.u8(status.code)
+        w.uuid(currentJobID)
+        w.uuid(latestCompletedJobID)
+        w.u64(position)
+    }
+}

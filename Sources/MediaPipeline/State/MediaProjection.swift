@@ -1,0 +1,403 @@
+import EventStore
+import Foundation
+import LMDB
+
+/// The media-pipeline domain as one inline projection: it checks every rule of SPEC §3 against current state inside
+/// the append's write transaction, and keeps the entity records and the query indexes of SPEC §4.
+///
+/// One projection rather than one per query, because rules span entities (a job checks its user, session, frame and
+/// reference images) and must see one state.
+public struct MediaProjection: Projection {
+    public let name = "media"
+    public let version: UInt32 = 1
+    public let databases = Tables.names.map { ProjectionDatabase($0) }
+
+    public init() {}
+
+    public func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
+        let domainEvent = try DomainEvent(recorded: event)
+        var fold = Fold(t: Tables(databases), event: event)
+        try fold.apply(domainEvent, txn)
+    }
+}
+
+extension DomainEvent {
+    /// Decodes a stored event's payload.
+    public init(recorded event: RecordedEvent) throws {
+        let value = try event.payload.withUnsafeBytes { try JSONReader.read($0) }
+        guard case let .object(data) = value else {
+            throw InvalidData(type: event.type, field: "", reason: "is not a JSON object")
+        }
+        try self.init(type: event.type, data: data)
+    }
+}
+
+/// Rules and fold of one event.
+private struct Fold {
+    let t: Tables
+    let event: RecordedEvent
+    var time: Int64 { event.recordedAtMilliseconds }
+    var position: UInt64 { event.position }
+
+    func reject(_ reason: String) -> DomainRejection { DomainRejection(type: event.type, reason: reason) }
+
+    func require(_ condition: Bool, _ reason: @autoclosure () -> String) throws {
+        if !condition { throw reject(reason()) }
+    }
+
+    /// A record that must exist.
+    func must<R: EntityRecord>(_ type: R.Type, _ database: Database, _ id: UUID, _ what: String, _ txn: borrowing Transaction) throws -> R {
+        guard let record = try t.record(R.self, database, id, txn) else { throw reject("\(what) \(id.text) does not exist") }
+        return record
+    }
+
+    func mustBeNew(_ database: Database, _ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
+        if try t.exists(database, id, txn) { throw reject("\(what) \(id.text) already exists") }
+    }
+
+    mutating func apply(_ domainEvent: DomainEvent, _ txn: borrowing Transaction) throws {
+        switch domainEvent {
+        case let .userRegistered(e): try userRegistered(e, txn)
+        case let .sessionCreated(e): try sessionCreated(e, txn)
+        case let .sessionRenamed(e):
+            var session = try must(SessionRecord.self, t.sessions, e.sessionID, "session", txn)
+            session.title = e.title
+            session.updatedAt = time
+            session.updatedPosition = position
+            try t.put(session, t.sessions, e.sessionID, txn)
+        case let .referenceImageUploaded(e): try referenceImageUploaded(e, txn)
+        case let .generationJobCreated(e): try jobCreated(e, txn)
+        case let .generationJobStarted(e): try transition(e.jobID, from: [.pending], to: .processing, error: nil, txn)
+        case let .generationJobCompleted(e): try transition(e.jobID, from: [.processing], to: .completed, error: nil, txn)
+        case let .generationJobFailed(e): try transition(e.jobID, from: [.pending, .processing], to: .failed, error: e.error, txn)
+        case let .imageGenerated(e): try imageGenerated(e, txn)
+        case let .imageDeleted(e): try imageDeleted(e, txn)
+        case let .projectCreated(e):
+            try mustBeNew(t.projects, e.projectID, "project", txn)
+            try t.put(ProjectRecord(userID: e.userID, title: e.title), t.projects, e.projectID, txn)
+        case let .sceneImageSaved(e): try sceneImageSaved(e, txn)
+        case let .sceneImagesCleared(e): try sceneImagesCleared(e, txn)
+        case let .storyCreated(e):
+            try mustBeNew(t.stories, e.storyID, "story", txn)
+            try t.put(StoryRecord(title: e.title, userID: e.userID, rootID: nil), t.stories, e.storyID, txn)
+        case let .sceneletAdded(e): try sceneletAdded(e, txn)
+        case let .sceneletUpdated(e):
+            var scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
+            if let content = e.content { scenelet.content = JSONWriter.canonical(.object(content)) }
+            if let flag = e.isBranchPoint { scenelet.isBranchPoint = flag }
+            if let prompt = e.choicePrompt { scenelet.choicePrompt = prompt }
+            try t.put(scenelet, t.scenelets, e.sceneletID, txn)
+        case let .sceneletRemoved(e): try sceneletRemoved(e, txn)
+        case let .sceneletEndFrameSet(e): try endFrameSet(e, txn)
+        case let .shotPlanned(e): try shotPlanned(e, txn)
+        case let .shotAssetsAttached(e):
+            var shot = try must(ShotRecord.self, t.shots, e.shotID, "shot", txn)
+            if let path = e.keyFrameImagePath { shot.keyFrameImagePath = path }
+            if let path = e.audioFilePath { shot.audioFilePath = path }
+            try t.put(shot, t.shots, e.shotID, txn)
+        case let .frameCreated(e): try frameCreated(e, txn)
+        case let .frameApproved(e): try frameApproved(e, txn)
+        case let .frameRejected(e):
+            var frame = try must(FrameRecord.self, t.frames, e.frameID, "frame", txn)
+            frame.status = .rejected
+            frame.currentJobID = nil
+            try t.put(frame, t.frames, e.frameID, txn)
+        }
+    }
+
+    // MARK: Sessions (seed 001)
+
+    func userRegistered(_ e: UserRegistered, _ txn: borrowing Transaction) throws {
+        try require(!e.email.isEmpty && e.email.contains("@"), "email \"\(e.email.prefix(100))\" must be non-empty and contain @")
+        try require(e.email.utf8.count <= 320, "email is longer than 320 bytes")
+        try mustBeNew(t.users, e.userID, "user", txn)
+        let emailKey = Key(0).with(e.email.lowercased())
+        if let owner = try t.get(t.emails, emailKey, txn) {
+            let other = owner.withUnsafeBytes { bytes -> String in
+                var reader = ByteReader(bytes)
+                return (try? reader.uuid())?.text ?? "?"
+            }
+            throw reject("email \(e.email) is already registered to user \(other)")
+        }
+        try t.put(UserRecord(email: e.email), t.users, e.userID, txn)
+        try t.put(t.emails, emailKey, e.userID.valueBytes, txn)
+    }
+
+    func sessionCreated(_ e: SessionCreated, _ txn: borrowing Transaction) throws {
+        _ = try must(UserRecord.self, t.users, e.userID, "user", txn)
+        try mustBeNew(t.sessions, e.sessionID, "session", txn)
+        let session = SessionRecord(userID: e.userID, title: e.title, createdAt: time, updatedAt: time, updatedPosition: position, imageCount: 0)
+        try t.put(session, t.sessions, e.sessionID, txn)
+        try t.put(t.userSessions, Key(e.userID).with(e.sessionID), [], txn)
+    }
+
+    /// A session given with a user: it must exist and belong to that user.
+    func sessionOfUser(_ sessionID: UUID?, _ userID: UUID, _ txn: borrowing Transaction) throws {
+        guard let sessionID else { return }
+        let session = try must(SessionRecord.self, t.sessions, sessionID, "session", txn)
+        try require(session.userID == userID, "session \(sessionID.text) belongs to user \(session.userID.text), not \(userID.text)")
+    }
+
+    func referenceImageUploaded(_ e: ReferenceImageUploaded, _ txn: borrowing Transaction) throws {
+        _ = try must(UserRecord.self, t.users, e.userID, "user", txn)
+        try sessionOfUser(e.sessionID, e.userID, txn)
+        try mustBeNew(t.referenceImages, e.referenceImageID, "reference image", txn)
+        let record = ReferenceImageRecord(
+            userID: e.userID, sessionID: e.sessionID, gcpBucketPath: e.gcpBucketPath, gcpURL: e.gcpURL,
+            filename: e.filename, uploadedAt: time, position: position
+        )
+        try t.put(record, t.referenceImages, e.referenceImageID, txn)
+        try t.put(t.userReferenceImages, Key(e.userID).with(position), e.referenceImageID.valueBytes, txn)
+    }
+
+    func jobCreated(_ e: GenerationJobCreated, _ txn: borrowing Transaction) throws {
+        try require(!e.prompt.isEmpty, "job \(e.jobID.text) has an empty prompt")
+        let shots = e.numberOfShots ?? 1
+        try require((1...16).contains(shots), "number_of_shots \(shots) of job \(e.jobID.text) is not within 1…16")
+        _ = try must(UserRecord.self, t.users, e.userID, "user", txn)
+        try mustBeNew(t.jobs, e.jobID, "job", txn)
+        try sessionOfUser(e.sessionID, e.userID, txn)
+        if let frameID = e.frameID { _ = try must(FrameRecord.self, t.frames, frameID, "frame", txn) }
+        for referenceID in e.referenceImageIDs ?? [] {
+            let reference = try must(ReferenceImageRecord.self, t.referenceImages, referenceID, "reference image", txn)
+            try require(
+                reference.userID == e.userID,
+                "reference image \(referenceID.text) belongs to user \(reference.userID.text), not \(e.userID.text)"
+            )
+        }
+        var created = e
+        created.numberOfShots = nil
+        let job = JobRecord(created: created, numberOfShots: shots, status: .pending, error: nil, createdAt: time, position: position)
+        try t.put(job, t.jobs, e.jobID, txn)
+        try t.put(t.jobsByStatus, Key(JobStatus.pending.code).with(position), e.jobID.valueBytes, txn)
+        if let frameID = e.frameID { try t.put(t.frameJobs, Key(frameID).with(position), e.jobID.valueBytes, txn) }
+    }
+
+    func transition(_ jobID: UUID, from: [JobStatus], to status: JobStatus, error: String?, _ txn: borrowing Transaction) throws {
+        var job = try must(JobRecord.self, t.jobs, jobID, "job", txn)
+        try require(
+            from.contains(job.status),
+            "job \(jobID.text) is \(job.status.rawValue), not \(from.map(\.rawValue).joined(separator: " or "))"
+        )
+        try t.delete(t.jobsByStatus, Key(job.status.code).with(job.position), txn)
+        try t.put(t.jobsByStatus, Key(status.code).with(job.position), jobID.valueBytes, txn)
+        job.status = status
+        job.error = error
+        try t.put(job, t.jobs, jobID, txn)
+        if status == .completed, let frameID = job.created.frameID, var frame = try t.record(FrameRecord.self, t.frames, frameID, txn) {
+            frame.latestCompletedJobID = jobID
+            try t.put(frame, t.frames, frameID, txn)
+        }
+    }
+
+    func imageGenerated(_ e: ImageGenerated, _ txn: borrowing Transaction) throws {
+        let job = try must(JobRecord.self, t.jobs, e.jobID, "job", txn)
+        try require(job.status == .processing, "job \(e.jobID.text) is \(job.status.rawValue), not processing")
+        try require(
+            (1...job.numberOfShots).contains(e.generationIndex),
+            "generation_index \(e.generationIndex) is not within 1…\(job.numberOfShots) (number_of_shots of job \(e.jobID.text))"
+        )
+        let slot = Key(e.jobID).with(e.generationIndex)
+        if let taken = try t.get(t.jobImages, slot, txn) {
+            let other = taken.withUnsafeBytes { bytes -> String in
+                var reader = ByteReader(bytes)
+                return (try? reader.uuid())?.text ?? "?"
+            }
+            throw reject("job \(e.jobID.text) already has image \(other) at generation_index \(e.generationIndex)")
+        }
+        try require(!(try t.exists(t.images, e.imageID, txn)), "image_id \(e.imageID.text) was used before")
+        let sessionID = job.created.sessionID
+        let image = ImageRecord(
+            jobID: e.jobID, generationIndex: e.generationIndex, gcpBucketPath: e.gcpBucketPath, gcpURL: e.gcpURL,
+            thumbnailURL: e.thumbnailURL, createdAt: time, position: position, deleted: false, sessionID: sessionID
+        )
+        try t.put(image, t.images, e.imageID, txn)
+        try t.put(t.jobImages, slot, e.imageID.valueBytes, txn)
+        if let sessionID, var session = try t.record(SessionRecord.self, t.sessions, sessionID, txn) {
+            try t.put(t.sessionImages, Key(sessionID).with(e.generationIndex).with(position), e.imageID.valueBytes, txn)
+            try t.put(t.sessionImagesByTime, Key(sessionID).with(position), e.imageID.valueBytes, txn)
+            session.imageCount += 1
+            session.updatedAt = time
+            session.updatedPosition = position
+            try t.put(session, t.sessions, sessionID, txn)
+        }
+    }
+
+    func imageDeleted(_ e: ImageDeleted, _ txn: borrowing Transaction) throws {
+        var image = try must(ImageRecord.self, t.images, e.imageID, "image", txn)
+        try require(!image.deleted, "image \(e.imageID.text) was already deleted")
+        image.deleted = true
+        try t.put(image, t.images, e.imageID, txn)
+        try t.delete(t.jobImages, Key(image.jobID).with(image.generationIndex), txn)
+        if let sessionID = image.sessionID, var session = try t.record(SessionRecord.self, t.sessions, sessionID, txn) {
+            try t.delete(t.sessionImages, Key(sessionID).with(image.generationIndex).with(image.position), txn)
+            try t.delete(t.sessionImagesByTime, Key(sessionID).with(image.position), txn)
+            session.imageCount -= 1
+            session.updatedAt = time
+            session.updatedPosition = position
+            try t.put(session, t.sessions, sessionID, txn)
+        }
+    }
+
+    // MARK: Projects (seed 003)
+
+    func sceneImageSaved(_ e: SceneImageSaved, _ txn: borrowing Transaction) throws {
+        _ = try must(ProjectRecord.self, t.projects, e.projectID, "project", txn)
+        let imageIndex = e.imageIndex ?? 0
+        try require(e.sceneIndex >= 0, "scene_index \(e.sceneIndex) of project \(e.projectID.text) is negative")
+        try require(imageIndex >= 0, "image_index \(imageIndex) of project \(e.projectID.text) is negative")
+        try require(!e.imageURL.isEmpty, "image_url of project \(e.projectID.text) scene \(e.sceneIndex) is empty")
+        try t.put(t.sceneImages, Key(e.projectID).with(e.sceneIndex).with(imageIndex), Array(e.imageURL.utf8), txn)
+    }
+
+    func sceneImagesCleared(_ e: SceneImagesCleared, _ txn: borrowing Transaction) throws {
+        _ = try must(ProjectRecord.self, t.projects, e.projectID, "project", txn)
+        if let negative = e.sceneIndexes.first(where: { $0 < 0 }) {
+            throw reject("scene_index \(negative) of project \(e.projectID.text) is negative")
+        }
+        let prefixes = e.sceneIndexes.isEmpty ? [Key(e.projectID)] : Set(e.sceneIndexes).sorted().map { Key(e.projectID).with($0) }
+        for prefix in prefixes {
+            var keys: [[UInt8]] = []
+            try t.scan(t.sceneImages, prefix: prefix, txn) { suffix, _ in
+                keys.append(prefix.bytes + Array(suffix))
+                return true
+            }
+            for key in keys { try txn.delete(t.sceneImages, key) }
+        }
+    }
+
+    // MARK: Stories, scenelets, shots and frames (seeds 002 and 000)
+
+    func sceneletAdded(_ e: SceneletAdded, _ txn: borrowing Transaction) throws {
+        var story = try must(StoryRecord.self, t.stories, e.storyID, "story", txn)
+        try mustBeNew(t.scenelets, e.sceneletID, "scenelet", txn)
+        if let parentID = e.parentID {
+            let parent = try must(SceneletRecord.self, t.scenelets, parentID, "parent scenelet", txn)
+            try require(parent.storyID == e.storyID, "parent scenelet \(parentID.text) belongs to story \(parent.storyID.text), not \(e.storyID.text)")
+            try t.put(t.sceneletChildren, Key(parentID).with(position), e.sceneletID.valueBytes, txn)
+        } else {
+            if let root = story.rootID { throw reject("story \(e.storyID.text) already has root scenelet \(root.text)") }
+            story.rootID = e.sceneletID
+            try t.put(story, t.stories, e.storyID, txn)
+        }
+        let scenelet = SceneletRecord(
+            storyID: e.storyID, parentID: e.parentID, content: JSONWriter.canonical(.object(e.content)),
+            isBranchPoint: e.isBranchPoint ?? false, choicePrompt: e.choicePrompt, endFrameID: nil, position: position
+        )
+        try t.put(scenelet, t.scenelets, e.sceneletID, txn)
+    }
+
+    func sceneletRemoved(_ e: SceneletRemoved, _ txn: borrowing Transaction) throws {
+        let scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
+        let children = try t.ids(t.sceneletChildren, prefix: Key(e.sceneletID), txn)
+        if let child = children.first {
+            throw reject("scenelet \(e.sceneletID.text) has child scenelets (\(child.text)\(children.count > 1 ? " and \(children.count - 1) more" : ""))")
+        }
+        for shotID in try t.ids(t.sceneletShots, prefix: Key(e.sceneletID), txn) {
+            try removeShot(shotID, txn)
+        }
+        if let frameID = scenelet.endFrameID { try t.delete(t.endFrameRefs, Key(frameID).with(e.sceneletID), txn) }
+        if let parentID = scenelet.parentID {
+            try t.delete(t.sceneletChildren, Key(parentID).with(scenelet.position), txn)
+        } else if var story = try t.record(StoryRecord.self, t.stories, scenelet.storyID, txn), story.rootID == e.sceneletID {
+            story.rootID = nil
+            try t.put(story, t.stories, scenelet.storyID, txn)
+        }
+        try t.delete(t.scenelets, e.sceneletID, txn)
+    }
+
+    /// Removes a shot and its frames; pointers at those frames become null, jobs keep their `frame_id`.
+    func removeShot(_ shotID: UUID, _ txn: borrowing Transaction) throws {
+        guard let shot = try t.record(ShotRecord.self, t.shots, shotID, txn) else { return }
+        for frameID in try t.ids(t.shotFrames, prefix: Key(shotID), txn) {
+            guard let frame = try t.record(FrameRecord.self, t.frames, frameID, txn) else { continue }
+            for sceneletID in try t.members(t.endFrameRefs, prefix: Key(frameID), txn) {
+                if var scenelet = try t.record(SceneletRecord.self, t.scenelets, sceneletID, txn) {
+                    scenelet.endFrameID = nil
+                    try t.put(scenelet, t.scenelets, sceneletID, txn)
+                }
+                try t.delete(t.endFrameRefs, Key(frameID).with(sceneletID), txn)
+            }
+            for nextID in try t.members(t.previousFrameRefs, prefix: Key(frameID), txn) {
+                if var next = try t.record(FrameRecord.self, t.frames, nextID, txn) {
+                    next.previousFrameID = nil
+                    try t.put(next, t.frames, nextID, txn)
+                }
+                try t.delete(t.previousFrameRefs, Key(frameID).with(nextID), txn)
+            }
+            if let previousID = frame.previousFrameID { try t.delete(t.previousFrameRefs, Key(previousID).with(frameID), txn) }
+            var jobKeys: [[UInt8]] = []
+            try t.scan(t.frameJobs, prefix: Key(frameID), txn) { suffix, _ in
+                jobKeys.append(Key(frameID).bytes + Array(suffix))
+                return true
+            }
+            for key in jobKeys { try txn.delete(t.frameJobs, key) }
+            try t.delete(t.shotFrameTypes, Key(shotID).with(frame.frameType), txn)
+            try t.delete(t.shotFrames, Key(shotID).with(frame.position), txn)
+            try t.delete(t.frames, frameID, txn)
+        }
+        try t.delete(t.sceneletShots, Key(shot.sceneletID).with(shot.shotIndex), txn)
+        try t.delete(t.shots, shotID, txn)
+    }
+
+    func endFrameSet(_ e: SceneletEndFrameSet, _ txn: borrowing Transaction) throws {
+        var scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
+        let frame = try must(FrameRecord.self, t.frames, e.frameID, "frame", txn)
+        try require(
+            frame.storyID == scenelet.storyID,
+            "frame \(e.frameID.text) belongs to story \(frame.storyID.text), scenelet \(e.sceneletID.text) to story \(scenelet.storyID.text)"
+        )
+        if let old = scenelet.endFrameID { try t.delete(t.endFrameRefs, Key(old).with(e.sceneletID), txn) }
+        scenelet.endFrameID = e.frameID
+        try t.put(scenelet, t.scenelets, e.sceneletID, txn)
+        try t.put(t.endFrameRefs, Key(e.frameID).with(e.sceneletID), [], txn)
+    }
+
+    func shotPlanned(_ e: ShotPlanned, _ txn: borrowing Transaction) throws {
+        let scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
+        try require(e.shotIndex >= 1, "shot_index \(e.shotIndex) of shot \(e.shotID.text) is below 1")
+        try mustBeNew(t.shots, e.shotID, "shot", txn)
+        let slot = Key(e.sceneletID).with(e.shotIndex)
+        if try t.get(t.sceneletShots, slot, txn) != nil {
+            throw reject("scenelet \(e.sceneletID.text) already has a shot with shot_index \(e.shotIndex)")
+        }
+        let shot = ShotRecord(
+            sceneletID: e.sceneletID, storyID: scenelet.storyID, shotIndex: e.shotIndex,
+            storyboardPayload: e.storyboardPayload.map { JSONWriter.canonical(.object($0)) }, keyFrameImagePath: nil, audioFilePath: nil
+        )
+        try t.put(shot, t.shots, e.shotID, txn)
+        try t.put(t.sceneletShots, slot, e.shotID.valueBytes, txn)
+    }
+
+    func frameCreated(_ e: FrameCreated, _ txn: borrowing Transaction) throws {
+        let shot = try must(ShotRecord.self, t.shots, e.shotID, "shot", txn)
+        try require(!e.frameType.isEmpty, "frame_type of frame \(e.frameID.text) is empty")
+        try require(e.frameType.utf8.count <= 200, "frame_type of frame \(e.frameID.text) is longer than 200 bytes")
+        try mustBeNew(t.frames, e.frameID, "frame", txn)
+        let typeKey = Key(e.shotID).with(e.frameType)
+        if try t.get(t.shotFrameTypes, typeKey, txn) != nil {
+            throw reject("shot \(e.shotID.text) already has a frame of type \"\(e.frameType)\"")
+        }
+        if let previousID = e.previousFrameID {
+            _ = try must(FrameRecord.self, t.frames, previousID, "previous frame", txn)
+            try t.put(t.previousFrameRefs, Key(previousID).with(e.frameID), [], txn)
+        }
+        let frame = FrameRecord(
+            shotID: e.shotID, storyID: shot.storyID, frameType: e.frameType, previousFrameID: e.previousFrameID,
+            status: .pending, currentJobID: nil, latestCompletedJobID: nil, position: position
+        )
+        try t.put(frame, t.frames, e.frameID, txn)
+        try t.put(t.shotFrameTypes, typeKey, e.frameID.valueBytes, txn)
+        try t.put(t.shotFrames, Key(e.shotID).with(position), e.frameID.valueBytes, txn)
+    }
+
+    func frameApproved(_ e: FrameApproved, _ txn: borrowing Transaction) throws {
+        var frame = try must(FrameRecord.self, t.frames, e.frameID, "frame", txn)
+        let job = try must(JobRecord.self, t.jobs, e.jobID, "job", txn)
+        try require(job.created.frameID == e.frameID, "job \(e.jobID.text) was not created for frame \(e.frameID.text)")
+        try require(job.status == .completed, "job \(e.jobID.text) is \(job.status.rawValue), not completed")
+        frame.status = .approved
+        frame.currentJobID = e.jobID
+        try t.put(frame, t.frames, e.frameID, txn)
+    }
+}

@@ -1,0 +1,112 @@
+import EventStore
+import Foundation
+
+/// Binary encoding of the domain's entity records: a version byte, then fields in a fixed order.
+///
+/// The projection's databases are derived data (rebuilt from the log when ``MediaProjection/version`` changes), so a
+/// layout change bumps the projection version rather than needing old-layout decoders.
+protocol EntityRecord {
+    init(from reader: inout RecordReader) throws
+    func encode(into writer: inout RecordWriter)
+}
+
+extension EntityRecord {
+    var bytes: [UInt8] {
+        var writer = RecordWriter()
+        encode(into: &writer)
+        return writer.inner.bytes
+    }
+
+    init(bytes: UnsafeRawBufferPointer) throws {
+        var reader = RecordReader(inner: ByteReader(bytes))
+        try self.init(from: &reader)
+    }
+}
+
+/// A stored record could not be decoded: the projection's data is damaged.
+struct DamagedRecord: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "a stored \(what) record is damaged; run `reel verify`" }
+}
+
+struct RecordWriter {
+    var inner = ByteWriter(capacity: 128)
+
+    mutating func uuid(_ value: UUID) { inner.uuid(value) }
+    mutating func uuid(_ value: UUID?) {
+        inner.u8(value == nil ? 0 : 1)
+        if let value { inner.uuid(value) }
+    }
+    mutating func string(_ value: String) { inner.string(value) }
+    mutating func string(_ value: String?) {
+        inner.u8(value == nil ? 0 : 1)
+        if let value { inner.string(value) }
+    }
+    mutating func int(_ value: Int) { inner.u64(UInt64(bitPattern: Int64(value))) }
+    mutating func u64(_ value: UInt64) { inner.u64(value) }
+    mutating func bool(_ value: Bool) { inner.u8(value ? 1 : 0) }
+    mutating func u8(_ value: UInt8) { inner.u8(value) }
+    mutating func bytes(_ value: [UInt8]?) {
+        inner.u8(value == nil ? 0 : 1)
+        if let value { inner.blob(value) }
+    }
+    mutating func uuids(_ values: [UUID]) {
+        inner.u32(UInt32(values.count))
+        for value in values { inner.uuid(value) }
+    }
+}
+
+struct RecordReader {
+    var inner: ByteReader
+    let what: String
+
+    init(inner: ByteReader, what: String = "entity") {
+        self.inner = inner
+        self.what = what
+    }
+
+    private func damaged() -> DamagedRecord { DamagedRecord(what: what) }
+
+    mutating func uuid() throws -> UUID {
+        do { return try inner.uuid() } catch { throw damaged() }
+    }
+    mutating func optionalUUID() throws -> UUID? {
+        try flag() ? try uuid() : nil
+    }
+    mutating func string() throws -> String {
+        do {
+            guard let text = try inner.string() else { throw damaged() }
+            return text
+        } catch { throw damaged() }
+    }
+    mutating func optionalString() throws -> String? {
+        try flag() ? try string() : nil
+    }
+    mutating func int() throws -> Int {
+        do { return Int(Int64(bitPattern: try inner.u64())) } catch { throw damaged() }
+    }
+    mutating func u64() throws -> UInt64 {
+        do { return try inner.u64() } catch { throw damaged() }
+    }
+    mutating func u8() throws -> UInt8 {
+        do { return try inner.u8() } catch { throw damaged() }
+    }
+    mutating func bool() throws -> Bool { try u8() != 0 }
+    mutating func flag() throws -> Bool {
+        switch try u8() {
+        case 0: return false
+        case 1: return true
+        default: throw damaged()
+        }
+    }
+    mutating func bytes() throws -> [UInt8]? {
+        guard try flag() else { return nil }
+        do { return Array(try inner.blob()) } catch { throw damaged() }
+    }
+    mutating func uuids() throws -> [UUID] {
+        let count: UInt32
+        do { count = try inner.u32() } catch { throw damaged() }
+        guard Int(count) * 16 <= inner.remaining else { throw damaged() }
+        return try (0..<count).map { _ in try uuid() }
+    }
+}

@@ -1,0 +1,151 @@
+import EventStore
+import Foundation
+import LMDB
+
+/// A domain rule failed: names the event type, the rule and the ids, e.g.
+/// `image.generated rejected: job 3f2a… is pending, not processing`.
+public struct DomainRejection: Error, Sendable, Equatable, CustomStringConvertible {
+    public let type: String
+    public let reason: String
+
+    public var description: String { "\(type) rejected: \(reason)" }
+}
+
+/// The databases of ``MediaProjection``, opened, with typed access. Keys are fixed-width big-endian so that each
+/// query reads one contiguous range of one entity's keys.
+struct Tables: Sendable {
+    let users, emails, sessions, userSessions, sessionImages, sessionImagesByTime: Database
+    let referenceImages, userReferenceImages, jobs, jobsByStatus, jobImages, images: Database
+    let projects, sceneImages, stories, scenelets, sceneletChildren, shots, sceneletShots: Database
+    let frames, shotFrames, shotFrameTypes, frameJobs, endFrameRefs, previousFrameRefs: Database
+
+    static let names = [
+        "users", "emails", "sessions", "user-sessions", "session-images", "session-images-by-time",
+        "reference-images", "user-reference-images", "jobs", "jobs-by-status", "job-images", "images",
+        "projects", "scene-images", "stories", "scenelets", "scenelet-children", "shots", "scenelet-shots",
+        "frames", "shot-frames", "shot-frame-types", "frame-jobs", "end-frame-refs", "previous-frame-refs",
+    ]
+
+    init(_ d: ProjectionDatabases) {
+        (users, emails, sessions, userSessions) = (d["users"], d["emails"], d["sessions"], d["user-sessions"])
+        (sessionImages, sessionImagesByTime) = (d["session-images"], d["session-images-by-time"])
+        (referenceImages, userReferenceImages) = (d["reference-images"], d["user-reference-images"])
+        (jobs, jobsByStatus, jobImages, images) = (d["jobs"], d["jobs-by-status"], d["job-images"], d["images"])
+        (projects, sceneImages, stories, scenelets) = (d["projects"], d["scene-images"], d["stories"], d["scenelets"])
+        (sceneletChildren, shots, sceneletShots) = (d["scenelet-children"], d["shots"], d["scenelet-shots"])
+        (frames, shotFrames, shotFrameTypes, frameJobs) = (d["frames"], d["shot-frames"], d["shot-frame-types"], d["frame-jobs"])
+        (endFrameRefs, previousFrameRefs) = (d["end-frame-refs"], d["previous-frame-refs"])
+    }
+
+    // MARK: Records
+
+    func record<R: EntityRecord>(_ type: R.Type, _ database: Database, _ id: UUID, _ txn: borrowing Transaction) throws -> R? {
+        try id.withBytes { key in try txn.get(database, key) { value in try value.map { try R(bytes: $0) } } }
+    }
+
+    func exists(_ database: Database, _ id: UUID, _ txn: borrowing Transaction) throws -> Bool {
+        try id.withBytes { try txn.contains(database, $0) }
+    }
+
+    func put(_ record: some EntityRecord, _ database: Database, _ id: UUID, _ txn: borrowing Transaction) throws {
+        let value = record.bytes
+        _ = try id.withBytes { key in try value.withUnsafeBytes { try txn.put(database, key, $0) } }
+    }
+
+    func delete(_ database: Database, _ id: UUID, _ txn: borrowing Transaction) throws {
+        _ = try id.withBytes { try txn.delete(database, $0) }
+    }
+
+    // MARK: Index entries
+
+    func put(_ database: Database, _ key: Key, _ value: [UInt8] = [], _ txn: borrowing Transaction) throws {
+        try txn.put(database, key.bytes, value)
+    }
+
+    func delete(_ database: Database, _ key: Key, _ txn: borrowing Transaction) throws {
+        try txn.delete(database, key.bytes)
+    }
+
+    func get(_ database: Database, _ key: Key, _ txn: borrowing Transaction) throws -> [UInt8]? {
+        try txn.get(database, key.bytes)
+    }
+
+    /// Every entry whose key starts with `prefix`, in key order, while `body` returns `true`.
+    func scan(
+        _ database: Database, prefix: Key, _ txn: borrowing Transaction,
+        _ body: (_ suffix: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        let prefix = prefix.bytes
+        try prefix.withUnsafeBytes { start in
+            try txn.withCursor(database) { cursor in
+                try cursor.forEach(from: start) { key, value in
+                    guard key.count >= prefix.count, key.starts(with: prefix) else { return false }
+                    return try body(UnsafeRawBufferPointer(rebasing: key[prefix.count...]), value)
+                }
+            }
+        }
+    }
+
+    /// The UUID values of every entry under `prefix`, in key order.
+    func ids(_ database: Database, prefix: Key, _ txn: borrowing Transaction) throws -> [UUID] {
+        var ids: [UUID] = []
+        try scan(database, prefix: prefix, txn) { _, value in
+            var reader = ByteReader(value)
+            guard let id = try? reader.uuid() else { throw DamagedRecord(what: "index") }
+            ids.append(id)
+            return true
+        }
+        return ids
+    }
+
+    /// The keys' trailing UUIDs under `prefix` (for sets keyed `owner ‖ member`).
+    func members(_ database: Database, prefix: Key, _ txn: borrowing Transaction) throws -> [UUID] {
+        var ids: [UUID] = []
+        try scan(database, prefix: prefix, txn) { suffix, _ in
+            var reader = ByteReader(suffix)
+            guard suffix.count == 16, let id = try? reader.uuid() else { throw DamagedRecord(what: "index") }
+            ids.append(id)
+            return true
+        }
+        return ids
+    }
+}
+
+/// A composite index key: UUIDs, big-endian integers and strings side by side.
+struct Key {
+    var bytes: [UInt8] = []
+
+    init(_ id: UUID) { append(id) }
+    init(_ code: UInt8) { bytes.append(code) }
+
+    func with(_ id: UUID) -> Key {
+        var key = self
+        key.append(id)
+        return key
+    }
+
+    func with(_ number: UInt64) -> Key {
+        var key = self
+        key.bytes.append(contentsOf: BigEndian.bytes(number))
+        return key
+    }
+
+    func with(_ number: Int) -> Key { with(UInt64(number)) }
+
+    func with(_ text: String) -> Key {
+        var key = self
+        key.bytes.append(contentsOf: text.utf8)
+        return key
+    }
+
+    private mutating func append(_ id: UUID) {
+        withUnsafeBytes(of: id.uuid) { bytes.append(contentsOf: $0) }
+    }
+}
+
+extension UUID {
+    /// The 16 bytes, as an index value.
+    var valueBytes: [UInt8] { withUnsafeBytes(of: uuid) { Array($0) } }
+    /// Lower-case canonical text, as in JSON and stream names.
+    var text: String { uuidString.lowercased() }
+}
