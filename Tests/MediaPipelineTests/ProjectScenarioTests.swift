@@ -1,0 +1,91 @@
+import EventStore
+import Foundation
+import Testing
+@testable import MediaPipeline
+
+/// Seed 003: images saved into a project's scenes — the lost-image race, upsert and clear.
+@Suite("Seed 003: scene images")
+struct ProjectScenarioTests {
+    @Test("16 concurrent writers saving images into one project lose nothing")
+    func noLostImages() async throws {
+        try await withMediaStore { media in
+            let project = UUID()
+            try await media.append(.projectCreated(ProjectCreated(projectID: project, title: "The Lighthouse")))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<16 {
+                    group.addTask {
+                        for scene in 0..<25 {
+                            try await media.append(.sceneImageSaved(SceneImageSaved(
+                                projectID: project, sceneIndex: scene, imageIndex: writer, imageURL: "https://img/\(scene)/\(writer).png"
+                            )))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let result = try media.imagesByScene(project: project)
+            #expect(result.scenes.map(\.sceneIndex) == Array(0..<25))
+            for scene in result.scenes {
+                #expect(scene.imageURLs == (0..<16).map { "https://img/\(scene.sceneIndex)/\($0).png" }, "ordered by image_index, none lost")
+            }
+        }
+    }
+
+    @Test("saving an existing (scene, image_index) replaces its url in place; scenes without images are left out")
+    func upsert() async throws {
+        try await withMediaStore { media in
+            let project = UUID()
+            try await media.append(.projectCreated(ProjectCreated(projectID: project)))
+            try await media.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 2, imageURL: "a")))
+            try await media.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 2, imageIndex: 1, imageURL: "b")))
+            try await media.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 0, imageIndex: 0, imageURL: "c")))
+            try await media.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 2, imageIndex: 0, imageURL: "a2")))
+            let result = try media.imagesByScene(project: project)
+            #expect(result.scenes == [.init(sceneIndex: 0, imageURLs: ["c"]), .init(sceneIndex: 2, imageURLs: ["a2", "b"])])
+            let json = String(decoding: JSONWriter.canonical(result.json), as: UTF8.self)
+            #expect(json == #"{"project_id":"\#(project.text)","scenes":[{"image_urls":["c"],"scene_index":0},{"image_urls":["a2","b"],"scene_index":2}]}"#)
+        }
+    }
+
+    @Test("clearing removes the listed scenes, or every scene for an empty list")
+    func clear() async throws {
+        try await withMediaStore { media in
+            let project = UUID()
+            try await media.append(.projectCreated(ProjectCreated(projectID: project)))
+            for scene in 0..<4 {
+                for image in 0..<2 {
+                    try await media.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: scene, imageIndex: image, imageURL: "\(scene)-\(image)")))
+                }
+            }
+            try await media.append(.sceneImagesCleared(SceneImagesCleared(projectID: project, sceneIndexes: [1, 3])))
+            #expect(try media.imagesByScene(project: project).scenes.map(\.sceneIndex) == [0, 2])
+            try await media.append(.sceneImagesCleared(SceneImagesCleared(projectID: project, sceneIndexes: [])))
+            #expect(try media.imagesByScene(project: project).scenes.isEmpty)
+        }
+    }
+
+    @Test("the rules: project exists, indexes not negative, url not empty; unknown project is an error in queries")
+    func rules() async throws {
+        try await withMediaStore { media in
+            let project = UUID()
+            let missing = UUID()
+            try await expectRejection(media, "project \(missing.text) does not exist") {
+                try await media.append(.sceneImageSaved(SceneImageSaved(projectID: missing, sceneIndex: 0, imageURL: "x")))
+            }
+            try await media.append(.projectCreated(ProjectCreated(projectID: project)))
+            try await expectRejection(media, "project \(project.text) already exists") {
+                try await media.append(.projectCreated(ProjectCreated(projectID: project)))
+            }
+            try await expectRejection(media, "scene_index -1") {
+                try await media.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: -1, imageURL: "x")))
+            }
+            try await expectRejection(media, "image_index -2") {
+                try await media.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 0, imageIndex: -2, imageURL: "x")))
+            }
+            try await expectRejection(media, "image_url") {
+                try await media.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 0, imageURL: "")))
+            }
+            #expect(throws: UnknownEntity(entity: "project", id: missing)) { try media.imagesByScene(project: missing) }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import EventStore
+import Foundation
+import Testing
+@testable import MediaPipeline
+
+/// Opens a media store in its own temporary directory, runs `body`, then checks the invariants — hash chain, gapless
+/// positions and versions, indexes, and every projection equal to a fold from scratch — and removes the directory.
+func withMediaStore<R>(_ body: (MediaStore) async throws -> R) async throws -> R {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-media-\(UUID().uuidString.prefix(8))").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let media = try MediaStore.open(at: path)
+    let result = try await body(media)
+    let problems = try media.store.verify() + media.store.verifyProjections()
+    #expect(problems.isEmpty, "integrity problems: \(problems)")
+    try media.close()
+    return result
+}
+
+/// Expects `body` to be rejected by a domain rule whose message contains `fragment`, and the log not to grow.
+func expectRejection(
+    _ media: MediaStore, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> Void
+) async throws {
+    let before = try media.store.head()
+    do {
+        try await body()
+        Issue.record("expected a rejection containing \"\(fragment)\"", sourceLocation: sourceLocation)
+    } catch let rejection as DomainRejection {
+        #expect(rejection.description.contains(fragment), "\(rejection)", sourceLocation: sourceLocation)
+    }
+    #expect(try media.store.head() == before, "a rejected event writes nothing", sourceLocation: sourceLocation)
+}
+
+/// Short-hands for building a production in tests.
+extension MediaStore {
+    func user(_ email: String = "ana-\(UUID().uuidString.prefix(6))@example.com") async throws -> UUID {
+        let id = UUID()
+        try await append(.userRegistered(UserRegistered(userID: id, email: email)))
+        return id
+    }
+
+    func session(of user: UUID, title: String = "Session") async throws -> UUID {
+        let id = UUID()
+        try await append(.sessionCreated(SessionCreated(sessionID: id, userID: user, title: title)))
+        return id
+    }
+
+    /// A job, optionally moved to processing.
+    func job(of user: UUID, session: UUID? = nil, frame: UUID? = nil, shots: Int? = nil, references: [UUID]? = nil, start: Bool = false) async throws -> UUID {
+        let id = UUID()
+        try await append(.generationJobCreated(GenerationJobCreated(
+            jobID: id, userID: user, sessionID: session, frameID: frame, prompt: "a lighthouse in a storm",
+            style: "noir", numberOfShots: shots, referenceImageIDs: references
+        )))
+        if start { try await append(.generationJobStarted(GenerationJobStarted(jobID: id))) }
+        return id
+    }
+
+    @discardableResult
+    func image(of job: UUID, index: Int, url: String? = nil) async throws -> UUID {
+        let id = UUID()
+        try await append(.imageGenerated(ImageGenerated(
+            imageID: id, jobID: job, generationIndex: index, gcpBucketPath: "generated/\(job.text)/\(index).jpg",
+            gcpURL: url ?? "https://storage.example/\(job.text)/\(index).jpg"
+        )))
+        return id
+    }
+}
