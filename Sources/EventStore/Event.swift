@@ -81,6 +81,12 @@ public struct AppendResult: Sendable, Hashable {
     /// the original ones.
     public let isDuplicate: Bool
 
+    public init(positions: [UInt64], versions: [UInt64], isDuplicate: Bool) {
+        self.positions = positions
+        self.versions = versions
+        self.isDuplicate = isDuplicate
+    }
+
     public var lastPosition: UInt64 { positions.last ?? 0 }
 }
 

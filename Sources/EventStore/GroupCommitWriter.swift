@@ -10,7 +10,7 @@ import LMDB
 final class GroupCommitWriter: @unchecked Sendable {
     private struct Pending {
         let request: AppendRequest
-        let continuation: CheckedContinuation<AppendResult, any Error>
+        let complete: @Sendable (Result<AppendResult, any Error>) -> Void
     }
 
     /// Upper bounds of one group: more events than this wait for the next transaction.
@@ -44,16 +44,22 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Queues a batch and suspends until it is committed (or rejected).
     func submit(_ request: AppendRequest) async throws -> AppendResult {
         try await withCheckedThrowingContinuation { continuation in
-            condition.lock()
-            if stopping {
-                condition.unlock()
-                continuation.resume(throwing: EventStoreError.closed)
-                return
-            }
-            queue.append(Pending(request: request, continuation: continuation))
-            condition.signal()
-            condition.unlock()
+            enqueue(request) { continuation.resume(with: $0) }
         }
+    }
+
+    /// Queues a batch at once, behind every batch queued before it; `complete` runs on the writer thread after the
+    /// batch's commit (or rejection).
+    func enqueue(_ request: AppendRequest, _ complete: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) {
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            complete(.failure(EventStoreError.closed))
+            return
+        }
+        queue.append(Pending(request: request, complete: complete))
+        condition.signal()
+        condition.unlock()
     }
 
     /// Lets queued batches finish, then ends the thread and waits for it.
@@ -111,7 +117,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
         if let head { onCommit(head) }
         for (pending, outcome) in zip(group, outcomes) {
-            pending.continuation.resume(with: outcome)
+            pending.complete(outcome)
         }
     }
 }

@@ -175,6 +175,24 @@ public final class Store: Sendable {
         return try await writer.submit(AppendRequest(events: events, expected: expected))
     }
 
+    /// Queues a batch without waiting, behind every batch queued before it by this process, and calls `completion` once
+    /// it is committed (durable) or rejected. For pipelines that keep many batches in flight in a fixed order, such as
+    /// bulk loads; `completion` runs on the writer thread and must return quickly.
+    public func enqueue(
+        _ events: [NewEvent], expected: [String: ExpectedVersion] = [:],
+        completion: @escaping @Sendable (Result<AppendResult, any Error>) -> Void
+    ) {
+        guard let writer else {
+            return completion(.failure(EventStoreError.storage(LMDBError(code: 13, operation: "append to a read-only store"))))
+        }
+        do {
+            try Self.validate(events)
+        } catch {
+            return completion(.failure(error))
+        }
+        writer.enqueue(AppendRequest(events: events, expected: expected), completion)
+    }
+
     /// Appends one event, optionally expecting its stream to hold `expectedVersion` events first.
     @discardableResult
     public func append(_ event: NewEvent, expectedVersion: ExpectedVersion = .any) async throws -> AppendResult {

@@ -68,8 +68,14 @@ public final class MediaStore: Sendable {
     }
 
     /// Engine events for a batch: payloads in canonical JSON, streams resolved, expectations merged by stream.
-    public func prepare(_ inputs: [Input], resolver: StreamResolver = StreamResolver()) throws -> ([NewEvent], [String: ExpectedVersion]) {
-        var resolver = resolver
+    public func prepare(_ inputs: [Input]) throws -> ([NewEvent], [String: ExpectedVersion]) {
+        var resolver = StreamResolver()
+        return try prepare(inputs, resolver: &resolver)
+    }
+
+    /// Like ``prepare(_:)``, remembering the parents of created entities in `resolver` for later batches (a streaming
+    /// input whose later lines refer to entities created by earlier lines not yet committed).
+    public func prepare(_ inputs: [Input], resolver: inout StreamResolver) throws -> ([NewEvent], [String: ExpectedVersion]) {
         var events: [NewEvent] = []
         var expected: [String: ExpectedVersion] = [:]
         events.reserveCapacity(inputs.count)

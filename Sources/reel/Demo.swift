@@ -14,7 +14,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Images each writer saves.") var images = 5_000
 
     func run() async throws {
-        let store = try openStore(location, readOnly: false)
+        let store = try openStore(location, readOnly: false).store
         let project = UUID().uuidString.lowercased()
         let stream = "project-\(project)"
         print("Reel demo — store at \(location.path)\n")

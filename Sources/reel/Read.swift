@@ -13,7 +13,7 @@ struct Read: AsyncParsableCommand {
     @Option(help: "At most this many events.") var limit: Int?
 
     func run() async throws {
-        let store = try openStore(location, readOnly: true)
+        let store = try openStore(location, readOnly: true).store
         var remaining = limit ?? .max
         var next = stream == nil ? from : 1
         let output = FileHandle.standardOutput

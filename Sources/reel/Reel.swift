@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventStore
 import Foundation
+import MediaPipeline
 
 /// `reel` — the operator's command line over a Reel store.
 @main
@@ -8,8 +9,42 @@ struct Reel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reel",
         abstract: "An embedded, event-sourced store for generative-media pipelines, on LMDB.",
-        subcommands: [Demo.self, Read.self, Verify.self]
+        subcommands: [Demo.self, Append.self, Read.self, Query.self, Verify.self]
     )
+
+    /// SPEC §5 puts the store before the command (`reel [--store DIR] COMMAND …`); each command declares `--store`, so
+    /// a leading one is moved to the end of the arguments.
+    static func movingStoreOption(_ arguments: [String]) -> [String] {
+        var arguments = arguments
+        if arguments.first == "--store", arguments.count >= 2 {
+            let option = Array(arguments[0...1])
+            arguments.removeFirst(2)
+            return arguments + option
+        }
+        if let first = arguments.first, first.hasPrefix("--store=") {
+            arguments.removeFirst()
+            return arguments + [first]
+        }
+        return arguments
+    }
+
+    /// Runs the command with the contract's exit codes: usage errors exit 2 (ArgumentParser's default is 64).
+    static func main() async {
+        do {
+            var command = try parseAsRoot(movingStoreOption(Array(CommandLine.arguments.dropFirst())))
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                warn(fullMessage(for: error))
+                Foundation.exit(Exit.usage.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every command shares.
@@ -26,6 +61,8 @@ struct StoreLocation: ParsableArguments {
 enum Exit {
     /// Rejected input, a problem found by a check, or an unknown id.
     static let rejected = ExitCode(1)
+    /// A usage error.
+    static let usage = ExitCode(2)
     /// The store cannot be opened at all.
     static let cannotOpen = ExitCode(3)
 }
@@ -35,12 +72,14 @@ func warn(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
-/// Opens a store for a command, turning a failure to open into exit 3 with the reason on stderr.
-func openStore(_ location: StoreLocation, readOnly: Bool, projections: [any Projection] = [EventTypeIndex()]) throws -> Store {
+/// Opens the media store for a command, turning a failure to open into exit 3 with the reason on stderr. Commands
+/// that only read open read-only and never create a store.
+func openStore(_ location: StoreLocation, readOnly: Bool, durability: Durability = .synced) throws -> MediaStore {
     var options = StoreOptions()
     options.readOnly = readOnly
+    options.durability = durability
     do {
-        return try Store.open(at: location.path, projections: projections, options: options)
+        return try MediaStore.open(at: location.path, options: options)
     } catch {
         warn("reel: cannot open the store at \(location.path): \(error)")
         throw Exit.cannotOpen

@@ -10,7 +10,7 @@ struct Verify: AsyncParsableCommand {
     @OptionGroup var location: StoreLocation
 
     func run() async throws {
-        let store = try openStore(location, readOnly: true)
+        let store = try openStore(location, readOnly: true).store
         let problems = try store.verify() + store.verifyProjections()
         if problems.isEmpty {
             print("OK")

@@ -74,16 +74,39 @@ func makeTemporaryDirectory(_ label: String) throws -> URL {
     return url
 }
 
+/// 16 random bytes shaped as a version-4 UUID, as a caller might supply.
+func randomUUID() -> UUID {
+    var generator = SystemRandomNumberGenerator()
+    var bytes = (generator.next() as UInt64, generator.next() as UInt64)
+    return withUnsafeMutableBytes(of: &bytes) { raw in
+        raw[6] = raw[6] & 0x0F | 0x40
+        raw[8] = raw[8] & 0x3F | 0x80
+        return UUID(uuid: raw.load(as: uuid_t.self))
+    }
+}
+
+/// How a fixture makes event ids.
+enum IDKind: Sendable {
+    /// `NewEvent`'s default: time-ordered (version 7) ids made by the engine.
+    case engineDefault
+    /// Random (version 4) ids supplied by the caller.
+    case callerRandom
+}
+
 /// A fresh durable store (default options: every commit synced) with the index projection, for one benchmark.
 final class StoreFixture: @unchecked Sendable {
     private let label: String
+    private let ids: IDKind
     private let lock = NSLock()
     private var directory: URL?
     private var opened: Store?
     /// Events made so far: picks the stream and payload of the next one.
     private var made = 0
 
-    init(_ label: String) { self.label = label }
+    init(_ label: String, ids: IDKind = .engineDefault) {
+        self.label = label
+        self.ids = ids
+    }
 
     var store: Store {
         lock.withLock { opened! }
@@ -118,30 +141,77 @@ final class StoreFixture: @unchecked Sendable {
             return made
         }
         return (first..<first + count).map { n in
-            NewEvent(stream: streamNames[n % streamCount], type: eventType, payload: payloads[n % payloads.count])
+            ids == .callerRandom
+                ? NewEvent(id: randomUUID(), stream: streamNames[n % streamCount], type: eventType, payload: payloads[n % payloads.count])
+                : NewEvent(stream: streamNames[n % streamCount], type: eventType, payload: payloads[n % payloads.count])
         }
     }
 }
 
 /// A raw LMDB environment with a `log` and an `index` database, default (synced) options.
+///
+/// With `engineIndexes`, it also writes what the engine writes besides the log and the projection's index
+/// (docs/FORMAT.md):
+/// - `ids`: time-ordered 16-byte id → position, for every event. An id above the last one written is put with
+///   `.append` (the engine's default ids always are), any other with `.noOverwrite`.
+/// - `stream-events`: stream number ‖ version → position, only for versions 64, 128, 192, … of each stream.
+/// - `streams`: stream name → stream number ‖ version ‖ position of its last event (24 bytes), once per stream touched
+///   in the transaction, at its end.
 final class RawFixture: @unchecked Sendable {
+    private struct Handles {
+        let environment: Environment
+        let log: Database
+        let index: Database
+        let ids: Database
+        let streamEvents: Database
+        let streams: Database
+    }
+
+    /// What the engine-indexes variant carries from one transaction to the next.
+    private struct StreamState {
+        var versions = [UInt64](repeating: 0, count: streamCount)
+        var lastPositions = [UInt64](repeating: 0, count: streamCount)
+        /// The greatest id written to `ids`.
+        var lastID: UUID?
+    }
+
+    /// The engine indexes every 64th version of a stream (`Layout.streamIndexInterval`).
+    static let streamIndexInterval: UInt64 = 64
+
+    private let engineIndexes: Bool
     private let lock = NSLock()
     private var directory: URL?
-    private var state: (environment: Environment, log: Database, index: Database)?
+    private var state: Handles?
     /// The next position to write.
     private var nextPosition: UInt64 = 1
+    private var streamState = StreamState()
+
+    init(engineIndexes: Bool = false) { self.engineIndexes = engineIndexes }
 
     func open() throws {
-        let directory = try makeTemporaryDirectory("raw")
+        let directory = try makeTemporaryDirectory(engineIndexes ? "raw-engine-indexes" : "raw")
         let environment = try Environment(path: directory.path)
-        let (log, index) = try environment.openDatabases { txn in
-            (try txn.openDatabase("log", flags: .create), try txn.openDatabase("index", flags: .create))
+        let handles = try environment.openDatabases { txn in
+            Handles(
+                environment: environment,
+                log: try txn.openDatabase("log", flags: .create),
+                index: try txn.openDatabase("index", flags: .create),
+                ids: try txn.openDatabase("ids", flags: .create),
+                streamEvents: try txn.openDatabase("stream-events", flags: .create),
+                streams: try txn.openDatabase("streams", flags: .create)
+            )
         }
         lock.withLock {
             self.directory = directory
-            self.state = (environment, log, index)
+            self.state = handles
             self.nextPosition = 1
+            self.streamState = StreamState()
         }
+    }
+
+    /// Ids for the next `count` events (time-ordered, like `NewEvent`'s default), made before the timed part.
+    func makeIDs(_ count: Int) -> [UUID] {
+        engineIndexes ? (0..<count).map { _ in UUID.timeOrdered() } : []
     }
 
     func close() throws {
@@ -155,9 +225,13 @@ final class RawFixture: @unchecked Sendable {
         if let directory { try? FileManager.default.removeItem(at: directory) }
     }
 
-    /// Writes `count` events in write transactions of `perTransaction` events each.
-    func write(_ count: Int, perTransaction: Int) throws {
-        let (environment, log, index) = lock.withLock { state! }
+    /// Writes `count` events in write transactions of `perTransaction` events each (`ids` from ``makeIDs(_:)``).
+    func write(_ count: Int, perTransaction: Int, ids: [UUID]) throws {
+        let handles = lock.withLock { state! }
+        let (environment, log, index) = (handles.environment, handles.log, handles.index)
+        var streamState = lock.withLock { self.streamState }
+        defer { lock.withLock { self.streamState = streamState } }
+        var written = 0
         var value = [UInt8](repeating: 0, count: rawValueSize)
         for i in 0..<payloadSize { value[30 + i] = payloads[0][i] }
         var key: [UInt8] = []
@@ -169,7 +243,10 @@ final class RawFixture: @unchecked Sendable {
                 defer { nextPosition += UInt64(n) }
                 return nextPosition
             }
-            try environment.write { txn in
+            // The body may run again if the map grows, so it works on its own copy of the stream state.
+            streamState = try environment.write { txn in
+                var streamState = streamState
+                var touched = [Bool](repeating: false, count: engineIndexes ? streamCount : 0)
                 for position in start..<start + UInt64(n) {
                     let stream = streamNameBytes[Int(position % UInt64(streamCount))]
                     // Vary the value a little per event, like a record whose header and hash change.
@@ -182,15 +259,56 @@ final class RawFixture: @unchecked Sendable {
                         try value.withUnsafeBytes { v in _ = try txn.put(log, positionBytes, v, flags: .append) }
                         indexKey(stream, position, into: &key)
                         try key.withUnsafeBytes { k in _ = try txn.put(index, k, positionBytes) }
+                        if engineIndexes {
+                            let streamIndex = Int(position % UInt64(streamCount))
+                            streamState.versions[streamIndex] += 1
+                            let version = streamState.versions[streamIndex]
+                            if version % Self.streamIndexInterval == 0 {
+                                let streamNumber = UInt64(streamIndex + 1)
+                                try withUnsafeBytes(of: (streamNumber.bigEndian, version.bigEndian)) { k in
+                                    _ = try txn.put(handles.streamEvents, k, positionBytes)
+                                }
+                            }
+                            let id = ids[written + Int(position - start)]
+                            let ascending = streamState.lastID.map { isGreater(id, than: $0) } ?? true
+                            let stored = try withUnsafeBytes(of: id.uuid) { k in
+                                try txn.put(handles.ids, k, positionBytes, flags: ascending ? .append : .noOverwrite)
+                            }
+                            precondition(stored, "event id \(id) appears twice")
+                            if ascending { streamState.lastID = id }
+                            streamState.lastPositions[streamIndex] = position
+                            touched[streamIndex] = true
+                        }
                     }
                 }
+                // The engine writes each touched stream's head once, when the group's transaction ends.
+                for streamIndex in touched.indices where touched[streamIndex] {
+                    let head = (
+                        UInt64(streamIndex + 1).bigEndian, streamState.versions[streamIndex].bigEndian,
+                        streamState.lastPositions[streamIndex].bigEndian
+                    )
+                    try streamNameBytes[streamIndex].withUnsafeBytes { k in
+                        try withUnsafeBytes(of: head) { v in _ = try txn.put(handles.streams, k, v) }
+                    }
+                }
+                return streamState
             }
+            written += n
             remaining -= n
         }
     }
 }
 
-/// The raw ceiling writes values of this size (about what a 250-byte payload takes with a record header).
+/// Byte-wise order of two UUIDs, as LMDB sorts keys.
+func isGreater(_ a: UUID, than b: UUID) -> Bool {
+    withUnsafeBytes(of: a.uuid) { a in
+        withUnsafeBytes(of: b.uuid) { b in b.lexicographicallyPrecedes(a) }
+    }
+}
+
+/// The raw ceiling writes values of this size: a 250-byte payload plus a 30-byte header. (The engine's own record for
+/// these events is 386 bytes: format byte, 32-byte hash, previous position in the stream, position, stream, version,
+/// id, type, time, payload, metadata.)
 let rawValueSize = 280
 
 /// Times `body`, reports events/s as the custom metric, and returns nothing; any error fails the benchmark.
@@ -213,8 +331,41 @@ func measure(_ benchmark: Benchmark, events: Int, _ body: () async throws -> Voi
 
 // MARK: - Benchmarks
 
+/// Sixteen concurrent writers, each appending 16 batches of 64 events per iteration (16,384 events).
+func batchBenchmark(_ name: String, _ fixture: StoreFixture, metrics: [BenchmarkMetric]) {
+    let writers = 16
+    let batch = 64
+    let batchesPerWriter = 16
+    Benchmark(
+        name,
+        configuration: .init(
+            metrics: metrics, warmupIterations: 1, maxDuration: .seconds(20), maxIterations: 10,
+            setup: { try fixture.open() }, teardown: { try fixture.close() }
+        )
+    ) { benchmark in
+        let perWriter: [[[NewEvent]]] = (0..<writers).map { _ in
+            (0..<batchesPerWriter).map { _ in fixture.makeEvents(batch) }
+        }
+        let store = fixture.store
+        await measure(benchmark, events: writers * batchesPerWriter * batch) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for batches in perWriter {
+                    group.addTask {
+                        for events in batches {
+                            blackHole(try await store.append(events))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     let metrics: [BenchmarkMetric] = [eventsPerSecond, .throughput, .wallClock, .peakMemoryResident]
+    // Print events/s in full rather than in thousands.
+    Benchmark.defaultConfiguration.units = [eventsPerSecond: .count]
 
     // 1. One writer, one event per append call: every event is its own group commit (one synced LMDB commit).
     do {
@@ -239,42 +390,13 @@ let benchmarks: @Sendable () -> Void = {
 
     // 2. Sixteen writers, each appending batches of 64 events; the group-commit writer folds concurrent batches into
     //    shared transactions.
-    do {
-        let fixture = StoreFixture("w16b64")
-        let writers = 16
-        let batch = 64
-        let batchesPerWriter = 16  // 16 × 16 × 64 = 16,384 events per iteration
-        Benchmark(
-            "Append durable, 16 writers, batches of 64",
-            configuration: .init(
-                metrics: metrics, warmupIterations: 1, maxDuration: .seconds(20), maxIterations: 10,
-                setup: { try fixture.open() }, teardown: { try fixture.close() }
-            )
-        ) { benchmark in
-            let perWriter: [[[NewEvent]]] = (0..<writers).map { _ in
-                (0..<batchesPerWriter).map { _ in fixture.makeEvents(batch) }
-            }
-            let store = fixture.store
-            await measure(benchmark, events: writers * batchesPerWriter * batch) {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for batches in perWriter {
-                        group.addTask {
-                            for events in batches {
-                                blackHole(try await store.append(events))
-                            }
-                        }
-                    }
-                    try await group.waitForAll()
-                }
-            }
-        }
-    }
+    batchBenchmark("Append durable, 16 writers, batches of 64", StoreFixture("w16b64"), metrics: metrics)
 
     // 3. Sixteen writers, one event per call: throughput bounded by how many events one synced commit can gather.
     do {
         let fixture = StoreFixture("w16b1")
         let writers = 16
-        let perWriter = 250  // 16 × 250 = 4,000 events per iteration
+        let perWriter = 800  // 16 × 800 = 12,800 events per iteration
         Benchmark(
             "Append durable, 16 writers, 1 event per call",
             configuration: .init(
@@ -311,9 +433,39 @@ let benchmarks: @Sendable () -> Void = {
                 setup: { try fixture.open() }, teardown: { try fixture.close() }
             )
         ) { benchmark in
+            let ids = fixture.makeIDs(eventsPerIteration)
             await measure(benchmark, events: eventsPerIteration) {
-                try fixture.write(eventsPerIteration, perTransaction: 1_000)
+                try fixture.write(eventsPerIteration, perTransaction: 1_000, ids: ids)
             }
         }
     }
+
+    // Diagnostics: where benchmark 2 loses to benchmark 4.
+
+    // 5. Benchmark 4 plus the other index writes the engine makes (docs/FORMAT.md): time-ordered id → position put
+    //    with `.append`, stream number ‖ version → position for every 64th version of a stream, and one 24-byte head
+    //    per stream touched in the transaction. The ceiling for the engine's own layout.
+    do {
+        let fixture = RawFixture(engineIndexes: true)
+        let eventsPerIteration = 10_000
+        Benchmark(
+            "Raw LMDB, 1000 per txn, 1 index + the engine's other indexes",
+            configuration: .init(
+                metrics: metrics, warmupIterations: 1, maxDuration: .seconds(20), maxIterations: 10,
+                setup: { try fixture.open() }, teardown: { try fixture.close() }
+            )
+        ) { benchmark in
+            let ids = fixture.makeIDs(eventsPerIteration)
+            await measure(benchmark, events: eventsPerIteration) {
+                try fixture.write(eventsPerIteration, perTransaction: 1_000, ids: ids)
+            }
+        }
+    }
+
+    // 6. Benchmark 2 with random (version 4) ids supplied by the callers instead of the engine's time-ordered ones:
+    //    the id index then gets a random page dirtied per event.
+    batchBenchmark(
+        "Append durable, 16 writers, batches of 64, caller-supplied random ids", StoreFixture("w16b64v4", ids: .callerRandom),
+        metrics: metrics
+    )
 }

@@ -852,6 +852,7 @@ public enum DomainEvent: Sendable, Hashable {
 
     /// The stream entity and id when the event names them itself (`nil` for events whose stream is that of a
     /// parent entity: `image.deleted`, `scenelet.updated|removed|end_frame_set`, `shot.*`).
+
     var directStream: (entity: String, id: UUID)? {
         switch self {
         case let .userRegistered(event): ("user", event.userID)

@@ -39,7 +39,7 @@ private struct Fold {
     var time: Int64 { event.recordedAtMilliseconds }
     var position: UInt64 { event.position }
 
-    func reject(_ reason: String) -> DomainRejection { DomainRejection(type: event.type, reason: reason) }
+    func reject(_ reason: String) -> DomainRejection { DomainRejection(type: event.type, reason: reason, eventID: event.id) }
 
     func require(_ condition: Bool, _ reason: @autoclosure () -> String) throws {
         if !condition { throw reject(reason()) }

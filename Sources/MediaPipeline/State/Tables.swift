@@ -7,6 +7,15 @@ import LMDB
 public struct DomainRejection: Error, Sendable, Equatable, CustomStringConvertible {
     public let type: String
     public let reason: String
+    /// The id of the rejected event, when the rule was checked on a stored-to-be event (lets a caller that appended a
+    /// batch tell which of its events failed).
+    public var eventID: UUID? = nil
+
+    public init(type: String, reason: String, eventID: UUID? = nil) {
+        self.type = type
+        self.reason = reason
+        self.eventID = eventID
+    }
 
     public var description: String { "\(type) rejected: \(reason)" }
 }

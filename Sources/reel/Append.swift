@@ -1,0 +1,179 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import MediaPipeline
+import Synchronization
+
+/// `reel append [FILE|-] [--all-or-nothing] [--no-sync]` — appends NDJSON input lines (SPEC §5).
+///
+/// Each line is its own batch: lines are parsed as they are read and queued in order into the group-commit writer,
+/// which commits many of them per transaction, so a rejected line stops nothing and a killed append leaves a prefix of
+/// the accepted lines. Memory stays flat: at most ``window`` lines are in flight.
+struct Append: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Append NDJSON input lines: {\"type\", \"data\", \"id\"?, \"expected_version\"?, \"metadata\"?}."
+    )
+
+    @OptionGroup var location: StoreLocation
+    @Argument(help: "The input file; `-` or nothing for standard input.") var file: String?
+    @Flag(help: "One transaction: nothing is written if any line fails.") var allOrNothing = false
+    @Flag(help: "Sync once at the end instead of at every commit (bulk loads).") var noSync = false
+
+    /// Lines queued but not yet committed, at most.
+    static let window = 16_384
+
+    func run() async throws {
+        let descriptor = try openInput()
+        defer { if descriptor != 0 { close(descriptor) } }
+        let media = try openStore(location, readOnly: false, durability: noSync ? .deferred : .synced)
+        let tally = Tally()
+        var reader = LineReader(descriptor: descriptor)
+        if allOrNothing {
+            try await appendAtomically(&reader, media, tally)
+        } else {
+            try await appendStreaming(&reader, media, tally)
+        }
+        try media.close()
+        let summary = tally.summary(head: try? media.store.head())
+        print(#"{"appended":\#(summary.appended),"duplicates":\#(summary.duplicates),"rejected":\#(summary.rejected),"last_position":\#(summary.lastPosition)}"#)
+        if summary.rejected > 0 { throw Exit.rejected }
+    }
+
+    private func openInput() throws -> Int32 {
+        guard let file, file != "-" else { return 0 }
+        let descriptor = open(file, O_RDONLY)
+        guard descriptor >= 0 else {
+            throw ValidationError("cannot read \(file): \(String(cString: strerror(errno)))")
+        }
+        return descriptor
+    }
+
+    private func parse(_ line: LineReader.Line, _ number: Int, _ tally: Tally) -> MediaStore.Input? {
+        switch line {
+        case let .tooLong(bytes):
+            tally.reject(number, "the line is \(bytes) bytes, longer than \(LineReader.maxLineBytes)")
+            return nil
+        case let .text(bytes):
+            guard bytes.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else { return nil }  // blank
+            do {
+                return try InputLine.parse(bytes)
+            } catch {
+                tally.reject(number, "\(error)")
+                return nil
+            }
+        }
+    }
+
+    private func appendStreaming(_ reader: inout LineReader, _ media: MediaStore, _ tally: Tally) async throws {
+        final class Resolver { var value = StreamResolver() }
+        let resolver = Resolver()
+        try reader.forEach { number, line in
+            guard let input = parse(line, number, tally) else { return }
+            let prepared: ([NewEvent], [String: ExpectedVersion])
+            do {
+                prepared = try media.prepare([input], resolver: &resolver.value)
+            } catch {
+                tally.reject(number, "\(error)")
+                return
+            }
+            tally.waitForRoom(below: Self.window)
+            tally.started()
+            media.store.enqueue(prepared.0, expected: prepared.1) { outcome in
+                tally.finished(number, outcome)
+            }
+        }
+        tally.waitForRoom(below: 1)
+    }
+
+
+    private func appendAtomically(_ reader: inout LineReader, _ media: MediaStore, _ tally: Tally) async throws {
+        var inputs: [MediaStore.Input] = []
+        var lines: [Int] = []
+        try reader.forEach { number, line in
+            if let input = parse(line, number, tally) {
+                inputs.append(input)
+                lines.append(number)
+            }
+        }
+        guard tally.summary(head: nil).rejected == 0, !inputs.isEmpty else { return }
+        var streams: [String] = []
+        let result: AppendResult
+        do {
+            let (events, expected) = try media.prepare(inputs)
+            streams = events.map(\.stream)
+            result = try await media.store.append(events, expected: expected)
+        } catch {
+            tally.reject(line(of: error, inputs, streams, lines) ?? lines[0], "\(error) (nothing was written: --all-or-nothing)")
+            return
+        }
+        for (index, number) in lines.enumerated() {
+            let one = AppendResult(positions: [result.positions[index]], versions: [result.versions[index]], isDuplicate: result.isDuplicate)
+            tally.finished(number, .success(one))
+        }
+    }
+
+    /// The input line an error of an atomic batch is about.
+    private func line(of error: any Error, _ inputs: [MediaStore.Input], _ streams: [String], _ lines: [Int]) -> Int? {
+        var id: UUID?
+        switch error {
+        case let rejection as DomainRejection: id = rejection.eventID
+        case let EventStoreError.idempotencyConflict(conflicting, _): id = conflicting
+        case let EventStoreError.partialDuplicate(duplicate, _): id = duplicate
+        case let EventStoreError.wrongExpectedVersion(stream, _, _):
+            return streams.indices.first { inputs[$0].expectedVersion != .any && streams[$0] == stream }.map { lines[$0] }
+        default: break
+        }
+        return id.flatMap { id in inputs.firstIndex { $0.id == id }.map { lines[$0] } }
+    }
+}
+
+/// Counts outcomes and lines in flight; prints each rejection on stderr naming its line.
+final class Tally: Sendable {
+    private struct State {
+        var appended = 0
+        var duplicates = 0
+        var rejected = 0
+        var lastPosition: UInt64 = 0
+        var inFlight = 0
+    }
+
+    private let state = Mutex(State())
+    private let room = NSCondition()
+
+    func reject(_ line: Int, _ message: String) {
+        state.withLock { $0.rejected += 1 }
+        warn("line \(line): \(message)")
+    }
+
+    func started() { state.withLock { $0.inFlight += 1 } }
+
+    func finished(_ line: Int, _ outcome: Result<AppendResult, any Error>) {
+        switch outcome {
+        case let .success(result):
+            state.withLock { state in
+                if result.isDuplicate { state.duplicates += 1 } else { state.appended += 1 }
+                state.lastPosition = max(state.lastPosition, result.lastPosition)
+            }
+        case let .failure(error):
+            reject(line, "\(error)")
+        }
+        room.lock()
+        state.withLock { $0.inFlight -= 1 }
+        room.broadcast()
+        room.unlock()
+    }
+
+    /// Blocks until fewer than `limit` lines are in flight (the writer thread answers on its own, so this cannot
+    /// deadlock; it only holds the reading thread back).
+    func waitForRoom(below limit: Int) {
+        room.lock()
+        while state.withLock({ $0.inFlight }) >= limit { room.wait() }
+        room.unlock()
+    }
+
+    func summary(head: UInt64?) -> (appended: Int, duplicates: Int, rejected: Int, lastPosition: UInt64) {
+        state.withLock { state in
+            (state.appended, state.duplicates, state.rejected, state.lastPosition == 0 ? head ?? 0 : state.lastPosition)
+        }
+    }
+}
