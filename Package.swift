@@ -35,6 +35,8 @@ let package = Package(
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "LMDB", "reel-test-driver"]),
         .testTarget(name: "MediaPipelineTests", dependencies: ["MediaPipeline", "EventStore", "LMDB"]),
+        // End-to-end tests of the built `reel` binary, run as a real process.
+        .testTarget(name: "ReelTests", dependencies: ["reel"]),
     ],
     swiftLanguageModes: [.v6]
 )
