@@ -119,6 +119,58 @@ extension UUID {
         withBytes { a in other.withBytes { b in a.lexicographicallyPrecedes(b) == false && !a.elementsEqual(b) } }
     }
 
-    /// Canonical lower-case text.
-    package var lowercased: String { uuidString.lowercased() }
+    /// Canonical lower-case text (`8-4-4-4-12` hex), without Foundation's formatted printing.
+    public var lowercased: String {
+        let digits: StaticString = "0123456789abcdef"
+        return withUnsafeBytes(of: uuid) { bytes in
+            String(unsafeUninitializedCapacity: 36) { out in
+                var o = 0
+                for (i, byte) in bytes.enumerated() {
+                    if i == 4 || i == 6 || i == 8 || i == 10 {
+                        out[o] = UInt8(ascii: "-")
+                        o += 1
+                    }
+                    out[o] = digits.utf8Start[Int(byte >> 4)]
+                    out[o + 1] = digits.utf8Start[Int(byte & 0x0F)]
+                    o += 2
+                }
+                return o
+            }
+        }
+    }
+
+    /// Parses canonical UUID text (`8-4-4-4-12` hex digits, either case) without Foundation's formatted scanning.
+    public init?(parsing text: String) {
+        var text = text
+        let parsed: uuid_t? = text.withUTF8 { utf8 in
+            guard utf8.count == 36 else { return nil }
+            var bytes = [UInt8](repeating: 0, count: 16)
+            var b = 0
+            var i = 0
+            while i < 36 {
+                if i == 8 || i == 13 || i == 18 || i == 23 {
+                    guard utf8[i] == UInt8(ascii: "-") else { return nil }
+                    i += 1
+                    continue
+                }
+                guard let high = Self.hexValue(utf8[i]), let low = Self.hexValue(utf8[i + 1]) else { return nil }
+                bytes[b] = high << 4 | low
+                b += 1
+                i += 2
+            }
+            return (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                    bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15])
+        }
+        guard let parsed else { return nil }
+        self.init(uuid: parsed)
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
 }

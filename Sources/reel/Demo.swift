@@ -1,118 +1,248 @@
 import ArgumentParser
 import EventStore
 import Foundation
+import MediaPipeline
 
-/// `reel demo` — exercises the engine with a built-in production: durable single appends, 16 concurrent writers
-/// saving images through group commit, an optimistic-concurrency race and an idempotent retry, then checks the store.
-///
-/// Until the media-pipeline domain lands (issue 3) the events carry realistic JSON but no domain rules.
+/// `reel demo` — builds a realistic production through the same API services use, prints what it built and a few
+/// projections, and leaves the store for `reel query`.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Build a sample production in the store and show what it built.")
 
     @OptionGroup var location: StoreLocation
-    @Option(help: "Concurrent image writers.") var writers = 16
-    @Option(help: "Images each writer saves.") var images = 5_000
+    @Option(help: "Concurrent writers saving images into the project.") var writers = 16
+    @Option(help: "Images each writer saves (in batches of 25).") var images = 2_000
 
     func run() async throws {
-        let store = try openStore(location, readOnly: false).store
-        let project = UUID().uuidString.lowercased()
-        let stream = "project-\(project)"
-        print("Reel demo — store at \(location.path)\n")
+        guard writers > 0, images > 0 else { throw ValidationError("--writers and --images must be positive") }
+        let media = try openStore(location, readOnly: false)
+        var production = Production(media: media)
+        print("Reel demo: building a production in \(location.path)\n")
 
-        // 1. One writer, one durable event per call: each append waits for its own fsync'd commit.
-        let single = 200
-        var clock = ContinuousClock.now
-        try await store.append(event(stream, "project.created", ["project_id": .string(project), "title": .string("The Lighthouse")]))
-        for i in 1..<single {
-            try await store.append(event("job-\(i)", "generation_job.created", ["prompt": .string("storm over the lighthouse, take \(i)")]))
+        let clock = ContinuousClock()
+        let started = clock.now
+        try await production.cast()
+        try await production.story()
+        try await production.frameReviews()
+        try await production.sessions()
+        let sequential = try media.store.head()
+        let sequentialTime = started.duration(to: clock.now)
+        let projectStart = clock.now
+        let project = try await production.project(writers: writers, imagesEach: images)
+        let projectTime = projectStart.duration(to: clock.now)
+        let head = try media.store.head()
+
+        print("Built \(head) events:")
+        print("  \(sequential) events of users, sessions, a story, shots, frames and jobs, one durable append at a time, \(rate(Int(sequential), sequentialTime))")
+        print("  \(Int(head - sequential)) scene images from \(writers) concurrent writers into one project, \(rate(Int(head - sequential), projectTime)), every one durable\n")
+        try production.show(project: project)
+        let problems = try media.store.verify() + media.store.verifyProjections()
+        print("\nIntegrity (hash chain, gapless positions and versions, indexes, every projection against a fresh fold): \(problems.isEmpty ? "OK" : "\(problems.count) problems")")
+        for problem in problems.prefix(20) { print("  \(problem)") }
+        print("""
+
+            Try:
+              reel --store \(location.path) query story --story \(production.storyID.text)
+              reel --store \(location.path) query jobs-by-frame --frame \(production.approvedFrame.text)
+              reel --store \(location.path) query sessions --user \(production.artist.text)
+              reel --store \(location.path) query images-by-scene --project \(project.text)
+              reel --store \(location.path) read --type frame.approved
+            """)
+        try media.close()
+        if !problems.isEmpty { throw Exit.rejected }
+    }
+
+    private func rate(_ events: Int, _ duration: Duration) -> String {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return "\(Int((Double(events) / max(seconds, 1e-9)).rounded())) events/s"
+    }
+}
+
+extension UUID {
+    var text: String { lowercased }
+}
+
+/// The sample production: who is in it and what they made.
+struct Production {
+    let media: MediaStore
+    let director = UUID(), artist = UUID(), reviewer = UUID()
+    let storyID = UUID()
+    var scenelets: [(id: UUID, title: String)] = []
+    var frames: [UUID] = []
+    var approvedFrame = UUID()
+    var sessionIDs: [UUID] = []
+
+    init(media: MediaStore) { self.media = media }
+
+    private func append(_ event: DomainEvent, by actor: String, correlation: String) async throws {
+        try await media.append(event, metadata: EventMetadata(actor: actor, correlationID: correlation))
+    }
+
+    mutating func cast() async throws {
+        for (id, email) in [(director, "mara@lighthouse.film"), (artist, "ivo@lighthouse.film"), (reviewer, "june@lighthouse.film")] {
+            try await append(.userRegistered(UserRegistered(userID: id, email: email)), by: "admin", correlation: "onboarding")
         }
-        let singleRate = Double(single) / seconds(since: clock)
-        print("1 writer, 1 event per call:      \(single) events, \(rate(singleRate)) (each one fsync'd before the next)")
+    }
 
-        // 2. Many writers saving images into one project at once: group commit gathers them into shared commits.
-        clock = ContinuousClock.now
-        let batch = 50
+    /// A branching story: the keeper's choice at the storm splits the tree.
+    mutating func story() async throws {
+        try await append(.storyCreated(StoryCreated(storyID: storyID, title: "The Lighthouse Keeper", userID: director)), by: "mara", correlation: "story")
+        let outline: [(title: String, parent: Int?, branch: Bool)] = [
+            ("The keeper climbs the tower", nil, false), ("A storm rolls in", 0, true), ("She lights the lamp", 1, false),
+            ("A ship finds the harbour", 2, false), ("She leaves for the village", 1, false), ("The lamp goes dark", 4, false),
+            ("Dawn over the rocks", 0, false),
+        ]
+        for (index, scene) in outline.enumerated() {
+            let id = UUID()
+            scenelets.append((id, scene.title))
+            var content = JSONObject()
+            content.set("title", .string(scene.title))
+            content.set("beat", .number(JSONNumber(index + 1)))
+            try await append(.sceneletAdded(SceneletAdded(
+                sceneletID: id, storyID: storyID, parentID: scene.parent.map { scenelets[$0].id }, content: content,
+                isBranchPoint: scene.branch, choicePrompt: scene.branch ? "Stay with the light, or go?" : nil
+            )), by: "mara", correlation: "story")
+        }
+        var previous: UUID?
+        for scenelet in scenelets {
+            for index in 1...2 {
+                let shot = UUID()
+                var board = JSONObject()
+                board.set("camera", .string(index == 1 ? "wide" : "close-up"))
+                try await append(.shotPlanned(ShotPlanned(shotID: shot, sceneletID: scenelet.id, shotIndex: index, storyboardPayload: board)), by: "mara", correlation: "shots")
+                try await append(.shotAssetsAttached(ShotAssetsAttached(shotID: shot, keyFrameImagePath: "keyframes/\(shot.text).png", audioFilePath: "audio/\(shot.text).mp3")), by: "ivo", correlation: "shots")
+                let frame = UUID()
+                try await append(.frameCreated(FrameCreated(frameID: frame, shotID: shot, frameType: "key", previousFrameID: previous)), by: "ivo", correlation: "frames")
+                frames.append(frame)
+                previous = frame
+            }
+        }
+        try await append(.sceneletEndFrameSet(SceneletEndFrameSet(sceneletID: scenelets[3].id, frameID: frames[7])), by: "mara", correlation: "story")
+    }
+
+    /// Jobs for the first frames: a failure, regenerations, an approval and a rejection.
+    mutating func frameReviews() async throws {
+        approvedFrame = frames[0]
+        for (frameIndex, frame) in frames.prefix(4).enumerated() {
+            for attempt in 1...3 {
+                let job = UUID()
+                let correlation = "frame-\(frameIndex)-take-\(attempt)"
+                try await append(.generationJobCreated(GenerationJobCreated(
+                    jobID: job, userID: artist, frameID: frame, prompt: "lighthouse keeper, take \(attempt)", shotType: "wide",
+                    cameraAngle: "low", style: "painterly", lighting: "storm light", aspectRatio: "16:9", numberOfShots: 2
+                )), by: "scheduler", correlation: correlation)
+                try await append(.generationJobStarted(GenerationJobStarted(jobID: job)), by: "worker-\(attempt)", correlation: correlation)
+                if attempt == 1 {
+                    try await append(.generationJobFailed(GenerationJobFailed(jobID: job, error: "GPU worker lost")), by: "worker-1", correlation: correlation)
+                    continue
+                }
+                for index in 1...2 {
+                    let image = UUID()
+                    try await append(.imageGenerated(ImageGenerated(
+                        imageID: image, jobID: job, generationIndex: index, gcpBucketPath: "generated/\(job.text)/\(index).jpg",
+                        gcpURL: "https://storage.example/generated/\(job.text)/\(index).jpg"
+                    )), by: "worker-\(attempt)", correlation: correlation)
+                }
+                try await append(.generationJobCompleted(GenerationJobCompleted(jobID: job)), by: "worker-\(attempt)", correlation: correlation)
+                if attempt == 3, frameIndex != 1 {
+                    try await append(.frameApproved(FrameApproved(frameID: frame, jobID: job)), by: "june", correlation: "review")
+                }
+            }
+            if frameIndex == 1 {
+                try await append(.frameRejected(FrameRejected(frameID: frame, reason: "the lamp is on the wrong side")), by: "june", correlation: "review")
+            }
+        }
+    }
+
+    /// Two sessions of the artist with reference images, images, and one deletion.
+    mutating func sessions() async throws {
+        for title in ["Storm palette", "Keeper portraits"] {
+            let session = UUID()
+            sessionIDs.append(session)
+            try await append(.sessionCreated(SessionCreated(sessionID: session, userID: artist, title: title)), by: "ivo", correlation: title)
+            var references: [UUID] = []
+            for n in 1...2 {
+                let reference = UUID()
+                references.append(reference)
+                try await append(.referenceImageUploaded(ReferenceImageUploaded(
+                    referenceImageID: reference, userID: artist, sessionID: session, gcpBucketPath: "uploads/\(artist.text)/ref-\(n).jpg",
+                    gcpURL: "https://storage.example/uploads/\(reference.text).jpg", filename: "ref-\(n).jpg"
+                )), by: "ivo", correlation: title)
+            }
+            let job = UUID()
+            try await append(.generationJobCreated(GenerationJobCreated(
+                jobID: job, userID: artist, sessionID: session, prompt: "\(title.lowercased()), oil on canvas", style: "oil",
+                numberOfShots: 4, referenceImageIDs: references
+            )), by: "ivo", correlation: title)
+            try await append(.generationJobStarted(GenerationJobStarted(jobID: job)), by: "worker-7", correlation: title)
+            var first: UUID?
+            for index in 1...4 {
+                let image = UUID()
+                first = first ?? image
+                try await append(.imageGenerated(ImageGenerated(
+                    imageID: image, jobID: job, generationIndex: index, gcpBucketPath: "generated/\(job.text)/\(index).jpg",
+                    gcpURL: "https://storage.example/generated/\(job.text)/\(index).jpg", thumbnailURL: "https://storage.example/thumbs/\(image.text).jpg"
+                )), by: "worker-7", correlation: title)
+            }
+            try await append(.generationJobCompleted(GenerationJobCompleted(jobID: job)), by: "worker-7", correlation: title)
+            if title == "Storm palette", let first {
+                try await append(.imageDeleted(ImageDeleted(imageID: first)), by: "ivo", correlation: title)
+            }
+        }
+    }
+
+    /// A project whose images arrive from many concurrent writers (seed 003's race, which loses nothing here).
+    func project(writers: Int, imagesEach: Int) async throws -> UUID {
+        let project = UUID()
+        try await media.append(.projectCreated(ProjectCreated(projectID: project, userID: director, title: "Lighthouse trailer")))
+        let media = media
         try await withThrowingTaskGroup(of: Void.self) { group in
             for writer in 0..<writers {
                 group.addTask {
-                    for start in stride(from: 0, to: images, by: batch) {
-                        let events = (start..<min(start + batch, images)).map { n in
-                            event(stream, "scene_image.saved", [
-                                "project_id": .string(project), "scene_index": .int(n % 100), "image_index": .int(writer),
-                                "image_url": .string("gs://reel-demo/\(project)/scene-\(n % 100)/writer-\(writer)-\(n).png"),
-                            ], actor: "worker-\(writer)")
+                    for start in stride(from: 0, to: imagesEach, by: 25) {
+                        let batch = (start..<min(start + 25, imagesEach)).map { n in
+                            MediaStore.Input(.sceneImageSaved(SceneImageSaved(
+                                projectID: project, sceneIndex: n % 40, imageIndex: writer * 1_000 + n / 40,
+                                imageURL: "https://storage.example/projects/\(project.text)/\(n % 40)/\(writer)-\(n).png"
+                            )), metadata: EventMetadata(actor: "renderer-\(writer)", correlationID: "trailer"))
                         }
-                        try await store.append(events)
+                        try await media.append(batch)
                     }
                 }
             }
             try await group.waitForAll()
         }
-        let manyRate = Double(writers * images) / seconds(since: clock)
-        print("\(writers) writers, \(batch) events per call: \(writers * images) events, \(rate(manyRate)), every one durable")
+        return project
+    }
 
-        // 3. Optimistic concurrency: eight reviewers race to approve the same frame; exactly one wins.
-        let frame = "frame-\(UUID().uuidString.lowercased())"
-        try await store.append(event(frame, "frame.created", ["frame_type": .string("key")]))
-        let outcomes = await withTaskGroup(of: Bool.self) { group in
-            for reviewer in 0..<8 {
-                group.addTask {
-                    (try? await store.append(event(frame, "frame.approved", ["reviewer": .int(reviewer)]), expectedVersion: .exactly(1))) != nil
-                }
+    func show(project: UUID) throws {
+        let story = try media.story(storyID)
+        print("Story \"\(story.title)\" — scenelets depth-first, with their derived display ids:")
+        var depth: [UUID: Int] = [:]
+        for scenelet in story.scenelets {
+            let level = scenelet.parentID.flatMap { depth[$0] }.map { $0 + 1 } ?? 0
+            depth[scenelet.sceneletID] = level
+            let title = scenelets.first { $0.id == scenelet.sceneletID }?.title ?? "?"
+            let shots = story.shots.filter { $0.sceneletID == scenelet.sceneletID }.count
+            let branch = scenelet.isBranchPoint ? "  ⑂ \(scenelet.choicePrompt ?? "")" : ""
+            print("  \(String(repeating: "  ", count: level))\(scenelet.displayID.padding(toLength: 11, withPad: " ", startingAt: 0)) \(title) (\(shots) shots)\(branch)")
+        }
+        for (label, frame) in [("approved", approvedFrame), ("rejected", frames[1])] {
+            let history = try media.jobsByFrame(frame: frame)
+            print("\nFrame \(frame.text.prefix(8))… (\(label)): status \(history.status.rawValue), current job \(history.currentJobID.map { String($0.text.prefix(8)) + "…" } ?? "none"), latest completed \(history.latestCompletedJobID.map { String($0.text.prefix(8)) + "…" } ?? "none")")
+            for job in history.jobs {
+                print("  job \(job.jobID.text.prefix(8))…  \(job.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) created \(Timestamp.iso8601(job.createdAt))")
             }
-            return await group.reduce(into: [Bool]()) { $0.append($1) }
         }
-        print("8 reviewers racing on \(frame.prefix(14))…: \(outcomes.filter { $0 }.count) approval landed, \(outcomes.filter { !$0 }.count) got a wrong-expected-version error")
-
-        // 4. Idempotency: a retried append with the same event id is a no-op that reports the original position.
-        let retried = event(stream, "scene_images.cleared", ["project_id": .string(project), "scene_indexes": .string("[7]")])
-        let first = try await store.append(retried)
-        let again = try await store.append(retried)
-        print("retried append of one event id: first at position \(first.lastPosition), retry \(again.isDuplicate ? "was a no-op at" : "wrote") position \(again.lastPosition)\n")
-
-        // What the store holds now.
-        let (head, counts, streamVersion, sample) = try store.read { snapshot in
-            let head = try snapshot.head()
-            var counts: [(String, Int)] = []
-            for type in ["project.created", "generation_job.created", "scene_image.saved", "frame.created", "frame.approved", "scene_images.cleared"] {
-                counts.append((type, try EventTypeIndex.positions(ofType: type, in: snapshot).count))
-            }
-            return (head, counts, try snapshot.version(of: stream), try snapshot.events(from: max(head, 3) - 2, limit: 3))
+        let sessions = try media.sessions(user: artist)
+        print("\nSessions of ivo@lighthouse.film, most recently updated first:")
+        for session in sessions.sessions {
+            print("  \(session.title.padding(toLength: 18, withPad: " ", startingAt: 0)) \(session.generatedCount) images, thumbnail \(session.thumbnailURL.map { "…" + $0.suffix(24) } ?? "none")")
         }
-        print("The store now holds \(head) events. Events by type (the inline type index):")
-        for (type, count) in counts where count > 0 { print("  \(type.padding(toLength: 24, withPad: " ", startingAt: 0)) \(count)") }
-        print("Stream \(stream.prefix(20))… is at version \(streamVersion).")
-        print("The last events, as `reel read` prints them:")
-        for event in sample { print("  " + Envelope.json(event)) }
-        let problems = try store.verify() + store.verifyProjections()
-        print("\nIntegrity (hash chain, gapless positions and versions, indexes, projections): \(problems.isEmpty ? "OK" : "\(problems.count) problems")")
-        for problem in problems { print("  \(problem)") }
-        try store.close()
-        if !problems.isEmpty { throw Exit.rejected }
-    }
-
-    private func seconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 1e-9)
-    }
-
-    private func rate(_ perSecond: Double) -> String { "\(Int(perSecond.rounded())) events/s" }
-}
-
-/// A JSON value for the demo's payloads.
-enum DemoValue {
-    case string(String)
-    case int(Int)
-
-    var json: String {
-        switch self {
-        case let .string(text): Envelope.quote(text)
-        case let .int(number): String(number)
+        let scenes = try media.imagesByScene(project: project)
+        let total = scenes.scenes.reduce(0) { $0 + $1.imageURLs.count }
+        print("\nProject \"Lighthouse trailer\": \(total) images in \(scenes.scenes.count) scenes, none lost; the first scenes:")
+        for scene in scenes.scenes.prefix(3) {
+            print("  scene \(scene.sceneIndex): \(scene.imageURLs.count) images, first …\(scene.imageURLs.first.map { String($0.suffix(28)) } ?? "")")
         }
     }
-}
-
-private func event(_ stream: String, _ type: String, _ data: KeyValuePairs<String, DemoValue>, actor: String = "reel-demo") -> NewEvent {
-    let body = data.map { "\(Envelope.quote($0.key)):\($0.value.json)" }.joined(separator: ",")
-    return NewEvent(stream: stream, type: type, payload: Array("{\(body)}".utf8), metadata: EventMetadata(actor: actor, correlationID: "demo"))
 }

@@ -41,7 +41,7 @@ struct Query: AsyncParsableCommand {
     /// A required id option, as a UUID (a malformed or missing one is a usage error, exit 2).
     private func id(_ value: String?, _ option: String) throws -> UUID {
         guard let value else { throw ValidationError("\(name) needs --\(option) ID") }
-        guard let id = UUID(uuidString: value) else { throw ValidationError("--\(option) \(value) is not a UUID") }
+        guard let id = UUID(parsing: value) else { throw ValidationError("--\(option) \(value) is not a UUID") }
         return id
     }
 

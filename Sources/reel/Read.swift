@@ -49,7 +49,7 @@ enum Envelope {
         if let correlation = event.metadata.correlationID { metadata.append("\"correlation_id\":\(quote(correlation))") }
         if let causation = event.metadata.causationID { metadata.append("\"causation_id\":\(quote(causation))") }
         return "{\"position\":\(event.position),\"stream\":\(quote(event.stream)),\"version\":\(event.version),"
-            + "\"id\":\"\(event.id.uuidString.lowercased())\",\"type\":\(quote(event.type)),"
+            + "\"id\":\"\(event.id.lowercased)\",\"type\":\(quote(event.type)),"
             + "\"recorded_at\":\"\(timestamp(event.recordedAtMilliseconds))\",\"data\":\(data),"
             + "\"metadata\":{\(metadata.joined(separator: ","))},\"hash\":\"\(event.hash.map { String(format: "%02x", $0) }.joined())\"}"
     }

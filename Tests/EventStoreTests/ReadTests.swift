@@ -84,3 +84,31 @@ struct ReadTests {
         }
     }
 }
+
+@Suite("UUID text")
+struct UUIDTextTests {
+    @Test("fast formatting and parsing agree with Foundation, in both cases, and refuse malformed text")
+    func agreesWithFoundation() {
+        for _ in 0..<1_000 {
+            let id = Bool.random() ? UUID() : UUID.timeOrdered()
+            #expect(id.lowercased == id.uuidString.lowercased())
+            #expect(UUID(parsing: id.uuidString) == id)
+            #expect(UUID(parsing: id.uuidString.lowercased()) == id)
+        }
+        for bad in ["", "not-a-uuid", "3f2a0000-0000-0000-0000-00000000000", "3f2a0000-0000-0000-0000-0000000000000",
+                    "3f2a0000x0000-0000-0000-000000000000", "3f2a0000-0000-0000-0000-00000000000g", "é3f2a000-0000-0000-0000-000000000000"] {
+            #expect(UUID(parsing: bad) == nil, "\(bad)")
+            #expect(UUID(uuidString: bad) == nil, "Foundation agrees on \(bad)")
+        }
+    }
+
+    @Test("time-ordered ids of one process increase strictly")
+    func timeOrderedIncrease() {
+        var previous = UUID.timeOrdered()
+        for _ in 0..<10_000 {
+            let next = UUID.timeOrdered()
+            #expect(next.isGreater(than: previous))
+            previous = next
+        }
+    }
+}

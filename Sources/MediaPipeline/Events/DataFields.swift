@@ -14,7 +14,9 @@ public struct InvalidData: Error, Sendable, Equatable, CustomStringConvertible {
 struct DataReader {
     let type: String
     let object: JSONObject
-    private var seen = Set<String>()
+    /// Keys asked for so far, and how many of them the object has: more members than that means an unknown field.
+    private var asked: [String] = []
+    private var present = 0
 
     init(type: String, object: JSONObject) {
         self.type = type
@@ -24,9 +26,10 @@ struct DataReader {
     private func invalid(_ field: String, _ reason: String) -> InvalidData { InvalidData(type: type, field: field, reason: reason) }
 
     private mutating func value(_ key: String) -> JSONValue? {
-        seen.insert(key)
-        guard let value = object[key], value != .null else { return nil }
-        return value
+        asked.append(key)
+        guard let value = object[key] else { return nil }
+        present += 1
+        return value == .null ? nil : value
     }
 
     mutating func optionalString(_ key: String) throws -> String? {
@@ -50,7 +53,7 @@ struct DataReader {
     mutating func optionalUUID(_ key: String) throws -> UUID? {
         guard let value = value(key) else { return nil }
         guard case let .string(text) = value else { throw invalid(key, "must be a UUID string, not \(value.typeName)") }
-        guard let id = UUID(uuidString: text) else { throw invalid(key, "is not a UUID: \"\(text.prefix(64))\"") }
+        guard let id = UUID(parsing: text) else { throw invalid(key, "is not a UUID: \"\(text.prefix(64))\"") }
         return id
     }
 
@@ -92,7 +95,7 @@ struct DataReader {
         guard let value = value(key) else { return nil }
         guard case let .array(elements) = value else { throw invalid(key, "must be an array of UUIDs, not \(value.typeName)") }
         return try elements.enumerated().map { index, element in
-            guard case let .string(text) = element, let id = UUID(uuidString: text) else {
+            guard case let .string(text) = element, let id = UUID(parsing: text) else {
                 throw invalid("\(key)[\(index)]", "is not a UUID")
             }
             return id
@@ -112,7 +115,8 @@ struct DataReader {
 
     /// Refuses fields the event type does not have.
     func finish() throws {
-        for key in object.keys where !seen.contains(key) {
+        guard object.members.count != present else { return }
+        for key in object.keys where !asked.contains(key) {
             throw invalid(key, "is not a field of \(type)")
         }
     }
@@ -123,12 +127,12 @@ struct DataWriter {
     var object = JSONObject()
 
     mutating func put(_ key: String, _ value: String?) { if let value { object.set(key, .string(value)) } }
-    mutating func put(_ key: String, _ value: UUID?) { if let value { object.set(key, .string(value.uuidString.lowercased())) } }
+    mutating func put(_ key: String, _ value: UUID?) { if let value { object.set(key, .string(value.lowercased)) } }
     mutating func put(_ key: String, _ value: Int?) { if let value { object.set(key, .number(JSONNumber(value))) } }
     mutating func put(_ key: String, _ value: Bool?) { if let value { object.set(key, .bool(value)) } }
     mutating func put(_ key: String, _ value: JSONObject?) { if let value { object.set(key, .object(value)) } }
     mutating func put(_ key: String, _ value: [UUID]?) {
-        if let value { object.set(key, .array(value.map { .string($0.uuidString.lowercased()) })) }
+        if let value { object.set(key, .array(value.map { .string($0.lowercased) })) }
     }
     mutating func put(_ key: String, _ value: [Int]) { object.set(key, .array(value.map { .number(JSONNumber($0)) })) }
 }

@@ -34,7 +34,7 @@ public enum InputLine {
         switch line["id"] {
         case nil, .null?: break
         case let .string(text)?:
-            guard let id = UUID(uuidString: text) else { throw Invalid(message: "\"id\" is not a UUID: \"\(text.prefix(64))\"") }
+            guard let id = UUID(parsing: text) else { throw Invalid(message: "\"id\" is not a UUID: \"\(text.prefix(64))\"") }
             input.id = id
         case let other?: throw Invalid(message: "\"id\" must be a UUID string, not \(other.typeName)")
         }

@@ -156,5 +156,5 @@ extension UUID {
     /// The 16 bytes, as an index value.
     var valueBytes: [UInt8] { withUnsafeBytes(of: uuid) { Array($0) } }
     /// Lower-case canonical text, as in JSON and stream names.
-    var text: String { uuidString.lowercased() }
+    var text: String { lowercased }
 }
