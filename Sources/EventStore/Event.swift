@@ -32,6 +32,10 @@ public struct NewEvent: Sendable, Hashable {
     /// The event's data, opaque to the engine (the domain stores canonical JSON).
     public var payload: [UInt8]
     public var metadata: EventMetadata
+    /// What the caller already knows of the payload (say, the decoded event it was encoded from), handed to
+    /// projections with the event in this process's append so they need not decode the payload again. Never stored;
+    /// not part of the event's identity (`==` and hashing ignore it).
+    public var attachment: (any Sendable)?
 
     public init(id: UUID = .timeOrdered(), stream: String, type: String, payload: [UInt8], metadata: EventMetadata = .none) {
         self.id = id
@@ -39,6 +43,18 @@ public struct NewEvent: Sendable, Hashable {
         self.type = type
         self.payload = payload
         self.metadata = metadata
+    }
+
+    public static func == (lhs: NewEvent, rhs: NewEvent) -> Bool {
+        lhs.id == rhs.id && lhs.stream == rhs.stream && lhs.type == rhs.type && lhs.payload == rhs.payload && lhs.metadata == rhs.metadata
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(stream)
+        hasher.combine(type)
+        hasher.combine(payload)
+        hasher.combine(metadata)
     }
 }
 
@@ -57,6 +73,30 @@ public struct RecordedEvent: Sendable, Hashable {
     public let payload: [UInt8]
     /// SHA-256(previous event's hash ‖ canonical bytes of this event); see `docs/FORMAT.md`.
     public let hash: [UInt8]
+    /// The appender's ``NewEvent/attachment``, while the event is being appended in this process; `nil` when read back
+    /// or refolded. Not part of the event's identity.
+    public let attachment: (any Sendable)?
+
+    init(
+        position: UInt64, stream: String, version: UInt64, id: UUID, type: String, recordedAtMilliseconds: Int64,
+        metadata: EventMetadata, payload: [UInt8], hash: [UInt8], attachment: (any Sendable)? = nil
+    ) {
+        (self.position, self.stream, self.version, self.id, self.type) = (position, stream, version, id, type)
+        (self.recordedAtMilliseconds, self.metadata, self.payload, self.hash) = (recordedAtMilliseconds, metadata, payload, hash)
+        self.attachment = attachment
+    }
+
+    public static func == (lhs: RecordedEvent, rhs: RecordedEvent) -> Bool {
+        lhs.position == rhs.position && lhs.stream == rhs.stream && lhs.version == rhs.version && lhs.id == rhs.id
+            && lhs.type == rhs.type && lhs.recordedAtMilliseconds == rhs.recordedAtMilliseconds && lhs.metadata == rhs.metadata
+            && lhs.payload == rhs.payload && lhs.hash == rhs.hash
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(position)
+        hasher.combine(id)
+        hasher.combine(hash)
+    }
 
     public var recordedAt: Date { Date(timeIntervalSince1970: Double(recordedAtMilliseconds) / 1000) }
 }
@@ -109,17 +149,16 @@ extension UUID {
     /// one process strictly increasing within a millisecond, then random bits.
     public static func timeOrdered() -> UUID {
         let milliseconds = UInt64((Date().timeIntervalSince1970 * 1000).rounded(.down))
-        let (time, count) = timeOrderedState.withLock { state -> (UInt64, UInt64) in
+        let (time, count, random) = timeOrderedState.withLock { state -> (UInt64, UInt64, UInt64) in
             if milliseconds > state.milliseconds {
-                state = (milliseconds, 0)
+                state.milliseconds = milliseconds
+                state.counter = 0
             } else {
                 state.counter += 1
-                if state.counter >= 1 << 26 { state = (state.milliseconds + 1, 0) }
+                if state.counter >= 1 << 26 { (state.milliseconds, state.counter) = (state.milliseconds + 1, 0) }
             }
-            return state
+            return (state.milliseconds, state.counter, state.random.next())
         }
-        var generator = SystemRandomNumberGenerator()
-        let random: UInt64 = generator.next()
         var b = [UInt8](repeating: 0, count: 16)
         for i in 0..<6 { b[i] = UInt8(truncatingIfNeeded: time >> (40 - 8 * UInt64(i))) }
         b[6] = 0x70 | UInt8(truncatingIfNeeded: count >> 22)  // version 7, counter bits 25…22
@@ -131,5 +170,28 @@ extension UUID {
     }
 }
 
-/// The last millisecond and counter handed out by ``UUID/timeOrdered()`` in this process.
-private let timeOrderedState = Mutex<(milliseconds: UInt64, counter: UInt64)>((0, 0))
+/// The last millisecond and counter handed out by ``UUID/timeOrdered()`` in this process, and the generator of its
+/// random bits: xoshiro256** seeded once from the system's generator (a `getrandom` call per id showed up in profiles).
+private let timeOrderedState = Mutex<(milliseconds: UInt64, counter: UInt64, random: Xoshiro256)>((0, 0, Xoshiro256()))
+
+/// xoshiro256** (Blackman and Vigna), seeded from `SystemRandomNumberGenerator`.
+struct Xoshiro256: RandomNumberGenerator {
+    private var s: (UInt64, UInt64, UInt64, UInt64)
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        s = (system.next(), system.next(), system.next(), system.next() | 1)
+    }
+
+    mutating func next() -> UInt64 {
+        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0
+        s.3 ^= s.1
+        s.1 ^= s.2
+        s.0 ^= s.3
+        s.2 ^= t
+        s.3 = s.3 << 45 | s.3 >> 19
+        return result
+    }
+}

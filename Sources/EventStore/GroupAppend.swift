@@ -185,7 +185,8 @@ struct GroupAppend {
             )
             let recorded = RecordedEvent(
                 position: position, stream: event.stream, version: version, id: event.id, type: event.type,
-                recordedAtMilliseconds: state.now, metadata: event.metadata, payload: event.payload, hash: hash
+                recordedAtMilliseconds: state.now, metadata: event.metadata, payload: event.payload, hash: hash,
+                attachment: event.attachment
             )
             for registered in layout.projections {
                 try registered.projection.apply(recorded, txn, registered.databases)

@@ -1,3 +1,4 @@
+import Foundation
 import LMDB
 
 /// A read model kept inside the append's write transaction.
@@ -39,6 +40,20 @@ public struct ProjectionDatabase: Sendable, Hashable {
 /// The opened databases of one projection, by the names it declared.
 public struct ProjectionDatabases: Sendable {
     let handles: [String: Database]
+    private let memo = Memo()
+
+    init(handles: [String: Database]) { self.handles = handles }
+
+    /// A value derived once from these databases (typically a struct of resolved handles), built on first use and
+    /// kept for the life of the store, so `apply` need not look databases up by name for every event.
+    public func memoized<T: Sendable>(_ build: (ProjectionDatabases) -> T) -> T {
+        memo.lock.lock()
+        defer { memo.lock.unlock() }
+        if let value = memo.value as? T { return value }
+        let value = build(self)
+        memo.value = value
+        return value
+    }
 
     /// The database declared under `name`. Asking for an undeclared name is a programming error.
     public subscript(name: String) -> Database {
@@ -47,4 +62,9 @@ public struct ProjectionDatabases: Sendable {
     }
 
     var all: [Database] { handles.keys.sorted().map { handles[$0]! } }
+}
+
+private final class Memo: @unchecked Sendable {
+    let lock = NSLock()
+    var value: (any Sendable)?
 }

@@ -41,7 +41,7 @@ public final class MediaStore: Sendable {
         /// Events the event's stream must hold before the batch (`.exactly(0)`: a new stream).
         public var expectedVersion: ExpectedVersion
 
-        public init(_ event: DomainEvent, id: UUID = .random(), metadata: EventMetadata = .none, expectedVersion: ExpectedVersion = .any) {
+        public init(_ event: DomainEvent, id: UUID = .timeOrdered(), metadata: EventMetadata = .none, expectedVersion: ExpectedVersion = .any) {
             self.event = event
             self.id = id
             self.metadata = metadata
@@ -55,7 +55,7 @@ public final class MediaStore: Sendable {
     ///   idempotency conflicts and storage failures.
     @discardableResult
     public func append(
-        _ event: DomainEvent, id: UUID = .random(), metadata: EventMetadata = .none, expectedVersion: ExpectedVersion = .any
+        _ event: DomainEvent, id: UUID = .timeOrdered(), metadata: EventMetadata = .none, expectedVersion: ExpectedVersion = .any
     ) async throws -> AppendResult {
         try await append([Input(event, id: id, metadata: metadata, expectedVersion: expectedVersion)])
     }
@@ -87,10 +87,12 @@ public final class MediaStore: Sendable {
                 }
                 expected[stream] = input.expectedVersion
             }
-            events.append(NewEvent(
+            var event = NewEvent(
                 id: input.id, stream: stream, type: input.event.type,
                 payload: JSONWriter.canonical(.object(input.event.data)), metadata: input.metadata
-            ))
+            )
+            event.attachment = input.event
+            events.append(event)
         }
         return (events, expected)
     }
@@ -100,7 +102,7 @@ public final class MediaStore: Sendable {
     /// Runs a query on one snapshot.
     func query<R>(_ body: (Queries, borrowing Transaction) throws -> R) throws -> R {
         try store.read { snapshot in
-            try snapshot.query("media") { txn, databases in try body(Queries(t: Tables(databases)), txn) }
+            try snapshot.query("media") { txn, databases in try body(Queries(t: databases.memoized(Tables.init)), txn) }
         }
     }
 

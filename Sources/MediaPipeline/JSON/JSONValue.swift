@@ -2,7 +2,7 @@
 ///
 /// Objects keep their members in input order and never hold a key twice (the reader rejects duplicates). Numbers keep
 /// their text, so a value written back out is the number that came in.
-public indirect enum JSONValue: Sendable, Hashable {
+public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case number(JSONNumber)

@@ -15,8 +15,8 @@ public struct MediaProjection: Projection {
     public init() {}
 
     public func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
-        let domainEvent = try DomainEvent(recorded: event)
-        var fold = Fold(t: Tables(databases), event: event)
+        let domainEvent = try (event.attachment as? DomainEvent) ?? DomainEvent(recorded: event)
+        var fold = Fold(t: databases.memoized(Tables.init), event: event)
         try fold.apply(domainEvent, txn)
     }
 }
