@@ -15,6 +15,8 @@ struct LineReader {
     private var buffer = [UInt8](repeating: 0, count: 1 << 20)
     private var start = 0
     private var end = 0
+    /// Bytes from `start` already known to hold no newline.
+    private var scanned = 0
     private var finished = false
     private var skippingLongLine = false
     private var skipped = 0
@@ -25,7 +27,8 @@ struct LineReader {
     mutating func forEach(_ body: (Int, Line) throws -> Void) throws {
         var number = 0
         while true {
-            if let newline = buffer[start..<end].firstIndex(of: 0x0A) {
+            if let newline = buffer[(start + scanned)..<end].firstIndex(of: 0x0A) {
+                scanned = 0
                 number += 1
                 if skippingLongLine {
                     skippingLongLine = false
@@ -37,6 +40,7 @@ struct LineReader {
                 start = newline + 1
                 continue
             }
+            scanned = end - start
             if finished {
                 if start < end || skippingLongLine {
                     number += 1
@@ -65,6 +69,7 @@ struct LineReader {
                 skippingLongLine = true
                 skipped += end
                 end = 0
+                scanned = 0
             } else {
                 buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count))
             }
