@@ -76,25 +76,91 @@ public final class MediaStore: Sendable {
     /// Like ``prepare(_:)``, remembering the parents of created entities in `resolver` for later batches (a streaming
     /// input whose later lines refer to entities created by earlier lines not yet committed).
     public func prepare(_ inputs: [Input], resolver: inout StreamResolver) throws -> ([NewEvent], [String: ExpectedVersion]) {
-        var events: [NewEvent] = []
-        var expected: [String: ExpectedVersion] = [:]
-        events.reserveCapacity(inputs.count)
+        var batch = Batch()
         for input in inputs {
-            let stream = try resolver.stream(for: input.event, in: self)
-            if input.expectedVersion != .any {
-                if let earlier = expected[stream], earlier != input.expectedVersion {
-                    throw EventStoreError.invalidBatch("two different expected versions for stream \(stream)")
-                }
-                expected[stream] = input.expectedVersion
+            if case let .repeats(earlier) = try batch.add(input, in: self, resolver: &resolver) {
+                throw EventStoreError.invalidBatch("event \(batch.events.count + 1) repeats event \(earlier + 1) (id \(input.id.lowercased))")
+            }
+        }
+        return (batch.events, batch.expected)
+    }
+
+    /// An atomic batch being assembled input by input, so that a failure belongs to the input that caused it.
+    public struct Batch: Sendable {
+        public private(set) var events: [NewEvent] = []
+        /// Per stream, the events it must hold before the batch.
+        public private(set) var expected: [String: ExpectedVersion] = [:]
+        private var perStream: [String: UInt64] = [:]
+        private var byID: [UUID: Int] = [:]
+        /// Per stream, the first input that expected a version, and how many events of the stream came before it.
+        private var firstExpecting: [String: (index: Int, before: UInt64)] = [:]
+
+        public init() {}
+
+        /// What ``add(_:in:resolver:)`` did.
+        public enum Added: Sendable, Equatable {
+            case added
+            /// The input repeats an earlier one of the batch (same id and content): it was left out.
+            case repeats(Int)
+        }
+
+        /// Adds one input, or throws for it alone (the batch is unchanged): its stream cannot be resolved, its id
+        /// repeats an earlier input with other content, or its expected version contradicts an earlier input's on the
+        /// same stream. An `expected_version` counts the events of the stream before this input, earlier inputs of
+        /// the batch included.
+        public mutating func add(_ input: Input, in media: MediaStore, resolver: inout StreamResolver) throws -> Added {
+            let stream: String
+            do {
+                stream = try resolver.stream(for: input.event, in: media)
+            } catch var rejection as DomainRejection {
+                rejection.eventID = input.id
+                throw rejection
             }
             var event = NewEvent(
                 id: input.id, stream: stream, type: input.event.type,
                 payload: JSONWriter.canonical(.object(input.event.data)), metadata: input.metadata
             )
+            if let earlier = byID[input.id] {
+                let first = events[earlier]
+                guard first.stream == event.stream, first.type == event.type, first.payload == event.payload else {
+                    throw EventStoreError.idempotencyConflict(id: input.id, position: 0)
+                }
+                return .repeats(earlier)
+            }
+            let before = perStream[stream] ?? 0
+            if case let .exactly(version) = input.expectedVersion {
+                if case let .exactly(start)? = expected[stream], start + before != version {
+                    throw EventStoreError.wrongExpectedVersion(stream: stream, expected: version, actual: start + before)
+                }
+                guard version >= before else {
+                    throw EventStoreError.wrongExpectedVersion(stream: stream, expected: version, actual: before)
+                }
+                expected[stream] = .exactly(version - before)
+                if firstExpecting[stream] == nil { firstExpecting[stream] = (events.count, before) }
+            }
             event.attachment = input.event
+            byID[input.id] = events.count
             events.append(event)
+            perStream[stream] = before + 1
+            return .added
         }
-        return (events, expected)
+
+        /// The input an append failure of this batch is about, and the failure in that input's terms (an expected
+        /// version counted from that input, not from the batch's start); `nil` when it is about the batch as a whole.
+        public func attribute(_ error: any Error) -> (index: Int, error: any Error)? {
+            switch error {
+            case let rejection as DomainRejection:
+                return rejection.eventID.flatMap { byID[$0] }.map { ($0, rejection) }
+            case let EventStoreError.idempotencyConflict(id, _), let EventStoreError.partialDuplicate(id, _):
+                return byID[id].map { ($0, error) }
+            case let EventStoreError.wrongExpectedVersion(stream, expected, actual):
+                guard let first = firstExpecting[stream] else { return nil }
+                let translated = EventStoreError.wrongExpectedVersion(stream: stream, expected: expected + first.before, actual: actual + first.before)
+                return (first.index, translated)
+            default:
+                return nil
+            }
+        }
     }
 
     // MARK: Queries
@@ -166,11 +232,12 @@ public struct StreamResolver: Sendable {
             }
             return stream
         }
+        // The store first: what is committed is authoritative. The entities remembered from earlier inputs only stand
+        // in for ones not committed yet (and whose creation may still be rejected, in which case so is this event).
         func parent(_ id: UUID, _ entity: String, _ lookup: (Tables, borrowing Transaction) throws -> UUID?, prefix: String) throws -> String {
+            if let found = try media.query({ queries, txn in try lookup(queries.t, txn) }) { return "\(prefix)-\(found.text)" }
             if let known = recent[id] { return known }
-            let found = try media.query { queries, txn in try lookup(queries.t, txn) }
-            guard let found else { throw DomainRejection(type: event.type, reason: "\(entity) \(id.text) does not exist") }
-            return "\(prefix)-\(found.text)"
+            throw DomainRejection(type: event.type, reason: "\(entity) \(id.text) does not exist")
         }
         switch event {
         case let .imageDeleted(e):

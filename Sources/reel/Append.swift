@@ -87,43 +87,35 @@ struct Append: AsyncParsableCommand {
 
 
     private func appendAtomically(_ reader: inout LineReader, _ media: MediaStore, _ tally: Tally) async throws {
-        var inputs: [MediaStore.Input] = []
+        var batch = MediaStore.Batch()
+        var resolver = StreamResolver()
         var lines: [Int] = []
         try reader.forEach { number, line in
-            if let input = parse(line, number, tally) {
-                inputs.append(input)
-                lines.append(number)
+            guard let input = parse(line, number, tally) else { return }
+            do {
+                switch try batch.add(input, in: media, resolver: &resolver) {
+                case .added:
+                    lines.append(number)
+                case .repeats:
+                    tally.repeatedLine()
+                }
+            } catch {
+                tally.reject(number, "\(error)")
             }
         }
-        guard tally.summary(head: nil).rejected == 0, !inputs.isEmpty else { return }
-        var streams: [String] = []
+        guard tally.summary(head: nil).rejected == 0, !batch.events.isEmpty else { return }
         let result: AppendResult
         do {
-            let (events, expected) = try media.prepare(inputs)
-            streams = events.map(\.stream)
-            result = try await media.store.append(events, expected: expected)
+            result = try await media.store.append(batch.events, expected: batch.expected)
         } catch {
-            tally.reject(line(of: error, inputs, streams, lines) ?? lines[0], "\(error) (nothing was written: --all-or-nothing)")
+            let (index, reason) = batch.attribute(error) ?? (0, error)
+            tally.reject(lines[index], "\(reason) (nothing was written: --all-or-nothing)")
             return
         }
         for (index, number) in lines.enumerated() {
             let one = AppendResult(positions: [result.positions[index]], versions: [result.versions[index]], isDuplicate: result.isDuplicate)
             tally.finished(number, .success(one))
         }
-    }
-
-    /// The input line an error of an atomic batch is about.
-    private func line(of error: any Error, _ inputs: [MediaStore.Input], _ streams: [String], _ lines: [Int]) -> Int? {
-        var id: UUID?
-        switch error {
-        case let rejection as DomainRejection: id = rejection.eventID
-        case let EventStoreError.idempotencyConflict(conflicting, _): id = conflicting
-        case let EventStoreError.partialDuplicate(duplicate, _): id = duplicate
-        case let EventStoreError.wrongExpectedVersion(stream, _, _):
-            return streams.indices.first { inputs[$0].expectedVersion != .any && streams[$0] == stream }.map { lines[$0] }
-        default: break
-        }
-        return id.flatMap { id in inputs.firstIndex { $0.id == id }.map { lines[$0] } }
     }
 }
 
@@ -146,6 +138,9 @@ final class Tally: Sendable {
     }
 
     func started() { state.withLock { $0.inFlight += 1 } }
+
+    /// A line that repeats an earlier line of the same atomic input: a duplicate, as it would be line by line.
+    func repeatedLine() { state.withLock { $0.duplicates += 1 } }
 
     func finished(_ line: Int, _ outcome: Result<AppendResult, any Error>) {
         switch outcome {

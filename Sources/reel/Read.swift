@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventStore
 import Foundation
+import MediaPipeline
 
 /// `reel read` — prints stored events as NDJSON envelopes.
 struct Read: AsyncParsableCommand {
@@ -12,24 +13,32 @@ struct Read: AsyncParsableCommand {
     @Option(help: "Only this event type.") var type: String?
     @Option(help: "At most this many events.") var limit: Int?
 
+    func validate() throws {
+        if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
+    }
+
     func run() async throws {
         let store = try openStore(location, readOnly: true).store
         var remaining = limit ?? .max
+        // The cursor: a position in the log or the type index, or a version within the stream.
         var next = stream == nil ? from : 1
         let output = FileHandle.standardOutput
         while remaining > 0 {
-            let page = min(remaining, 1_000)
-            let events: [RecordedEvent] = try store.read { snapshot in
+            let (events, last): ([RecordedEvent], UInt64?) = try store.read { snapshot in
                 if let stream {
-                    return try snapshot.stream(stream, from: next, limit: page).filter { $0.position >= from && (type == nil || $0.type == type) }
+                    // Filter after reading, so a page whose events are all filtered out still moves the cursor on.
+                    let page = try snapshot.stream(stream, from: next, limit: 1_000)
+                    return (page.filter { $0.position >= from && (type == nil || $0.type == type) }, page.last?.version)
                 }
                 if let type {
-                    return try EventTypeIndex.positions(ofType: type, from: next, limit: page, in: snapshot).compactMap { try snapshot.event(at: $0) }
+                    let positions = try EventTypeIndex.positions(ofType: type, from: next, limit: min(remaining, 1_000), in: snapshot)
+                    return (try positions.compactMap { try snapshot.event(at: $0) }, positions.last)
                 }
-                return try snapshot.events(from: next, limit: page)
+                let page = try snapshot.events(from: next, limit: min(remaining, 1_000))
+                return (page, page.last?.position)
             }
-            guard let last = events.last else { break }
-            next = stream == nil ? last.position + 1 : last.version + 1
+            guard let last else { break }
+            next = last + 1
             var text = ""
             for event in events.prefix(remaining) { text += Envelope.json(event) + "\n" }
             output.write(Data(text.utf8))
@@ -41,9 +50,11 @@ struct Read: AsyncParsableCommand {
 /// The output envelope of SPEC §2.
 enum Envelope {
     static func json(_ event: RecordedEvent) -> String {
-        let data = String(validating: event.payload, as: UTF8.self).flatMap { text in
-            (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) != nil ? text : nil
-        } ?? quote(event.payload.map { String(format: "%02x", $0) }.joined())
+        // The domain stores canonical JSON; a payload that is not JSON (written through the engine directly) prints as
+        // a hex string rather than breaking the line.
+        let data = (try? event.payload.withUnsafeBytes { try JSONReader.read($0) }) != nil
+            ? String(decoding: event.payload, as: UTF8.self)
+            : quote(event.payload.map { String(format: "%02x", $0) }.joined())
         var metadata: [String] = []
         if let actor = event.metadata.actor { metadata.append("\"actor\":\(quote(actor))") }
         if let correlation = event.metadata.correlationID { metadata.append("\"correlation_id\":\(quote(correlation))") }

@@ -55,7 +55,14 @@ private struct Fold {
         if try t.exists(database, id, txn) { throw reject("\(what) \(id.text) already exists") }
     }
 
+    /// Every event must be in the stream of the entity it belongs to (SPEC §3), or reads by stream would lie.
+    func requireStream(_ entity: String, _ id: UUID) throws {
+        let expected = "\(entity)-\(id.text)"
+        try require(event.stream == expected, "the event belongs to stream \(expected), not \(event.stream)")
+    }
+
     mutating func apply(_ domainEvent: DomainEvent, _ txn: borrowing Transaction) throws {
+        if let (entity, id) = domainEvent.directStream { try requireStream(entity, id) }
         switch domainEvent {
         case let .userRegistered(e): try userRegistered(e, txn)
         case let .sessionCreated(e): try sessionCreated(e, txn)
@@ -83,6 +90,7 @@ private struct Fold {
         case let .sceneletAdded(e): try sceneletAdded(e, txn)
         case let .sceneletUpdated(e):
             var scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
+            try requireStream("story", scenelet.storyID)
             if let content = e.content { scenelet.content = JSONWriter.canonical(.object(content)) }
             if let flag = e.isBranchPoint { scenelet.isBranchPoint = flag }
             if let prompt = e.choicePrompt { scenelet.choicePrompt = prompt }
@@ -92,6 +100,7 @@ private struct Fold {
         case let .shotPlanned(e): try shotPlanned(e, txn)
         case let .shotAssetsAttached(e):
             var shot = try must(ShotRecord.self, t.shots, e.shotID, "shot", txn)
+            try requireStream("story", shot.storyID)
             if let path = e.keyFrameImagePath { shot.keyFrameImagePath = path }
             if let path = e.audioFilePath { shot.audioFilePath = path }
             try t.put(shot, t.shots, e.shotID, txn)
@@ -225,6 +234,7 @@ private struct Fold {
 
     func imageDeleted(_ e: ImageDeleted, _ txn: borrowing Transaction) throws {
         var image = try must(ImageRecord.self, t.images, e.imageID, "image", txn)
+        try requireStream("job", image.jobID)
         try require(!image.deleted, "image \(e.imageID.text) was already deleted")
         image.deleted = true
         try t.put(image, t.images, e.imageID, txn)
@@ -289,6 +299,7 @@ private struct Fold {
 
     func sceneletRemoved(_ e: SceneletRemoved, _ txn: borrowing Transaction) throws {
         let scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
+        try requireStream("story", scenelet.storyID)
         let children = try t.ids(t.sceneletChildren, prefix: Key(e.sceneletID), txn)
         if let child = children.first {
             throw reject("scenelet \(e.sceneletID.text) has child scenelets (\(child.text)\(children.count > 1 ? " and \(children.count - 1) more" : ""))")
@@ -342,6 +353,7 @@ private struct Fold {
 
     func endFrameSet(_ e: SceneletEndFrameSet, _ txn: borrowing Transaction) throws {
         var scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
+        try requireStream("story", scenelet.storyID)
         let frame = try must(FrameRecord.self, t.frames, e.frameID, "frame", txn)
         try require(
             frame.storyID == scenelet.storyID,
@@ -355,6 +367,7 @@ private struct Fold {
 
     func shotPlanned(_ e: ShotPlanned, _ txn: borrowing Transaction) throws {
         let scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
+        try requireStream("story", scenelet.storyID)
         try require(e.shotIndex >= 1, "shot_index \(e.shotIndex) of shot \(e.shotID.text) is below 1")
         try mustBeNew(t.shots, e.shotID, "shot", txn)
         let slot = Key(e.sceneletID).with(e.shotIndex)
