@@ -95,7 +95,7 @@ struct GroupAppend {
     }
 
     /// Writes what the group deferred: stream heads, the stream counter and the projections' checkpoints.
-    private func finish(_ state: inout State, _ txn: borrowing Transaction) throws {
+    func finish(_ state: inout State, _ txn: borrowing Transaction) throws {
         guard state.head.position != state.startPosition else { return }
         for (name, stream) in state.streams where stream.dirty {
             var name = name

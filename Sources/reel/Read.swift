@@ -40,55 +40,9 @@ struct Read: AsyncParsableCommand {
             guard let last else { break }
             next = last + 1
             var text = ""
-            for event in events.prefix(remaining) { text += Envelope.json(event) + "\n" }
+            for event in events.prefix(remaining) { text += Envelope.render(event) + "\n" }
             output.write(Data(text.utf8))
             remaining -= min(remaining, events.count)
         }
-    }
-}
-
-/// The output envelope of SPEC §2.
-enum Envelope {
-    static func json(_ event: RecordedEvent) -> String {
-        // The domain stores canonical JSON; a payload that is not JSON (written through the engine directly) prints as
-        // a hex string rather than breaking the line.
-        let data = (try? event.payload.withUnsafeBytes { try JSONReader.read($0) }) != nil
-            ? String(decoding: event.payload, as: UTF8.self)
-            : quote(event.payload.map { String(format: "%02x", $0) }.joined())
-        var metadata: [String] = []
-        if let actor = event.metadata.actor { metadata.append("\"actor\":\(quote(actor))") }
-        if let correlation = event.metadata.correlationID { metadata.append("\"correlation_id\":\(quote(correlation))") }
-        if let causation = event.metadata.causationID { metadata.append("\"causation_id\":\(quote(causation))") }
-        return "{\"position\":\(event.position),\"stream\":\(quote(event.stream)),\"version\":\(event.version),"
-            + "\"id\":\"\(event.id.lowercased)\",\"type\":\(quote(event.type)),"
-            + "\"recorded_at\":\"\(timestamp(event.recordedAtMilliseconds))\",\"data\":\(data),"
-            + "\"metadata\":{\(metadata.joined(separator: ","))},\"hash\":\"\(event.hash.map { String(format: "%02x", $0) }.joined())\"}"
-    }
-
-    /// ISO-8601 UTC with milliseconds.
-    static func timestamp(_ milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
-    }
-
-    static func quote(_ text: String) -> String {
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            return "\"" + text + "\""
-        }
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

@@ -9,7 +9,7 @@ struct Reel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reel",
         abstract: "An embedded, event-sourced store for generative-media pipelines, on LMDB.",
-        subcommands: [Demo.self, Append.self, Read.self, Query.self, Verify.self]
+        subcommands: [Demo.self, Append.self, Read.self, Query.self, Audit.self, Export.self, Import.self, Stats.self, Verify.self]
     )
 
     /// SPEC §5 puts the store before the command (`reel [--store DIR] COMMAND …`); each command declares `--store`, so
@@ -37,6 +37,9 @@ struct Reel: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+        } catch let failure as Exit.Failure {
+            warn(failure.description)
+            Foundation.exit(Exit.rejected.rawValue)
         } catch {
             if exitCode(for: error) == .validationFailure {
                 warn(fullMessage(for: error))

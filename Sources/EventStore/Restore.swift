@@ -1,0 +1,128 @@
+import Foundation
+import LMDB
+
+/// An event as exported: every envelope field, hash included, to be written back exactly.
+public struct ExportedEvent: Sendable, Hashable {
+    public let position: UInt64
+    public let stream: String
+    public let version: UInt64
+    public let id: UUID
+    public let type: String
+    public let recordedAtMilliseconds: Int64
+    public let payload: [UInt8]
+    public let metadata: EventMetadata
+    public let hash: [UInt8]
+
+    public init(
+        position: UInt64, stream: String, version: UInt64, id: UUID, type: String, recordedAtMilliseconds: Int64,
+        payload: [UInt8], metadata: EventMetadata, hash: [UInt8]
+    ) {
+        (self.position, self.stream, self.version, self.id, self.type) = (position, stream, version, id, type)
+        (self.recordedAtMilliseconds, self.payload, self.metadata, self.hash) = (recordedAtMilliseconds, payload, metadata, hash)
+    }
+
+    /// The hash this event must carry after `previous` (SHA-256 over the previous hash and the canonical bytes).
+    public func expectedHash(after previous: [UInt8]) -> [UInt8] {
+        RecordCodec.storedValue(
+            previousHash: previous, previousInStream: 0, position: position, stream: stream, version: version, id: id,
+            type: type, recordedAt: recordedAtMilliseconds, payload: payload, metadata: metadata
+        ).hash
+    }
+}
+
+/// Why events could not be restored.
+public struct RestoreFailure: Error, Sendable, CustomStringConvertible {
+    /// Index of the offending event in the batch given.
+    public let index: Int
+    public let reason: String
+    public var description: String { reason }
+}
+
+extension Store {
+    /// Writes exported events back exactly — positions, versions, ids, times and hashes — folding every projection,
+    /// in one transaction. Each must follow the store's head: the next position, its stream's next version, a
+    /// `recorded_at` not before the head's, a new id, and the hash the chain gives it. Nothing is written if any fails.
+    ///
+    /// For importing an export into an empty store; ordinary appends must not run at the same time.
+    public func restore(_ events: [ExportedEvent]) throws {
+        let layout = layout
+        let append = GroupAppend(layout: layout, clock: clock)
+        do {
+            try environment.write { txn in try append.restore(events, txn) }
+        } catch {
+            throw EventStoreError.wrap(error)
+        }
+        notifier.publish(try head())
+    }
+
+    /// Empties the log, the indexes and every projection in one transaction (the format marker stays): what an
+    /// interrupted import uses to leave nothing behind.
+    public func erase() throws {
+        let layout = layout
+        do {
+            try environment.write { txn in
+                for database in [layout.log, layout.streams, layout.streamEvents, layout.ids, layout.checkpoints] {
+                    try txn.drop(database)
+                }
+                for registered in layout.projections {
+                    for database in registered.databases.all { try txn.drop(database) }
+                }
+                try txn.delete(layout.meta, Layout.metaNextStreamKey)
+            }
+        } catch {
+            throw EventStoreError.wrap(error)
+        }
+    }
+}
+
+extension GroupAppend {
+    func restore(_ events: [ExportedEvent], _ txn: borrowing Transaction) throws {
+        var head = try layout.head(txn)
+        try catchUpProjections(to: head.position, txn)
+        var nextStream = try layout.metaU64(Layout.metaNextStreamKey, txn) ?? 1
+        var streams: [String: StreamHead] = [:]
+        for (index, event) in events.enumerated() {
+            func fail(_ reason: String) -> RestoreFailure { RestoreFailure(index: index, reason: reason) }
+            guard event.position == head.position + 1 else {
+                throw fail("position \(event.position) does not follow the head \(head.position)")
+            }
+            let stream = try streams[event.stream] ?? layout.streamHead(event.stream, txn)
+            guard event.version == (stream?.version ?? 0) + 1 else {
+                throw fail("version \(event.version) of stream \(event.stream) does not follow \(stream?.version ?? 0)")
+            }
+            guard event.recordedAtMilliseconds >= head.recordedAt else { throw fail("recorded_at goes backwards") }
+            guard (1...Store.maxNameBytes).contains(event.stream.utf8.count), (1...Store.maxNameBytes).contains(event.type.utf8.count) else {
+                throw fail("stream or type is empty or longer than \(Store.maxNameBytes) bytes")
+            }
+            let (value, hash) = RecordCodec.storedValue(
+                previousHash: head.hash, previousInStream: stream?.lastPosition ?? 0, position: event.position,
+                stream: event.stream, version: event.version, id: event.id, type: event.type,
+                recordedAt: event.recordedAtMilliseconds, payload: event.payload, metadata: event.metadata
+            )
+            guard hash == event.hash else { throw fail("hash mismatch: the event or one before it was altered") }
+            let recorded = RecordedEvent(
+                position: event.position, stream: event.stream, version: event.version, id: event.id, type: event.type,
+                recordedAtMilliseconds: event.recordedAtMilliseconds, metadata: event.metadata, payload: event.payload, hash: hash
+            )
+            for registered in layout.projections {
+                try registered.projection.apply(recorded, txn, registered.databases)
+            }
+            let number = stream?.number ?? nextStream
+            try BigEndian.withBytes(event.position) { key in
+                _ = try value.withUnsafeBytes { try txn.put(layout.log, key, $0, flags: .append) }
+                if event.version % Layout.streamIndexInterval == 0 {
+                    _ = try BigEndian.withBytes(number, event.version) { try txn.put(layout.streamEvents, $0, key) }
+                }
+                try event.id.withBytes { idKey in
+                    guard try txn.put(layout.ids, idKey, key, flags: .noOverwrite) else { throw fail("id \(event.id.lowercased) is used twice") }
+                }
+            }
+            if stream == nil { nextStream += 1 }
+            streams[event.stream] = StreamHead(number: number, version: event.version, lastPosition: event.position)
+            head = Head(position: event.position, hash: hash, recordedAt: event.recordedAtMilliseconds)
+        }
+        var state = State(head: head, now: head.recordedAt, nextStream: nextStream, startPosition: head.position - UInt64(events.count))
+        state.streams = streams.mapValues { ($0, true) }
+        try finish(&state, txn)
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import MediaPipeline
+
+/// `reel audit verify` and `reel audit history`.
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the store, or show what happened to an entity.",
+        subcommands: [Verify.self, History.self]
+    )
+}
+
+/// `reel audit verify` (also `reel verify`): read-only integrity check.
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the hash chain, gapless positions and versions, the indexes and every projection (read-only)."
+    )
+
+    @OptionGroup var location: StoreLocation
+
+    func run() async throws {
+        let store = try openStore(location, readOnly: true).store
+        let problems = try store.verify() + store.verifyProjections()
+        if problems.isEmpty {
+            print("OK")
+            return
+        }
+        for problem in problems { print(problem) }
+        throw Exit.rejected
+    }
+}
+
+/// `reel audit history --frame ID | --job ID | --id ID [--json]`.
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Every event that touched a frame, a job or any entity, in order.")
+
+    @OptionGroup var location: StoreLocation
+    @Option var frame: String?
+    @Option var job: String?
+    @Option(help: "Any entity id (user, session, image, scenelet, …) or an event id.") var id: String?
+    @Flag(help: "NDJSON envelopes instead of a table.") var json = false
+
+    func validate() throws {
+        guard [frame, job, id].compactMap({ $0 }).count == 1 else { throw ValidationError("give one of --frame, --job, --id") }
+        guard let text = frame ?? job ?? id, UUID(parsing: text) != nil else { throw ValidationError("\(frame ?? job ?? id ?? "") is not a UUID") }
+    }
+
+    func run() async throws {
+        let media = try openStore(location, readOnly: true)
+        let events: [RecordedEvent]
+        do {
+            if let frame { events = try media.history(frame: UUID(parsing: frame)!) }
+            else if let job { events = try media.history(job: UUID(parsing: job)!) }
+            else { events = try media.history(id: UUID(parsing: id!)!) }
+        } catch let error as UnknownEntity {
+            warn("reel: \(error)")
+            throw Exit.rejected
+        }
+        if json {
+            print(events.map(Envelope.render).joined(separator: "\n"))
+            return
+        }
+        print("position  recorded_at               type                        stream                                          actor          correlation")
+        for event in events {
+            let columns = [
+                String(event.position).padding(toLength: 9, withPad: " ", startingAt: 0),
+                Timestamp.iso8601(event.recordedAtMilliseconds).padding(toLength: 25, withPad: " ", startingAt: 0),
+                event.type.padding(toLength: 27, withPad: " ", startingAt: 0),
+                event.stream.padding(toLength: 47, withPad: " ", startingAt: 0),
+                (event.metadata.actor ?? "-").padding(toLength: 14, withPad: " ", startingAt: 0),
+                event.metadata.correlationID ?? "-",
+            ]
+            print(columns.joined(separator: " "))
+        }
+    }
+}
