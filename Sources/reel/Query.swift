@@ -47,19 +47,27 @@ struct Query: AsyncParsableCommand {
 
     func run() async throws {
         let media = try openStore(location, readOnly: true)
-        let result: any QueryResult
-        do {
-            result = try answer(media)
-        } catch let error as UnknownEntity {
-            warn("reel: \(error)")
-            throw Exit.rejected
-        }
+        try print(answer(media))
+    }
+
+    /// Prints a result as one JSON object.
+    func print(_ result: any QueryResult) throws {
         var writer = JSONWriter()
         writer.write(result.json, sortKeys: false)
         FileHandle.standardOutput.write(Data(writer.bytes + [0x0A]))
     }
 
-    private func answer(_ media: MediaStore) throws -> any QueryResult {
+    /// Answers the query on `media`; an unknown id is exit 1 with the reason on stderr.
+    func answer(_ media: MediaStore) throws -> any QueryResult {
+        do {
+            return try answering(media)
+        } catch let error as UnknownEntity {
+            warn("reel: \(error)")
+            throw Exit.rejected
+        }
+    }
+
+    private func answering(_ media: MediaStore) throws -> any QueryResult {
         switch name {
         case "images-by-scene": return try media.imagesByScene(project: id(project, "project"))
         case "jobs-by-frame": return try media.jobsByFrame(frame: id(frame, "frame"))

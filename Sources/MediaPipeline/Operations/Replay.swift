@@ -1,0 +1,63 @@
+import EventStore
+import Foundation
+
+extension MediaStore {
+    /// The store as it stood after `position`: a scratch store in a temporary directory that received exactly the
+    /// first `position` events (same positions, times and hashes), folded by the same projections. Its queries answer
+    /// byte for byte what a store that only ever received those events answers. The live store is only read.
+    ///
+    /// Call ``discard()`` on the result when done (it deletes the scratch directory).
+    public func replay(to position: UInt64) throws -> MediaStore {
+        let head = try store.head()
+        guard position <= head else {
+            throw EventStoreError.invalidBatch("position \(position) is beyond the head \(head)")
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-replay-\(UUID().uuidString)").path
+        var options = StoreOptions()
+        options.durability = .deferred
+        let scratch = try MediaStore.open(at: path, options: options)
+        do {
+            var next: UInt64 = 1
+            while next <= position {
+                let events = try store.events(from: next, limit: Int(min(position - next + 1, 5_000)))
+                guard let last = events.last else { break }
+                try scratch.store.restore(events.map(ExportedEvent.init))
+                next = last.position + 1
+            }
+        } catch {
+            try? scratch.discard()
+            throw error
+        }
+        return scratch
+    }
+
+    /// The last position whose `recorded_at` is at or before `time` (milliseconds since the epoch), 0 when none is:
+    /// a binary search, since `recorded_at` never decreases along the log.
+    public func position(at time: Int64) throws -> UInt64 {
+        try store.read { snapshot in
+            var (low, high) = (UInt64(0), try snapshot.head())
+            while low < high {
+                let middle = low + (high - low + 1) / 2
+                guard let event = try snapshot.event(at: middle) else { break }
+                if event.recordedAtMilliseconds <= time { low = middle } else { high = middle - 1 }
+            }
+            return low
+        }
+    }
+
+    /// Closes a scratch store made by ``replay(to:)`` and deletes its directory.
+    public func discard() throws {
+        try store.close()
+        try FileManager.default.removeItem(atPath: store.path)
+    }
+}
+
+extension ExportedEvent {
+    /// The exported form of a stored event.
+    public init(_ event: RecordedEvent) {
+        self.init(
+            position: event.position, stream: event.stream, version: event.version, id: event.id, type: event.type,
+            recordedAtMilliseconds: event.recordedAtMilliseconds, payload: event.payload, metadata: event.metadata, hash: event.hash
+        )
+    }
+}
