@@ -20,6 +20,10 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
     case notAStore(path: String, reason: String)
     /// The store has been closed.
     case closed
+    /// No projection of that name is registered with this store.
+    case unknownProjection(String)
+    /// Another rebuild of the projection switched generations first (two rebuilds ran at once).
+    case rebuildConflict(String)
     /// LMDB failed; the underlying error says what and how to remedy it.
     case storage(LMDBError)
 
@@ -37,6 +41,8 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
             "the store has format \(found), newer than this Reel's \(supported); use a newer reel"
         case let .notAStore(path, reason): "\(path) is not a Reel store: \(reason)"
         case .closed: "the store is closed"
+        case let .unknownProjection(name): "no projection named \(name) is registered"
+        case let .rebuildConflict(name): "projection \(name) was rebuilt by someone else meanwhile; run the rebuild again"
         case let .storage(error): error.description
         }
     }

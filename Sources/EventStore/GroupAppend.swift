@@ -34,6 +34,8 @@ struct GroupAppend {
         /// The greatest key of the id index: an id above it can be put with `MDB_APPEND` (time-ordered ids usually
         /// are), which skips the search and fills pages densely.
         var lastID: UUID?
+        /// Each projection's databases in use, in ``Layout/projections`` order.
+        var projections: [ProjectionDatabases] = []
     }
 
     /// Appends a group in one write transaction and commits it, redoing the group without any batch that failed
@@ -70,7 +72,8 @@ struct GroupAppend {
             now: max(clock(), head.recordedAt),
             nextStream: try layout.metaU64(Layout.metaNextStreamKey, txn) ?? 1,
             startPosition: head.position,
-            lastID: try layout.lastID(txn)
+            lastID: try layout.lastID(txn),
+            projections: try layout.projections.map { try layout.databases(of: $0, txn) }
         )
         try catchUpProjections(to: head.position, txn)
         var outcomes: [Result<AppendResult, any Error>] = []
@@ -136,7 +139,7 @@ struct GroupAppend {
         databases: ProjectionDatabases? = nil
     ) throws {
         guard start <= end else { return }
-        let databases = databases ?? registered.databases
+        let databases = try databases ?? layout.databases(of: registered, txn)
         var events: [RecordedEvent] = []
         var next = start
         while next <= end {
@@ -188,8 +191,8 @@ struct GroupAppend {
                 recordedAtMilliseconds: state.now, metadata: event.metadata, payload: event.payload, hash: hash,
                 attachment: event.attachment
             )
-            for registered in layout.projections {
-                try registered.projection.apply(recorded, txn, registered.databases)
+            for (registered, databases) in zip(layout.projections, state.projections) {
+                try registered.projection.apply(recorded, txn, databases)
             }
             let ascending = state.lastID.map { event.id.isGreater(than: $0) } ?? true
             try BigEndian.withBytes(position) { key in

@@ -45,22 +45,32 @@ struct Layout: Sendable {
         var seen = Set<String>()
         for projection in projections {
             precondition(seen.insert(projection.name).inserted, "two projections are named \(projection.name)")
-            var handles: [String: Database] = [:]
-            for spec in projection.databases {
-                let name = Self.projectionDatabaseName(projection.name, spec.name)
-                handles[spec.name] = try txn.openDatabase(name, flags: create ? spec.flags.union(.create) : spec.flags)
+            var generations: [ProjectionDatabases] = []
+            for suffix in RegisteredProjection.generationSuffixes {
+                var handles: [String: Database] = [:]
+                for spec in projection.databases {
+                    let name = Self.projectionDatabaseName(projection.name, spec.name, generation: suffix)
+                    handles[spec.name] = try txn.openDatabase(name, flags: create ? spec.flags.union(.create) : spec.flags)
+                }
+                generations.append(ProjectionDatabases(handles: handles))
             }
-            registered.append(RegisteredProjection(projection: projection, databases: ProjectionDatabases(handles: handles)))
+            registered.append(RegisteredProjection(projection: projection, generations: generations))
         }
         self.projections = registered
     }
 }
 
-/// A projection with its opened databases.
+/// A projection with its opened databases, in two generations: the one in use, and the one a rebuild folds into
+/// before the switch. Which is in use is stored in `reel.meta` (`generation.<name>`: 0 or 1) and read inside each
+/// transaction, so every snapshot pairs the log with the generation that was current in it.
 struct RegisteredProjection: Sendable {
+    /// Database name suffixes of generations 0 and 1.
+    static let generationSuffixes = ["", "~b"]
+
     let projection: any Projection
-    let databases: ProjectionDatabases
+    let generations: [ProjectionDatabases]
     var name: String { projection.name }
+    var generationKey: [UInt8] { Array("generation.\(projection.name)".utf8) }
 }
 
 /// The last event of the log, as the next append needs it.
@@ -175,6 +185,18 @@ extension Layout {
 
     func position(of id: UUID, _ txn: borrowing Transaction) throws -> UInt64? {
         try id.withBytes { key in try txn.get(ids, key) { $0.flatMap { BigEndian.u64($0) } } }
+    }
+
+    /// Which generation of a projection's databases is in use in this transaction's snapshot.
+    func generation(of registered: RegisteredProjection, _ txn: borrowing Transaction) throws -> Int {
+        try registered.generationKey.withUnsafeBytes { key in
+            try txn.get(meta, key) { value in Int(value?.first ?? 0) == 1 ? 1 : 0 }
+        }
+    }
+
+    /// The databases of a projection in use in this transaction's snapshot.
+    func databases(of registered: RegisteredProjection, _ txn: borrowing Transaction) throws -> ProjectionDatabases {
+        registered.generations[try generation(of: registered, txn)]
     }
 
     /// The greatest id in the id index.

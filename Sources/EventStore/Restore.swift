@@ -65,7 +65,10 @@ extension Store {
                     try txn.drop(database)
                 }
                 for registered in layout.projections {
-                    for database in registered.databases.all { try txn.drop(database) }
+                    for generation in registered.generations {
+                        for database in generation.all { try txn.drop(database) }
+                    }
+                    try txn.delete(layout.meta, registered.generationKey)
                 }
                 try txn.delete(layout.meta, Layout.metaNextStreamKey)
             }
@@ -80,6 +83,7 @@ extension GroupAppend {
         var head = try layout.head(txn)
         try catchUpProjections(to: head.position, txn)
         var nextStream = try layout.metaU64(Layout.metaNextStreamKey, txn) ?? 1
+        let current = try layout.projections.map { try layout.databases(of: $0, txn) }
         var streams: [String: StreamHead] = [:]
         for (index, event) in events.enumerated() {
             func fail(_ reason: String) -> RestoreFailure { RestoreFailure(index: index, reason: reason) }
@@ -104,8 +108,8 @@ extension GroupAppend {
                 position: event.position, stream: event.stream, version: event.version, id: event.id, type: event.type,
                 recordedAtMilliseconds: event.recordedAtMilliseconds, metadata: event.metadata, payload: event.payload, hash: hash
             )
-            for registered in layout.projections {
-                try registered.projection.apply(recorded, txn, registered.databases)
+            for (registered, databases) in zip(layout.projections, current) {
+                try registered.projection.apply(recorded, txn, databases)
             }
             let number = stream?.number ?? nextStream
             try BigEndian.withBytes(event.position) { key in

@@ -80,6 +80,6 @@ public struct Snapshot: ~Copyable {
         guard let registered = layout.projections.first(where: { $0.name == projection }) else {
             preconditionFailure("no projection named \(projection) is registered with this store")
         }
-        return try body(txn, registered.databases)
+        return try body(txn, layout.databases(of: registered, txn))
     }
 }

@@ -34,7 +34,7 @@ extension Store {
             let projections = try layout.projections.map { registered in
                 var bytes = 0
                 var entries = 0
-                for database in registered.databases.all {
+                for database in try layout.databases(of: registered, snapshot.txn).all {
                     let stats = try snapshot.txn.statistics(database)
                     bytes += stats.bytes
                     entries += stats.entries

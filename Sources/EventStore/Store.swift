@@ -126,23 +126,21 @@ public final class Store: Sendable {
         try txn.put(layout.meta, Layout.metaFormatKey, value.bytes)
     }
 
-    /// Brings every projection up to the head, rebuilding those whose version changed, in chunked transactions.
+    /// Brings every projection up to the head, in chunked transactions. One whose fold version changed is rebuilt
+    /// blue/green (``rebuild(projection:progress:)``); one new to the store is folded from the start.
     private static func catchUp(_ projections: [RegisteredProjection], append: GroupAppend, environment: Environment, chunk: Int) throws {
         for registered in projections {
             let (checkpoint, head) = try environment.read { txn in
                 (try append.layout.checkpoint(of: registered.name, txn), try append.layout.head(txn).position)
             }
-            var next = (checkpoint?.position ?? 0) + 1
             if let checkpoint, checkpoint.version != registered.projection.version {
-                try environment.write { txn in
-                    for database in registered.databases.all { try txn.drop(database) }
-                    try append.writeCheckpoint(registered, 0, txn)
-                }
-                next = 1
+                try rebuild(registered, append: append, environment: environment, chunk: chunk, progress: nil)
+                continue
             }
             if checkpoint == nil {
                 try environment.write { txn in try append.writeCheckpoint(registered, 0, txn) }
             }
+            var next = (checkpoint?.position ?? 0) + 1
             while next <= head {
                 let last = min(head, next + UInt64(max(chunk, 1)) - 1)
                 try environment.write { txn in

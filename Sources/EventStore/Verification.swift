@@ -55,8 +55,9 @@ extension Store {
                 let head = try layout.head(txn).position
                 var digests: [String: [String: Digest]] = [:]
                 for registered in layout.projections {
+                    let live = try layout.databases(of: registered, txn)
                     for spec in registered.projection.databases {
-                        digests[registered.name, default: [:]][spec.name] = try Self.digest(registered.databases[spec.name], txn)
+                        digests[registered.name, default: [:]][spec.name] = try Self.digest(live[spec.name], txn)
                     }
                 }
                 return (head, digests)
@@ -69,7 +70,7 @@ extension Store {
                 try scratch.write { txn in
                     for event in events {
                         for registered in scratchLayout.projections {
-                            try registered.projection.apply(event, txn, registered.databases)
+                            try registered.projection.apply(event, txn, registered.generations[0])
                         }
                     }
                 }
@@ -79,7 +80,7 @@ extension Store {
                 var problems: [IntegrityProblem] = []
                 for registered in scratchLayout.projections {
                     for spec in registered.projection.databases {
-                        let rebuilt = try Self.digest(registered.databases[spec.name], txn)
+                        let rebuilt = try Self.digest(registered.generations[0][spec.name], txn)
                         guard let expected = live[registered.name]?[spec.name], expected == rebuilt else {
                             let count = live[registered.name]?[spec.name]?.entries ?? 0
                             problems.append(IntegrityProblem(

@@ -9,7 +9,7 @@ struct Reel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reel",
         abstract: "An embedded, event-sourced store for generative-media pipelines, on LMDB.",
-        subcommands: [Demo.self, Append.self, Read.self, Query.self, Audit.self, Replay.self, Export.self, Import.self, Stats.self, Verify.self]
+        subcommands: [Demo.self, Append.self, Read.self, Query.self, Audit.self, Replay.self, Rebuild.self, Export.self, Import.self, Stats.self, Verify.self]
     )
 
     /// SPEC §5 puts the store before the command (`reel [--store DIR] COMMAND …`); each command declares `--store`, so

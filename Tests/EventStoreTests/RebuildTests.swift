@@ -1,0 +1,72 @@
+import Foundation
+import LMDB
+import Testing
+@testable import EventStore
+
+@Suite("Blue/green rebuild")
+struct RebuildTests {
+    @Test("a rebuild while this process appends loses nothing and ends equal to a fold from scratch")
+    func rebuildWhileAppending() async throws {
+        var options = StoreOptions()
+        options.rebuildChunk = 50
+        try await withStore(projections: [EventTypeIndex(), RejectingCounter()], options: options) { store, _ in
+            for i in 0..<1_500 { try await store.append(sampleEvent(stream: "s-\(i % 9)", type: i.isMultiple(of: 3) ? "good" : "other")) }
+            let appending = Task {
+                for i in 0..<600 { try await store.append(sampleEvent(stream: "live-\(i % 4)", type: "good")) }
+            }
+            // Readers during the rebuild always see a projection that agrees with the log at their snapshot.
+            let reading = Task.detached {
+                var checks = 0
+                while !Task.isCancelled {
+                    try store.read { snapshot in
+                        let head = try snapshot.head()
+                        let good = try EventTypeIndex.positions(ofType: "good", in: snapshot).count
+                        let other = try EventTypeIndex.positions(ofType: "other", in: snapshot).count
+                        #expect(good + other == Int(head), "a snapshot never mixes generations")
+                    }
+                    checks += 1
+                }
+                return checks
+            }
+            var progressed = 0
+            let rebuilt = try store.rebuild { _, _, _ in progressed += 1 }
+            try await appending.value
+            reading.cancel()
+            #expect(try await reading.value > 0)
+            #expect(rebuilt == ["event-types", "counter"])
+            #expect(progressed > 10, "the fold went in many short transactions")
+            #expect(try store.head() == 2_100)
+            #expect(try RejectingCounter.count("good", in: store) == 500 + 600)
+            let generations = try store.read { snapshot in
+                try store.layout.projections.map { try store.layout.generation(of: $0, snapshot.txn) }
+            }
+            #expect(generations == [1, 1], "both switched to their other generation")
+            try store.rebuild(projection: "counter")
+            #expect(try RejectingCounter.count("good", in: store) == 1_100)
+            #expect(throws: EventStoreError.unknownProjection("nope")) { try store.rebuild(projection: "nope") }
+        }
+    }
+
+    @Test("a rebuild while another process appends: nothing lost, equal to a fold from scratch")
+    func rebuildWhileAnotherProcessAppends() async throws {
+        var options = StoreOptions()
+        options.rebuildChunk = 100
+        try await withStore(options: options) { store, directory in
+            for i in 0..<2_000 { try await store.append(sampleEvent(stream: "s-\(i % 5)")) }
+            let driver = Process()
+            driver.executableURL = URL(fileURLWithPath: builtExecutable("reel-test-driver"))
+            driver.arguments = ["append", directory.path, "3000", "other", "5"]
+            driver.standardOutput = FileHandle.nullDevice
+            try driver.run()
+            var rebuilds = 0
+            while driver.isRunning || rebuilds == 0 {
+                try store.rebuild()
+                rebuilds += 1
+            }
+            driver.waitUntilExit()
+            #expect(driver.terminationStatus == 0)
+            #expect(try store.head() == 5_000)
+            #expect(try store.read { try EventTypeIndex.positions(ofType: "driver.appended", in: $0) }.count == 3_000)
+        }
+    }
+}
