@@ -29,7 +29,7 @@ public enum Envelope {
             w.raw(String(decoding: event.payload, as: UTF8.self))
         } else {
             // A payload written through the engine directly that is not JSON prints as hex rather than breaking the line.
-            w.string(event.payload.map { String(format: "%02x", $0) }.joined())
+            w.string(hex(event.payload))
         }
         w.raw(",\"metadata\":{")
         var separator = ""
@@ -42,9 +42,21 @@ public enum Envelope {
             separator = ","
         }
         w.raw("},\"hash\":\"")
-        w.raw(event.hash.map { String(format: "%02x", $0) }.joined())
+        w.raw(hex(event.hash))
         w.raw("\"}")
         return String(decoding: w.bytes, as: UTF8.self)
+    }
+
+    /// Lower-case hex digits of `bytes`.
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (i, byte) in bytes.enumerated() {
+                out[2 * i] = digits.utf8Start[Int(byte >> 4)]
+                out[2 * i + 1] = digits.utf8Start[Int(byte & 0x0F)]
+            }
+            return bytes.count * 2
+        }
     }
 
     /// Why an envelope line cannot be imported.
