@@ -234,28 +234,23 @@ public struct StreamResolver: Sendable {
         }
         // The store first: what is committed is authoritative. The entities remembered from earlier inputs only stand
         // in for ones not committed yet (and whose creation may still be rejected, in which case so is this event).
-        func parent(_ id: UUID, _ entity: String, _ lookup: (Tables, borrowing Transaction) throws -> UUID?, prefix: String) throws -> String {
-            if let found = try media.query({ queries, txn in try lookup(queries.t, txn) }) { return "\(prefix)-\(found.text)" }
+        func parent(_ id: UUID, _ entity: String) throws -> String {
+            if let stream = try media.query({ queries, txn in try queries.t.stream(of: id, txn) }) { return stream }
             if let known = recent[id] { return known }
             throw DomainRejection(type: event.type, reason: "\(entity) \(id.text) does not exist")
         }
         switch event {
-        case let .imageDeleted(e):
-            return try parent(e.imageID, "image", { t, txn in try t.record(ImageRecord.self, t.images, e.imageID, txn)?.jobID }, prefix: "job")
-        case let .sceneletUpdated(e): return try sceneletStory(e.sceneletID)
-        case let .sceneletRemoved(e): return try sceneletStory(e.sceneletID)
-        case let .sceneletEndFrameSet(e): return try sceneletStory(e.sceneletID)
+        case let .imageDeleted(e): return try parent(e.imageID, "image")
+        case let .sceneletUpdated(e): return try parent(e.sceneletID, "scenelet")
+        case let .sceneletRemoved(e): return try parent(e.sceneletID, "scenelet")
+        case let .sceneletEndFrameSet(e): return try parent(e.sceneletID, "scenelet")
         case let .shotPlanned(e):
-            let stream = try sceneletStory(e.sceneletID)
+            let stream = try parent(e.sceneletID, "scenelet")
             remember(e.shotID, stream)
             return stream
-        case let .shotAssetsAttached(e):
-            return try parent(e.shotID, "shot", { t, txn in try t.record(ShotRecord.self, t.shots, e.shotID, txn)?.storyID }, prefix: "story")
+        case let .shotAssetsAttached(e): return try parent(e.shotID, "shot")
         default:
             preconditionFailure("\(event.type) names its own stream")
-        }
-        func sceneletStory(_ id: UUID) throws -> String {
-            try parent(id, "scenelet", { t, txn in try t.record(SceneletRecord.self, t.scenelets, id, txn)?.storyID }, prefix: "story")
         }
     }
 }

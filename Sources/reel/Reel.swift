@@ -13,18 +13,24 @@ struct Reel: AsyncParsableCommand {
     )
 
     /// SPEC §5 puts the store before the command (`reel [--store DIR] COMMAND …`); each command declares `--store`, so
-    /// a leading one is moved to the end of the arguments.
+    /// a leading one is moved to just after the command's name (`audit verify`, `audit history`: after both words),
+    /// before any arguments a command passes through (`replay … query …`).
     static func movingStoreOption(_ arguments: [String]) -> [String] {
         var arguments = arguments
+        let option: [String]
         if arguments.first == "--store", arguments.count >= 2 {
-            let option = Array(arguments[0...1])
+            option = Array(arguments[0...1])
             arguments.removeFirst(2)
-            return arguments + option
-        }
-        if let first = arguments.first, first.hasPrefix("--store=") {
+        } else if let first = arguments.first, first.hasPrefix("--store=") {
+            option = [first]
             arguments.removeFirst()
-            return arguments + [first]
+        } else {
+            return arguments
         }
+        guard let command = arguments.firstIndex(where: { !$0.hasPrefix("-") }) else { return arguments + option }
+        var insertion = command + 1
+        if arguments[command] == "audit", insertion < arguments.count, !arguments[insertion].hasPrefix("-") { insertion += 1 }
+        arguments.insert(contentsOf: option, at: insertion)
         return arguments
     }
 

@@ -22,9 +22,27 @@ struct Replay: AsyncParsableCommand {
         if !query.isEmpty, query.first != "query" { throw ValidationError("after the cut, only `query NAME …` may follow") }
     }
 
+    /// The query's own arguments, and a `--store` given among them (it belongs to the replay: the query runs on the
+    /// replayed store).
+    private func queryArguments() -> (arguments: [String], store: String?) {
+        var arguments = Array(query.dropFirst())
+        var store: String?
+        if let index = arguments.firstIndex(of: "--store"), index + 1 < arguments.count {
+            store = arguments[index + 1]
+            arguments.removeSubrange(index...index + 1)
+        } else if let index = arguments.firstIndex(where: { $0.hasPrefix("--store=") }) {
+            store = String(arguments[index].dropFirst("--store=".count))
+            arguments.remove(at: index)
+        }
+        return (arguments, store)
+    }
+
     func run() async throws {
+        let (arguments, trailingStore) = queryArguments()
+        var location = location
+        if let trailingStore { location.store = trailingStore }
         // Parse the query before the replay, so a usage error costs nothing.
-        let parsed = query.isEmpty ? nil : try Query.parse(Array(query.dropFirst()) + ["--store", location.path])
+        let parsed = query.isEmpty ? nil : try Query.parse(arguments + ["--store", location.path])
         let media = try openStore(location, readOnly: true)
         let position = try to ?? media.position(at: Timestamp.parse(at!)!)
         let head = try media.store.head()

@@ -63,7 +63,7 @@ struct SessionScenarioTests {
             }
             // The freed generation_index may be used again; the deleted image's id may not.
             try await media.image(of: job, index: 1, url: "https://img/a2")
-            try await expectRejection(media, "image_id \(b.text) was used before") {
+            try await expectRejection(media, "image id \(b.text) was used before") {
                 try await media.append(.imageGenerated(ImageGenerated(imageID: b, jobID: job, generationIndex: 4, gcpBucketPath: "p", gcpURL: "u")))
             }
             try await expectRejection(media, "already has image \(b.text) at generation_index 2") {

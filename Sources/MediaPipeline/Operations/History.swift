@@ -33,18 +33,11 @@ extension MediaStore {
             for entity in ["user", "session", "reference-image", "job", "project", "story", "frame"] {
                 events += try snapshot.stream("\(entity)-\(id.text)", from: 1, limit: .max)
             }
+            // An image, scenelet or shot lives in its parent's stream (kept after removal): its events there name it.
             let needle = Array(id.text.utf8)
-            let parents: [UUID] = try snapshot.query("media") { txn, databases in
-                let t = databases.memoized(Tables.init)
-                if let image = try t.record(ImageRecord.self, t.images, id, txn) { return [image.jobID] }
-                if let scenelet = try t.record(SceneletRecord.self, t.scenelets, id, txn) { return [scenelet.storyID] }
-                if let shot = try t.record(ShotRecord.self, t.shots, id, txn) { return [shot.storyID] }
-                return []
-            }
-            for parent in parents {
-                for stream in ["job-\(parent.text)", "story-\(parent.text)"] {
-                    events += try snapshot.stream(stream, from: 1, limit: .max).filter { $0.payload.contains(needle) }
-                }
+            let parent: String? = try snapshot.query("media") { txn, databases in try databases.memoized(Tables.init).stream(of: id, txn) }
+            if let parent, !parent.hasSuffix(id.text) {
+                events += try snapshot.stream(parent, from: 1, limit: .max).filter { $0.payload.contains(needle) }
             }
             if let event = try snapshot.event(id: id), !events.contains(event) { events.append(event) }
             guard !events.isEmpty else { throw UnknownEntity(entity: "entity or event", id: id) }

@@ -9,7 +9,8 @@ import LMDB
 /// reference images) and must see one state.
 public struct MediaProjection: Projection {
     public let name = "media"
-    public let version: UInt32 = 1
+    /// 2: the add-only `entity-streams` index; ids of removed scenelets, shots and frames are reserved.
+    public let version: UInt32 = 2
     public let databases = Tables.names.map { ProjectionDatabase($0) }
 
     public init() {}
@@ -53,6 +54,11 @@ private struct Fold {
 
     func mustBeNew(_ database: Database, _ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
         if try t.exists(database, id, txn) { throw reject("\(what) \(id.text) already exists") }
+    }
+
+    /// An image, scenelet, shot or frame id must never have been used, even by an entity removed since.
+    func mustBeUnused(_ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
+        if try t.stream(of: id, txn) != nil { throw reject("\(what) id \(id.text) was used before") }
     }
 
     /// Every event must be in the stream of the entity it belongs to (SPEC §3), or reads by stream would lie.
@@ -214,7 +220,7 @@ private struct Fold {
             }
             throw reject("job \(e.jobID.text) already has image \(other) at generation_index \(e.generationIndex)")
         }
-        try require(!(try t.exists(t.images, e.imageID, txn)), "image_id \(e.imageID.text) was used before")
+        try mustBeUnused(e.imageID, "image", txn)
         let sessionID = job.created.sessionID
         let image = ImageRecord(
             jobID: e.jobID, generationIndex: e.generationIndex, gcpBucketPath: e.gcpBucketPath, gcpURL: e.gcpURL,
@@ -222,6 +228,7 @@ private struct Fold {
         )
         try t.put(image, t.images, e.imageID, txn)
         try t.put(t.jobImages, slot, e.imageID.valueBytes, txn)
+        try t.recordStream(of: e.imageID, event.stream, txn)
         if let sessionID, var session = try t.record(SessionRecord.self, t.sessions, sessionID, txn) {
             try t.put(t.sessionImages, Key(sessionID).with(e.generationIndex).with(position), e.imageID.valueBytes, txn)
             try t.put(t.sessionImagesByTime, Key(sessionID).with(position), e.imageID.valueBytes, txn)
@@ -280,7 +287,7 @@ private struct Fold {
 
     func sceneletAdded(_ e: SceneletAdded, _ txn: borrowing Transaction) throws {
         var story = try must(StoryRecord.self, t.stories, e.storyID, "story", txn)
-        try mustBeNew(t.scenelets, e.sceneletID, "scenelet", txn)
+        try mustBeUnused(e.sceneletID, "scenelet", txn)
         if let parentID = e.parentID {
             let parent = try must(SceneletRecord.self, t.scenelets, parentID, "parent scenelet", txn)
             try require(parent.storyID == e.storyID, "parent scenelet \(parentID.text) belongs to story \(parent.storyID.text), not \(e.storyID.text)")
@@ -295,6 +302,7 @@ private struct Fold {
             isBranchPoint: e.isBranchPoint ?? false, choicePrompt: e.choicePrompt, endFrameID: nil, position: position
         )
         try t.put(scenelet, t.scenelets, e.sceneletID, txn)
+        try t.recordStream(of: e.sceneletID, event.stream, txn)
     }
 
     func sceneletRemoved(_ e: SceneletRemoved, _ txn: borrowing Transaction) throws {
@@ -337,12 +345,7 @@ private struct Fold {
                 try t.delete(t.previousFrameRefs, Key(frameID).with(nextID), txn)
             }
             if let previousID = frame.previousFrameID { try t.delete(t.previousFrameRefs, Key(previousID).with(frameID), txn) }
-            var jobKeys: [[UInt8]] = []
-            try t.scan(t.frameJobs, prefix: Key(frameID), txn) { suffix, _ in
-                jobKeys.append(Key(frameID).bytes + Array(suffix))
-                return true
-            }
-            for key in jobKeys { try txn.delete(t.frameJobs, key) }
+            // The frame's job links stay: jobs keep their frame_id, and its history still lists them.
             try t.delete(t.shotFrameTypes, Key(shotID).with(frame.frameType), txn)
             try t.delete(t.shotFrames, Key(shotID).with(frame.position), txn)
             try t.delete(t.frames, frameID, txn)
@@ -369,7 +372,7 @@ private struct Fold {
         let scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
         try requireStream("story", scenelet.storyID)
         try require(e.shotIndex >= 1, "shot_index \(e.shotIndex) of shot \(e.shotID.text) is below 1")
-        try mustBeNew(t.shots, e.shotID, "shot", txn)
+        try mustBeUnused(e.shotID, "shot", txn)
         let slot = Key(e.sceneletID).with(e.shotIndex)
         if try t.get(t.sceneletShots, slot, txn) != nil {
             throw reject("scenelet \(e.sceneletID.text) already has a shot with shot_index \(e.shotIndex)")
@@ -380,13 +383,14 @@ private struct Fold {
         )
         try t.put(shot, t.shots, e.shotID, txn)
         try t.put(t.sceneletShots, slot, e.shotID.valueBytes, txn)
+        try t.recordStream(of: e.shotID, event.stream, txn)
     }
 
     func frameCreated(_ e: FrameCreated, _ txn: borrowing Transaction) throws {
         let shot = try must(ShotRecord.self, t.shots, e.shotID, "shot", txn)
         try require(!e.frameType.isEmpty, "frame_type of frame \(e.frameID.text) is empty")
         try require(e.frameType.utf8.count <= 200, "frame_type of frame \(e.frameID.text) is longer than 200 bytes")
-        try mustBeNew(t.frames, e.frameID, "frame", txn)
+        try mustBeUnused(e.frameID, "frame", txn)
         let typeKey = Key(e.shotID).with(e.frameType)
         if try t.get(t.shotFrameTypes, typeKey, txn) != nil {
             throw reject("shot \(e.shotID.text) already has a frame of type \"\(e.frameType)\"")
@@ -402,6 +406,7 @@ private struct Fold {
         try t.put(frame, t.frames, e.frameID, txn)
         try t.put(t.shotFrameTypes, typeKey, e.frameID.valueBytes, txn)
         try t.put(t.shotFrames, Key(e.shotID).with(position), e.frameID.valueBytes, txn)
+        try t.recordStream(of: e.frameID, event.stream, txn)
     }
 
     func frameApproved(_ e: FrameApproved, _ txn: borrowing Transaction) throws {

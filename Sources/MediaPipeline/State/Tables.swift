@@ -27,12 +27,16 @@ struct Tables: Sendable {
     let referenceImages, userReferenceImages, jobs, jobsByStatus, jobImages, images: Database
     let projects, sceneImages, stories, scenelets, sceneletChildren, shots, sceneletShots: Database
     let frames, shotFrames, shotFrameTypes, frameJobs, endFrameRefs, previousFrameRefs: Database
+    /// Add-only: the stream of every image, scenelet, shot and frame ever created, kept when the entity is removed —
+    /// so its id is never reused and its history can still be found.
+    let entityStreams: Database
 
     static let names = [
         "users", "emails", "sessions", "user-sessions", "session-images", "session-images-by-time",
         "reference-images", "user-reference-images", "jobs", "jobs-by-status", "job-images", "images",
         "projects", "scene-images", "stories", "scenelets", "scenelet-children", "shots", "scenelet-shots",
         "frames", "shot-frames", "shot-frame-types", "frame-jobs", "end-frame-refs", "previous-frame-refs",
+        "entity-streams",
     ]
 
     init(_ d: ProjectionDatabases) {
@@ -44,6 +48,7 @@ struct Tables: Sendable {
         (sceneletChildren, shots, sceneletShots) = (d["scenelet-children"], d["shots"], d["scenelet-shots"])
         (frames, shotFrames, shotFrameTypes, frameJobs) = (d["frames"], d["shot-frames"], d["shot-frame-types"], d["frame-jobs"])
         (endFrameRefs, previousFrameRefs) = (d["end-frame-refs"], d["previous-frame-refs"])
+        entityStreams = d["entity-streams"]
     }
 
     // MARK: Records
@@ -63,6 +68,15 @@ struct Tables: Sendable {
 
     func delete(_ database: Database, _ id: UUID, _ txn: borrowing Transaction) throws {
         _ = try id.withBytes { try txn.delete(database, $0) }
+    }
+
+    /// The stream an image, scenelet, shot or frame was created in, even if it was removed since.
+    func stream(of id: UUID, _ txn: borrowing Transaction) throws -> String? {
+        try id.withBytes { key in try txn.get(entityStreams, key) { $0.map { String(decoding: $0, as: UTF8.self) } } }
+    }
+
+    func recordStream(of id: UUID, _ stream: String, _ txn: borrowing Transaction) throws {
+        _ = try id.withBytes { key in try Array(stream.utf8).withUnsafeBytes { try txn.put(entityStreams, key, $0) } }
     }
 
     // MARK: Index entries
