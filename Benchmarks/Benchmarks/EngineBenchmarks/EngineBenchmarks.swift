@@ -74,16 +74,8 @@ func makeTemporaryDirectory(_ label: String) throws -> URL {
     return url
 }
 
-/// 16 random bytes shaped as a version-4 UUID, as a caller might supply.
-func randomUUID() -> UUID {
-    var generator = SystemRandomNumberGenerator()
-    var bytes = (generator.next() as UInt64, generator.next() as UInt64)
-    return withUnsafeMutableBytes(of: &bytes) { raw in
-        raw[6] = raw[6] & 0x0F | 0x40
-        raw[8] = raw[8] & 0x3F | 0x80
-        return UUID(uuid: raw.load(as: uuid_t.self))
-    }
-}
+/// A random version-4 UUID, as a caller might supply (the engine's generator, without Foundation's file opens).
+func randomUUID() -> UUID { UUID.random() }
 
 /// How a fixture makes event ids.
 enum IDKind: Sendable {
