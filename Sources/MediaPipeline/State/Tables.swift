@@ -22,7 +22,7 @@ public struct DomainRejection: Error, Sendable, Equatable, CustomStringConvertib
 
 /// The databases of ``MediaProjection``, opened, with typed access. Keys are fixed-width big-endian so that each
 /// query reads one contiguous range of one entity's keys.
-struct Tables: Sendable {
+final class Tables: Sendable {
     let users, emails, sessions, userSessions, sessionImages, sessionImagesByTime: Database
     let referenceImages, userReferenceImages, jobs, jobsByStatus, jobImages, images: Database
     let projects, sceneImages, stories, scenelets, sceneletChildren, shots, sceneletShots: Database
