@@ -4,6 +4,8 @@
 //
 // Appends COUNT events, BATCH per call, from 4 concurrent tasks, to streams STREAM-PREFIX-0…7, with the
 // `EventTypeIndex` projection, and prints one line `ack <position> <id>` per acknowledged event, then `done`.
+// Each event's correlation id is `batch-<uuid>-<size>`, shared by the events of one append call, so a crash test can
+// check that every batch is stored whole or not at all.
 import EventStore
 import Foundation
 
@@ -27,15 +29,16 @@ struct Driver {
                         let share = count / tasks + (task < count % tasks ? 1 : 0)
                         while sent < share {
                             let n = min(batch, share - sent)
+                            let tag = "batch-\(UUID.timeOrdered().lowercased)-\(n)"
                             let events = (0..<n).map { i in
                                 NewEvent(
                                     stream: "\(prefix)-\((task + i) % 8)", type: "driver.appended",
                                     payload: Array("{\"task\":\(task),\"n\":\(sent + i)}".utf8),
-                                    metadata: EventMetadata(actor: "driver-\(ProcessInfo.processInfo.processIdentifier)")
+                                    metadata: EventMetadata(actor: "driver-\(ProcessInfo.processInfo.processIdentifier)", correlationID: tag)
                                 )
                             }
                             let result = try await store.append(events)
-                            output.write(zip(result.positions, events).map { "ack \($0) \($1.id.uuidString.lowercased())\n" }.joined())
+                            output.write(zip(result.positions, events).map { "ack \($0) \($1.id.lowercased) \($1.payload.count)\n" }.joined())
                             sent += n
                         }
                     }
