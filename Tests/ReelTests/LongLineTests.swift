@@ -1,0 +1,30 @@
+import Foundation
+import Testing
+
+@Suite("Over-long input lines")
+struct LongLineTests {
+    @Test("a line longer than 64 MiB is rejected by number without being buffered, and the lines around it still land")
+    func seventyMegabyteLine() throws {
+        let store = temporaryStorePath()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("reel-long-\(UUID().uuidString.prefix(8)).ndjson").path
+        defer {
+            try? FileManager.default.removeItem(atPath: store)
+            try? FileManager.default.removeItem(atPath: file)
+        }
+        let before = #"{"type":"project.created","data":{"project_id":"\#(UUID().uuidString)"}}"#
+        let after = #"{"type":"project.created","data":{"project_id":"\#(UUID().uuidString)"}}"#
+        var data = Data((before + "\n").utf8)
+        data.append(Data(#"{"type":"project.created","data":{"project_id":""#.utf8))
+        data.append(Data(repeating: UInt8(ascii: "x"), count: 70 << 20))
+        data.append(Data("\"}}\n".utf8))
+        data.append(Data(after.utf8))  // and no final newline
+        try data.write(to: URL(fileURLWithPath: file))
+        let run = try reel(["append", "--store", store, file])
+        #expect(run.status == 1)
+        #expect(run.stdout.hasPrefix(#"{"appended":2,"duplicates":0,"rejected":1,"#), "\(run.stdout)")
+        #expect(run.stderr.contains("line 2: the line is"), "\(run.stderr)")
+        #expect(run.stderr.contains("longer than 67108864"), "\(run.stderr)")
+        let verify = try reel(["audit", "verify", "--store", store])
+        #expect(verify.stdout == "OK\n" && verify.status == 0)
+    }
+}
