@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Wakes in-process subscribers when the writer commits.
 final class CommitNotifier: Sendable {
@@ -9,9 +8,9 @@ final class CommitNotifier: Sendable {
         var waiters: [Int: (after: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
-    init(head: UInt64) { state = Mutex(State(head: head)) }
+    init(head: UInt64) { state = Locked(State(head: head)) }
 
     /// Called by the writer after each commit.
     func publish(_ head: UInt64) {

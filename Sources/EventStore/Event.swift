@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Who caused an event and why: carried with every stored event, covered by its hash.
 public struct EventMetadata: Sendable, Hashable {
@@ -172,7 +171,7 @@ extension UUID {
 
 /// The last millisecond and counter handed out by ``UUID/timeOrdered()`` in this process, and the generator of its
 /// random bits: xoshiro256** seeded once from the system's generator (a `getrandom` call per id showed up in profiles).
-private let timeOrderedState = Mutex<(milliseconds: UInt64, counter: UInt64, random: Xoshiro256)>((0, 0, Xoshiro256()))
+private let timeOrderedState = Locked<(milliseconds: UInt64, counter: UInt64, random: Xoshiro256)>((0, 0, Xoshiro256()))
 
 /// xoshiro256** (Blackman and Vigna), seeded from `SystemRandomNumberGenerator`.
 struct Xoshiro256: RandomNumberGenerator {

@@ -2,7 +2,6 @@ import ArgumentParser
 import EventStore
 import Foundation
 import MediaPipeline
-import Synchronization
 
 /// `reel append [FILE|-] [--all-or-nothing] [--no-sync]` — appends NDJSON input lines (SPEC §5).
 ///
@@ -129,7 +128,7 @@ final class Tally: Sendable {
         var inFlight = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let room = NSCondition()
 
     func reject(_ line: Int, _ message: String) {
