@@ -87,8 +87,9 @@ struct GroupAppend {
             do {
                 outcomes.append(.success(try append(request, &state, txn)))
             } catch {
-                // A failed put or get leaves the transaction unusable: the whole group fails or is retried.
-                if error is LMDBError { throw error }
+                // A failed put or get leaves the transaction unusable: the whole group fails or is retried. A key or
+                // value too large is checked before anything is touched: only this caller's batch fails.
+                if let lmdb = error as? LMDBError, lmdb.kind != .badValueSize { throw error }
                 if txn.changeCount != mark { throw Restart(index: index, error: EventStoreError.wrap(error)) }
                 outcomes.append(.failure(EventStoreError.wrap(error)))
             }

@@ -90,7 +90,7 @@ public struct Cursor: ~Copyable {
         if rc == MDB_KEYEXIST, !flags.isDisjoint(with: [.noOverwrite, .noDuplicateData]) { return false }
         if rc != 0 {
             let error = LMDBError(code: rc, operation: "mdb_cursor_put(\(database))")
-            if let ledger, ledger.failure == nil { ledger.failure = error }
+            if let ledger, ledger.failure == nil, error.kind != .badValueSize { ledger.failure = error }
             throw error
         }
         ledger?.writes += 1

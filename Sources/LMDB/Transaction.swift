@@ -38,10 +38,12 @@ public struct Transaction: ~Copyable {
     /// anything before it failed.
     public var changeCount: Int { ledger?.writes ?? 0 }
 
+    /// Records a failure that leaves the transaction unusable. `MDB_BAD_VALSIZE` does not: lmdb.h's `mdb_put` checks
+    /// the sizes before it touches a page, so the caller may reject that one put and go on.
     @inline(__always)
     private func fail(_ code: Int32, _ operation: @autoclosure () -> String) -> LMDBError {
         let error = LMDBError(code: code, operation: operation())
-        if let ledger, ledger.failure == nil { ledger.failure = error }
+        if let ledger, ledger.failure == nil, error.kind != .badValueSize { ledger.failure = error }
         return error
     }
 

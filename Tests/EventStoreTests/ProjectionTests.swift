@@ -65,6 +65,37 @@ struct ProjectionTests {
         }
     }
 
+    @Test("a projection put with a key LMDB refuses (over 511 bytes) rejects only that caller's batch")
+    func oversizedKeyIsolated() async throws {
+        struct LongKeys: Projection {
+            let name = "long-keys"
+            let version: UInt32 = 1
+            let databases = [ProjectionDatabase("keys")]
+            func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
+                let size = event.type == "too.long" ? 600 : 32
+                try txn.put(databases["keys"], [UInt8](repeating: 1, count: size - 8) + BigEndian.bytes(event.position), [1])
+            }
+        }
+        try await withStore(projections: [LongKeys(), RejectingCounter(slowType: "slow")]) { store, _ in
+            async let slow = store.append(sampleEvent(stream: "s", type: "slow"))
+            try await Task.sleep(for: .milliseconds(100))
+            let outcomes = await withTaskGroup(of: (Int, Result<AppendResult, any Error>).self) { group in
+                for (index, type) in ["good", "too.long", "good"].enumerated() {
+                    group.addTask { (index, await outcome { try await store.append(sampleEvent(stream: "t-\(index)", type: type)) }) }
+                }
+                return await group.reduce(into: [Int: Result<AppendResult, any Error>]()) { $0[$1.0] = $1.1 }
+            }
+            _ = try await slow
+            #expect((try? outcomes[0]?.get()) != nil && (try? outcomes[2]?.get()) != nil, "the other callers land")
+            guard case let .failure(error)? = outcomes[1], case let .storage(lmdb)? = error as? EventStoreError else {
+                Issue.record("the long key's batch fails with a storage error: \(String(describing: outcomes[1]))")
+                return
+            }
+            #expect(lmdb.kind == .badValueSize)
+            #expect(try store.head() == 3)
+        }
+    }
+
     @Test("queries see the log and the projections at one position")
     func consistentSnapshot() async throws {
         try await withStore { store, _ in
