@@ -28,3 +28,25 @@ struct LongLineTests {
         #expect(verify.stdout == "OK\n" && verify.status == 0)
     }
 }
+
+@Suite("audit verify --log-only")
+struct LogOnlyVerifyTests {
+    @Test("checks the log without refolding the projections, and still finds a damaged event")
+    func logOnly() throws {
+        let store = temporaryStorePath()
+        defer { try? FileManager.default.removeItem(atPath: store) }
+        let marker = "LOG-ONLY-MARKER"
+        let line = #"{"type":"project.created","data":{"project_id":"\#(UUID().uuidString)","title":"\#(marker)"}}"#
+        #expect(try reel(["append", "--store", store], input: line + "\n").status == 0)
+        let healthy = try reel(["audit", "verify", "--log-only", "--store", store])
+        #expect(healthy.status == 0 && healthy.stdout == "OK\n")
+        let file = store + "/data.mdb"
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        let needle = Array(marker.utf8)
+        for start in 0...(bytes.count - needle.count) where bytes[start..<start + needle.count].elementsEqual(needle) { bytes[start] ^= 1 }
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        let damaged = try reel(["audit", "verify", "--log-only", "--store", store])
+        #expect(damaged.status == 1)
+        #expect(damaged.stdout.contains("position 1: hash mismatch"), "\(damaged.stdout)")
+    }
+}
