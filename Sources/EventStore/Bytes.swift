@@ -11,11 +11,6 @@ package struct ByteWriter {
 
     package mutating func u8(_ value: UInt8) { bytes.append(value) }
 
-    package mutating func u16(_ value: UInt16) {
-        bytes.append(UInt8(truncatingIfNeeded: value >> 8))
-        bytes.append(UInt8(truncatingIfNeeded: value))
-    }
-
     package mutating func u32(_ value: UInt32) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }

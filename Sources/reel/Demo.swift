@@ -41,10 +41,10 @@ struct Demo: AsyncParsableCommand {
         print("""
 
             Try:
-              reel --store \(location.path) query story --story \(production.storyID.text)
-              reel --store \(location.path) query jobs-by-frame --frame \(production.approvedFrame.text)
-              reel --store \(location.path) query sessions --user \(production.artist.text)
-              reel --store \(location.path) query images-by-scene --project \(project.text)
+              reel --store \(location.path) query story --story \(production.storyID.lowercased)
+              reel --store \(location.path) query jobs-by-frame --frame \(production.approvedFrame.lowercased)
+              reel --store \(location.path) query sessions --user \(production.artist.lowercased)
+              reel --store \(location.path) query images-by-scene --project \(project.lowercased)
               reel --store \(location.path) read --type frame.approved
             """)
         try media.close()
@@ -55,10 +55,6 @@ struct Demo: AsyncParsableCommand {
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         return "\(Int((Double(events) / max(seconds, 1e-9)).rounded())) events/s"
     }
-}
-
-extension UUID {
-    var text: String { lowercased }
 }
 
 /// The sample production: who is in it and what they made.
@@ -109,7 +105,7 @@ struct Production {
                 var board = JSONObject()
                 board.set("camera", .string(index == 1 ? "wide" : "close-up"))
                 try await append(.shotPlanned(ShotPlanned(shotID: shot, sceneletID: scenelet.id, shotIndex: index, storyboardPayload: board)), by: "mara", correlation: "shots")
-                try await append(.shotAssetsAttached(ShotAssetsAttached(shotID: shot, keyFrameImagePath: "keyframes/\(shot.text).png", audioFilePath: "audio/\(shot.text).mp3")), by: "ivo", correlation: "shots")
+                try await append(.shotAssetsAttached(ShotAssetsAttached(shotID: shot, keyFrameImagePath: "keyframes/\(shot.lowercased).png", audioFilePath: "audio/\(shot.lowercased).mp3")), by: "ivo", correlation: "shots")
                 let frame = UUID()
                 try await append(.frameCreated(FrameCreated(frameID: frame, shotID: shot, frameType: "key", previousFrameID: previous)), by: "ivo", correlation: "frames")
                 frames.append(frame)
@@ -138,8 +134,8 @@ struct Production {
                 for index in 1...2 {
                     let image = UUID()
                     try await append(.imageGenerated(ImageGenerated(
-                        imageID: image, jobID: job, generationIndex: index, gcpBucketPath: "generated/\(job.text)/\(index).jpg",
-                        gcpURL: "https://storage.example/generated/\(job.text)/\(index).jpg"
+                        imageID: image, jobID: job, generationIndex: index, gcpBucketPath: "generated/\(job.lowercased)/\(index).jpg",
+                        gcpURL: "https://storage.example/generated/\(job.lowercased)/\(index).jpg"
                     )), by: "worker-\(attempt)", correlation: correlation)
                 }
                 try await append(.generationJobCompleted(GenerationJobCompleted(jobID: job)), by: "worker-\(attempt)", correlation: correlation)
@@ -164,8 +160,8 @@ struct Production {
                 let reference = UUID()
                 references.append(reference)
                 try await append(.referenceImageUploaded(ReferenceImageUploaded(
-                    referenceImageID: reference, userID: artist, sessionID: session, gcpBucketPath: "uploads/\(artist.text)/ref-\(n).jpg",
-                    gcpURL: "https://storage.example/uploads/\(reference.text).jpg", filename: "ref-\(n).jpg"
+                    referenceImageID: reference, userID: artist, sessionID: session, gcpBucketPath: "uploads/\(artist.lowercased)/ref-\(n).jpg",
+                    gcpURL: "https://storage.example/uploads/\(reference.lowercased).jpg", filename: "ref-\(n).jpg"
                 )), by: "ivo", correlation: title)
             }
             let job = UUID()
@@ -179,8 +175,8 @@ struct Production {
                 let image = UUID()
                 first = first ?? image
                 try await append(.imageGenerated(ImageGenerated(
-                    imageID: image, jobID: job, generationIndex: index, gcpBucketPath: "generated/\(job.text)/\(index).jpg",
-                    gcpURL: "https://storage.example/generated/\(job.text)/\(index).jpg", thumbnailURL: "https://storage.example/thumbs/\(image.text).jpg"
+                    imageID: image, jobID: job, generationIndex: index, gcpBucketPath: "generated/\(job.lowercased)/\(index).jpg",
+                    gcpURL: "https://storage.example/generated/\(job.lowercased)/\(index).jpg", thumbnailURL: "https://storage.example/thumbs/\(image.lowercased).jpg"
                 )), by: "worker-7", correlation: title)
             }
             try await append(.generationJobCompleted(GenerationJobCompleted(jobID: job)), by: "worker-7", correlation: title)
@@ -202,7 +198,7 @@ struct Production {
                         let batch = (start..<min(start + 25, imagesEach)).map { n in
                             MediaStore.Input(.sceneImageSaved(SceneImageSaved(
                                 projectID: project, sceneIndex: n % 40, imageIndex: writer * 1_000 + n / 40,
-                                imageURL: "https://storage.example/projects/\(project.text)/\(n % 40)/\(writer)-\(n).png"
+                                imageURL: "https://storage.example/projects/\(project.lowercased)/\(n % 40)/\(writer)-\(n).png"
                             )), metadata: EventMetadata(actor: "renderer-\(writer)", correlationID: "trailer"))
                         }
                         try await media.append(batch)
@@ -228,9 +224,9 @@ struct Production {
         }
         for (label, frame) in [("approved", approvedFrame), ("rejected", frames[1])] {
             let history = try media.jobsByFrame(frame: frame)
-            print("\nFrame \(frame.text.prefix(8))… (\(label)): status \(history.status.rawValue), current job \(history.currentJobID.map { String($0.text.prefix(8)) + "…" } ?? "none"), latest completed \(history.latestCompletedJobID.map { String($0.text.prefix(8)) + "…" } ?? "none")")
+            print("\nFrame \(frame.lowercased.prefix(8))… (\(label)): status \(history.status.rawValue), current job \(history.currentJobID.map { String($0.lowercased.prefix(8)) + "…" } ?? "none"), latest completed \(history.latestCompletedJobID.map { String($0.lowercased.prefix(8)) + "…" } ?? "none")")
             for job in history.jobs {
-                print("  job \(job.jobID.text.prefix(8))…  \(job.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) created \(Timestamp.iso8601(job.createdAt))")
+                print("  job \(job.jobID.lowercased.prefix(8))…  \(job.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) created \(Timestamp.iso8601(job.createdAt))")
             }
         }
         let sessions = try media.sessions(user: artist)

@@ -52,9 +52,7 @@ struct Query: AsyncParsableCommand {
 
     /// Prints a result as one JSON object.
     func print(_ result: any QueryResult) throws {
-        var writer = JSONWriter()
-        writer.write(result.json, sortKeys: false)
-        FileHandle.standardOutput.write(Data(writer.bytes + [0x0A]))
+        printJSON(result.json)
     }
 
     /// Answers the query on `media`; an unknown id is exit 1 with the reason on stderr.

@@ -28,6 +28,10 @@ struct Rebuild: AsyncParsableCommand {
         let head = try media.store.head()
         try media.close()
         let seconds = Date().timeIntervalSince(started)
-        print(#"{"rebuilt":[\#(rebuilt.map { "\"\($0)\"" }.joined(separator: ",")),],"position":\#(head),"seconds":\#(String(format: "%.3f", seconds))}"#.replacingOccurrences(of: ",]", with: "]"))
+        var summary = JSONObject()
+        summary.set("rebuilt", .array(rebuilt.map { .string($0) }))
+        summary.set("position", .number(JSONNumber(Int(head))))
+        summary.set("milliseconds", .number(JSONNumber(Int((seconds * 1000).rounded()))))
+        printJSON(.object(summary))
     }
 }

@@ -76,6 +76,13 @@ enum Exit {
     static let cannotOpen = ExitCode(3)
 }
 
+/// Prints one JSON value on a line of standard output, members in the order built.
+func printJSON(_ value: JSONValue) {
+    var writer = JSONWriter()
+    writer.write(value, sortKeys: false)
+    FileHandle.standardOutput.write(Data(writer.bytes + [0x0A]))
+}
+
 /// Writes a line to standard error.
 func warn(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))

@@ -66,8 +66,6 @@ struct Replay: AsyncParsableCommand {
         var byType = JSONObject()
         for (type, count) in try replayed.store.read({ try EventTypeIndex.counts(in: $0) }) { byType.set(type, .number(JSONNumber(count))) }
         o.set("types", .object(byType))
-        var writer = JSONWriter()
-        writer.write(.object(o), sortKeys: false)
-        Swift.print(String(decoding: writer.bytes, as: UTF8.self))
+        printJSON(.object(o))
     }
 }

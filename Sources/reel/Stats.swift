@@ -32,9 +32,7 @@ struct Stats: AsyncParsableCommand {
                 j.set("entries", .number(JSONNumber(p.entries)))
                 return .object(j)
             }))
-            var writer = JSONWriter()
-            writer.write(.object(o), sortKeys: false)
-            print(String(decoding: writer.bytes, as: UTF8.self))
+            printJSON(.object(o))
             return
         }
         func size(_ bytes: Int) -> String { ByteCountFormatter.string(fromByteCount: Int64(bytes), countStyle: .binary) }

@@ -8,7 +8,8 @@ extension MediaStore {
         try store.read { snapshot in
             var streams = ["frame-\(frame.text)"]
             let jobs = try snapshot.query("media") { txn, databases in
-                try databases.memoized(Tables.init).ids(databases.memoized(Tables.init).frameJobs, prefix: Key(frame), txn)
+                let t = databases.memoized(Tables.init)
+                return try t.ids(t.frameJobs, prefix: Key(frame), txn)
             }
             streams += jobs.map { "job-\($0.text)" }
             let events = try streams.flatMap { try snapshot.stream($0, from: 1, limit: .max) }
