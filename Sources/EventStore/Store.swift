@@ -137,14 +137,20 @@ public final class Store: Sendable {
                 try rebuild(registered, append: append, environment: environment, chunk: chunk, progress: nil)
                 continue
             }
+            // Another process may register and fold the projection between the read above and the writes below (a
+            // store opened by several processes at once): each write starts from its own transaction's checkpoint.
             if checkpoint == nil {
-                try environment.write { txn in try append.writeCheckpoint(registered, 0, txn) }
+                try environment.write { txn in
+                    if try append.layout.checkpoint(of: registered.name, txn) == nil { try append.writeCheckpoint(registered, 0, txn) }
+                }
             }
             var next = (checkpoint?.position ?? 0) + 1
             while next <= head {
                 let last = min(head, next + UInt64(max(chunk, 1)) - 1)
                 try environment.write { txn in
-                    try append.fold(registered, from: next, through: last, txn)
+                    let folded = try append.layout.checkpoint(of: registered.name, txn)?.position ?? 0
+                    guard folded < last else { return }
+                    try append.fold(registered, from: folded + 1, through: last, txn)
                     try append.writeCheckpoint(registered, last, txn)
                 }
                 next = last + 1
