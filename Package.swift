@@ -30,13 +30,13 @@ let package = Package(
             name: "reel",
             dependencies: ["EventStore", "MediaPipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        // A small program the tests start as a real second process (multi-process appends).
-        .executableTarget(name: "reel-test-driver", dependencies: ["EventStore"], path: "Tests/Driver"),
+        // A small program the tests start as a real second process (multi-process appends, snapshot checks, soak runs).
+        .executableTarget(name: "reel-test-driver", dependencies: ["EventStore", "MediaPipeline"], path: "Tests/Driver"),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "LMDB", "reel-test-driver"]),
         .testTarget(name: "MediaPipelineTests", dependencies: ["MediaPipeline", "EventStore", "LMDB"]),
         // End-to-end tests of the built `reel` binary, run as a real process.
-        .testTarget(name: "ReelTests", dependencies: ["reel"]),
+        .testTarget(name: "ReelTests", dependencies: ["reel", "reel-test-driver"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,25 +1,42 @@
-// A second process for the engine's multi-process tests: appends events to a store while the test appends too.
+// A second process for the multi-process tests, and the soak run:
 //
 //   reel-test-driver append STORE COUNT STREAM-PREFIX BATCH
+//   reel-test-driver media-append STORE COUNT [--tasks N] [--batch MAX] [--seed S]
+//   reel-test-driver media-lines COUNT [--seed S]
+//   reel-test-driver check STORE --until FILE
+//   reel-test-driver soak STORE [--minutes M] [--interval SECONDS] [--tasks N] [--rebuild-every SECONDS]
 //
-// Appends COUNT events, BATCH per call, from 4 concurrent tasks, to streams STREAM-PREFIX-0…7, with the
-// `EventTypeIndex` projection, and prints one line `ack <position> <id>` per acknowledged event, then `done`.
-// Each event's correlation id is `batch-<uuid>-<size>`, shared by the events of one append call, so a crash test can
-// check that every batch is stored whole or not at all.
+// `append` appends COUNT events, BATCH per call, from 4 concurrent tasks, to streams STREAM-PREFIX-0…7, with the
+// `EventTypeIndex` projection, and prints one line `ack <position> <id> <payload bytes>` per acknowledged event, then
+// `done`. Each event's correlation id is `batch-<uuid>-<size>`, shared by the events of one append call, so a crash
+// test can check that every batch is stored whole or not at all.
+//
+// The media commands are in `MediaCommands.swift`, the soak run in `Soak.swift`.
 import EventStore
 import Foundation
 
-@main
+await Driver.main()
+
 struct Driver {
     static func main() async {
-        let arguments = CommandLine.arguments
-        guard arguments.count == 6, arguments[1] == "append", let count = Int(arguments[3]), let batch = Int(arguments[5]), batch > 0 else {
-            FileHandle.standardError.write(Data("usage: reel-test-driver append STORE COUNT STREAM-PREFIX BATCH\n".utf8))
-            exit(2)
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        switch arguments.first {
+        case "append": await engineAppend(Array(arguments.dropFirst()))
+        case "media-append": await mediaAppend(Options(Array(arguments.dropFirst())))
+        case "media-lines": mediaLines(Options(Array(arguments.dropFirst())))
+        case "check": check(Options(Array(arguments.dropFirst())))
+        case "soak": await Soak(Options(Array(arguments.dropFirst()))).run()
+        default: fail("usage: reel-test-driver append|media-append|media-lines|check|soak … (see Tests/Driver/main.swift)", status: 2)
         }
-        let prefix = arguments[4]
+    }
+
+    static func engineAppend(_ arguments: [String]) async {
+        guard arguments.count == 4, let count = Int(arguments[1]), let batch = Int(arguments[3]), batch > 0 else {
+            fail("usage: reel-test-driver append STORE COUNT STREAM-PREFIX BATCH", status: 2)
+        }
+        let prefix = arguments[2]
         do {
-            let store = try Store.open(at: arguments[2], projections: [EventTypeIndex()])
+            let store = try Store.open(at: arguments[0], projections: [EventTypeIndex()])
             let tasks = 4
             let output = OutputLock()
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -48,15 +65,47 @@ struct Driver {
             try store.close()
             output.write("done\n")
         } catch {
-            FileHandle.standardError.write(Data("reel-test-driver: \(error)\n".utf8))
-            exit(1)
+            fail("reel-test-driver: \(error)", status: 1)
         }
     }
 }
 
+/// Writes whole lines to standard output from many tasks.
 final class OutputLock: @unchecked Sendable {
     private let lock = NSLock()
     func write(_ text: String) {
         lock.withLock { FileHandle.standardOutput.write(Data(text.utf8)) }
+    }
+}
+
+/// Prints `message` on standard error and exits.
+func fail(_ message: String, status: Int32) -> Never {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    exit(status)
+}
+
+/// Positional arguments and `--name value` options.
+struct Options {
+    var positional: [String] = []
+    var named: [String: String] = [:]
+
+    init(_ arguments: [String]) {
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument.hasPrefix("--"), index + 1 < arguments.count {
+                named[String(argument.dropFirst(2))] = arguments[index + 1]
+                index += 2
+            } else {
+                positional.append(argument)
+                index += 1
+            }
+        }
+    }
+
+    func number<T: LosslessStringConvertible>(_ name: String, _ fallback: T) -> T {
+        guard let text = named[name] else { return fallback }
+        guard let value = T(text) else { fail("--\(name) \(text) is not a number", status: 2) }
+        return value
     }
 }
