@@ -1,0 +1,224 @@
+// Reel's side: the bulk load through MediaStore batches (durable group commits), and the raw-LMDB ceiling.
+
+import EventStore
+import Foundation
+import LMDB
+import MediaPipeline
+import Synchronization
+
+/// Enqueues prepared batches in order with at most `window` events in flight; remembers the first failure.
+/// (The approach of Benchmarks/QueryBenchmarks' loader.)
+final class Loader: Sendable {
+    private struct State {
+        var inFlight = 0
+        var failure: String?
+    }
+
+    let media: MediaStore
+    let window: Int
+    private let state = Mutex(State())
+    private let room = NSCondition()
+
+    init(_ media: MediaStore, window: Int) {
+        self.media = media
+        self.window = window
+    }
+
+    var failure: String? { state.withLock { $0.failure } }
+
+    func enqueue(_ events: [NewEvent], _ expected: [String: ExpectedVersion]) {
+        room.lock()
+        while state.withLock({ $0.inFlight }) >= window { room.wait() }
+        room.unlock()
+        let count = events.count
+        state.withLock { $0.inFlight += count }
+        media.store.enqueue(events, expected: expected) { [self] outcome in
+            state.withLock { state in
+                if case let .failure(error) = outcome, state.failure == nil { state.failure = String(describing: error) }
+                state.inFlight -= count
+            }
+            room.lock()
+            room.broadcast()
+            room.unlock()
+        }
+    }
+
+    func drain() {
+        room.lock()
+        while state.withLock({ $0.inFlight }) > 0 { room.wait() }
+        room.unlock()
+    }
+}
+
+struct Failure: Error, CustomStringConvertible {
+    let description: String
+}
+
+enum ReelLoad {
+    /// Loads `inputs` in atomic batches of `batch` events (each checked against every rule), enqueued in order so the
+    /// group-commit writer folds concurrent batches into shared durable transactions. Returns seconds.
+    static func load(_ media: MediaStore, _ inputs: [MediaStore.Input], batch: Int = 1_000) throws -> Double {
+        let loader = Loader(media, window: 16_384)
+        var resolver = StreamResolver(capacity: 2_000_000)
+        let seconds = try time {
+            var start = 0
+            while start < inputs.count {
+                let end = min(inputs.count, start + batch)
+                let (events, expected) = try media.prepare(Array(inputs[start..<end]), resolver: &resolver)
+                loader.enqueue(events, expected)
+                if let failure = loader.failure { throw Failure(description: "Reel load: \(failure)") }
+                start = end
+            }
+            loader.drain()
+        }
+        if let failure = loader.failure { throw Failure(description: "Reel load: \(failure)") }
+        return seconds
+    }
+}
+
+func time(_ body: () throws -> Void) rethrows -> Double {
+    let clock = ContinuousClock()
+    let start = clock.now
+    try body()
+    let d = start.duration(to: clock.now)
+    return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+func timeAsync(_ body: () async throws -> Void) async rethrows -> Double {
+    let clock = ContinuousClock()
+    let start = clock.now
+    try await body()
+    let d = start.duration(to: clock.now)
+    return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+// MARK: - The raw LMDB ceiling
+
+/// Every entry of one LMDB database, flat: keys and values back to back.
+struct FlatDatabase {
+    let name: String
+    var duplicates = false
+    var bytes: [UInt8] = []
+    /// (key start, key length, value length) per entry; the value follows its key.
+    var entries: [(Int, Int, Int)] = []
+    var byteCount: Int { bytes.count }
+}
+
+enum RawCeiling {
+    /// Reads every named database of the LMDB environment at `path` (the Reel store, closed) into memory.
+    static func extract(_ path: String) throws -> [FlatDatabase] {
+        var options = Environment.Options()
+        options.readOnly = true
+        let env = try Environment(path: path, options: options)
+        let names: [String] = try env.openDatabases { txn in
+            let main = try txn.openDatabase(nil)
+            var names: [String] = []
+            try txn.withCursor(main) { cursor in
+                try cursor.forEach { key, _ in
+                    names.append(String(decoding: key, as: UTF8.self))
+                    return true
+                }
+            }
+            return names
+        }
+        let handles = try env.openDatabases { txn in try names.map { try txn.openDatabase($0) } }
+        return try env.read { txn in
+            try handles.map { handle in
+                var flat = FlatDatabase(name: handle.name ?? "")
+                var previousKey: [UInt8] = []
+                try txn.withCursor(handle) { cursor in
+                    try cursor.forEach { key, value in
+                        let start = flat.bytes.count
+                        flat.bytes.append(contentsOf: key)
+                        flat.bytes.append(contentsOf: value)
+                        flat.entries.append((start, key.count, value.count))
+                        if !flat.duplicates, key.elementsEqual(previousKey) { flat.duplicates = true }
+                        previousKey = Array(key)
+                        return true
+                    }
+                }
+                return flat
+            }
+        }
+    }
+
+    /// Writes `databases` into a fresh environment at `path` in `transactions` synced commits, each carrying the
+    /// same share of every database's entries, in key order (`.append` where keys are unique): the cheapest way
+    /// LMDB can store these bytes durably. Returns seconds.
+    static func write(_ databases: [FlatDatabase], to path: String, transactions: Int) throws -> Double {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        var options = Environment.Options()
+        options.mapSize = 1 << 30
+        let env = try Environment(path: path, options: options)
+        let handles = try env.openDatabases { txn in
+            try databases.map { try txn.openDatabase($0.name, flags: $0.duplicates ? [.create, .duplicateSort] : [.create]) }
+        }
+        let count = max(1, transactions)
+        return try time {
+            for t in 0..<count {
+                try env.write { txn in
+                    for (d, database) in databases.enumerated() {
+                        let n = database.entries.count
+                        let lower = n * t / count, upper = n * (t + 1) / count
+                        guard lower < upper else { continue }
+                        try database.bytes.withUnsafeBytes { raw in
+                            try txn.withCursor(handles[d]) { cursor in
+                                for i in lower..<upper {
+                                    let (start, keyLength, valueLength) = database.entries[i]
+                                    let key = UnsafeRawBufferPointer(rebasing: raw[start..<start + keyLength])
+                                    let value = UnsafeRawBufferPointer(rebasing: raw[start + keyLength..<start + keyLength + valueLength])
+                                    try cursor.put(key, value, flags: database.duplicates ? [] : .append)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rebuild ceiling: in the environment `write` left at `path`, scan every log record (touching each byte)
+    /// and write the projections' bytes into fresh databases in `transactions` synced commits. Returns seconds.
+    static func rebuild(_ log: String, _ projections: [FlatDatabase], at path: String, transactions: Int) throws -> Double {
+        var options = Environment.Options()
+        options.mapSize = 1 << 30
+        let env = try Environment(path: path, options: options)
+        let logHandle = try env.openDatabases { txn in try txn.openDatabase(log) }
+        let handles = try env.openDatabases { txn in
+            try projections.map { try txn.openDatabase("rebuilt." + $0.name, flags: $0.duplicates ? [.create, .duplicateSort] : [.create]) }
+        }
+        let count = max(1, transactions)
+        var checksum: UInt64 = 0
+        let seconds = try time {
+            try env.read { txn in
+                try txn.withCursor(logHandle) { cursor in
+                    try cursor.forEach { _, value in
+                        for byte in value { checksum &+= UInt64(byte) }
+                        return true
+                    }
+                }
+            }
+            for t in 0..<count {
+                try env.write { txn in
+                    for (d, database) in projections.enumerated() {
+                        let n = database.entries.count
+                        let lower = n * t / count, upper = n * (t + 1) / count
+                        guard lower < upper else { continue }
+                        try database.bytes.withUnsafeBytes { raw in
+                            try txn.withCursor(handles[d]) { cursor in
+                                for i in lower..<upper {
+                                    let (start, keyLength, valueLength) = database.entries[i]
+                                    let key = UnsafeRawBufferPointer(rebasing: raw[start..<start + keyLength])
+                                    let value = UnsafeRawBufferPointer(rebasing: raw[start + keyLength..<start + keyLength + valueLength])
+                                    try cursor.put(key, value, flags: database.duplicates ? [] : .append)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if checksum == 42 { print("") }  // keeps the scan from being optimised away
+        return seconds
+    }
+}

@@ -1,0 +1,211 @@
+// reel-compare: every workload of issue 6 against Reel, PostgreSQL 15 and SQLite in one run; writes a Markdown table
+// of medians with ratios to Reel. Started by tools/compare, which sets up the PostgreSQL cluster.
+//
+//   reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--race-per-writer M] [--out FILE]
+
+import CSQLite3
+import EventStore
+import Foundation
+import LMDB
+import MediaPipeline
+
+// MARK: Arguments
+
+var events = 1_000_000
+var samples = 1_000
+var rounds = 3
+var perWriter = 200
+var conninfo = ""
+var work = ""
+var out = "Compare/RESULTS.md"
+var command = "tools/compare"
+do {
+    var args = CommandLine.arguments.dropFirst().makeIterator()
+    while let arg = args.next() {
+        func value() -> String {
+            guard let v = args.next() else { fatalError("\(arg) needs a value") }
+            return v
+        }
+        switch arg {
+        case "--events": events = Int(value().replacingOccurrences(of: "_", with: ""))!
+        case "--samples": samples = Int(value())!
+        case "--rounds": rounds = Int(value())!
+        case "--race-per-writer": perWriter = Int(value())!
+        case "--pg": conninfo = value()
+        case "--work": work = value()
+        case "--out": out = value()
+        case "--command": command = value()
+        default:
+            FileHandle.standardError.write(Data("usage: reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--race-per-writer M] [--out FILE]\n".utf8))
+            exit(2)
+        }
+    }
+    if conninfo.isEmpty || work.isEmpty {
+        FileHandle.standardError.write(Data("reel-compare: --pg and --work are required (tools/compare passes them)\n".utf8))
+        exit(2)
+    }
+}
+
+func log(_ message: String) {
+    let stamp = ISO8601DateFormatter().string(from: Date())
+    FileHandle.standardError.write(Data("[\(stamp)] \(message)\n".utf8))
+}
+
+func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+}
+
+func allocatedBytes(_ path: String) -> Int {
+    var total = 0
+    let fm = FileManager.default
+    guard let names = fm.enumerator(atPath: path) else { return 0 }
+    for case let name as String in names {
+        var st = stat()
+        if lstat(path + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { total += Int(st.st_blocks) * 512 }
+    }
+    return total
+}
+
+// MARK: The data
+
+let targets = Targets(seed: Dataset.targetSeed)
+log("generating \(events) events")
+let inputs = Dataset.make(total: events, targets: targets)
+let rows = try Fold.rows(inputs)
+log("\(inputs.count) events; folded into \(rows.rowCount) rows for the peers")
+
+let reelPath = work + "/reel"
+let sqlitePath = work + "/sqlite"
+for path in [reelPath, sqlitePath] {
+    try? FileManager.default.removeItem(atPath: path)
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+}
+
+var report = Report()
+report.events = inputs.count
+report.rows = rows.rowCount
+
+// MARK: W3 — bulk load
+
+log("W3: Reel load")
+var media: MediaStore! = try MediaStore.open(at: reelPath)
+report.reelLoad = try ReelLoad.load(media, inputs)
+log(String(format: "W3: Reel %.1f s (%.0f events/s)", report.reelLoad, Double(inputs.count) / report.reelLoad))
+
+log("W3: PostgreSQL load")
+let pg = try PG(conninfo)
+report.postgresVersion = try pg.rows("SHOW server_version")[0][0] ?? "?"
+report.postgresSettings = try pg.rows("""
+    SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings
+    WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'shared_buffers', 'max_wal_size')
+    """)[0][0] ?? "?"
+report.postgresLoad = try Postgres.load(pg, rows)
+log(String(format: "W3: PostgreSQL %.1f s", report.postgresLoad))
+try pg.exec("ANALYZE")
+
+log("W3: SQLite load")
+let lite = try SQLiteSide.open(sqlitePath)
+report.sqliteVersion = String(cString: sqlite3_libversion())
+report.sqliteLoad = try SQLiteSide.load(lite, rows)
+log(String(format: "W3: SQLite %.1f s", report.sqliteLoad))
+try lite.exec("ANALYZE")
+
+// MARK: W5 — bytes on disk
+
+let reelStats = try media.store.statistics()
+report.reelBytes = reelStats.usedBytes
+report.reelFileBytes = allocatedBytes(reelPath)
+(report.postgresBytes, _) = try Postgres.bytes(pg)
+report.sqliteBytes = try SQLiteSide.bytes(lite, sqlitePath)
+log("W5: Reel \(report.reelBytes) B used (\(report.reelFileBytes) allocated), PostgreSQL \(report.postgresBytes) B, SQLite \(report.sqliteBytes) B")
+
+// MARK: W6 — the raw LMDB ceiling (the same bytes Reel wrote)
+
+do {
+    try media.close()
+    media = nil  // the environment is let go when the last reference goes
+    let databases = try RawCeiling.extract(reelPath)
+    media = try MediaStore.open(at: reelPath)
+    let rawPath = work + "/raw-lmdb"
+    try? FileManager.default.removeItem(atPath: rawPath)
+    report.rawBytes = databases.reduce(0) { $0 + $1.byteCount }
+    report.rawEntries = databases.reduce(0) { $0 + $1.entries.count }
+    log("W6: raw LMDB ceiling: \(databases.count) databases, \(report.rawEntries) entries, \(report.rawBytes) bytes")
+    report.rawAppend = try RawCeiling.write(databases, to: rawPath, transactions: inputs.count / 1_000)
+    let projections = databases.filter { $0.name.hasPrefix("proj.") && !$0.entries.isEmpty }
+    report.rawRebuildBytes = projections.reduce(0) { $0 + $1.byteCount }
+    report.rawRebuild = try RawCeiling.rebuild("reel.log", projections, at: rawPath, transactions: max(1, inputs.count / 20_000))
+    try? FileManager.default.removeItem(atPath: rawPath)
+    log(String(format: "W6: raw append %.1f s, raw rebuild %.1f s", report.rawAppend, report.rawRebuild))
+}
+
+// MARK: W2 — queries
+
+try Postgres.prepareQueries(pg)
+try SQLiteSide.prepareQueries(lite)
+let reelQueries = ReelQueries(media: media, targets: targets)
+for query in QueryName.allCases {
+    let parameter = PeerQuerySQL.parameter(query, targets)
+    let reelSignature = try reelQueries.run(query, sign: true)
+    let pgSignature = try Postgres.query(pg, query, parameter, sign: true)
+    let liteSignature = try SQLiteSide.query(lite, query, parameter, sign: true)
+    guard reelSignature == pgSignature, reelSignature == liteSignature, !reelSignature.isEmpty else {
+        throw Failure(description: "W2 \(query.rawValue): the sides disagree\n reel: \(reelSignature.prefix(300))\n pg:   \(pgSignature.prefix(300))\n lite: \(liteSignature.prefix(300))")
+    }
+    func sample(_ body: () throws -> Void) throws -> (Double, Double) {
+        for _ in 0..<max(50, samples / 10) { try body() }
+        var latencies: [Double] = []
+        latencies.reserveCapacity(samples)
+        let clock = ContinuousClock()
+        for _ in 0..<samples {
+            let start = clock.now
+            try body()
+            let d = start.duration(to: clock.now)
+            latencies.append(Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12)
+        }
+        latencies.sort()
+        return (percentile(latencies, 0.5), percentile(latencies, 0.99))
+    }
+    let reel = try sample { _ = try reelQueries.run(query) }
+    let postgres = try sample { _ = try Postgres.query(pg, query, parameter) }
+    let sqlite = try sample { _ = try SQLiteSide.query(lite, query, parameter) }
+    report.queries.append(.init(name: query.rawValue, reel: reel, postgres: postgres, sqlite: sqlite))
+    log(String(format: "W2 %@: p50 Reel %.0f µs, PG %.0f µs, SQLite %.0f µs", query.rawValue, reel.0, postgres.0, sqlite.0))
+}
+
+// MARK: W4 — rebuild
+
+for round in 1...rounds {
+    report.reelRebuild.append(try time { _ = try media.store.rebuild() })
+    report.postgresRebuild.append(try time { try pg.exec(Postgres.readModels) })
+    report.sqliteRebuild.append(try time { try lite.exec(SQLiteSide.readModels) })
+    log(String(format: "W4 round %d: Reel %.1f s, PG %.1f s, SQLite %.1f s", round, report.reelRebuild.last!, report.postgresRebuild.last!, report.sqliteRebuild.last!))
+}
+
+// MARK: W1 — the race
+
+for round in 1...rounds {
+    func plan() -> RacePlan { RacePlan(writers: 16, perWriter: perWriter, projects: (0..<8).map { _ in UUID() }) }
+    let reel = try await Race.reel(media, plan())
+    let jsonb = try Race.postgresJSONB(conninfo, pg, plan())
+    let pgRows = try Race.postgresRows(conninfo, pg, plan())
+    let liteRows = try Race.sqliteRows(sqlitePath, lite, plan())
+    report.race.append(.init(reel: reel, postgresJSONB: jsonb, postgresRows: pgRows, sqliteRows: liteRows))
+    log(String(format: "W1 round %d: Reel %.0f/s lost %d; PG JSONB %.0f/s lost %d; PG rows %.0f/s lost %d; SQLite %.0f/s lost %d",
+               round, reel.rate, reel.lost, jsonb.rate, jsonb.lost, pgRows.rate, pgRows.lost, liteRows.rate, liteRows.lost))
+}
+
+try media.close()
+report.command = command
+report.racePerWriter = perWriter
+report.samples = samples
+report.rounds = rounds
+let markdown = report.markdown()
+try markdown.write(toFile: out, atomically: true, encoding: .utf8)
+print(markdown)
+log("wrote \(out)")
