@@ -18,6 +18,8 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
     case newerFormat(found: UInt32, supported: UInt32)
     /// The directory is not a Reel store (or has no store and was opened read-only).
     case notAStore(path: String, reason: String)
+    /// The store's data file is damaged (truncated, or pages LMDB cannot follow); restore it from a backup or an export.
+    case damaged(path: String, reason: String)
     /// The store has been closed.
     case closed
     /// No projection of that name is registered with this store.
@@ -40,6 +42,7 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case let .newerFormat(found, supported):
             "the store has format \(found), newer than this Reel's \(supported); use a newer reel"
         case let .notAStore(path, reason): "\(path) is not a Reel store: \(reason)"
+        case let .damaged(path, reason): "the store at \(path) is damaged: \(reason)"
         case .closed: "the store is closed"
         case let .unknownProjection(name): "no projection named \(name) is registered"
         case let .rebuildConflict(name): "projection \(name) was rebuilt by someone else meanwhile; run the rebuild again"

@@ -77,14 +77,17 @@ public final class Store: Sendable {
         do {
             environment = try Environment(path: path, options: environmentOptions)
             layout = try environment.openDatabases { txn in
+                try Self.checkIsReelStore(txn, path: path)
                 let layout = try Layout(txn: txn, projections: projections, create: !options.readOnly)
                 try Self.checkFormat(layout, txn, path: path, initialize: !options.readOnly)
                 return layout
             }
         } catch let error as LMDBError {
             switch error.kind {
-            case .invalidFile, .corrupted:
+            case .invalidFile:
                 throw EventStoreError.notAStore(path: path, reason: error.description)
+            case .corrupted:
+                throw EventStoreError.damaged(path: path, reason: error.description)
             case .notFound:
                 throw EventStoreError.notAStore(path: path, reason: "a database is missing (\(error.operation)); open it writable once")
             default:
@@ -108,6 +111,21 @@ public final class Store: Sendable {
     deinit {
         writer?.stop()
         notifier.close()
+    }
+
+    /// An LMDB environment is a Reel store when its main database names `reel.meta`, or is empty (a new store).
+    /// Another program's environment is refused before anything is created in it.
+    private static func checkIsReelStore(_ txn: borrowing Transaction, path: String) throws {
+        do {
+            _ = try txn.openDatabase("reel.meta")
+            return
+        } catch let error as LMDBError where error.kind == .notFound {}
+        let entries = try txn.statistics(txn.openDatabase(nil)).entries
+        if entries > 0 {
+            throw EventStoreError.notAStore(
+                path: path, reason: "it holds another program's LMDB environment (\(entries) entries, no reel.meta)")
+        }
+        if txn.isReadOnly { throw EventStoreError.notAStore(path: path, reason: "it holds an empty LMDB environment (no reel.meta)") }
     }
 
     private static func checkFormat(_ layout: Layout, _ txn: borrowing Transaction, path: String, initialize: Bool) throws {

@@ -62,20 +62,38 @@ extension Store {
                 }
                 return (head, digests)
             }
-            // The fresh side: the same events folded into empty databases, a slice at a time.
+            // The fresh side: the same events folded into empty databases, a slice at a time. A record that cannot be
+            // decoded, or that a projection refuses (an altered record the hash check has flagged too), ends the fold
+            // as a problem at its position: the comparison after it would mean nothing.
             var next: UInt64 = 1
-            while next <= head {
-                let events = try self.events(from: next, limit: 4_096).filter { $0.position <= head }
+            var failed: IntegrityProblem?
+            while next <= head, failed == nil {
+                let events: [RecordedEvent]
+                do {
+                    events = try self.events(from: next, limit: 4_096).filter { $0.position <= head }
+                } catch let EventStoreError.corruptRecord(position, reason) {
+                    return [IntegrityProblem(location: .position(position), message: "cannot be folded, the record is corrupt: \(reason)")]
+                }
                 guard let last = events.last else { break }
                 try scratch.write { txn in
                     for event in events {
                         for registered in scratchLayout.projections {
-                            try registered.projection.apply(event, txn, registered.generations[0])
+                            do {
+                                try registered.projection.apply(event, txn, registered.generations[0])
+                            } catch let error as LMDBError {
+                                throw error
+                            } catch {
+                                failed = IntegrityProblem(
+                                    location: .position(event.position),
+                                    message: "projection \(registered.name) refuses it in a fold from scratch: \(error)")
+                                return
+                            }
                         }
                     }
                 }
                 next = last.position + 1
             }
+            if let failed { return [failed] }
             return try scratch.read { txn in
                 var problems: [IntegrityProblem] = []
                 for registered in scratchLayout.projections {
@@ -83,10 +101,12 @@ extension Store {
                         let rebuilt = try Self.digest(registered.generations[0][spec.name], txn)
                         guard let expected = live[registered.name]?[spec.name], expected == rebuilt else {
                             let count = live[registered.name]?[spec.name]?.entries ?? 0
-                            problems.append(IntegrityProblem(
-                                location: .projection(registered.name),
-                                message: "database \(spec.name) differs from a fold of the log to position \(head) (\(count) entries live, \(rebuilt.entries) rebuilt)"
-                            ))
+                            problems.append(
+                                IntegrityProblem(
+                                    location: .projection(registered.name),
+                                    message:
+                                        "database \(spec.name) differs from a fold of the log to position \(head) (\(count) entries live, \(rebuilt.entries) rebuilt)"
+                                ))
                             continue
                         }
                     }
@@ -130,64 +150,94 @@ extension Snapshot {
         var previousHash = RecordCodec.zeroHash
         var previousTime = Int64.min
         var streams: [String: StreamHead] = [:]
-        try txn.withCursor(layout.log) { cursor in
-            try cursor.forEach { key, value in
-                guard let position = BigEndian.u64(key), key.count == 8 else {
-                    problems.append(IntegrityProblem(location: .index("log"), message: "a key of \(key.count) bytes is not a position"))
+        do {
+            try txn.withCursor(layout.log) { cursor in
+                try cursor.forEach { key, value in
+                    guard let position = BigEndian.u64(key), key.count == 8 else {
+                        problems.append(IntegrityProblem(location: .index("log"), message: "a key of \(key.count) bytes is not a position"))
+                        return true
+                    }
+                    if position != expected {
+                        problems.append(
+                            IntegrityProblem(
+                                location: .position(expected), message: "missing: the log jumps from \(expected - 1) to \(position)"))
+                    }
+                    expected = position + 1
+                    let parts: (hash: UnsafeRawBufferPointer, previousInStream: UInt64, canonical: UnsafeRawBufferPointer)
+                    do {
+                        parts = try RecordCodec.split(value)
+                    } catch {
+                        problems.append(IntegrityProblem(location: .position(position), message: "undecodable record: \(error)"))
+                        previousHash = RecordCodec.zeroHash
+                        return true
+                    }
+                    // Decoded before it is hashed: the decoder checks every length against the value's size, and a
+                    // size LMDB got from a damaged page can reach past the end of data.mdb, which hashing would read.
+                    let event: RecordedEvent
+                    do {
+                        event = try layout.decode(value, at: position)
+                    } catch {
+                        problems.append(IntegrityProblem(location: .position(position), message: "\(error)"))
+                        previousHash = Array(parts.hash)
+                        return true
+                    }
+                    let recomputed = previousHash.withUnsafeBytes { RecordCodec.hash(previous: $0, canonical: parts.canonical) }
+                    if !recomputed.elementsEqual(parts.hash) {
+                        problems.append(
+                            IntegrityProblem(
+                                location: .position(position), message: "hash mismatch: the record or the one before it was altered"))
+                    }
+                    previousHash = Array(parts.hash)
+                    if event.recordedAtMilliseconds < previousTime {
+                        problems.append(IntegrityProblem(location: .position(position), message: "recorded_at goes backwards"))
+                    }
+                    previousTime = event.recordedAtMilliseconds
+                    var stream =
+                        try streams[event.stream]
+                        ?? StreamHead(number: layout.streamHead(event.stream, txn)?.number ?? 0, version: 0, lastPosition: 0)
+                    if event.version != stream.version + 1 {
+                        problems.append(
+                            IntegrityProblem(
+                                location: .stream(event.stream),
+                                message: "version \(event.version) at position \(position), expected \(stream.version + 1)"))
+                    }
+                    if parts.previousInStream != stream.lastPosition {
+                        problems.append(
+                            IntegrityProblem(
+                                location: .position(position),
+                                message:
+                                    "links to position \(parts.previousInStream) as the previous event of \(event.stream), not \(stream.lastPosition)"
+                            ))
+                    }
+                    stream.version = event.version
+                    stream.lastPosition = position
+                    streams[event.stream] = stream
+                    if try layout.position(of: event.id, txn) != position {
+                        problems.append(
+                            IntegrityProblem(
+                                location: .index("ids"), message: "id \(event.id.lowercased) does not point at position \(position)"))
+                    }
+                    if event.version % Layout.streamIndexInterval == 0,
+                        try layout.indexedPosition(stream: stream.number, version: event.version, txn) != position
+                    {
+                        problems.append(
+                            IntegrityProblem(
+                                location: .index("stream-events"),
+                                message: "\(event.stream) version \(event.version) does not point at position \(position)"))
+                    }
                     return true
                 }
-                if position != expected {
-                    problems.append(IntegrityProblem(location: .position(expected), message: "missing: the log jumps from \(expected - 1) to \(position)"))
-                }
-                expected = position + 1
-                let parts: (hash: UnsafeRawBufferPointer, previousInStream: UInt64, canonical: UnsafeRawBufferPointer)
-                do {
-                    parts = try RecordCodec.split(value)
-                } catch {
-                    problems.append(IntegrityProblem(location: .position(position), message: "undecodable record: \(error)"))
-                    previousHash = RecordCodec.zeroHash
-                    return true
-                }
-                let recomputed = previousHash.withUnsafeBytes { RecordCodec.hash(previous: $0, canonical: parts.canonical) }
-                if !recomputed.elementsEqual(parts.hash) {
-                    problems.append(IntegrityProblem(location: .position(position), message: "hash mismatch: the record or the one before it was altered"))
-                }
-                previousHash = Array(parts.hash)
-                let event: RecordedEvent
-                do {
-                    event = try layout.decode(value, at: position)
-                } catch {
-                    problems.append(IntegrityProblem(location: .position(position), message: "\(error)"))
-                    return true
-                }
-                if event.recordedAtMilliseconds < previousTime {
-                    problems.append(IntegrityProblem(location: .position(position), message: "recorded_at goes backwards"))
-                }
-                previousTime = event.recordedAtMilliseconds
-                var stream = try streams[event.stream]
-                    ?? StreamHead(number: layout.streamHead(event.stream, txn)?.number ?? 0, version: 0, lastPosition: 0)
-                if event.version != stream.version + 1 {
-                    problems.append(IntegrityProblem(location: .stream(event.stream), message: "version \(event.version) at position \(position), expected \(stream.version + 1)"))
-                }
-                if parts.previousInStream != stream.lastPosition {
-                    problems.append(IntegrityProblem(location: .position(position), message: "links to position \(parts.previousInStream) as the previous event of \(event.stream), not \(stream.lastPosition)"))
-                }
-                stream.version = event.version
-                stream.lastPosition = position
-                streams[event.stream] = stream
-                if try layout.position(of: event.id, txn) != position {
-                    problems.append(IntegrityProblem(location: .index("ids"), message: "id \(event.id.lowercased) does not point at position \(position)"))
-                }
-                if event.version % Layout.streamIndexInterval == 0,
-                   try layout.indexedPosition(stream: stream.number, version: event.version, txn) != position {
-                    problems.append(IntegrityProblem(location: .index("stream-events"), message: "\(event.stream) version \(event.version) does not point at position \(position)"))
-                }
-                return true
             }
+        } catch let error as LMDBError where error.kind == .corrupted {
+            // A damaged B-tree page of the log (LMDB follows no checksum; it notices only some damage).
+            problems.append(IntegrityProblem(location: .position(expected), message: "the log cannot be read from here on: \(error)"))
         }
         let head = expected - 1
         for (name, stream) in streams where try layout.streamHead(name, txn) != stream {
-            problems.append(IntegrityProblem(location: .stream(name), message: "stream head does not say version \(stream.version) at position \(stream.lastPosition)"))
+            problems.append(
+                IntegrityProblem(
+                    location: .stream(name),
+                    message: "stream head does not say version \(stream.version) at position \(stream.lastPosition)"))
         }
         let counts = (
             ids: try txn.statistics(layout.ids).entries,
@@ -200,10 +250,12 @@ extension Snapshot {
             problems.append(IntegrityProblem(location: .index("ids"), message: "\(counts.ids) entries for \(events) events"))
         }
         if counts.streamEvents != Int(indexed) {
-            problems.append(IntegrityProblem(location: .index("stream-events"), message: "\(counts.streamEvents) entries, \(indexed) expected"))
+            problems.append(
+                IntegrityProblem(location: .index("stream-events"), message: "\(counts.streamEvents) entries, \(indexed) expected"))
         }
         if counts.streams != streams.count {
-            problems.append(IntegrityProblem(location: .index("streams"), message: "\(counts.streams) streams listed, \(streams.count) in the log"))
+            problems.append(
+                IntegrityProblem(location: .index("streams"), message: "\(counts.streams) streams listed, \(streams.count) in the log"))
         }
         for registered in layout.projections {
             let checkpoint = try layout.checkpoint(of: registered.name, txn)?.position ?? 0

@@ -41,7 +41,9 @@ public final class Environment: @unchecked Sendable {
 
     /// Opens (and, unless read-only, creates) the environment in the existing directory `path`.
     ///
-    /// Stale reader slots left by processes that died are cleared here (`mdb_reader_check`).
+    /// Stale reader slots left by processes that died are cleared here (`mdb_reader_check`), and again whenever all
+    /// slots are taken. A data file shorter than its last committed page (truncated) is refused with
+    /// ``LMDBError/Kind/corrupted`` rather than read past its end.
     public init(path: String, options: Options = Options()) throws {
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "mdb_env_create")
@@ -57,10 +59,18 @@ public final class Environment: @unchecked Sendable {
             guard OpenPaths.shared.insert(canonical) else {
                 throw LMDBError(code: EBUSY, operation: "mdb_env_open(\(path)): already open in this process")
             }
+            if options.readOnly, let empty = Diagnosis.beforeReadOnlyOpen(path: path) {
+                OpenPaths.shared.remove(canonical)
+                throw empty
+            }
             let rc = mdb_env_open(env, path, flags, 0o644)
             if rc != 0 {
                 OpenPaths.shared.remove(canonical)
-                throw LMDBError(code: rc, operation: "mdb_env_open(\(path))")
+                throw Diagnosis.openFailure(code: rc, path: path)
+            }
+            if let truncated = Diagnosis.truncation(env, path: path) {
+                OpenPaths.shared.remove(canonical)
+                throw truncated
             }
             self.canonicalPath = canonical
         } catch {
@@ -94,7 +104,8 @@ public final class Environment: @unchecked Sendable {
 
     /// Flushes earlier commits to disk (needed only with ``Options/noSync``).
     public func sync() throws {
-        try check(mdb_env_sync(handle, 1), "mdb_env_sync")
+        let rc = mdb_env_sync(handle, 1)
+        if rc != 0 { throw Diagnosis.diskFull(LMDBError(code: rc, operation: "mdb_env_sync"), path: path) }
     }
 
     /// Size facts of the environment.
@@ -145,6 +156,8 @@ public final class Environment: @unchecked Sendable {
                     try grow()
                     continue
                 }
+                // A put that spills pages of a large transaction writes them to the file, and may find the disk full.
+                if let lmdb = error as? LMDBError { throw Diagnosis.diskFull(lmdb, path: path) }
                 throw error
             }
             if let failure = ledger.failure {
@@ -153,7 +166,7 @@ public final class Environment: @unchecked Sendable {
                     try grow()
                     continue
                 }
-                throw failure
+                throw Diagnosis.diskFull(failure, path: path)
             }
             // lmdb.h: "The transaction handle is freed. It and its cursors must not be used again after this call,
             // except with mdb_cursor_renew()" — even when it fails, so no abort follows a failed commit.
@@ -162,7 +175,9 @@ public final class Environment: @unchecked Sendable {
                 try grow()
                 continue
             }
-            try check(rc, "mdb_txn_commit")
+            // A full disk fails the commit (a short pwrite, fdatasync) before the meta page is written: the commit is
+            // not made, the earlier ones stand, and the next write works once there is room.
+            if rc != 0 { throw Diagnosis.diskFull(LMDBError(code: rc, operation: "mdb_txn_commit"), path: path) }
             return result
         }
     }
@@ -172,6 +187,9 @@ public final class Environment: @unchecked Sendable {
             var txn: OpaquePointer?
             let rc = mdb_txn_begin(handle, nil, flags, &txn)
             if rc == 0, let txn { return Transaction(handle: txn, ledger: ledger) }
+            // Every reader slot taken: slots of processes that died inside a read transaction stay taken until someone
+            // runs mdb_reader_check, and a process that keeps the store open would otherwise never see them freed.
+            if rc == MDB_READERS_FULL, clearStaleReaders() > 0 { continue }
             guard rc == MDB_MAP_RESIZED else { throw LMDBError(code: rc, operation: "mdb_txn_begin") }
             // lmdb.h, MDB_MAP_RESIZED: "the database was grown by another process; call mdb_env_set_mapsize() with a
             // size of zero to adopt the new size" — with no transaction of this process open.

@@ -36,10 +36,15 @@ public struct LMDBError: Error, Sendable, Equatable, CustomStringConvertible {
     public let code: Int32
     /// The call that failed, e.g. `"mdb_put(log)"`.
     public let operation: String
+    /// What was found when the failure was looked into, and what to do, said in place of LMDB's words and
+    /// ``remedy`` (which for some codes mislead: a short write on a full disk is `EIO`, a truncated file
+    /// `MDB_CORRUPTED` "Located page was wrong type").
+    public let detail: String?
 
-    public init(code: Int32, operation: String) {
+    public init(code: Int32, operation: String, detail: String? = nil) {
         self.code = code
         self.operation = operation
+        self.detail = detail
     }
 
     public var kind: Kind {
@@ -71,13 +76,16 @@ public struct LMDBError: Error, Sendable, Equatable, CustomStringConvertible {
         case .keyExists: "the key already exists"
         case .badValueSize: "a key is longer than 511 bytes or empty; shorten it"
         case .invalidFile: "this is not an LMDB store, or one written by an incompatible LMDB version"
+        case .corrupted where code == MDB_PANIC:
+            "an earlier write of this process failed (a full disk or an I/O error); reopen the store: every acknowledged commit is intact"
         case .corrupted: "the data file is damaged; restore it from a backup or an export"
         case .badTransaction: "the transaction failed earlier and must be aborted"
         case .databasesFull: "too many named databases; raise maxDatabases when opening"
         case .notFound: "the named database does not exist in this store"
         case .system(2): "the file or directory does not exist"
         case .system(13): "permission denied; check the store directory's owner and mode"
-        case .system(28): "no space left on the device; free space and retry"
+        case .system(28):
+            "free space on that disk and retry: every acknowledged commit is intact, and the store takes writes again once there is room"
         case .system(30): "the file system is read-only"
         case .system(12): "out of memory or address space for the map"
         case .system: "the operating system refused the operation"
@@ -85,7 +93,10 @@ public struct LMDBError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "\(operation) failed: \(lmdbMessage) (code \(code)); \(remedy)" }
+    public var description: String {
+        guard let detail else { return "\(operation) failed: \(lmdbMessage) (code \(code)); \(remedy)" }
+        return "\(operation) failed: \(detail) (\(lmdbMessage), code \(code))"
+    }
 }
 
 /// Turns an LMDB return code into a thrown ``LMDBError``.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventStore
 import Foundation
+import LMDB
 import MediaPipeline
 
 /// `reel` — the operator's command line over a Reel store.
@@ -9,7 +10,10 @@ struct Reel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reel",
         abstract: "An embedded, event-sourced store for generative-media pipelines, on LMDB.",
-        subcommands: [Demo.self, Append.self, Read.self, Query.self, Audit.self, Replay.self, Rebuild.self, Export.self, Import.self, Stats.self, Verify.self]
+        subcommands: [
+            Demo.self, Append.self, Read.self, Query.self, Audit.self, Replay.self, Rebuild.self, Export.self, Import.self, Stats.self,
+            Verify.self,
+        ]
     )
 
     /// SPEC §5 puts the store before the command (`reel [--store DIR] COMMAND …`); each command declares `--store`, so
@@ -46,12 +50,27 @@ struct Reel: AsyncParsableCommand {
         } catch let failure as Exit.Failure {
             warn(failure.description)
             Foundation.exit(Exit.rejected.rawValue)
+        } catch let error as EventStoreError where error.meansStoreUnusable {
+            // Opened, then found unusable: a damaged page met while reading, a full disk at the final sync, every
+            // reader slot taken. Exit 3 like a store that cannot be opened, with the reason (never a trap).
+            warn("reel: \(error)")
+            Foundation.exit(Exit.cannotOpen.rawValue)
         } catch {
             if exitCode(for: error) == .validationFailure {
                 warn(fullMessage(for: error))
                 Foundation.exit(Exit.usage.rawValue)
             }
             exit(withError: error)
+        }
+    }
+}
+
+extension EventStoreError {
+    /// The store itself failed (rather than the input or a rule): the command line's exit 3.
+    var meansStoreUnusable: Bool {
+        switch self {
+        case .storage, .damaged, .notAStore, .newerFormat, .corruptRecord: true
+        default: false
         }
     }
 }
@@ -94,6 +113,13 @@ func openStore(_ location: StoreLocation, readOnly: Bool, durability: Durability
     var options = StoreOptions()
     options.readOnly = readOnly
     options.durability = durability
+    // LMDB has no checksums: damage it cannot see may crash it on a read (a page past the end of data.mdb). Say so and
+    // exit 3 instead of trapping.
+    FaultGuard.install(
+        message: "reel: the store at \(location.path) is damaged: LMDB met a page it cannot read (past the end of data.mdb, "
+            + "or a broken page link) and stopped; restore the store from a backup or an export",
+        status: Exit.cannotOpen.rawValue
+    )
     do {
         return try MediaStore.open(at: location.path, options: options)
     } catch {

@@ -1,0 +1,104 @@
+import CLMDB
+import Glibc
+
+/// Looks into failures LMDB reports too briefly, so that the error names the file and the cause: which of the two
+/// files is not LMDB's, a truncated data file, a full disk.
+enum Diagnosis {
+    static func dataFile(_ path: String) -> String { path + "/data.mdb" }
+    static func lockFile(_ path: String) -> String { path + "/lock.mdb" }
+
+    /// Before a read-only open. An empty `data.mdb` is what LMDB takes for a new environment, which a read-only open
+    /// cannot initialise (it then fails with a bare `EBADF`). A writable open initialises it, as LMDB does: an empty
+    /// file is also what a creation interrupted before its first write leaves, and two processes creating one store
+    /// at once may see it for an instant.
+    static func beforeReadOnlyOpen(path: String) -> LMDBError? {
+        var info = stat()
+        guard stat(dataFile(path), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size == 0 else { return nil }
+        return LMDBError(
+            code: MDB_INVALID, operation: "mdb_env_open(\(path))",
+            detail: "data.mdb is empty (0 bytes): truncated, or its creation was interrupted")
+    }
+
+    /// After `mdb_env_open` failed with `code`.
+    static func openFailure(code: Int32, path: String) -> LMDBError {
+        let operation = "mdb_env_open(\(path))"
+        for (name, file) in [("data.mdb", dataFile(path)), ("lock.mdb", lockFile(path))] {
+            var info = stat()
+            if stat(file, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+                return LMDBError(
+                    code: code, operation: operation,
+                    detail: "\(name) is \((info.st_mode & S_IFMT) == S_IFDIR ? "a directory" : "not a regular file"), not LMDB's file")
+            }
+        }
+        if code == MDB_INVALID || code == MDB_VERSION_MISMATCH {
+            switch dataHeader(path) {
+            case .lmdb:
+                // LMDB rebuilds a lock file it does not recognise when no other process has it open; it refuses only
+                // when it cannot take the file over.
+                return LMDBError(
+                    code: code, operation: operation,
+                    detail:
+                        "lock.mdb is not an LMDB lock file of this LMDB version, and another process holds it open; stop that process, or remove lock.mdb once no process uses the store"
+                )
+            case .otherVersion:
+                return LMDBError(
+                    code: code, operation: operation,
+                    detail: "data.mdb was written by an incompatible LMDB version; open it with that version and export it")
+            case .notLMDB:
+                return LMDBError(code: code, operation: operation, detail: "data.mdb is not an LMDB data file (no LMDB header)")
+            case .unreadable:
+                break
+            }
+        }
+        return diskFull(LMDBError(code: code, operation: operation), path: path)
+    }
+
+    private enum Header { case lmdb, otherVersion, notLMDB, unreadable }
+
+    /// The first meta page of `data.mdb`: after the 16-byte page header, `mm_magic` (0xBEEFC0DE) and `mm_version` (1),
+    /// both in the machine's byte order (lmdb.h's `MDB_meta`).
+    private static func dataHeader(_ path: String) -> Header {
+        let descriptor = open(dataFile(path), O_RDONLY)
+        guard descriptor >= 0 else { return .unreadable }
+        defer { close(descriptor) }
+        var words: (UInt32, UInt32) = (0, 0)
+        let count = withUnsafeMutableBytes(of: &words) { pread(descriptor, $0.baseAddress, 8, 16) }
+        guard count == 8 else { return .notLMDB }
+        guard words.0 == 0xBEEF_C0DE else { return .notLMDB }
+        return words.1 == 1 ? .lmdb : .otherVersion
+    }
+
+    /// After a successful open: the data file must hold every page the newest meta page counts. LMDB reads the file
+    /// through its map, and reading a page past the end of a truncated file is a `SIGBUS` in the reader, not an error.
+    static func truncation(_ env: OpaquePointer, path: String) -> LMDBError? {
+        var info = MDB_envinfo()
+        var statistics = MDB_stat()
+        var descriptor: mdb_filehandle_t = -1
+        guard mdb_env_info(env, &info) == 0, mdb_env_stat(env, &statistics) == 0, mdb_env_get_fd(env, &descriptor) == 0 else { return nil }
+        var file = stat()
+        guard fstat(descriptor, &file) == 0 else { return nil }
+        let needed = (Int64(info.me_last_pgno) + 1) * Int64(statistics.ms_psize)
+        guard Int64(file.st_size) < needed else { return nil }
+        return LMDBError(
+            code: MDB_CORRUPTED, operation: "mdb_env_open(\(path))",
+            detail:
+                "data.mdb is \(file.st_size) bytes, but its last committed page ends at byte \(needed): the file was truncated; restore the store from a backup or an export"
+        )
+    }
+
+    /// A failed write. On a full disk LMDB's `pwrite` is short, which it reports as `EIO`; `fdatasync` and
+    /// `ftruncate` say `ENOSPC` (or `EDQUOT`). When the file system holding `path` is full, says so, as `ENOSPC`.
+    static func diskFull(_ error: LMDBError, path: String) -> LMDBError {
+        guard [EIO, ENOSPC, EDQUOT].contains(error.code) else { return error }
+        var info = statvfs()
+        let free: UInt64? = statvfs(path, &info) == 0 ? UInt64(info.f_bavail) * UInt64(info.f_frsize) : nil
+        guard error.code != EIO || (free ?? .max) < 1 << 20 else { return error }
+        let space = free.map { ", \($0) bytes free" } ?? ""
+        let cause = error.code == ENOSPC ? "" : "; LMDB reported \(String(cString: strerror(error.code)))"
+        return LMDBError(
+            code: ENOSPC, operation: error.operation,
+            detail:
+                "the disk holding \(path) is full\(space)\(cause); free space on it and retry: every acknowledged commit is intact, and the store takes writes again once there is room"
+        )
+    }
+}

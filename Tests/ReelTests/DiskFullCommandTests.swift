@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+
+/// A full disk (issue 5, point 5), end to end: `reel append` on a small tmpfs that fills up.
+@Suite("A full disk")
+struct DiskFullCommandTests {
+    @Test(
+        "reel append on a full disk: each line that cannot land says the disk is full; what was acknowledged stays; appends work again once space is freed",
+        .enabled(if: getuid() == 0, "mounting the small tmpfs it fills needs root")
+    )
+    func appendOnFullDisk() throws {
+        let mountPoint = temporaryStorePath()
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        defer { remove(mountPoint) }
+        guard mount("tmpfs", mountPoint, "tmpfs", 0, "size=8m") == 0 else {
+            print("DiskFullCommandTests skipped: mount -t tmpfs failed: \(String(cString: strerror(errno)))")
+            return
+        }
+        defer { umount2(mountPoint, Int32(MNT_DETACH)) }
+        let store = mountPoint + "/store"
+        let filler = mountPoint + "/filler"
+        #expect(try append(ndjson([inputLine("project.created", ["project_id": .string(uuid())])]), to: store).status == 0)
+        // About 2.5 MB left, for 6,000 lines of about 1 KB stored each.
+        try Data(repeating: 0x55, count: 5_500_000).write(to: URL(fileURLWithPath: filler))
+        let project = uuid()
+        var lines = [inputLine("project.created", ["project_id": .string(project)])]
+        for scene in 0..<6_000 {
+            lines.append(
+                inputLine(
+                    "scene_image.saved",
+                    [
+                        "project_id": .string(project), "scene_index": .int(scene),
+                        "image_url": .string("https://cdn/\(scene)/" + String(repeating: "x", count: 200)),
+                    ]))
+        }
+        let input = try temporaryFile(ndjson(lines))
+        defer { remove(input) }
+
+        let run = try reel(["append", input, "--store", store])
+        #expect(run.status == 1, "\(run)")
+        let summary = try parseObject(run.stdout)
+        let appended = try #require(summary["appended"] as? Int)
+        let rejected = try #require(summary["rejected"] as? Int)
+        #expect(appended > 100 && rejected > 0 && appended + rejected == lines.count, "\(run.stdout)")
+        #expect(run.stderrLines.count == rejected, "one line of stderr per line that did not land")
+        #expect(run.stderrLines.allSatisfy { $0.contains("the disk holding \(store) is full") }, "\(run.stderrLines.prefix(3))")
+        #expect(!run.stderr.contains("crashed"))
+
+        // Every acknowledged line is there (the first project plus `appended`), and the store is sound.
+        #expect(try readAll(store).count == 1 + appended)
+        try expectVerified(store)
+
+        // Space freed: the next append lands.
+        try FileManager.default.removeItem(atPath: filler)
+        let more = try append(
+            ndjson([
+                inputLine(
+                    "scene_image.saved", ["project_id": .string(project), "scene_index": 99_999, "image_url": "https://cdn/after.png"])
+            ]), to: store)
+        #expect(more.status == 0, "\(more)")
+        #expect(try readAll(store).count == 2 + appended)
+        try expectVerified(store)
+    }
+}
