@@ -117,7 +117,7 @@ struct DataReader {
     func finish() throws {
         guard object.members.count != present else { return }
         for key in object.keys where !asked.contains(key) {
-            throw invalid(key, "is not a field of \(type)")
+            throw invalid(String(key.prefix(64)), "is not a field of \(type)")
         }
     }
 }
