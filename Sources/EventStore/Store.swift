@@ -89,7 +89,10 @@ public final class Store: Sendable {
             case .corrupted:
                 throw EventStoreError.damaged(path: path, reason: error.description)
             case .notFound:
-                throw EventStoreError.notAStore(path: path, reason: "a database is missing (\(error.operation)); open it writable once")
+                throw EventStoreError.notAStore(
+                    path: path,
+                    reason: "a database is missing (\(error.operation)): the store was made without this projection (open it writable "
+                        + "once to add it), or the page that names it is damaged")
             default:
                 throw EventStoreError.storage(error)
             }
