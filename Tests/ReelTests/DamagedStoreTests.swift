@@ -196,7 +196,7 @@ struct DamagedStoreTests {
         try Self.expectRefused(["append"], input: Self.oneLine, store: nested, reason: "data.mdb is a directory")
     }
 
-    @Test("a store written by a newer format is refused with exit 3")
+    @Test("a store written by a newer format, or by an incompatible LMDB, is refused with exit 3")
     func newerFormat() throws {
         let sample = try Self.makeSample()
         defer { remove(sample.path) }
@@ -210,5 +210,13 @@ struct DamagedStoreTests {
             try Self.expectRefused(command, store: sample.path, reason: "the store has format 99, newer than this Reel's 1")
         }
         try Self.expectRefused(["append"], input: Self.oneLine, store: sample.path, reason: "format 99")
+
+        // LMDB's own data format: both meta pages (magic 0xBEEFC0DE, then the version, 1) say version 2.
+        var lmdb = try [UInt8](Data(contentsOf: Self.dataFile(sample.path)))
+        let metas = Self.offsets(of: [0xDE, 0xC0, 0xEF, 0xBE, 1, 0, 0, 0], in: lmdb).filter { $0 < 1 << 17 && $0 % 4_096 == 16 }
+        #expect(metas.count == 2)
+        for offset in metas { lmdb[offset + 4] = 2 }
+        try Data(lmdb).write(to: Self.dataFile(sample.path))
+        try Self.expectRefused(["verify"], store: sample.path, reason: "data.mdb was written by an incompatible LMDB version")
     }
 }
