@@ -19,6 +19,7 @@ final class PG: @unchecked Sendable {
             throw PGError(description: "connect: \(message)")
         }
         self.conn = conn
+        try exec("SET client_min_messages TO warning")
     }
 
     deinit { PQfinish(conn) }

@@ -149,25 +149,29 @@ enum Race {
                 VALUES ('\(project.text)', 'Race', '\(now)', '\(now)')
                 """)
         }
-        let connections = try (0..<plan.writers).map { _ in try SQLiteSide.open(directory) }
-        for db in connections {
-            try db.prepare("save", """
-                INSERT INTO content.generated_images (id, content_creation_request_id, scene_index, image_url, image_index, created_at, updated_at)
-                VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%d %H:%M:%f', 'now'), strftime('%Y-%m-%d %H:%M:%f', 'now'))
-                ON CONFLICT (content_creation_request_id, scene_index, image_index)
-                DO UPDATE SET image_url = excluded.image_url, updated_at = excluded.updated_at
-                """)
-        }
+        // One writer connection shared by the 16 threads under a lock, as GRDB's DatabaseQueue/DatabasePool writer
+        // serialises writes in-process: SQLite has one writer at a time anyway, and 16 connections of their own would
+        // measure its busy-handler sleeps rather than its commits.
+        let writer = try SQLiteSide.open(directory)
+        try writer.prepare("save", """
+            INSERT INTO content.generated_images (id, content_creation_request_id, scene_index, image_url, image_index, created_at, updated_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%d %H:%M:%f', 'now'), strftime('%Y-%m-%d %H:%M:%f', 'now'))
+            ON CONFLICT (content_creation_request_id, scene_index, image_index)
+            DO UPDATE SET image_url = excluded.image_url, updated_at = excluded.updated_at
+            """)
+        let lock = NSLock()
         let errors = Errors()
         let seconds = onThreads(plan.writers) { w in
-            let db = connections[w]
             for k in 0..<plan.perWriter {
                 let image = plan.image(w, k)
+                let id = UUID().text
+                lock.lock()
                 do {
-                    try db.command("save", [.text(UUID().text), .text(image.project.text), .int(image.scene), .text(image.url), .int(image.index)])
+                    try writer.command("save", [.text(id), .text(image.project.text), .int(image.scene), .text(image.url), .int(image.index)])
                 } catch {
                     errors.add("\(error)")
                 }
+                lock.unlock()
             }
         }
         try errors.check("SQLite rows race")

@@ -20,6 +20,7 @@ struct Report {
     var events = 0
     var rows = 0
     var command = ""
+    var reelCommit = ""
     var samples = 0
     var rounds = 0
     var racePerWriter = 0
@@ -27,7 +28,7 @@ struct Report {
     var postgresSettings = ""
     var sqliteVersion = ""
     var reelLoad = 0.0, postgresLoad = 0.0, sqliteLoad = 0.0
-    var reelBytes = 0, reelFileBytes = 0, postgresBytes = 0, sqliteBytes = 0
+    var reelBytes = 0, reelFileBytes = 0, reelLogBytes = 0, reelProjectionBytes = 0, postgresBytes = 0, sqliteBytes = 0
     var rawAppend = 0.0, rawRebuild = 0.0, rawBytes = 0, rawEntries = 0, rawRebuildBytes = 0
     var queries: [Query] = []
     var reelRebuild: [Double] = [], postgresRebuild: [Double] = [], sqliteRebuild: [Double] = []
@@ -66,7 +67,7 @@ struct Report {
         md += "run: the peer's time ÷ Reel's (or Reel's rate ÷ the peer's, the peer's bytes ÷ Reel's); above 1× Reel is ahead, below 1× it is behind.\n\n"
         md += "Machine: \(shell("nproc")) cores, \(shell("free -g | awk '/Mem:/ {print $2}'")) GiB memory, Linux \(shell("uname -r")), "
         md += "\(shell("date -u '+%Y-%m-%d %H:%M UTC'")). PostgreSQL \(postgresVersion) (\(postgresSettings)); SQLite \(sqliteVersion) "
-        md += "(WAL, synchronous=FULL, foreign_keys=ON); Reel with default options (every commit synced). The machine is shared: expect noise.\n\n"
+        md += "(WAL, synchronous=FULL, foreign_keys=ON); Reel at `\(reelCommit)` with default options (every commit synced). The machine is shared: expect noise.\n\n"
 
         md += "| workload | measure | Reel | PostgreSQL | SQLite | vs PostgreSQL | vs SQLite | target | |\n"
         md += "|---|---|---|---|---|---|---|---|---|\n"
@@ -79,6 +80,8 @@ struct Report {
         let saved = race.first?.reel.saved ?? 0
         let jsonbLost = race.map { Double($0.postgresJSONB.lost) / Double($0.postgresJSONB.saved) * 100 }
         md += "| W1 race, 16 writers, \(f(Double(saved))) images into 8 projects | images/s (row design; Reel: events) | \(f(reelRate)) | \(f(pgRowsRate)) | \(f(liteRate)) | \(ratio(reelRate / pgRowsRate)) | \(ratio(reelRate / liteRate)) | ≥10× PostgreSQL rows, 0 lost | \(met(reelRate >= 10 * pgRowsRate && reelLost == 0)) |\n"
+        func rates(_ k: KeyPath<RaceRound, RaceResult>) -> String { race.map { f($0[keyPath: k].rate) }.joined(separator: ", ") }
+        md += "| | images/s in each round | \(rates(\.reel)) | \(rates(\.postgresRows)) | \(rates(\.sqliteRows)) | | | | |\n"
         md += "| | images lost (worst round) | \(reelLost) | \(pgLost) | \(liteLost) | | | | |\n"
         md += "| W1, PostgreSQL's old JSONB read-modify-write design | images/s; lost (median of rounds) | | \(f(jsonbRate)); **\(f(medianOf(jsonbLost), 1))% lost** (\(race.map { String($0.postgresJSONB.lost) }.joined(separator: ", ")) of \(f(Double(saved)))) | | \(ratio(reelRate / jsonbRate)) | | | |\n"
 
@@ -101,6 +104,7 @@ struct Report {
         // W5
         let perEvent = { (bytes: Int) in Double(bytes) / Double(events) }
         md += "| W5 bytes on disk, indexes included | bytes per event | \(f(perEvent(reelBytes))) | \(f(perEvent(postgresBytes))) | \(f(perEvent(sqliteBytes))) | \(ratio(Double(postgresBytes) / Double(reelBytes))) | \(ratio(Double(sqliteBytes) / Double(reelBytes))) | ≤ PostgreSQL | \(met(reelBytes <= postgresBytes)) |\n"
+        md += "| | Reel's bytes per event: the log (envelopes, payloads, hashes) / the projections / the rest (id and stream indexes, free pages) | \(f(perEvent(reelLogBytes))) / \(f(perEvent(reelProjectionBytes))) / \(f(perEvent(reelBytes - reelLogBytes - reelProjectionBytes))) | | | | | | |\n"
         md += "| | total MiB | \(f(Double(reelBytes) / 1_048_576, 1)) | \(f(Double(postgresBytes) / 1_048_576, 1)) | \(f(Double(sqliteBytes) / 1_048_576, 1)) | | | | |\n"
 
         // W6
@@ -112,7 +116,7 @@ struct Report {
         md += "- **Data.** The generator of Benchmarks/QueryBenchmarks (the mix of tools/make-production.py, seed 7) makes \(f(Double(events))) events with the measured entities spread through them: a 100-scene × 4-image project, a frame with 20 jobs, a 200-scenelet story with a shot and a frame per scenelet, a user with 20 sessions of 8 images and a job with 4 reference images. The peers' rows are those events folded into the seeds' tables (what a service on the seeds' design would hold after the same requests), with each row's times taken from its event's place in the log. Before timing W2 the run checks that the three sides return the same ids and URLs in the same order for every query.\n"
         md += "- **Schemas.** The seeds' designs, with their primary keys, unique constraints, foreign keys (ON DELETE as in the seeds) and indexes; seed 001 says every foreign key is indexed, so every one is. Seed 001's generation_jobs carries seed 000's `frame_id` (the seeds' image_generation_jobs); shots follow seed 002's recommended option 1 (`scenelet_ref` UUID FK, `scenelet_id` display text, `scenelet_sequence`); seed 003's content_creation_requests and its generated_images (unique on project, scene, image index) live in a schema (SQLite: an attached database) named `content`. The seed's triggers that keep sessions' thumbnail_url/generated_count/updated_at are not installed: the loaded rows carry the values they would have kept, so the peers' writes are cheaper than the design's. The junction table has a `position` column so that reference images come back in the order given, as Reel returns them. SQLite stores UUIDs and times as TEXT.\n"
         md += "- **Clients.** PostgreSQL through libpq (C, system library), prepared statements, text results copied into Swift strings; SQLite through its C API with prepared statements kept per connection. Reel through MediaStore's public API in-process. Each query builds the shape a service returns (Reel's typed results; the peers' rows grouped into scenes or lists).\n"
-        md += "- **W1.** Each round: 8 new projects, 16 writers (PostgreSQL and SQLite: 16 threads with a connection each; Reel: 16 tasks on one MediaStore), \(racePerWriter) images each, every image a distinct (project, scene, image index); each save is its own durable commit (autocommit; Reel: one `append` each). PostgreSQL JSONB: seed 003's old saveImageToDatabase (SELECT generated_output, add the URL in the client, UPDATE the whole document); rows: `INSERT … ON CONFLICT (content_creation_request_id, scene_index, image_index) DO UPDATE`; SQLite: the same upsert. Lost = saved − found afterwards. Medians of \(race.count) rounds.\n"
+        md += "- **W1.** Each round: 8 new projects, 16 writers (PostgreSQL: 16 threads with a connection each; SQLite: 16 threads sharing one writer connection under a lock, as GRDB's writer queue does, since 16 connections would measure SQLite's busy-handler sleeps; Reel: 16 tasks on one MediaStore), \(racePerWriter) images each, every image a distinct (project, scene, image index); each save is its own durable commit (autocommit; Reel: one `append` each). PostgreSQL JSONB: seed 003's old saveImageToDatabase (SELECT generated_output, add the URL in the client, UPDATE the whole document); rows: `INSERT … ON CONFLICT (content_creation_request_id, scene_index, image_index) DO UPDATE`; SQLite: the same upsert. Lost = saved − found afterwards. Medians of \(race.count) rounds.\n"
         md += "- **W2.** \(samples) timed runs of each query per side after a warm-up, one at a time, on the loaded store/tables (after ANALYZE). PostgreSQL and SQLite: one prepared statement per query (the story's depth-first order by a recursive CTE ordered by the path of created_at; jobs-by-frame and the job with its reference URLs and images in one statement each; sessions is seed 001's query as written). Reel: `imagesByScene`, `jobsByFrame`, `story`, `sessions`, `job`, each in its own read snapshot.\n"
         md += "- **W3.** Reel: MediaStore `prepare` + `enqueue` of atomic batches of 1,000 events (every event checked against its rules), default durability (each group commit synced), timed until the last commit. PostgreSQL: COPY per table in transactions of 50,000 rows, then the frames' approved jobs by one UPDATE … FROM (the tables point at each other); ANALYZE afterwards, not timed. SQLite: prepared INSERTs in transactions of 50,000 rows, then the approvals' UPDATEs. The peers load final rows (a job's row once, not its insert and status updates), which is less work than replaying the requests.\n"
         md += "- **W4.** Reel: `Store.rebuild()` of every projection from the log (blue/green, the store open). Peers: in one transaction, drop and recompute in SQL from the rows the read models the queries need — images by scene, each frame's jobs and latest completed job, sessions' thumbnail/count/updated_at, every story's depth-first scenelet order, each job's reference URLs — as tables with an index each. Medians of \(rounds) rounds.\n"

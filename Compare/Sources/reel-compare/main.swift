@@ -13,12 +13,13 @@ import MediaPipeline
 
 var events = 1_000_000
 var samples = 1_000
-var rounds = 3
+var rounds = 5
 var perWriter = 200
 var conninfo = ""
 var work = ""
 var out = "Compare/RESULTS.md"
 var command = "tools/compare"
+var reelCommit = "unknown"
 do {
     var args = CommandLine.arguments.dropFirst().makeIterator()
     while let arg = args.next() {
@@ -35,6 +36,7 @@ do {
         case "--work": work = value()
         case "--out": out = value()
         case "--command": command = value()
+        case "--reel-commit": reelCommit = value()
         default:
             FileHandle.standardError.write(Data("usage: reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--race-per-writer M] [--out FILE]\n".utf8))
             exit(2)
@@ -119,6 +121,8 @@ try lite.exec("ANALYZE")
 
 let reelStats = try media.store.statistics()
 report.reelBytes = reelStats.usedBytes
+report.reelLogBytes = reelStats.logBytes
+report.reelProjectionBytes = reelStats.projections.reduce(0) { $0 + $1.bytes }
 report.reelFileBytes = allocatedBytes(reelPath)
 (report.postgresBytes, _) = try Postgres.bytes(pg)
 report.sqliteBytes = try SQLiteSide.bytes(lite, sqlitePath)
@@ -157,23 +161,28 @@ for query in QueryName.allCases {
     guard reelSignature == pgSignature, reelSignature == liteSignature, !reelSignature.isEmpty else {
         throw Failure(description: "W2 \(query.rawValue): the sides disagree\n reel: \(reelSignature.prefix(300))\n pg:   \(pgSignature.prefix(300))\n lite: \(liteSignature.prefix(300))")
     }
-    func sample(_ body: () throws -> Void) throws -> (Double, Double) {
-        for _ in 0..<max(50, samples / 10) { try body() }
-        var latencies: [Double] = []
-        latencies.reserveCapacity(samples)
-        let clock = ContinuousClock()
-        for _ in 0..<samples {
+    // The three sides take turns, one query each, so that the noise of the shared machine falls on all of them alike.
+    let warmup = max(50, samples / 10)
+    var latencies: [[Double]] = [[], [], []]
+    let bodies: [() throws -> Void] = [
+        { _ = try reelQueries.run(query) },
+        { _ = try Postgres.query(pg, query, parameter) },
+        { _ = try SQLiteSide.query(lite, query, parameter) },
+    ]
+    let clock = ContinuousClock()
+    for i in 0..<(warmup + samples) {
+        for (side, body) in bodies.enumerated() {
             let start = clock.now
             try body()
             let d = start.duration(to: clock.now)
-            latencies.append(Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12)
+            if i >= warmup { latencies[side].append(Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12) }
         }
-        latencies.sort()
-        return (percentile(latencies, 0.5), percentile(latencies, 0.99))
     }
-    let reel = try sample { _ = try reelQueries.run(query) }
-    let postgres = try sample { _ = try Postgres.query(pg, query, parameter) }
-    let sqlite = try sample { _ = try SQLiteSide.query(lite, query, parameter) }
+    let summary = latencies.map { list -> (Double, Double) in
+        let sorted = list.sorted()
+        return (percentile(sorted, 0.5), percentile(sorted, 0.99))
+    }
+    let (reel, postgres, sqlite) = (summary[0], summary[1], summary[2])
     report.queries.append(.init(name: query.rawValue, reel: reel, postgres: postgres, sqlite: sqlite))
     log(String(format: "W2 %@: p50 Reel %.0f µs, PG %.0f µs, SQLite %.0f µs", query.rawValue, reel.0, postgres.0, sqlite.0))
 }
@@ -202,6 +211,7 @@ for round in 1...rounds {
 
 try media.close()
 report.command = command
+report.reelCommit = reelCommit
 report.racePerWriter = perWriter
 report.samples = samples
 report.rounds = rounds
