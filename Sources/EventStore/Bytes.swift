@@ -35,6 +35,17 @@ package struct ByteWriter {
         var value = value
         value.withUTF8 { blob($0) }
     }
+
+    /// A present flag (0/1), then the string as ``string(_:)`` writes it — or a zero length when absent.
+    package mutating func optionalString(_ value: String?) {
+        if let value {
+            u8(1)
+            string(value)
+        } else {
+            u8(0)
+            u32(0)
+        }
+    }
 }
 
 /// Reads what ``ByteWriter`` wrote; every read checks the bounds and throws instead of trapping.
@@ -111,7 +122,31 @@ extension UUID {
 
     /// Byte-wise order, as LMDB sorts keys.
     package func isGreater(than other: UUID) -> Bool {
-        withBytes { a in other.withBytes { b in a.lexicographicallyPrecedes(b) == false && !a.elementsEqual(b) } }
+        let (a, b) = (halves, other.halves)
+        return a.high != b.high ? a.high > b.high : a.low > b.low
+    }
+
+    /// The 16 bytes as two big-endian integers: ordered as the bytes are.
+    private var halves: (high: UInt64, low: UInt64) {
+        withUnsafeBytes(of: uuid) { ($0.loadUnaligned(as: UInt64.self).bigEndian, $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self).bigEndian) }
+    }
+
+    /// Whether `utf8` is this id's canonical lower-case text, compared without building it.
+    package func isLowercasedText(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard utf8.count == 36 else { return false }
+        let digits: StaticString = "0123456789abcdef"
+        return withUnsafeBytes(of: uuid) { bytes in
+            var o = 0
+            for (i, byte) in bytes.enumerated() {
+                if i == 4 || i == 6 || i == 8 || i == 10 {
+                    guard utf8[o] == UInt8(ascii: "-") else { return false }
+                    o += 1
+                }
+                guard utf8[o] == digits.utf8Start[Int(byte >> 4)], utf8[o + 1] == digits.utf8Start[Int(byte & 0x0F)] else { return false }
+                o += 2
+            }
+            return true
+        }
     }
 
     /// Canonical lower-case text (`8-4-4-4-12` hex), without Foundation's formatted printing.
@@ -139,22 +174,24 @@ extension UUID {
         var text = text
         let parsed: uuid_t? = text.withUTF8 { utf8 in
             guard utf8.count == 36 else { return nil }
-            var bytes = [UInt8](repeating: 0, count: 16)
-            var b = 0
-            var i = 0
-            while i < 36 {
-                if i == 8 || i == 13 || i == 18 || i == 23 {
-                    guard utf8[i] == UInt8(ascii: "-") else { return nil }
-                    i += 1
-                    continue
+            var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            let valid = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
+                var b = 0
+                var i = 0
+                while i < 36 {
+                    if i == 8 || i == 13 || i == 18 || i == 23 {
+                        guard utf8[i] == UInt8(ascii: "-") else { return false }
+                        i += 1
+                        continue
+                    }
+                    guard let high = Self.hexValue(utf8[i]), let low = Self.hexValue(utf8[i + 1]) else { return false }
+                    out[b] = high << 4 | low
+                    b += 1
+                    i += 2
                 }
-                guard let high = Self.hexValue(utf8[i]), let low = Self.hexValue(utf8[i + 1]) else { return nil }
-                bytes[b] = high << 4 | low
-                b += 1
-                i += 2
+                return true
             }
-            return (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                    bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15])
+            return valid ? bytes : nil
         }
         guard let parsed else { return nil }
         self.init(uuid: parsed)

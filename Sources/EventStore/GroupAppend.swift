@@ -166,7 +166,7 @@ struct GroupAppend {
     // MARK: One batch
 
     private func append(_ request: AppendRequest, _ state: inout State, _ txn: borrowing Transaction) throws -> AppendResult {
-        if let duplicate = try duplicateCheck(request, txn) { return duplicate }
+        if let duplicate = try duplicateCheck(request, above: state.lastID, txn) { return duplicate }
         for (stream, expectation) in request.expected {
             guard case let .exactly(expected) = expectation else { continue }
             let actual = try streamHead(stream, &state, txn)?.version ?? 0
@@ -225,11 +225,14 @@ struct GroupAppend {
     }
 
     /// `nil` when no event of the batch is stored yet; the original result when all are, with the same content;
-    /// otherwise an error.
-    private func duplicateCheck(_ request: AppendRequest, _ txn: borrowing Transaction) throws -> AppendResult? {
+    /// otherwise an error. An id above `lastID`, the greatest key of the id index, cannot be stored: time-ordered
+    /// ids of new events usually are, and skip the lookup.
+    private func duplicateCheck(_ request: AppendRequest, above lastID: UUID?, _ txn: borrowing Transaction) throws -> AppendResult? {
         var found: [(event: NewEvent, position: UInt64)] = []
-        for event in request.events {
-            if let position = try layout.position(of: event.id, txn) { found.append((event, position)) }
+        for index in request.events.indices {
+            let id = request.events[index].id
+            if let lastID, id.isGreater(than: lastID) { continue }
+            if let position = try layout.position(of: id, txn) { found.append((request.events[index], position)) }
         }
         guard !found.isEmpty else { return nil }
         var positions: [UInt64] = []

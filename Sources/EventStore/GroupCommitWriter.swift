@@ -14,7 +14,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     /// Upper bounds of one group: more events than this wait for the next transaction.
-    static let maxEventsPerGroup = 16_384
+    static let maxEventsPerGroup = 32_768
 
     private let environment: Environment
     private let append: GroupAppend

@@ -46,15 +46,9 @@ enum RecordCodec {
         w.string(type)
         w.u64(UInt64(bitPattern: recordedAt))
         w.blob(payload)
-        for field in [metadata.actor, metadata.correlationID, metadata.causationID] {
-            if let field {
-                w.u8(1)
-                w.string(field)
-            } else {
-                w.u8(0)
-                w.u32(0)
-            }
-        }
+        w.optionalString(metadata.actor)
+        w.optionalString(metadata.correlationID)
+        w.optionalString(metadata.causationID)
         var value = w.bytes
         let hash = value.withUnsafeMutableBytes { buffer in
             let hash = previousHash.withUnsafeBytes { previous in
