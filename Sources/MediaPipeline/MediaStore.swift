@@ -76,6 +76,13 @@ public final class MediaStore: Sendable {
     /// Like ``prepare(_:)``, remembering the parents of created entities in `resolver` for later batches (a streaming
     /// input whose later lines refer to entities created by earlier lines not yet committed).
     public func prepare(_ inputs: [Input], resolver: inout StreamResolver) throws -> ([NewEvent], [String: ExpectedVersion]) {
+        if inputs.count == 1 {
+            // One input (each line of a streaming `reel append`): no batch bookkeeping to keep.
+            let input = inputs[0]
+            let event = try Batch.newEvent(input, in: self, resolver: &resolver)
+            guard case let .exactly(version) = input.expectedVersion else { return ([event], [:]) }
+            return ([event], [event.stream: .exactly(version)])
+        }
         var batch = Batch()
         for input in inputs {
             if case let .repeats(earlier) = try batch.add(input, in: self, resolver: &resolver) {
@@ -109,17 +116,8 @@ public final class MediaStore: Sendable {
         /// same stream. An `expected_version` counts the events of the stream before this input, earlier inputs of
         /// the batch included.
         public mutating func add(_ input: Input, in media: MediaStore, resolver: inout StreamResolver) throws -> Added {
-            let stream: String
-            do {
-                stream = try resolver.stream(for: input.event, in: media)
-            } catch var rejection as DomainRejection {
-                rejection.eventID = input.id
-                throw rejection
-            }
-            var event = NewEvent(
-                id: input.id, stream: stream, type: input.event.type,
-                payload: JSONWriter.canonical(.object(input.event.data)), metadata: input.metadata
-            )
+            let event = try Self.newEvent(input, in: media, resolver: &resolver)
+            let stream = event.stream
             if let earlier = byID[input.id] {
                 let first = events[earlier]
                 guard first.stream == event.stream, first.type == event.type, first.payload == event.payload else {
@@ -138,11 +136,28 @@ public final class MediaStore: Sendable {
                 expected[stream] = .exactly(version - before)
                 if firstExpecting[stream] == nil { firstExpecting[stream] = (events.count, before) }
             }
-            event.attachment = input.event
             byID[input.id] = events.count
             events.append(event)
             perStream[stream] = before + 1
             return .added
+        }
+
+        /// The engine event of an input: its stream resolved, its payload canonical JSON, the decoded event attached
+        /// (so the projection need not decode the payload again).
+        static func newEvent(_ input: Input, in media: MediaStore, resolver: inout StreamResolver) throws -> NewEvent {
+            let stream: String
+            do {
+                stream = try resolver.stream(for: input.event, in: media)
+            } catch var rejection as DomainRejection {
+                rejection.eventID = input.id
+                throw rejection
+            }
+            var event = NewEvent(
+                id: input.id, stream: stream, type: input.event.type,
+                payload: JSONWriter.canonical(.object(input.event.data)), metadata: input.metadata
+            )
+            event.attachment = input.event
+            return event
         }
 
         /// The input an append failure of this batch is about, and the failure in that input's terms (an expected

@@ -172,6 +172,7 @@ public struct JSONReader {
         // Fast path: no escapes, ASCII or valid UTF-8.
         var plainEnd = offset
         var plain = true
+        var ascii = true
         while plainEnd < bytes.count {
             let byte = bytes[plainEnd]
             if byte == UInt8(ascii: "\"") { break }
@@ -179,11 +180,17 @@ public struct JSONReader {
                 plain = false
                 break
             }
+            if byte >= 0x80 { ascii = false }
             plainEnd += 1
         }
         if plain {
             guard plainEnd < bytes.count else { throw JSONError(message: "unterminated string", offset: start) }
             let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<plainEnd])
+            // ASCII is valid UTF-8 as it stands (and the common case): only other text needs validating.
+            if ascii {
+                offset = plainEnd + 1
+                return String(decoding: slice, as: UTF8.self)
+            }
             guard let text = String(validating: slice, as: UTF8.self) else {
                 throw JSONError(message: "invalid UTF-8 in a string", offset: start)
             }

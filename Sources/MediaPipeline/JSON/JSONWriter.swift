@@ -30,7 +30,8 @@ public struct JSONWriter {
             bytes.append(UInt8(ascii: "]"))
         case let .object(object):
             bytes.append(UInt8(ascii: "{"))
-            let members = sortKeys ? object.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) } : object.members
+            var members = object.members
+            if sortKeys, !Self.isSorted(members) { members.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) } }
             for (index, member) in members.enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
                 string(member.key)
@@ -47,8 +48,28 @@ public struct JSONWriter {
 
     public mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
 
+    /// Whether the members are in canonical order already (the event writers put them so): then they need no sort.
+    static func isSorted(_ members: [(key: String, value: JSONValue)]) -> Bool {
+        guard members.count > 1 else { return true }
+        for index in 1..<members.count where !members[index - 1].key.utf8.lexicographicallyPrecedes(members[index].key.utf8) {
+            return false
+        }
+        return true
+    }
+
     public mutating func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most text needs no escape: copy it whole.
+        var text = text
+        let plain = text.withUTF8 { utf8 -> Bool in
+            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if plain {
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): raw("\\\"")

@@ -63,8 +63,15 @@ private struct Fold {
 
     /// Every event must be in the stream of the entity it belongs to (SPEC §3), or reads by stream would lie.
     func requireStream(_ entity: String, _ id: UUID) throws {
-        let expected = "\(entity)-\(id.text)"
-        try require(event.stream == expected, "the event belongs to stream \(expected), not \(event.stream)")
+        // `<entity>-<uuid>`, compared without building the expected name.
+        var stream = event.stream
+        let prefix = entity.utf8.count
+        let matches = stream.withUTF8 { utf8 in
+            utf8.count == prefix + 37 && utf8.starts(with: entity.utf8) && utf8[prefix] == UInt8(ascii: "-")
+                && id.isLowercasedText(UnsafeBufferPointer(rebasing: utf8[(prefix + 1)...]))
+        }
+        if matches { return }
+        throw reject("the event belongs to stream \(entity)-\(id.text), not \(event.stream)")
     }
 
     mutating func apply(_ domainEvent: DomainEvent, _ txn: borrowing Transaction) throws {
@@ -135,7 +142,7 @@ private struct Fold {
             throw reject("email \(e.email) is already registered to user \(other)")
         }
         try t.put(UserRecord(email: e.email), t.users, e.userID, txn)
-        try t.put(t.emails, emailKey, e.userID.valueBytes, txn)
+        try t.put(t.emails, emailKey, id: e.userID, txn)
     }
 
     func sessionCreated(_ e: SessionCreated, _ txn: borrowing Transaction) throws {
@@ -162,7 +169,7 @@ private struct Fold {
             filename: e.filename, uploadedAt: time, position: position
         )
         try t.put(record, t.referenceImages, e.referenceImageID, txn)
-        try t.put(t.userReferenceImages, Key(e.userID).with(position), e.referenceImageID.valueBytes, txn)
+        try t.put(t.userReferenceImages, Key(e.userID).with(position), id: e.referenceImageID, txn)
     }
 
     func jobCreated(_ e: GenerationJobCreated, _ txn: borrowing Transaction) throws {
@@ -184,8 +191,8 @@ private struct Fold {
         created.numberOfShots = nil
         let job = JobRecord(created: created, numberOfShots: shots, status: .pending, error: nil, createdAt: time, position: position)
         try t.put(job, t.jobs, e.jobID, txn)
-        try t.put(t.jobsByStatus, Key(JobStatus.pending.code).with(position), e.jobID.valueBytes, txn)
-        if let frameID = e.frameID { try t.put(t.frameJobs, Key(frameID).with(position), e.jobID.valueBytes, txn) }
+        try t.put(t.jobsByStatus, Key(JobStatus.pending.code).with(position), id: e.jobID, txn)
+        if let frameID = e.frameID { try t.put(t.frameJobs, Key(frameID).with(position), id: e.jobID, txn) }
     }
 
     func transition(_ jobID: UUID, from: [JobStatus], to status: JobStatus, error: String?, _ txn: borrowing Transaction) throws {
@@ -195,7 +202,7 @@ private struct Fold {
             "job \(jobID.text) is \(job.status.rawValue), not \(from.map(\.rawValue).joined(separator: " or "))"
         )
         try t.delete(t.jobsByStatus, Key(job.status.code).with(job.position), txn)
-        try t.put(t.jobsByStatus, Key(status.code).with(job.position), jobID.valueBytes, txn)
+        try t.put(t.jobsByStatus, Key(status.code).with(job.position), id: jobID, txn)
         job.status = status
         job.error = error
         try t.put(job, t.jobs, jobID, txn)
@@ -227,11 +234,11 @@ private struct Fold {
             thumbnailURL: e.thumbnailURL, createdAt: time, position: position, deleted: false, sessionID: sessionID
         )
         try t.put(image, t.images, e.imageID, txn)
-        try t.put(t.jobImages, slot, e.imageID.valueBytes, txn)
+        try t.put(t.jobImages, slot, id: e.imageID, txn)
         try t.recordStream(of: e.imageID, event.stream, txn)
         if let sessionID, var session = try t.record(SessionRecord.self, t.sessions, sessionID, txn) {
-            try t.put(t.sessionImages, Key(sessionID).with(e.generationIndex).with(position), e.imageID.valueBytes, txn)
-            try t.put(t.sessionImagesByTime, Key(sessionID).with(position), e.imageID.valueBytes, txn)
+            try t.put(t.sessionImages, Key(sessionID).with(e.generationIndex).with(position), id: e.imageID, txn)
+            try t.put(t.sessionImagesByTime, Key(sessionID).with(position), id: e.imageID, txn)
             session.imageCount += 1
             session.updatedAt = time
             session.updatedPosition = position
@@ -264,7 +271,7 @@ private struct Fold {
         try require(e.sceneIndex >= 0, "scene_index \(e.sceneIndex) of project \(e.projectID.text) is negative")
         try require(imageIndex >= 0, "image_index \(imageIndex) of project \(e.projectID.text) is negative")
         try require(!e.imageURL.isEmpty, "image_url of project \(e.projectID.text) scene \(e.sceneIndex) is empty")
-        try t.put(t.sceneImages, Key(e.projectID).with(e.sceneIndex).with(imageIndex), Array(e.imageURL.utf8), txn)
+        try t.put(t.sceneImages, Key(e.projectID).with(e.sceneIndex).with(imageIndex), text: e.imageURL, txn)
     }
 
     func sceneImagesCleared(_ e: SceneImagesCleared, _ txn: borrowing Transaction) throws {
@@ -291,7 +298,7 @@ private struct Fold {
         if let parentID = e.parentID {
             let parent = try must(SceneletRecord.self, t.scenelets, parentID, "parent scenelet", txn)
             try require(parent.storyID == e.storyID, "parent scenelet \(parentID.text) belongs to story \(parent.storyID.text), not \(e.storyID.text)")
-            try t.put(t.sceneletChildren, Key(parentID).with(position), e.sceneletID.valueBytes, txn)
+            try t.put(t.sceneletChildren, Key(parentID).with(position), id: e.sceneletID, txn)
         } else {
             if let root = story.rootID { throw reject("story \(e.storyID.text) already has root scenelet \(root.text)") }
             story.rootID = e.sceneletID
@@ -374,7 +381,7 @@ private struct Fold {
         try require(e.shotIndex >= 1, "shot_index \(e.shotIndex) of shot \(e.shotID.text) is below 1")
         try mustBeUnused(e.shotID, "shot", txn)
         let slot = Key(e.sceneletID).with(e.shotIndex)
-        if try t.get(t.sceneletShots, slot, txn) != nil {
+        if try t.contains(t.sceneletShots, slot, txn) {
             throw reject("scenelet \(e.sceneletID.text) already has a shot with shot_index \(e.shotIndex)")
         }
         let shot = ShotRecord(
@@ -382,7 +389,7 @@ private struct Fold {
             storyboardPayload: e.storyboardPayload.map { JSONWriter.canonical(.object($0)) }, keyFrameImagePath: nil, audioFilePath: nil
         )
         try t.put(shot, t.shots, e.shotID, txn)
-        try t.put(t.sceneletShots, slot, e.shotID.valueBytes, txn)
+        try t.put(t.sceneletShots, slot, id: e.shotID, txn)
         try t.recordStream(of: e.shotID, event.stream, txn)
     }
 
@@ -392,7 +399,7 @@ private struct Fold {
         try require(e.frameType.utf8.count <= 200, "frame_type of frame \(e.frameID.text) is longer than 200 bytes")
         try mustBeUnused(e.frameID, "frame", txn)
         let typeKey = Key(e.shotID).with(e.frameType)
-        if try t.get(t.shotFrameTypes, typeKey, txn) != nil {
+        if try t.contains(t.shotFrameTypes, typeKey, txn) {
             throw reject("shot \(e.shotID.text) already has a frame of type \"\(e.frameType)\"")
         }
         if let previousID = e.previousFrameID {
@@ -404,8 +411,8 @@ private struct Fold {
             status: .pending, currentJobID: nil, latestCompletedJobID: nil, position: position
         )
         try t.put(frame, t.frames, e.frameID, txn)
-        try t.put(t.shotFrameTypes, typeKey, e.frameID.valueBytes, txn)
-        try t.put(t.shotFrames, Key(e.shotID).with(position), e.frameID.valueBytes, txn)
+        try t.put(t.shotFrameTypes, typeKey, id: e.frameID, txn)
+        try t.put(t.shotFrames, Key(e.shotID).with(position), id: e.frameID, txn)
         try t.recordStream(of: e.frameID, event.stream, txn)
     }
 

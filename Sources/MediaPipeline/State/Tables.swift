@@ -82,15 +82,31 @@ final class Tables: Sendable {
     // MARK: Index entries
 
     func put(_ database: Database, _ key: Key, _ value: [UInt8] = [], _ txn: borrowing Transaction) throws {
-        try txn.put(database, key.bytes, value)
+        _ = try key.withBytes { key in try value.withUnsafeBytes { try txn.put(database, key, $0) } }
+    }
+
+    /// An index entry whose value is a text's UTF-8.
+    func put(_ database: Database, _ key: Key, text: String, _ txn: borrowing Transaction) throws {
+        var text = text
+        _ = try key.withBytes { key in try text.withUTF8 { try txn.put(database, key, UnsafeRawBufferPointer($0)) } }
+    }
+
+    /// An index entry whose value is an id.
+    func put(_ database: Database, _ key: Key, id: UUID, _ txn: borrowing Transaction) throws {
+        _ = try key.withBytes { key in try id.withBytes { try txn.put(database, key, $0) } }
     }
 
     func delete(_ database: Database, _ key: Key, _ txn: borrowing Transaction) throws {
-        try txn.delete(database, key.bytes)
+        _ = try key.withBytes { try txn.delete(database, $0) }
     }
 
     func get(_ database: Database, _ key: Key, _ txn: borrowing Transaction) throws -> [UInt8]? {
-        try txn.get(database, key.bytes)
+        try key.withBytes { key in try txn.get(database, key) { $0.map { Array($0) } } }
+    }
+
+    /// Whether an entry exists under `key`.
+    func contains(_ database: Database, _ key: Key, _ txn: borrowing Transaction) throws -> Bool {
+        try key.withBytes { try txn.contains(database, $0) }
     }
 
     /// Every entry whose key starts with `prefix`, in key order, while `body` returns `true`.
@@ -135,11 +151,17 @@ final class Tables: Sendable {
 }
 
 /// A composite index key: UUIDs, big-endian integers and strings side by side.
+///
+/// Built on every put, get and delete of the fold, so it lives inline: keys of up to 48 bytes (two UUIDs and two
+/// integers) never touch the heap; longer ones (a UUID and a text) spill to an array.
 struct Key {
-    var bytes: [UInt8] = []
+    private var inline: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+    private var count = 0
+    private var spilled: [UInt8]?
+    private static let capacity = 48
 
     init(_ id: UUID) { append(id) }
-    init(_ code: UInt8) { bytes.append(code) }
+    init(_ code: UInt8) { append(CollectionOfOne(code)) }
 
     func with(_ id: UUID) -> Key {
         var key = self
@@ -149,7 +171,7 @@ struct Key {
 
     func with(_ number: UInt64) -> Key {
         var key = self
-        key.bytes.append(contentsOf: BigEndian.bytes(number))
+        withUnsafeBytes(of: number.bigEndian) { key.append($0) }
         return key
     }
 
@@ -157,12 +179,36 @@ struct Key {
 
     func with(_ text: String) -> Key {
         var key = self
-        key.bytes.append(contentsOf: text.utf8)
+        key.append(text.utf8)
         return key
     }
 
+    /// The key's bytes, lent for the call.
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if let spilled { return try spilled.withUnsafeBytes(body) }
+        var copy = inline
+        return try withUnsafeBytes(of: &copy) { try body(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+    }
+
+    /// The key's bytes, copied.
+    var bytes: [UInt8] { withBytes { Array($0) } }
+
     private mutating func append(_ id: UUID) {
-        withUnsafeBytes(of: id.uuid) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: id.uuid) { append($0) }
+    }
+
+    private mutating func append(_ more: some Collection<UInt8>) {
+        if spilled == nil, count + more.count <= Self.capacity {
+            let start = count
+            withUnsafeMutableBytes(of: &inline) { buffer in
+                for (offset, byte) in more.enumerated() { buffer[start + offset] = byte }
+            }
+            count += more.count
+        } else {
+            if spilled == nil { spilled = withUnsafeBytes(of: inline) { Array($0[..<count]) } }
+            spilled!.append(contentsOf: more)
+            count += more.count
+        }
     }
 }
 
