@@ -32,9 +32,15 @@ struct Append: AsyncParsableCommand {
         } else {
             try await appendStreaming(&reader, media, tally)
         }
-        try media.close()
+        let closing = Result { try media.close() }
         let summary = tally.summary(head: try? media.store.head())
         print(#"{"appended":\#(summary.appended),"duplicates":\#(summary.duplicates),"rejected":\#(summary.rejected),"last_position":\#(summary.lastPosition)}"#)
+        if let failure = tally.storeFailure {
+            // Everything acknowledged before the failure is stored; nothing from `line` on was written.
+            warn("line \(failure.line): not appended, and reading stopped there: the store failed")
+            throw failure.error
+        }
+        try closing.get()
         if summary.rejected > 0 { throw Exit.rejected }
     }
 
@@ -63,9 +69,18 @@ struct Append: AsyncParsableCommand {
         }
     }
 
+    private final class Resolver { var value = StreamResolver() }
+    private struct StopReading: Error {}
+
     private func appendStreaming(_ reader: inout LineReader, _ media: MediaStore, _ tally: Tally) async throws {
-        final class Resolver { var value = StreamResolver() }
         let resolver = Resolver()
+        do {
+            try readLines(&reader, media, tally, resolver)
+        } catch is StopReading {}
+        tally.waitForRoom(below: 1)
+    }
+
+    private func readLines(_ reader: inout LineReader, _ media: MediaStore, _ tally: Tally, _ resolver: Resolver) throws {
         try reader.forEach { number, line in
             guard let input = parse(line, number, tally) else { return }
             let prepared: ([NewEvent], [String: ExpectedVersion])
@@ -76,14 +91,14 @@ struct Append: AsyncParsableCommand {
                 return
             }
             tally.waitForRoom(below: Self.window)
+            // The store failed (a full disk): the lines after this one would fail the same way. Stop reading.
+            if tally.storeFailure != nil { throw StopReading() }
             tally.started()
             media.store.enqueue(prepared.0, expected: prepared.1) { outcome in
                 tally.finished(number, outcome)
             }
         }
-        tally.waitForRoom(below: 1)
     }
-
 
     private func appendAtomically(_ reader: inout LineReader, _ media: MediaStore, _ tally: Tally) async throws {
         var batch = MediaStore.Batch()
@@ -126,7 +141,11 @@ final class Tally: Sendable {
         var rejected = 0
         var lastPosition: UInt64 = 0
         var inFlight = 0
+        /// The first line the store itself failed (a full disk), and how.
+        var storeFailure: (line: Int, error: EventStoreError)?
     }
+
+    var storeFailure: (line: Int, error: EventStoreError)? { state.withLock { $0.storeFailure } }
 
     private let state = Locked(State())
     private let room = NSCondition()
@@ -147,6 +166,11 @@ final class Tally: Sendable {
             state.withLock { state in
                 if result.isDuplicate { state.duplicates += 1 } else { state.appended += 1 }
                 state.lastPosition = max(state.lastPosition, result.lastPosition)
+            }
+        case let .failure(error as EventStoreError) where error.meansStoreUnusable:
+            // The store, not the line, failed: reported once, as the command's error.
+            state.withLock { state in
+                if state.storeFailure == nil || line < state.storeFailure!.line { state.storeFailure = (line, error) }
             }
         case let .failure(error):
             reject(line, "\(error)")
