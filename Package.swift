@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "MediaPipeline", dependencies: ["EventStore", "LMDB"]),
         .executableTarget(
             name: "reel",
-            dependencies: ["EventStore", "MediaPipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["LMDB", "EventStore", "MediaPipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // A small program the tests start as a real second process (multi-process appends, snapshot checks, soak runs).
         .executableTarget(name: "reel-test-driver", dependencies: ["EventStore", "MediaPipeline"], path: "Tests/Driver"),
