@@ -57,7 +57,9 @@ struct Failure: Error, CustomStringConvertible {
 enum ReelLoad {
     /// Loads `inputs` in atomic batches of `batch` events (each checked against every rule), enqueued in order so the
     /// group-commit writer folds concurrent batches into shared durable transactions. Returns seconds.
-    static func load(_ media: MediaStore, _ inputs: [MediaStore.Input], batch: Int = 1_000) throws -> Double {
+    /// With `syncEvery`, the store is opened with deferred durability and synced after every `syncEvery` events
+    /// (all enqueued batches committed first), and at the end: durable in steps of that size, like the peers' loads.
+    static func load(_ media: MediaStore, _ inputs: [MediaStore.Input], batch: Int = 1_000, syncEvery: Int? = nil) throws -> Double {
         let loader = Loader(media, window: 16_384)
         var resolver = StreamResolver(capacity: 2_000_000)
         let seconds = try time {
@@ -67,9 +69,14 @@ enum ReelLoad {
                 let (events, expected) = try media.prepare(Array(inputs[start..<end]), resolver: &resolver)
                 loader.enqueue(events, expected)
                 if let failure = loader.failure { throw Failure(description: "Reel load: \(failure)") }
+                if let syncEvery, end / syncEvery != start / syncEvery {
+                    loader.drain()
+                    try media.store.sync()
+                }
                 start = end
             }
             loader.drain()
+            if syncEvery != nil { try media.store.sync() }
         }
         if let failure = loader.failure { throw Failure(description: "Reel load: \(failure)") }
         return seconds
@@ -92,6 +99,21 @@ func timeAsync(_ body: () async throws -> Void) async rethrows -> Double {
     return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
 
+/// Retries `body` while the directory is still registered as open in this process (EBUSY): `Store.close()` returns
+/// before the last reference to its environment goes (the writer thread lets go of it a moment later).
+func retryingBusy<R>(_ body: () throws -> R) throws -> R {
+    var attempts = 0
+    while true {
+        do {
+            return try body()
+        } catch {
+            attempts += 1
+            guard attempts < 200, String(describing: error).contains("already open in this process") else { throw error }
+            usleep(25_000)
+        }
+    }
+}
+
 // MARK: - The raw LMDB ceiling
 
 /// Every entry of one LMDB database, flat: keys and values back to back.
@@ -101,6 +123,8 @@ struct FlatDatabase {
     var bytes: [UInt8] = []
     /// (key start, key length, value length) per entry; the value follows its key.
     var entries: [(Int, Int, Int)] = []
+    /// Pages of its B-tree (branch, leaf, overflow) × page size.
+    var pageBytes = 0
     var byteCount: Int { bytes.count }
 }
 
@@ -109,7 +133,7 @@ enum RawCeiling {
     static func extract(_ path: String) throws -> [FlatDatabase] {
         var options = Environment.Options()
         options.readOnly = true
-        let env = try Environment(path: path, options: options)
+        let env = try retryingBusy { try Environment(path: path, options: options) }
         let names: [String] = try env.openDatabases { txn in
             let main = try txn.openDatabase(nil)
             var names: [String] = []
@@ -125,6 +149,7 @@ enum RawCeiling {
         return try env.read { txn in
             try handles.map { handle in
                 var flat = FlatDatabase(name: handle.name ?? "")
+                flat.pageBytes = try txn.statistics(handle).bytes
                 var previousKey: [UInt8] = []
                 try txn.withCursor(handle) { cursor in
                     try cursor.forEach { key, value in

@@ -99,6 +99,18 @@ var media: MediaStore! = try MediaStore.open(at: reelPath)
 report.reelLoad = try ReelLoad.load(media, inputs)
 log(String(format: "W3: Reel %.1f s (%.0f events/s)", report.reelLoad, Double(inputs.count) / report.reelLoad))
 
+do {
+    log("W3: Reel load, deferred durability synced every 50,000 events")
+    let path = work + "/reel-deferred"
+    var options = StoreOptions()
+    options.durability = .deferred
+    let deferred = try MediaStore.open(at: path, options: options)
+    report.reelLoadDeferred = try ReelLoad.load(deferred, inputs, syncEvery: 50_000)
+    try deferred.close()
+    try? FileManager.default.removeItem(atPath: path)
+    log(String(format: "W3: Reel, synced every 50,000: %.1f s", report.reelLoadDeferred))
+}
+
 log("W3: PostgreSQL load")
 let pg = try PG(conninfo)
 report.postgresVersion = try pg.rows("SHOW server_version")[0][0] ?? "?"
@@ -134,11 +146,12 @@ do {
     try media.close()
     media = nil  // the environment is let go when the last reference goes
     let databases = try RawCeiling.extract(reelPath)
-    media = try MediaStore.open(at: reelPath)
+    media = try retryingBusy { try MediaStore.open(at: reelPath) }
     let rawPath = work + "/raw-lmdb"
     try? FileManager.default.removeItem(atPath: rawPath)
     report.rawBytes = databases.reduce(0) { $0 + $1.byteCount }
     report.rawEntries = databases.reduce(0) { $0 + $1.entries.count }
+    report.reelTreeBytes = databases.reduce(0) { $0 + $1.pageBytes }
     log("W6: raw LMDB ceiling: \(databases.count) databases, \(report.rawEntries) entries, \(report.rawBytes) bytes")
     report.rawAppend = try RawCeiling.write(databases, to: rawPath, transactions: inputs.count / 1_000)
     let projections = databases.filter { $0.name.hasPrefix("proj.") && !$0.entries.isEmpty }
