@@ -30,7 +30,7 @@ struct MediaProduction {
     /// Queues the events of one more piece of work.
     private mutating func plan() {
         let dice = roll(0...99)
-        if users.isEmpty || dice < 5 {
+        if users.isEmpty || (dice < 5 && users.count < 1_000) {  // bounded, so that a soak's own memory stays flat
             let (user, session, reference) = (UUID.random(), UUID.random(), UUID.random())
             users.append((user, session, reference))
             pending += [
