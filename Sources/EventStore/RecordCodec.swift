@@ -90,43 +90,79 @@ enum RecordCodec {
         )
     }
 
-    /// Decodes a stored value; every length is bounds-checked, so damaged bytes throw rather than trap.
-    static func decode(_ value: UnsafeRawBufferPointer) throws(DecodeFailure) -> RecordedEvent {
-        let (hash, _, canonical) = try split(value)
+    /// The fields of canonical bytes, lent in place: every length bounds-checked, nothing copied.
+    struct Fields {
+        var position: UInt64
+        var stream: UnsafeRawBufferPointer
+        var version: UInt64
+        var id: UUID
+        var type: UnsafeRawBufferPointer
+        var recordedAt: Int64
+        var payload: UnsafeRawBufferPointer
+        var actor, correlationID, causationID: UnsafeRawBufferPointer?
+    }
+
+    /// Walks canonical bytes; throws on a length past the end, a bad presence byte or trailing bytes. Text is not
+    /// checked for UTF-8 here (``decode(_:)`` does, and ``isText(_:)`` tells).
+    static func fields(_ canonical: UnsafeRawBufferPointer) throws(DecodeFailure) -> Fields {
         var r = ByteReader(canonical)
         do {
             let position = try r.u64()
-            guard let stream = try r.string() else { throw DecodeFailure.malformed("stream is not UTF-8") }
+            let stream = try r.blob()
             let version = try r.u64()
             let id = try r.uuid()
-            guard let type = try r.string() else { throw DecodeFailure.malformed("type is not UTF-8") }
+            let type = try r.blob()
             let recordedAt = Int64(bitPattern: try r.u64())
-            let payload = Array(try r.blob())
-            var fields: [String?] = []
-            for name in ["actor", "correlation_id", "causation_id"] {
+            let payload = try r.blob()
+            func optional(_ name: String) throws -> UnsafeRawBufferPointer? {
                 let present = try r.u8()
                 let text = try r.blob()
                 switch present {
-                case 0: fields.append(nil)
-                case 1:
-                    guard let string = String(validating: text, as: UTF8.self) else {
-                        throw DecodeFailure.malformed("\(name) is not UTF-8")
-                    }
-                    fields.append(string)
+                case 0: return nil
+                case 1: return text
                 default: throw DecodeFailure.malformed("\(name) has presence byte \(present)")
                 }
             }
+            let actor = try optional("actor")
+            let correlationID = try optional("correlation_id")
+            let causationID = try optional("causation_id")
             guard r.remaining == 0 else { throw DecodeFailure.malformed("\(r.remaining) trailing bytes") }
-            return RecordedEvent(
-                position: position, stream: stream, version: version, id: id, type: type,
-                recordedAtMilliseconds: recordedAt,
-                metadata: EventMetadata(actor: fields[0], correlationID: fields[1], causationID: fields[2]),
-                payload: payload, hash: Array(hash)
+            return Fields(
+                position: position, stream: stream, version: version, id: id, type: type, recordedAt: recordedAt,
+                payload: payload, actor: actor, correlationID: correlationID, causationID: causationID
             )
         } catch let failure as DecodeFailure {
             throw failure
         } catch {
             throw .malformed("a length runs past the end of the record")
         }
+    }
+
+    /// Whether bytes are valid UTF-8 (ASCII checked without the generic validator).
+    static func isText(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.allSatisfy { $0 < 0x80 } || String(validating: bytes, as: UTF8.self) != nil
+    }
+
+    /// Decodes a stored value; every length is bounds-checked, so damaged bytes throw rather than trap.
+    static func decode(_ value: UnsafeRawBufferPointer) throws(DecodeFailure) -> RecordedEvent {
+        let (hash, _, canonical) = try split(value)
+        let f = try fields(canonical)
+        func text(_ bytes: UnsafeRawBufferPointer, _ name: String) throws(DecodeFailure) -> String {
+            guard isText(bytes) else { throw .malformed("\(name) is not UTF-8") }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        func optional(_ bytes: UnsafeRawBufferPointer?, _ name: String) throws(DecodeFailure) -> String? {
+            guard let bytes else { return nil }
+            return try text(bytes, name)
+        }
+        return RecordedEvent(
+            position: f.position, stream: try text(f.stream, "stream"), version: f.version, id: f.id, type: try text(f.type, "type"),
+            recordedAtMilliseconds: f.recordedAt,
+            metadata: EventMetadata(
+                actor: try optional(f.actor, "actor"), correlationID: try optional(f.correlationID, "correlation_id"),
+                causationID: try optional(f.causationID, "causation_id")
+            ),
+            payload: Array(f.payload), hash: Array(hash)
+        )
     }
 }

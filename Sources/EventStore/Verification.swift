@@ -144,12 +144,21 @@ extension Store {
 }
 
 extension Snapshot {
-    func verify() throws -> [IntegrityProblem] {
+    /// Streams whose last event ``verify()`` keeps in memory. A stream not among them (a large log's cold streams)
+    /// is checked through its back-link instead — one read of the event it links to — so memory stays flat however
+    /// many streams the log holds.
+    static let verifiedStreamsKept = 100_000
+
+    /// - Parameter kept: How many streams to keep in memory (tests lower it to drive the back-link path).
+    func verify(keepingStreams kept: Int = verifiedStreamsKept) throws -> [IntegrityProblem] {
         var problems: [IntegrityProblem] = []
         var expected: UInt64 = 1
         var previousHash = RecordCodec.zeroHash
         var previousTime = Int64.min
-        var streams: [String: StreamHead] = [:]
+        /// Recently seen streams: the version and position of their last event (the number 0 until needed).
+        var recent: [String: StreamHead] = [:]
+        recent.reserveCapacity(min(kept, 1 << 16))
+        var counts = (events: 0, firstVersions: 0, indexed: 0)
         do {
             try txn.withCursor(layout.log) { cursor in
                 try cursor.forEach { key, value in
@@ -163,68 +172,82 @@ extension Snapshot {
                                 location: .position(expected), message: "missing: the log jumps from \(expected - 1) to \(position)"))
                     }
                     expected = position + 1
-                    let parts: (hash: UnsafeRawBufferPointer, previousInStream: UInt64, canonical: UnsafeRawBufferPointer)
-                    do {
-                        parts = try RecordCodec.split(value)
-                    } catch {
-                        problems.append(IntegrityProblem(location: .position(position), message: "undecodable record: \(error)"))
-                        previousHash = RecordCodec.zeroHash
-                        return true
-                    }
                     // Decoded before it is hashed: the decoder checks every length against the value's size, and a
                     // size LMDB got from a damaged page can reach past the end of data.mdb, which hashing would read.
-                    let event: RecordedEvent
-                    do {
-                        event = try layout.decode(value, at: position)
+                    let parts: (hash: UnsafeRawBufferPointer, previousInStream: UInt64, canonical: UnsafeRawBufferPointer)
+                    let event: RecordCodec.Fields
+                    do throws(RecordCodec.DecodeFailure) {
+                        parts = try RecordCodec.split(value)
+                        event = try RecordCodec.fields(parts.canonical)
+                        guard RecordCodec.isText(event.stream) else { throw RecordCodec.DecodeFailure.malformed("stream is not UTF-8") }
+                        guard RecordCodec.isText(event.type) else { throw RecordCodec.DecodeFailure.malformed("type is not UTF-8") }
+                        guard event.position == position else {
+                            throw RecordCodec.DecodeFailure.malformed("record says position \(event.position)")
+                        }
                     } catch {
-                        problems.append(IntegrityProblem(location: .position(position), message: "\(error)"))
-                        previousHash = Array(parts.hash)
+                        let reason: String
+                        switch error {
+                        case let .newerFormat(format): reason = "record format \(format) is newer than this Reel reads"
+                        case let .malformed(text): reason = text
+                        }
+                        problems.append(IntegrityProblem(location: .position(position), message: "\(EventStoreError.corruptRecord(position: position, reason: reason))"))
+                        previousHash = value.count >= 33 ? Array(value[1..<33]) : RecordCodec.zeroHash
                         return true
                     }
-                    let recomputed = previousHash.withUnsafeBytes { RecordCodec.hash(previous: $0, canonical: parts.canonical) }
-                    if !recomputed.elementsEqual(parts.hash) {
+                    counts.events += 1
+                    var recomputed = SHA256()
+                    recomputed.update(data: previousHash)
+                    recomputed.update(bufferPointer: parts.canonical)
+                    let hashMatches = recomputed.finalize().withUnsafeBytes { $0.elementsEqual(parts.hash) }
+                    if !hashMatches {
                         problems.append(
                             IntegrityProblem(
                                 location: .position(position), message: "hash mismatch: the record or the one before it was altered"))
                     }
-                    previousHash = Array(parts.hash)
-                    if event.recordedAtMilliseconds < previousTime {
+                    previousHash.withUnsafeMutableBytes { $0.copyMemory(from: parts.hash) }
+                    if event.recordedAt < previousTime {
                         problems.append(IntegrityProblem(location: .position(position), message: "recorded_at goes backwards"))
                     }
-                    previousTime = event.recordedAtMilliseconds
-                    var stream =
-                        try streams[event.stream]
-                        ?? StreamHead(number: layout.streamHead(event.stream, txn)?.number ?? 0, version: 0, lastPosition: 0)
-                    if event.version != stream.version + 1 {
+                    previousTime = event.recordedAt
+                    let name = String(decoding: event.stream, as: UTF8.self)
+                    let previous: StreamHead
+                    if let kept = recent[name] {
+                        previous = kept
+                    } else {
+                        previous = try linkedHead(of: name, linkedTo: parts.previousInStream, before: position, &problems)
+                    }
+                    if event.version != previous.version + 1 {
                         problems.append(
                             IntegrityProblem(
-                                location: .stream(event.stream),
-                                message: "version \(event.version) at position \(position), expected \(stream.version + 1)"))
+                                location: .stream(name),
+                                message: "version \(event.version) at position \(position), expected \(previous.version + 1)"))
                     }
-                    if parts.previousInStream != stream.lastPosition {
+                    if parts.previousInStream != previous.lastPosition {
                         problems.append(
                             IntegrityProblem(
                                 location: .position(position),
-                                message:
-                                    "links to position \(parts.previousInStream) as the previous event of \(event.stream), not \(stream.lastPosition)"
+                                message: "links to position \(parts.previousInStream) as the previous event of \(name), not \(previous.lastPosition)"
                             ))
                     }
-                    stream.version = event.version
-                    stream.lastPosition = position
-                    streams[event.stream] = stream
+                    var stream = StreamHead(number: previous.number, version: event.version, lastPosition: position)
+                    if event.version == 1 { counts.firstVersions += 1 }
                     if try layout.position(of: event.id, txn) != position {
                         problems.append(
                             IntegrityProblem(
                                 location: .index("ids"), message: "id \(event.id.lowercased) does not point at position \(position)"))
                     }
-                    if event.version % Layout.streamIndexInterval == 0,
-                        try layout.indexedPosition(stream: stream.number, version: event.version, txn) != position
-                    {
-                        problems.append(
-                            IntegrityProblem(
-                                location: .index("stream-events"),
-                                message: "\(event.stream) version \(event.version) does not point at position \(position)"))
+                    if event.version % Layout.streamIndexInterval == 0 {
+                        counts.indexed += 1
+                        if stream.number == 0 { stream.number = try layout.streamHead(name, txn)?.number ?? 0 }
+                        if try layout.indexedPosition(stream: stream.number, version: event.version, txn) != position {
+                            problems.append(
+                                IntegrityProblem(
+                                    location: .index("stream-events"),
+                                    message: "\(name) version \(event.version) does not point at position \(position)"))
+                        }
                     }
+                    if recent.count >= kept, recent[name] == nil { recent.removeAll(keepingCapacity: true) }
+                    recent[name] = stream
                     return true
                 }
             }
@@ -233,35 +256,68 @@ extension Snapshot {
             problems.append(IntegrityProblem(location: .position(expected), message: "the log cannot be read from here on: \(error)"))
         }
         let head = expected - 1
-        for (name, stream) in streams where try layout.streamHead(name, txn) != stream {
-            problems.append(
-                IntegrityProblem(
-                    location: .stream(name),
-                    message: "stream head does not say version \(stream.version) at position \(stream.lastPosition)"))
+        problems += try verifyStreamHeads(events: counts.events, streams: counts.firstVersions)
+        let entries = (ids: try txn.statistics(layout.ids).entries, streamEvents: try txn.statistics(layout.streamEvents).entries)
+        if entries.ids != counts.events {
+            problems.append(IntegrityProblem(location: .index("ids"), message: "\(entries.ids) entries for \(counts.events) events"))
         }
-        let counts = (
-            ids: try txn.statistics(layout.ids).entries,
-            streams: try txn.statistics(layout.streams).entries,
-            streamEvents: try txn.statistics(layout.streamEvents).entries
-        )
-        let events = streams.values.reduce(0) { $0 + $1.version }
-        let indexed = streams.values.reduce(0) { $0 + $1.version / Layout.streamIndexInterval }
-        if counts.ids != Int(events) {
-            problems.append(IntegrityProblem(location: .index("ids"), message: "\(counts.ids) entries for \(events) events"))
-        }
-        if counts.streamEvents != Int(indexed) {
+        if entries.streamEvents != counts.indexed {
             problems.append(
-                IntegrityProblem(location: .index("stream-events"), message: "\(counts.streamEvents) entries, \(indexed) expected"))
-        }
-        if counts.streams != streams.count {
-            problems.append(
-                IntegrityProblem(location: .index("streams"), message: "\(counts.streams) streams listed, \(streams.count) in the log"))
+                IntegrityProblem(location: .index("stream-events"), message: "\(entries.streamEvents) entries, \(counts.indexed) expected"))
         }
         for registered in layout.projections {
             let checkpoint = try layout.checkpoint(of: registered.name, txn)?.position ?? 0
             if checkpoint != head {
                 problems.append(IntegrityProblem(location: .projection(registered.name), message: "checkpoint \(checkpoint), head \(head)"))
             }
+        }
+        return problems
+    }
+
+    /// The head a stream had before `position`, for a stream not kept in memory: none when the event links to no
+    /// earlier one, else the version of the event it links to — which must be an earlier event of the same stream.
+    private func linkedHead(
+        of stream: String, linkedTo previous: UInt64, before position: UInt64, _ problems: inout [IntegrityProblem]
+    ) throws -> StreamHead {
+        guard previous != 0 else { return StreamHead(number: 0, version: 0, lastPosition: 0) }
+        guard previous < position, let linked = try? layout.event(at: previous, txn), linked.stream == stream else {
+            problems.append(
+                IntegrityProblem(location: .position(position), message: "links to position \(previous), which is not an earlier event of \(stream)"))
+            return StreamHead(number: 0, version: 0, lastPosition: previous)
+        }
+        return StreamHead(number: 0, version: linked.version, lastPosition: previous)
+    }
+
+    /// Every stream head names an event of its stream with its version, and the heads' versions add up to the
+    /// events: with every version checked gapless above, that makes each head the stream's last event.
+    private func verifyStreamHeads(events: Int, streams: Int) throws -> [IntegrityProblem] {
+        var problems: [IntegrityProblem] = []
+        var listed = 0
+        var versions: UInt64 = 0
+        try txn.withCursor(layout.streams) { cursor in
+            try cursor.forEach { key, value in
+                listed += 1
+                let name = String(decoding: key, as: UTF8.self)
+                var reader = ByteReader(value)
+                guard value.count == 24, let _ = try? reader.u64(), let version = try? reader.u64(), let last = try? reader.u64() else {
+                    problems.append(IntegrityProblem(location: .stream(name), message: "stream head of \(value.count) bytes is malformed"))
+                    return true
+                }
+                versions += version
+                guard let event = try? layout.event(at: last, txn), event.stream == name, event.version == version else {
+                    problems.append(
+                        IntegrityProblem(location: .stream(name), message: "stream head does not say version \(version) at position \(last)"))
+                    return true
+                }
+                return true
+            }
+        }
+        if listed != streams {
+            problems.append(IntegrityProblem(location: .index("streams"), message: "\(listed) streams listed, \(streams) in the log"))
+        }
+        if versions != UInt64(events) {
+            problems.append(
+                IntegrityProblem(location: .index("streams"), message: "stream heads add up to \(versions) events, the log holds \(events)"))
         }
         return problems
     }

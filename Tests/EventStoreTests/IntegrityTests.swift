@@ -37,6 +37,45 @@ struct IntegrityTests {
         try store.close()
     }
 
+    @Test("verify keeps few streams in memory and checks the others through their back-links, finding the same problems")
+    func verifyWithFewStreamsKept() async throws {
+        try await withStore { store, _ in
+            for i in 0..<300 {
+                try await store.append(sampleEvent(stream: "s-\(i * 7 % 23)"))
+            }
+            #expect(try store.read { try $0.verify(keepingStreams: 2) }.isEmpty)
+            // A stream head that no longer names the stream's last event, and one whose version is off.
+            let heads = try store.read { snapshot in
+                try ["s-3", "s-4"].map { try #require(try store.layout.streamHead($0, snapshot.txn)) }
+            }
+            try store.environment.write { txn in
+                for (name, head, change) in [("s-3", heads[0], (version: UInt64(0), last: UInt64(1))), ("s-4", heads[1], (version: 1, last: 0))] {
+                    var value = ByteWriter(capacity: 24)
+                    value.u64(head.number)
+                    value.u64(head.version + change.version)
+                    value.u64(head.lastPosition - change.last)
+                    _ = try txn.put(store.layout.streams, Array(name.utf8), value.bytes)
+                }
+            }
+            for kept in [2, 100_000] {
+                let problems = try store.read { try $0.verify(keepingStreams: kept) }
+                #expect(problems.contains { $0.location == .stream("s-3") }, "kept \(kept): \(problems)")
+                #expect(problems.contains { $0.location == .stream("s-4") }, "kept \(kept): \(problems)")
+                #expect(problems.contains { $0.message.contains("add up to") }, "kept \(kept): \(problems)")
+            }
+            // Put them back, so the test's closing invariant check holds.
+            try store.environment.write { txn in
+                for (name, head) in zip(["s-3", "s-4"], heads) {
+                    var value = ByteWriter(capacity: 24)
+                    value.u64(head.number)
+                    value.u64(head.version)
+                    value.u64(head.lastPosition)
+                    _ = try txn.put(store.layout.streams, Array(name.utf8), value.bytes)
+                }
+            }
+        }
+    }
+
     @Test("the map grows by itself far past its initial size, while readers keep reading")
     func mapGrowth() async throws {
         var options = StoreOptions()
