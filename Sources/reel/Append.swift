@@ -140,7 +140,6 @@ final class Tally: Sendable {
         var duplicates = 0
         var rejected = 0
         var lastPosition: UInt64 = 0
-        var inFlight = 0
         /// The first line the store itself failed (a full disk), and how.
         var storeFailure: (line: Int, error: EventStoreError)?
     }
@@ -148,14 +147,23 @@ final class Tally: Sendable {
     var storeFailure: (line: Int, error: EventStoreError)? { state.withLock { $0.storeFailure } }
 
     private let state = Locked(State())
+    /// Guards `inFlight` and `waitingBelow`.
     private let room = NSCondition()
+    /// Lines queued but not answered yet.
+    nonisolated(unsafe) private var inFlight = 0
+    /// The reader waits until `inFlight` is below this (0: it is not waiting).
+    nonisolated(unsafe) private var waitingBelow = 0
 
     func reject(_ line: Int, _ message: String) {
         state.withLock { $0.rejected += 1 }
         warn("line \(line): \(message)")
     }
 
-    func started() { state.withLock { $0.inFlight += 1 } }
+    func started() {
+        room.lock()
+        inFlight += 1
+        room.unlock()
+    }
 
     /// A line that repeats an earlier line of the same atomic input: a duplicate, as it would be line by line.
     func repeatedLine() { state.withLock { $0.duplicates += 1 } }
@@ -176,8 +184,10 @@ final class Tally: Sendable {
             reject(line, "\(error)")
         }
         room.lock()
-        state.withLock { $0.inFlight -= 1 }
-        room.broadcast()
+        inFlight -= 1
+        // Wake the reader only when there is room for it (not once per answered line: the writer answers a whole
+        // group at a time, and each wake-up would cost a context switch).
+        if inFlight < waitingBelow { room.signal() }
         room.unlock()
     }
 
@@ -185,7 +195,9 @@ final class Tally: Sendable {
     /// deadlock; it only holds the reading thread back).
     func waitForRoom(below limit: Int) {
         room.lock()
-        while state.withLock({ $0.inFlight }) >= limit { room.wait() }
+        waitingBelow = limit
+        while inFlight >= limit { room.wait() }
+        waitingBelow = 0
         room.unlock()
     }
 
