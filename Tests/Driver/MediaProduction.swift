@@ -36,10 +36,11 @@ struct MediaProduction {
             pending += [
                 .userRegistered(UserRegistered(userID: user, email: "\(user.lowercased)@studio.example")),
                 .sessionCreated(SessionCreated(sessionID: session, userID: user, title: "Session")),
-                .referenceImageUploaded(ReferenceImageUploaded(
-                    referenceImageID: reference, userID: user, sessionID: session,
-                    gcpBucketPath: "uploads/\(reference.lowercased).jpg", gcpURL: "https://cdn/\(reference.lowercased).jpg"
-                )),
+                .referenceImageUploaded(
+                    ReferenceImageUploaded(
+                        referenceImageID: reference, userID: user, sessionID: session,
+                        gcpBucketPath: "uploads/\(reference.lowercased).jpg", gcpURL: "https://cdn/\(reference.lowercased).jpg"
+                    )),
             ]
             return
         }
@@ -47,31 +48,43 @@ struct MediaProduction {
         if dice < 55 {
             let job = UUID.random()
             let shots = roll(1...4)
-            pending.append(.generationJobCreated(GenerationJobCreated(
-                jobID: job, userID: owner.user, sessionID: owner.session, prompt: "a lighthouse in a storm", style: "painterly",
-                numberOfShots: shots, referenceImageIDs: [owner.reference]
-            )))
+            pending.append(
+                .generationJobCreated(
+                    GenerationJobCreated(
+                        jobID: job, userID: owner.user, sessionID: owner.session, prompt: "a lighthouse in a storm", style: "painterly",
+                        numberOfShots: shots, referenceImageIDs: [owner.reference]
+                    )))
             pending.append(.generationJobStarted(GenerationJobStarted(jobID: job)))
             var images: [UUID] = []
             for index in 1...shots {
                 let image = UUID.random()
                 images.append(image)
-                pending.append(.imageGenerated(ImageGenerated(
-                    imageID: image, jobID: job, generationIndex: index, gcpBucketPath: "generated/\(job.lowercased)/\(index).jpg",
-                    gcpURL: "https://cdn/\(image.lowercased).jpg", thumbnailURL: "https://cdn/t/\(image.lowercased).jpg"
-                )))
+                pending.append(
+                    .imageGenerated(
+                        ImageGenerated(
+                            imageID: image, jobID: job, generationIndex: index, gcpBucketPath: "generated/\(job.lowercased)/\(index).jpg",
+                            gcpURL: "https://cdn/\(image.lowercased).jpg", thumbnailURL: "https://cdn/t/\(image.lowercased).jpg"
+                        )))
             }
-            pending.append(roll(0...9) == 0 ? .generationJobFailed(GenerationJobFailed(jobID: job, error: "worker lost")) : .generationJobCompleted(GenerationJobCompleted(jobID: job)))
+            pending.append(
+                roll(0...9) == 0
+                    ? .generationJobFailed(GenerationJobFailed(jobID: job, error: "worker lost"))
+                    : .generationJobCompleted(GenerationJobCompleted(jobID: job)))
             if roll(0...9) == 0 { pending.append(.imageDeleted(ImageDeleted(imageID: images[0]))) }
-            if roll(0...9) == 0 { pending.append(.sessionRenamed(SessionRenamed(sessionID: owner.session, title: "Session \(roll(0...999))"))) }
+            if roll(0...9) == 0 {
+                pending.append(.sessionRenamed(SessionRenamed(sessionID: owner.session, title: "Session \(roll(0...999))")))
+            }
         } else if dice < 80 {
             let project = UUID.random()
             pending.append(.projectCreated(ProjectCreated(projectID: project, userID: owner.user, title: "Trailer")))
             for scene in 0..<roll(2...8) {
                 for image in 0..<roll(1...3) {
-                    pending.append(.sceneImageSaved(SceneImageSaved(
-                        projectID: project, sceneIndex: scene, imageIndex: image, imageURL: "https://cdn/p/\(project.lowercased)/\(scene)/\(image).png"
-                    )))
+                    pending.append(
+                        .sceneImageSaved(
+                            SceneImageSaved(
+                                projectID: project, sceneIndex: scene, imageIndex: image,
+                                imageURL: "https://cdn/p/\(project.lowercased)/\(scene)/\(image).png"
+                            )))
                 }
             }
             if roll(0...3) == 0 { pending.append(.sceneImagesCleared(SceneImagesCleared(projectID: project, sceneIndexes: [0]))) }
@@ -82,23 +95,32 @@ struct MediaProduction {
             for beat in 0..<roll(2...5) {
                 let scenelet = UUID.random()
                 let parent = scenelets.isEmpty ? nil : scenelets[roll(0...(scenelets.count - 1))]
-                pending.append(.sceneletAdded(SceneletAdded(
-                    sceneletID: scenelet, storyID: story, parentID: parent,
-                    content: .members(["beat": .number(JSONNumber(beat)), "text": .string("The keeper climbs the tower")]), isBranchPoint: beat == 1
-                )))
+                pending.append(
+                    .sceneletAdded(
+                        SceneletAdded(
+                            sceneletID: scenelet, storyID: story, parentID: parent,
+                            content: .members(["beat": .number(JSONNumber(beat)), "text": .string("The keeper climbs the tower")]),
+                            isBranchPoint: beat == 1
+                        )))
                 scenelets.append(scenelet)
                 let (shot, frame, job) = (UUID.random(), UUID.random(), UUID.random())
                 pending += [
-                    .shotPlanned(ShotPlanned(shotID: shot, sceneletID: scenelet, shotIndex: 1, storyboardPayload: .members(["camera": .string("wide")]))),
+                    .shotPlanned(
+                        ShotPlanned(
+                            shotID: shot, sceneletID: scenelet, shotIndex: 1, storyboardPayload: .members(["camera": .string("wide")]))),
                     .shotAssetsAttached(ShotAssetsAttached(shotID: shot, keyFrameImagePath: "frames/\(shot.lowercased).png")),
                     .frameCreated(FrameCreated(frameID: frame, shotID: shot, frameType: "key")),
                     .generationJobCreated(GenerationJobCreated(jobID: job, userID: owner.user, frameID: frame, prompt: "keyframe")),
                     .generationJobStarted(GenerationJobStarted(jobID: job)),
-                    .imageGenerated(ImageGenerated(
-                        imageID: UUID.random(), jobID: job, generationIndex: 1, gcpBucketPath: "g", gcpURL: "https://cdn/\(job.lowercased).jpg"
-                    )),
+                    .imageGenerated(
+                        ImageGenerated(
+                            imageID: UUID.random(), jobID: job, generationIndex: 1, gcpBucketPath: "g",
+                            gcpURL: "https://cdn/\(job.lowercased).jpg"
+                        )),
                     .generationJobCompleted(GenerationJobCompleted(jobID: job)),
-                    roll(0...3) == 0 ? .frameRejected(FrameRejected(frameID: frame, reason: "too dark")) : .frameApproved(FrameApproved(frameID: frame, jobID: job)),
+                    roll(0...3) == 0
+                        ? .frameRejected(FrameRejected(frameID: frame, reason: "too dark"))
+                        : .frameApproved(FrameApproved(frameID: frame, jobID: job)),
                     .sceneletEndFrameSet(SceneletEndFrameSet(sceneletID: scenelet, frameID: frame)),
                 ]
             }

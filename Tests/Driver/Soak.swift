@@ -29,7 +29,9 @@ struct Soak {
 
     init(_ options: Options) {
         guard options.positional.count == 1 else {
-            fail("usage: reel-test-driver soak STORE [--minutes M] [--interval SECONDS] [--tasks N] [--rebuild-every SECONDS] [--rate EVENTS/S]", status: 2)
+            fail(
+                "usage: reel-test-driver soak STORE [--minutes M] [--interval SECONDS] [--tasks N] [--rebuild-every SECONDS] [--rate EVENTS/S]",
+                status: 2)
         }
         path = options.positional[0]
         minutes = options.number("minutes", 10.0)
@@ -80,7 +82,9 @@ struct Soak {
         let start = ContinuousClock.now
         let deadline = start + .seconds(minutes * 60)
         let initialHead = (try? media.store.head()) ?? 0
-        say("soak: \(path), \(minutes) min, \(tasks) writer tasks\(rate.map { " at \(Int($0)) events/s" } ?? ""), report every \(interval) s, rebuild every \(rebuildEvery) s, head \(initialHead)")
+        say(
+            "soak: \(path), \(minutes) min, \(tasks) writer tasks\(rate.map { " at \(Int($0)) events/s" } ?? ""), report every \(interval) s, rebuild every \(rebuildEvery) s, head \(initialHead)"
+        )
 
         // The subscription, from the head on: every position exactly once, in order.
         let subscriber = Task {
@@ -94,7 +98,8 @@ struct Soak {
                     expected += 1
                     shared.state.withLock { $0.delivered = event.position }
                     switch change {
-                    case .projectCreated, .storyCreated, .generationJobCreated, .userRegistered, .sessionCreated, .frameCreated, .shotPlanned:
+                    case .projectCreated, .storyCreated, .generationJobCreated, .userRegistered, .sessionCreated, .frameCreated,
+                        .shotPlanned:
                         shared.remember(change)
                     default: break
                     }
@@ -108,7 +113,9 @@ struct Soak {
         let querier = Task {
             var rng = Xorshift(seed: 7)
             while ContinuousClock.now < deadline {
-                let event: DomainEvent? = shared.state.withLock { $0.recent.isEmpty ? nil : $0.recent[Int(rng.next() % UInt64($0.recent.count))] }
+                let event: DomainEvent? = shared.state.withLock {
+                    $0.recent.isEmpty ? nil : $0.recent[Int(rng.next() % UInt64($0.recent.count))]
+                }
                 guard let event else {
                     try? await Task.sleep(for: .milliseconds(10))
                     continue
@@ -141,7 +148,9 @@ struct Soak {
                 do {
                     try media.store.rebuild()
                     let took = ContinuousClock.now - began
-                    shared.state.withLock { $0.rebuilds.append(Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18) }
+                    shared.state.withLock {
+                        $0.rebuilds.append(Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)
+                    }
                 } catch {
                     shared.failure("rebuild: \(error)")
                 }
@@ -166,10 +175,13 @@ struct Soak {
                 let sorted = latencies.sorted()
                 func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
                 let rate = Double(events) / seconds(now - last)
-                say(String(
-                    format: "soak: %5.0f s  %7.0f events/s  append p50 %6.2f ms  p99 %7.2f ms  queries %6d  rebuilds %d  VmRSS %5d MB  RssAnon %4d MB  events %d",
-                    seconds(now - start), rate, percentile(0.5), percentile(0.99), queries, rebuilds, memory.resident >> 20, memory.anonymous >> 20, total
-                ))
+                say(
+                    String(
+                        format:
+                            "soak: %5.0f s  %7.0f events/s  append p50 %6.2f ms  p99 %7.2f ms  queries %6d  rebuilds %d  VmRSS %5d MB  RssAnon %4d MB  events %d",
+                        seconds(now - start), rate, percentile(0.5), percentile(0.99), queries, rebuilds, memory.resident >> 20,
+                        memory.anonymous >> 20, total
+                    ))
                 last = now
             }
             return warm ?? Memory.current().anonymous
@@ -189,7 +201,9 @@ struct Soak {
                                 let due = start + .seconds(Double(sent) / (rate / Double(tasks)))
                                 if due > ContinuousClock.now { try await Task.sleep(until: due) }
                             }
-                            let inputs = production.next(1 + Int(sizes.next() % 8)).map { MediaStore.Input($0, metadata: EventMetadata(actor: "soak-\(task)")) }
+                            let inputs = production.next(1 + Int(sizes.next() % 8)).map {
+                                MediaStore.Input($0, metadata: EventMetadata(actor: "soak-\(task)"))
+                            }
                             let began = ContinuousClock.now
                             _ = try await media.append(inputs)
                             let took = seconds(ContinuousClock.now - began) * 1_000

@@ -2,6 +2,7 @@ import EventStore
 import Foundation
 import LMDB
 import Testing
+
 @testable import EventStore
 @testable import MediaPipeline
 
@@ -21,7 +22,9 @@ import Testing
 struct HostileInputTests {
     static var iterations: Int { ProcessInfo.processInfo.environment["REEL_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 4_000 }
 
-    @Test("mutated input lines, envelopes, payloads and stored records: a typed error or a value, never a trap or a hang; rejected appends write nothing")
+    @Test(
+        "mutated input lines, envelopes, payloads and stored records: a typed error or a value, never a trap or a hang; rejected appends write nothing"
+    )
     func mutations() async throws {
         let seed = ProcessInfo.processInfo.environment["REEL_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
         print("HostileInputTests seed: \(seed) (rerun with REEL_SEED=\(seed)), iterations: \(Self.iterations)")
@@ -55,7 +58,9 @@ struct HostileInputTests {
                 let line = mutator.chance(50) ? mutator.mutateJSON(original, plausible: true) : mutator.mutate(original)
                 let parsed = timed(context, "InputLine.parse") {
                     line.withUnsafeBytes { bytes in
-                        decode(context, "input line", [InputLine.Invalid.self, InvalidData.self, UnknownEventType.self]) { try InputLine.parse(bytes) }
+                        decode(context, "input line", [InputLine.Invalid.self, InvalidData.self, UnknownEventType.self]) {
+                            try InputLine.parse(bytes)
+                        }
                     }
                 }
                 note("input line", parsed != nil)
@@ -87,10 +92,13 @@ struct HostileInputTests {
                 let event = mutator.pick(events)
                 let damaged = RecordedEvent(
                     position: event.position, stream: event.stream, version: event.version, id: event.id, type: event.type,
-                    recordedAtMilliseconds: event.recordedAtMilliseconds, metadata: event.metadata, payload: mutator.mutate(event.payload), hash: event.hash
+                    recordedAtMilliseconds: event.recordedAtMilliseconds, metadata: event.metadata, payload: mutator.mutate(event.payload),
+                    hash: event.hash
                 )
                 let decoded = timed(context, "DomainEvent(recorded:)") {
-                    decode(context, "stored payload", [JSONError.self, InvalidData.self, UnknownEventType.self]) { try DomainEvent(recorded: damaged) }
+                    decode(context, "stored payload", [JSONError.self, InvalidData.self, UnknownEventType.self]) {
+                        try DomainEvent(recorded: damaged)
+                    }
                 }
                 note("stored payload", decoded != nil)
             case 6, 7:
@@ -104,7 +112,9 @@ struct HostileInputTests {
                 // A stored log record.
                 let value = mutator.mutateBinary(mutator.pick(records))
                 let decoded = timed(context, "RecordCodec.decode") {
-                    value.withUnsafeBytes { bytes in decode(context, "log record", [RecordCodec.DecodeFailure.self]) { try RecordCodec.decode(bytes) } }
+                    value.withUnsafeBytes { bytes in
+                        decode(context, "log record", [RecordCodec.DecodeFailure.self]) { try RecordCodec.decode(bytes) }
+                    }
                 }
                 note("log record", decoded != nil)
             default:
@@ -119,7 +129,9 @@ struct HostileInputTests {
         }
         let summary = tally.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.accepted)/\($0.value.rejected)" }.joined(separator: ", ")
         print("HostileInputTests: accepted/rejected: \(summary)")
-        #expect((tally["input line"]?.rejected ?? 0) > 0 && (tally["input line"]?.accepted ?? 0) > 0, "the mutations reach past the JSON reader")
+        #expect(
+            (tally["input line"]?.rejected ?? 0) > 0 && (tally["input line"]?.accepted ?? 0) > 0, "the mutations reach past the JSON reader"
+        )
         let problems = try media.store.verify() + media.store.verifyProjections()
         #expect(problems.isEmpty, "integrity problems: \(problems)")
         try media.close()
@@ -150,14 +162,16 @@ struct HostileInputTests {
         }
     }
 
-    @Test("numbers out of range are refused by field, never wrapped or trapped on", arguments: [
-        (#""scene_index":99999999999999999999"#, "data.scene_index"),
-        (#""scene_index":-9223372036854775809"#, "data.scene_index"),
-        (#""scene_index":1e999"#, "data.scene_index"),
-        (#""scene_index":1.0"#, "data.scene_index"),
-        (#""scene_index":-1"#, "scene_index -1"),
-        (#""scene_index":9223372036854775807,"image_index":-9223372036854775808"#, "image_index -9223372036854775808"),
-    ])
+    @Test(
+        "numbers out of range are refused by field, never wrapped or trapped on",
+        arguments: [
+            (#""scene_index":99999999999999999999"#, "data.scene_index"),
+            (#""scene_index":-9223372036854775809"#, "data.scene_index"),
+            (#""scene_index":1e999"#, "data.scene_index"),
+            (#""scene_index":1.0"#, "data.scene_index"),
+            (#""scene_index":-1"#, "scene_index -1"),
+            (#""scene_index":9223372036854775807,"image_index":-9223372036854775808"#, "image_index -9223372036854775808"),
+        ])
     func numbersOutOfRange(field: String, mentions: String) async throws {
         try await withMediaStore { media in
             let project = UUID()
@@ -174,11 +188,13 @@ struct HostileInputTests {
             #expect(try media.store.head() == before)
             // And in the envelope's fields and the line's expected_version.
             for envelopeField in [#""position":18446744073709551616"#, #""version":-1"#, #""position":1e3"#] {
-                let envelope = #"{\#(envelopeField),"stream":"s","version":1,"id":"\#(UUID().lowercased)","type":"t","recorded_at":"2026-11-22T01:02:03.456Z","data":{},"metadata":{},"hash":"\#(String(repeating: "0", count: 64))"}"#
+                let envelope =
+                    #"{\#(envelopeField),"stream":"s","version":1,"id":"\#(UUID().lowercased)","type":"t","recorded_at":"2026-11-22T01:02:03.456Z","data":{},"metadata":{},"hash":"\#(String(repeating: "0", count: 64))"}"#
                     .replacingOccurrences(of: #","version":1,"version":-1"#, with: #","version":-1"#)
                 #expect(throws: Envelope.Invalid.self) { try Array(envelope.utf8).withUnsafeBytes { try Envelope.parse($0) } }
             }
-            let huge = #"{"type":"generation_job.started","data":{"job_id":"\#(UUID().lowercased)"},"expected_version":18446744073709551616}"#
+            let huge =
+                #"{"type":"generation_job.started","data":{"job_id":"\#(UUID().lowercased)"},"expected_version":18446744073709551616}"#
             #expect(throws: InputLine.Invalid.self) { try Array(huge.utf8).withUnsafeBytes { try InputLine.parse($0) } }
         }
     }
@@ -212,7 +228,8 @@ struct HostileInputTests {
             let t = queries.t
             let kinds: [(String, Database, @Sendable (UnsafeRawBufferPointer) throws -> Void)] = [
                 ("user", t.users, { _ = try UserRecord(bytes: $0) }), ("session", t.sessions, { _ = try SessionRecord(bytes: $0) }),
-                ("reference image", t.referenceImages, { _ = try ReferenceImageRecord(bytes: $0) }), ("job", t.jobs, { _ = try JobRecord(bytes: $0) }),
+                ("reference image", t.referenceImages, { _ = try ReferenceImageRecord(bytes: $0) }),
+                ("job", t.jobs, { _ = try JobRecord(bytes: $0) }),
                 ("image", t.images, { _ = try ImageRecord(bytes: $0) }), ("project", t.projects, { _ = try ProjectRecord(bytes: $0) }),
                 ("story", t.stories, { _ = try StoryRecord(bytes: $0) }), ("scenelet", t.scenelets, { _ = try SceneletRecord(bytes: $0) }),
                 ("shot", t.shots, { _ = try ShotRecord(bytes: $0) }), ("frame", t.frames, { _ = try FrameRecord(bytes: $0) }),
@@ -244,10 +261,16 @@ func decode<T>(_ context: String, _ what: String, _ allowed: [any Error.Type], _
 
 /// Expects `error` to be of one of the `allowed` types, with a message that says something and stays short (a
 /// hostile input must not be echoed back whole).
-func expectTyped(_ error: any Error, _ context: String, _ what: String, _ allowed: [any Error.Type], sourceLocation: SourceLocation = #_sourceLocation) {
+func expectTyped(
+    _ error: any Error, _ context: String, _ what: String, _ allowed: [any Error.Type], sourceLocation: SourceLocation = #_sourceLocation
+) {
     let message = String(describing: error)
-    #expect(allowed.contains { type(of: error) == $0 }, "\(context): \(what) threw \(type(of: error)): \(message.prefix(300))", sourceLocation: sourceLocation)
-    #expect(!message.isEmpty && message.utf8.count <= 1_000, "\(context): \(what): a message of \(message.utf8.count) bytes: \(message.prefix(300))", sourceLocation: sourceLocation)
+    #expect(
+        allowed.contains { type(of: error) == $0 }, "\(context): \(what) threw \(type(of: error)): \(message.prefix(300))",
+        sourceLocation: sourceLocation)
+    #expect(
+        !message.isEmpty && message.utf8.count <= 1_000,
+        "\(context): \(what): a message of \(message.utf8.count) bytes: \(message.prefix(300))", sourceLocation: sourceLocation)
 }
 
 /// Runs `body`, recording an issue when it takes more than 3 seconds (a hang in the making; decodes take
@@ -354,11 +377,15 @@ struct Mutator {
         case 6:
             let end = min(b.count, i + Int.random(in: 1...16, using: &rng))
             b.removeSubrange(i..<end)
-        case 7: b.insert(contentsOf: [0xC3, 0x28, 0xFF, 0xED, 0xA0, 0x80].prefix(Int.random(in: 1...6, using: &rng)), at: i)  // invalid UTF-8
+        case 7:
+            // Invalid UTF-8.
+            b.insert(contentsOf: [0xC3, 0x28, 0xFF, 0xED, 0xA0, 0x80].prefix(Int.random(in: 1...6, using: &rng)), at: i)
         default:
             // A duplicated key after an opening brace.
             if let brace = b.indices.filter({ b[$0] == UInt8(ascii: "{") }).randomElement(using: &rng) {
-                let key = pick(["type", "data", "id", "metadata", "project_id", "job_id", "user_id", "scene_index", "actor", "position", "hash"])
+                let key = pick([
+                    "type", "data", "id", "metadata", "project_id", "job_id", "user_id", "scene_index", "actor", "position", "hash",
+                ])
                 b.insert(contentsOf: Array("\"\(key)\":\(pick(["1", "\"x\"", "null", "{}"])),".utf8), at: brace + 1)
             }
         }
@@ -382,14 +409,19 @@ struct Mutator {
             let ids = donor.split(separator: "\"").filter { $0.count == 36 && UUID(uuidString: String($0)) != nil }
             raw = pick([
                 ids.isEmpty ? "\"\(uuid())\"" : "\"\(pick(ids))\"", "\"\(uuid())\"", "0", "-1", "1", "16", "17",
-                "9223372036854775807", "-9223372036854775808", "\"\"", "\"a@b\"", "\"\(String(repeating: "w", count: 600))\"", "null", "[]", "{}",
+                "9223372036854775807", "-9223372036854775808", "\"\"", "\"a@b\"", "\"\(String(repeating: "w", count: 600))\"", "null", "[]",
+                "{}",
             ])
         case 0:
-            raw = pick(["null", "true", "false", "0", "-1", "1.5", "\"\"", "\"x\"", "[]", "{}", "[1,2]", "{\"a\":1}", "\"not-a-uuid\"", "\"\(uuid())\""])
+            raw = pick([
+                "null", "true", "false", "0", "-1", "1.5", "\"\"", "\"x\"", "[]", "{}", "[1,2]", "{\"a\":1}", "\"not-a-uuid\"",
+                "\"\(uuid())\"",
+            ])
         case 1:
             raw = pick([
                 "1e999", "-1e999", "99999999999999999999", "-9223372036854775809", "9223372036854775807", "9223372036854775808",
-                "18446744073709551616", "-0", "0e0", "1E+2", "1" + String(repeating: "0", count: 63), "1" + String(repeating: "0", count: 70),
+                "18446744073709551616", "-0", "0e0", "1E+2", "1" + String(repeating: "0", count: 63),
+                "1" + String(repeating: "0", count: 70),
             ])
         case 2:
             let depth = pick([255, 256, 257, 1_000, 10_000])
@@ -440,7 +472,8 @@ struct Mutator {
             case 4:
                 let end = min(b.count, i + Int.random(in: 1...32, using: &rng))
                 b.insert(contentsOf: b[i..<end], at: end)
-            default: b.insert(contentsOf: (0..<Int.random(in: 1...8, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }, at: i)
+            default:
+                b.insert(contentsOf: (0..<Int.random(in: 1...8, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }, at: i)
             }
         }
         return b

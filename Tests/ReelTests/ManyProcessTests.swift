@@ -60,7 +60,9 @@ struct ManyProcessTests {
         for run in appendRuns {
             #expect(run.status == 0, "reel append: \(run)")
             let result = try parseObject(run.stdout)
-            #expect(result["appended"] as? Int == Self.perWriter && result["rejected"] as? Int == 0 && result["duplicates"] as? Int == 0, "\(run)")
+            #expect(
+                result["appended"] as? Int == Self.perWriter && result["rejected"] as? Int == 0 && result["duplicates"] as? Int == 0,
+                "\(run)")
         }
         // The readers: no snapshot ever disagreed, and some were taken while the writers wrote.
         let total = 8 * Self.perWriter
@@ -75,7 +77,9 @@ struct ManyProcessTests {
             }
         }
         let during = heads.filter { $0 > 0 && $0 < total }.count
-        print("ManyProcessTests: \(total) events from 8 writer processes; the readers checked \(heads.count) snapshots, \(during) of them while writing")
+        print(
+            "ManyProcessTests: \(total) events from 8 writer processes; the readers checked \(heads.count) snapshots, \(during) of them while writing"
+        )
         #expect(during > 0, "a reader checked a snapshot between the first and the last commit")
 
         // The log: every event exactly once, at the position acknowledged; each file's lines in their order.
@@ -88,7 +92,9 @@ struct ManyProcessTests {
             let id = envelope["id"] as? String ?? ""
             #expect(envelope["position"] as? Int == index + 1, "gapless positions")
             #expect(stored.updateValue(index + 1, forKey: id) == nil, "id \(id) stored twice")
-            #expect(expectedTypes[id] == envelope["type"] as? String, "event \(id) is a \(envelope["type"] ?? "?"), appended as \(expectedTypes[id] ?? "nothing")")
+            #expect(
+                expectedTypes[id] == envelope["type"] as? String,
+                "event \(id) is a \(envelope["type"] ?? "?"), appended as \(expectedTypes[id] ?? "nothing")")
         }
         for (id, position) in acknowledged {
             #expect(stored[id] == Int(position), "acknowledged \(id) at \(position), stored at \(stored[id].map(String.init) ?? "nowhere")")
@@ -134,6 +140,7 @@ final class Child: @unchecked Sendable {
     func wait() -> Run {
         group.wait()
         process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+        return Run(
+            status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
     }
 }
