@@ -202,6 +202,33 @@ enum RawCeiling {
         }
     }
 
+    /// The race ceiling: what W1 could reach at best on this disk. 16 writers that each wait for durability put at
+    /// most 16 saves in one commit, so: `commits` synced transactions of 16 records of `valueSize` bytes each,
+    /// appended to one database. Returns records per second.
+    static func race(at path: String, commits: Int, valueSize: Int) throws -> Double {
+        try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let env = try Environment(path: path)
+        let log = try env.openDatabases { txn in try txn.openDatabase("log", flags: .create) }
+        let value = [UInt8](repeating: 0x5A, count: valueSize)
+        var position: UInt64 = 0
+        let seconds = try time {
+            for _ in 0..<commits {
+                try env.write { txn in
+                    for _ in 0..<16 {
+                        position += 1
+                        var key = position.bigEndian
+                        try withUnsafeBytes(of: &key) { k in
+                            try value.withUnsafeBytes { v in _ = try txn.put(log, k, v, flags: .append) }
+                        }
+                    }
+                }
+            }
+        }
+        return Double(commits * 16) / seconds
+    }
+
     /// The rebuild ceiling: in the environment `write` left at `path`, scan every log record (touching each byte)
     /// and write the projections' bytes into fresh databases in `transactions` synced commits. Returns seconds.
     static func rebuild(_ log: String, _ projections: [FlatDatabase], at path: String, transactions: Int) throws -> Double {

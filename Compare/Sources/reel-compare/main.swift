@@ -89,6 +89,7 @@ for path in [reelPath, sqlitePath] {
 }
 
 var report = Report()
+report.loadAtStart = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
 report.events = inputs.count
 report.rows = rows.rowCount
 
@@ -158,6 +159,10 @@ do {
     report.rawRebuildBytes = projections.reduce(0) { $0 + $1.byteCount }
     report.rawRebuild = try RawCeiling.rebuild("reel.log", projections, at: rawPath, transactions: max(1, inputs.count / 20_000))
     try? FileManager.default.removeItem(atPath: rawPath)
+    if let log = databases.first(where: { $0.name == "reel.log" }), !log.entries.isEmpty {
+        let valueSize = log.entries.reduce(0) { $0 + $1.2 } / log.entries.count
+        report.rawRaceValueSize = valueSize
+    }
     log(String(format: "W6: raw append %.1f s, raw rebuild %.1f s", report.rawAppend, report.rawRebuild))
 }
 
@@ -214,10 +219,13 @@ for round in 1...rounds {
 for round in 1...rounds {
     func plan() -> RacePlan { RacePlan(writers: 16, perWriter: perWriter, projects: (0..<8).map { _ in UUID() }) }
     let reel = try await Race.reel(media, plan())
+    // W6's race ceiling, measured next to the race itself (the disk's speed drifts on a shared machine).
+    report.rawRace.append(try RawCeiling.race(at: work + "/raw-race", commits: perWriter, valueSize: report.rawRaceValueSize))
     let jsonb = try Race.postgresJSONB(conninfo, pg, plan())
     let pgRows = try Race.postgresRows(conninfo, pg, plan())
     let liteRows = try Race.sqliteRows(sqlitePath, lite, plan())
     report.race.append(.init(reel: reel, postgresJSONB: jsonb, postgresRows: pgRows, sqliteRows: liteRows))
+    log(String(format: "W1 round %d: raw LMDB race ceiling %.0f/s", round, report.rawRace.last!))
     log(String(format: "W1 round %d: Reel %.0f/s lost %d; PG JSONB %.0f/s lost %d; PG rows %.0f/s lost %d; SQLite %.0f/s lost %d",
                round, reel.rate, reel.lost, jsonb.rate, jsonb.lost, pgRows.rate, pgRows.lost, liteRows.rate, liteRows.lost))
 }
