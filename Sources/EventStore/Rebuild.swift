@@ -4,16 +4,19 @@ import LMDB
 extension Store {
     /// Rebuilds projections from the log, blue/green, while the store stays open for reads and appends.
     ///
-    /// For each projection: its idle generation of databases is emptied and folded from the log in transactions of
-    /// ``StoreOptions/rebuildChunk`` events, each short, so appends interleave with the fold rather than wait for it;
-    /// meanwhile appends keep updating the generation in use. When the fold is within one chunk of the head, one
-    /// write transaction folds the rest, makes the new generation current, writes its checkpoint and empties the old
-    /// one. Readers choose the generation inside their own snapshot, so none sees a half-built projection: snapshots
-    /// begun before the switch keep reading the old generation, later ones read the new.
+    /// For each projection: the log up to the head is folded into a disposable scratch environment in the system's
+    /// temporary directory (``ScratchFold``) — no lock of the store is held, so appends go on at full speed — and its
+    /// databases are copied, in key order, into the projection's idle generation, a slice of entries per write
+    /// transaction. What was appended meanwhile is then folded into the idle generation in transactions of
+    /// ``StoreOptions/rebuildChunk`` events, and when that is within one chunk of the head, one write transaction
+    /// folds the rest, makes the new generation current, writes its checkpoint and empties the old one. Meanwhile
+    /// appends keep updating the generation in use. Readers choose the generation inside their own snapshot, so none
+    /// sees a half-built projection: snapshots begun before the switch keep reading the old generation, later ones
+    /// read the new. The scratch environment needs about the projection's size in free space while it lasts.
     ///
     /// - Parameters:
     ///   - name: One projection, or every registered one when `nil`.
-    ///   - progress: Called after each chunk with the projection's name, the position folded and the head.
+    ///   - progress: Called after each chunk folded with the projection's name, the position folded and the head.
     /// - Returns: The names rebuilt.
     @discardableResult
     public func rebuild(projection name: String? = nil, progress: ((String, UInt64, UInt64) -> Void)? = nil) throws -> [String] {
@@ -39,10 +42,19 @@ extension Store {
         let chunk = UInt64(max(chunk, 1))
         let current = try environment.read { try layout.generation(of: registered, $0) }
         let idle = registered.generations[1 - current]
+        // 1. The bulk of the fold, into a scratch environment: the store's writer lock is not taken at all.
+        let scratch = try ScratchFold(registered, chunk: chunk)
+        defer { scratch.remove() }
+        let folded = try scratch.fold(from: environment, layout: layout, progress: progress)
+        // 2. Its databases copied into the idle generation in key order (appends into empty databases), a slice per
+        //    write transaction, so appends interleave.
         try environment.write { txn in
             for database in idle.all { try txn.drop(database) }
         }
-        var next: UInt64 = 1
+        try scratch.copy(into: idle, of: environment)
+        // 3. What was appended meanwhile, folded in the store, a chunk per transaction; the last chunk and the switch
+        //    in one.
+        var next = folded + 1
         while true {
             let head = try environment.read { try layout.head($0).position }
             if head < next || head - next < chunk { break }
@@ -59,6 +71,110 @@ extension Store {
             try append.writeCheckpoint(registered, head, txn)
             for database in registered.generations[current].all { try txn.drop(database) }
             progress?(registered.name, head, head)
+        }
+    }
+}
+
+/// A projection folded from scratch in a disposable environment of its own (``Environment/Options/disposable``:
+/// written through the map, never synced), from the events of a store's snapshot, then copied into that store.
+///
+/// Folding there holds no lock of the store, writes no page twice to disk and keeps dirty pages off the heap; the
+/// copy afterwards is a sequential append of sorted keys, far cheaper than the fold's random puts.
+struct ScratchFold {
+    let registered: RegisteredProjection
+    let path: String
+    let environment: Environment
+    /// The projection's databases in the scratch environment.
+    let databases: ProjectionDatabases
+    /// Events folded per scratch transaction.
+    let foldChunk: UInt64
+    /// Entries copied per store transaction: a sorted append costs far less than folding an event, so more of them
+    /// fit in a transaction as short.
+    var copyChunk: Int { Int(foldChunk) * 4 }
+
+    init(_ projection: RegisteredProjection, chunk: UInt64) throws {
+        foldChunk = chunk
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-fold-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        var options = Environment.Options()
+        options.disposable = true
+        environment = try Environment(path: path, options: options)
+        let layout = try environment.openDatabases { txn in
+            try Layout(txn: txn, projections: [projection.projection], create: true)
+        }
+        registered = layout.projections[0]
+        databases = registered.generations[0]
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Folds the store's events up to its head at the start; returns that position.
+    func fold(from store: Environment, layout: Layout, progress: ((String, UInt64, UInt64) -> Void)?) throws -> UInt64 {
+        let target = try store.read { try layout.head($0).position }
+        var next: UInt64 = 1
+        var events: [RecordedEvent] = []
+        while next <= target {
+            let last = min(target, next + foldChunk - 1)
+            try environment.write { txn in
+                var position = next
+                while position <= last {
+                    // A slice of the log in a short read of the store, then folded.
+                    events.removeAll(keepingCapacity: true)
+                    try store.read { reading in
+                        try BigEndian.withBytes(position) { key in
+                            try reading.withCursor(layout.log) { cursor in
+                                try cursor.forEach(from: key) { k, value in
+                                    let at = BigEndian.u64(k) ?? 0
+                                    guard at <= last, events.count < 1_024 else { return false }
+                                    events.append(try layout.decode(value, at: at))
+                                    return true
+                                }
+                            }
+                        }
+                    }
+                    guard let folded = events.last else { throw EventStoreError.corruptRecord(position: position, reason: "missing from the log") }
+                    for event in events { try registered.projection.apply(event, txn, databases) }
+                    position = folded.position + 1
+                }
+            }
+            next = last + 1
+            progress?(registered.name, last, target)
+        }
+        return target
+    }
+
+    /// Copies every database into `target` (empty databases of `store`), in key order.
+    func copy(into target: ProjectionDatabases, of store: Environment) throws {
+        for spec in registered.projection.databases {
+            let source = databases[spec.name]
+            let destination = target[spec.name]
+            let flags: PutFlags = spec.flags.contains(.duplicateSort) ? [] : .append
+            /// The first key not copied yet (`nil`: from the start).
+            var resume: [UInt8]? = nil
+            var done = false
+            while !done {
+                try store.write { txn in
+                    try environment.read { reading in
+                        try reading.withCursor(source) { cursor in
+                            var copied = 0
+                            done = true
+                            let resumeBytes = resume ?? []
+                            try resumeBytes.withUnsafeBytes { from in
+                                try cursor.forEach(from: resume == nil ? nil : from) { key, value in
+                                    if copied == copyChunk {
+                                        resume = Array(key)
+                                        done = false
+                                        return false
+                                    }
+                                    try txn.put(destination, key, value, flags: flags)
+                                    copied += 1
+                                    return true
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -27,6 +27,10 @@ public final class Environment: @unchecked Sendable {
         public var readOnly = false
         /// Do not sync on commit (`MDB_NOSYNC`); call ``sync()`` to make earlier commits durable.
         public var noSync = false
+        /// A disposable environment (scratch work thrown away after use): written through the map, never synced
+        /// (`MDB_WRITEMAP | MDB_NOSYNC | MDB_NOMETASYNC`). Dirty pages cost no heap and commits no copies, but a crash
+        /// may leave the file unusable — never use it for data that must survive.
+        public var disposable = false
 
         public init() {}
     }
@@ -55,6 +59,7 @@ public final class Environment: @unchecked Sendable {
             var flags = UInt32(MDB_NOTLS)
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
             if options.noSync { flags |= UInt32(MDB_NOSYNC) }
+            if options.disposable { flags |= UInt32(MDB_WRITEMAP) | UInt32(MDB_NOSYNC) | UInt32(MDB_NOMETASYNC) }
             let canonical = Self.canonicalize(path)
             guard OpenPaths.shared.insert(canonical) else {
                 throw LMDBError(code: EBUSY, operation: "mdb_env_open(\(path)): already open in this process")
