@@ -8,6 +8,9 @@ public enum Durability: Sendable, Hashable {
     /// Commits are not synced one by one; ``Store/sync()`` and ``Store/close()`` sync everything before them. For
     /// bulk loads: a crash may lose the commits since the last sync, never the store's integrity.
     case deferred
+    /// Nothing is ever synced and pages are written through the map (``Environment/Options/disposable``): for scratch
+    /// stores thrown away after use, such as a replay's view. A crash may leave such a store unusable.
+    case disposable
 }
 
 /// Options for ``Store/open(at:projections:options:)``.
@@ -72,6 +75,7 @@ public final class Store: Sendable {
         environmentOptions.mapSize = options.initialMapSize
         environmentOptions.readOnly = options.readOnly
         environmentOptions.noSync = options.durability == .deferred
+        environmentOptions.disposable = options.durability == .disposable
         let environment: Environment
         let layout: Layout
         do {
@@ -255,7 +259,7 @@ public final class Store: Sendable {
     public func close() throws {
         writer?.stop()
         notifier.close()
-        if !options.readOnly { try sync() }
+        if !options.readOnly, options.durability != .disposable { try sync() }
     }
 
     // MARK: Reading

@@ -46,7 +46,9 @@ extension Store {
         do {
             try FileManager.default.createDirectory(atPath: scratchPath, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: scratchPath) }
-            let scratch = try Environment(path: scratchPath)
+            var scratchOptions = Environment.Options()
+            scratchOptions.disposable = true
+            let scratch = try Environment(path: scratchPath, options: scratchOptions)
             let scratchLayout = try scratch.openDatabases { txn in
                 try Layout(txn: txn, projections: layout.projections.map(\.projection), create: true)
             }

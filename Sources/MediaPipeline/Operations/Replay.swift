@@ -14,7 +14,7 @@ extension MediaStore {
         }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-replay-\(UUID().uuidString)").path
         var options = StoreOptions()
-        options.durability = .deferred
+        options.durability = .disposable
         let scratch = try MediaStore.open(at: path, options: options)
         do {
             var next: UInt64 = 1
