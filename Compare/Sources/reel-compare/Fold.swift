@@ -109,7 +109,6 @@ enum Fold {
         var deletedImages = Set<Int>()
         var frameRow: [UUID: Int] = [:]
         var sceneletRow: [UUID: Int] = [:]
-        var storyScenelets: [UUID: [UUID]] = [:]
         var sceneletChildren: [UUID: [UUID]] = [:]
         var storyRoot: [UUID: UUID] = [:]
         var shotRow: [UUID: Int] = [:]
@@ -197,7 +196,6 @@ enum Fold {
                 out.stories.rows.append([e.storyID.text, e.userID.text, e.title, now])
             case let .sceneletAdded(e):
                 sceneletRow[e.sceneletID] = out.scenelets.rows.count
-                storyScenelets[e.storyID, default: []].append(e.sceneletID)
                 if let parent = e.parentID { sceneletChildren[parent, default: []].append(e.sceneletID) } else { storyRoot[e.storyID] = e.sceneletID }
                 out.scenelets.rows.append([
                     e.sceneletID.text, e.storyID.text, e.parentID.text, jsonText(e.content), (e.isBranchPoint ?? false) ? "t" : "f",
@@ -259,7 +257,6 @@ enum Fold {
                 stack.append(contentsOf: (sceneletChildren[scenelet] ?? []).reversed())
             }
         }
-        _ = storyScenelets
         return out
     }
 }

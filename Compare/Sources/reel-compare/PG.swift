@@ -62,7 +62,7 @@ final class PG: @unchecked Sendable {
         return Self.strings(result)
     }
 
-    /// Runs a prepared statement; the number of rows affected (or returned).
+    /// Runs a prepared statement whose rows, if any, are not wanted.
     func command(_ name: String, _ params: [String?]) throws {
         let result = try execPrepared(name, params)
         PQclear(result)

@@ -7,6 +7,8 @@ struct SQLiteError: Error, CustomStringConvertible {
     let description: String
 }
 
+/// sqlite3.h: "If the fifth argument has the value SQLITE_TRANSIENT, then SQLite makes its own private copy of the
+/// data immediately, before the sqlite3_bind_*() routine returns." (The Swift string's buffer lives only for the call.)
 let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
 enum SQLValue {

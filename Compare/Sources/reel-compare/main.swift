@@ -157,13 +157,14 @@ do {
     report.rawAppend = try RawCeiling.write(databases, to: rawPath, transactions: inputs.count / 1_000)
     let projections = databases.filter { $0.name.hasPrefix("proj.") && !$0.entries.isEmpty }
     report.rawRebuildBytes = projections.reduce(0) { $0 + $1.byteCount }
-    report.rawRebuild = try RawCeiling.rebuild("reel.log", projections, at: rawPath, transactions: max(1, inputs.count / 20_000))
+    let rebuilt = try RawCeiling.rebuild("reel.log", projections, at: rawPath, transactions: max(1, inputs.count / 20_000))
+    report.rawRebuild = rebuilt.seconds
     try? FileManager.default.removeItem(atPath: rawPath)
     if let log = databases.first(where: { $0.name == "reel.log" }), !log.entries.isEmpty {
         let valueSize = log.entries.reduce(0) { $0 + $1.2 } / log.entries.count
         report.rawRaceValueSize = valueSize
     }
-    log(String(format: "W6: raw append %.1f s, raw rebuild %.1f s", report.rawAppend, report.rawRebuild))
+    log(String(format: "W6: raw append %.1f s, raw rebuild %.1f s (log checksum %llu)", report.rawAppend, report.rawRebuild, rebuilt.checksum))
 }
 
 // MARK: W2 — queries
