@@ -2,7 +2,7 @@ import EventStore
 import Foundation
 import MediaPipeline
 
-/// `soak STORE [--minutes M] [--interval SECONDS] [--tasks N] [--rebuild-every SECONDS] [--rate EVENTS/S]`: a long
+/// `soak STORE [--minutes M] [--interval SECONDS] [--tasks N] [--rebuild-every SECONDS] [--rate EVENTS/S] [--rebuild-chunk N]`: a long
 /// mixed run (not in CI).
 ///
 /// For M minutes (10), N tasks (16) append domain events through `MediaStore` (each its own production, atomic
@@ -26,11 +26,13 @@ struct Soak {
     let rebuildEvery: Double
     /// Events per second to aim at, all writers together (`nil`: as fast as they go).
     let rate: Double?
+    /// Events per write transaction of a rebuild's fold (`StoreOptions.rebuildChunk`).
+    let rebuildChunk: Int
 
     init(_ options: Options) {
         guard options.positional.count == 1 else {
             fail(
-                "usage: reel-test-driver soak STORE [--minutes M] [--interval SECONDS] [--tasks N] [--rebuild-every SECONDS] [--rate EVENTS/S]",
+                "usage: reel-test-driver soak STORE [--minutes M] [--interval SECONDS] [--tasks N] [--rebuild-every SECONDS] [--rate EVENTS/S] [--rebuild-chunk N]",
                 status: 2)
         }
         path = options.positional[0]
@@ -39,6 +41,7 @@ struct Soak {
         tasks = options.number("tasks", 16)
         rebuildEvery = options.number("rebuild-every", 60.0)
         rate = options.named["rate"] == nil ? nil : options.number("rate", 1_000.0)
+        rebuildChunk = options.number("rebuild-chunk", StoreOptions().rebuildChunk)
     }
 
     /// What the tasks share: counters since the last report, failures, entities to query.
@@ -77,7 +80,9 @@ struct Soak {
 
     func run() async {
         let media: MediaStore
-        do { media = try MediaStore.open(at: path) } catch { fail("soak: cannot open \(path): \(error)", status: 3) }
+        var storeOptions = StoreOptions()
+        storeOptions.rebuildChunk = rebuildChunk
+        do { media = try MediaStore.open(at: path, options: storeOptions) } catch { fail("soak: cannot open \(path): \(error)", status: 3) }
         let shared = Shared()
         let start = ContinuousClock.now
         let deadline = start + .seconds(minutes * 60)
