@@ -55,6 +55,7 @@ extension EventStoreError {
     /// Wraps LMDB errors, passes every other error through.
     static func wrap(_ error: any Error) -> any Error {
         if let lmdb = error as? LMDBError { return EventStoreError.storage(lmdb) }
+        if error is EnvironmentClosed { return EventStoreError.closed }
         return error
     }
 }

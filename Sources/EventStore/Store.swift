@@ -254,11 +254,13 @@ public final class Store: Sendable {
         do { try environment.sync() } catch { throw EventStoreError.wrap(error) }
     }
 
-    /// Finishes queued appends, syncs, and stops the writer; later appends fail with ``EventStoreError/closed``.
-    /// The directory can be opened again once the last reference to this instance is gone.
+    /// Finishes queued appends, syncs, stops the writer and closes the LMDB environment: later appends and reads
+    /// fail with ``EventStoreError/closed``, and the directory may be opened again at once.
     public func close() throws {
+        guard environment.isOpen else { return }
         writer?.stop()
         notifier.close()
+        defer { environment.close() }
         if !options.readOnly, options.durability != .disposable { try sync() }
     }
 

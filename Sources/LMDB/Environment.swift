@@ -42,6 +42,9 @@ public final class Environment: @unchecked Sendable {
     private let gate = ReaderGate()
     private let writeLock = NSLock()
     private let canonicalPath: String
+    /// Set by ``close()``, under the write lock and with every reader out (the gate held exclusively); read with
+    /// either held.
+    private var isClosed = false
 
     /// Opens (and, unless read-only, creates) the environment in the existing directory `path`.
     ///
@@ -85,12 +88,42 @@ public final class Environment: @unchecked Sendable {
         self.handle = env
         self.path = path
         self.isReadOnly = options.readOnly
-        _ = clearStaleReaders()
+        _ = checkReaders()
     }
 
     deinit {
-        mdb_env_close(handle)
-        OpenPaths.shared.remove(canonicalPath)
+        if !isClosed {
+            mdb_env_close(handle)
+            OpenPaths.shared.remove(canonicalPath)
+        }
+    }
+
+    /// Closes the environment now, once the transaction running in this process (if any) has finished: later calls
+    /// throw, and the directory may be opened again at once. Closing twice does nothing.
+    ///
+    /// lmdb.h, `mdb_env_close`: "Only a single thread may call this function. All transactions, databases, and
+    /// cursors must already be closed before calling this function."
+    public func close() {
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        gate.exclusive {
+            guard !isClosed else { return }
+            isClosed = true
+            mdb_env_close(handle)
+            OpenPaths.shared.remove(canonicalPath)
+        }
+    }
+
+    /// Whether ``close()`` has been called.
+    public var isOpen: Bool {
+        gate.enterShared()
+        defer { gate.leaveShared() }
+        return !isClosed
+    }
+
+    /// The error of a call after ``close()``.
+    private func closedError(_ operation: String) -> EnvironmentClosed {
+        EnvironmentClosed(path: path, operation: operation)
     }
 
     private static func canonicalize(_ path: String) -> String {
@@ -102,6 +135,13 @@ public final class Environment: @unchecked Sendable {
     /// Releases reader slots held by processes that no longer exist. Returns how many were cleared.
     @discardableResult
     public func clearStaleReaders() -> Int {
+        gate.enterShared()
+        defer { gate.leaveShared() }
+        return isClosed ? 0 : checkReaders()
+    }
+
+    /// `mdb_reader_check`, for callers that already keep the environment open (a gate side or the write lock held).
+    private func checkReaders() -> Int {
         var dead: Int32 = 0
         mdb_reader_check(handle, &dead)
         return Int(dead)
@@ -109,12 +149,22 @@ public final class Environment: @unchecked Sendable {
 
     /// Flushes earlier commits to disk (needed only with ``Options/noSync``).
     public func sync() throws {
+        gate.enterShared()
+        defer { gate.leaveShared() }
+        if isClosed { throw closedError("mdb_env_sync") }
         let rc = mdb_env_sync(handle, 1)
         if rc != 0 { throw Diagnosis.diskFull(LMDBError(code: rc, operation: "mdb_env_sync"), path: path) }
     }
 
     /// Size facts of the environment.
     public func info() -> EnvironmentInfo {
+        gate.enterShared()
+        defer { gate.leaveShared() }
+        if isClosed { return EnvironmentInfo(mapSize: 0, lastPage: 0, lastTransaction: 0, maxReaders: 0, readersInUse: 0) }
+        return rawInfo()
+    }
+
+    private func rawInfo() -> EnvironmentInfo {
         var info = MDB_envinfo()
         mdb_env_info(handle, &info)
         return EnvironmentInfo(
@@ -135,6 +185,7 @@ public final class Environment: @unchecked Sendable {
     public func read<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
         gate.enterShared()
         defer { gate.leaveShared() }
+        if isClosed { throw closedError("read") }
         let txn = try begin(flags: UInt32(MDB_RDONLY), holdingShared: true)
         defer { mdb_txn_abort(txn.handle) }
         return try body(txn)
@@ -149,6 +200,7 @@ public final class Environment: @unchecked Sendable {
     public func write<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
         writeLock.lock()
         defer { writeLock.unlock() }
+        if isClosed { throw closedError("write") }
         while true {
             let ledger = WriteLedger()
             let txn = try begin(flags: 0, holdingShared: false, ledger: ledger)
@@ -194,7 +246,7 @@ public final class Environment: @unchecked Sendable {
             if rc == 0, let txn { return Transaction(handle: txn, ledger: ledger) }
             // Every reader slot taken: slots of processes that died inside a read transaction stay taken until someone
             // runs mdb_reader_check, and a process that keeps the store open would otherwise never see them freed.
-            if rc == MDB_READERS_FULL, clearStaleReaders() > 0 { continue }
+            if rc == MDB_READERS_FULL, checkReaders() > 0 { continue }
             guard rc == MDB_MAP_RESIZED else { throw LMDBError(code: rc, operation: "mdb_txn_begin") }
             // lmdb.h, MDB_MAP_RESIZED: "the database was grown by another process; call mdb_env_set_mapsize() with a
             // size of zero to adopt the new size" — with no transaction of this process open.
@@ -209,7 +261,7 @@ public final class Environment: @unchecked Sendable {
     /// Doubles the map (by 64 GiB at most at a time), with every read transaction of the process finished.
     private func grow() throws {
         try gate.exclusive { () throws in
-            let current = info().mapSize
+            let current = rawInfo().mapSize
             let step = min(current, 64 << 30)
             try check(mdb_env_set_mapsize(handle, current + step), "mdb_env_set_mapsize(\(current + step))")
         }
@@ -228,6 +280,7 @@ public final class Environment: @unchecked Sendable {
         defer { writeLock.unlock() }
         gate.enterShared()
         defer { gate.leaveShared() }
+        if isClosed { throw closedError("openDatabases") }
         let txn = try begin(flags: UInt32(MDB_RDONLY), holdingShared: true)
         let result: R
         do {
@@ -240,6 +293,13 @@ public final class Environment: @unchecked Sendable {
         try check(mdb_txn_commit(txn.handle), "mdb_txn_commit")
         return result
     }
+}
+
+/// A call on an environment after ``Environment/close()``.
+public struct EnvironmentClosed: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let operation: String
+    public var description: String { "\(operation): the environment at \(path) is closed" }
 }
 
 /// Directories with an environment open in this process (LMDB forbids opening one twice).

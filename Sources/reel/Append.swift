@@ -32,8 +32,9 @@ struct Append: AsyncParsableCommand {
         } else {
             try await appendStreaming(&reader, media, tally)
         }
+        let head = try? media.store.head()
         let closing = Result { try media.close() }
-        let summary = tally.summary(head: try? media.store.head())
+        let summary = tally.summary(head: head)
         print(#"{"appended":\#(summary.appended),"duplicates":\#(summary.duplicates),"rejected":\#(summary.rejected),"last_position":\#(summary.lastPosition)}"#)
         if let failure = tally.storeFailure {
             // Everything acknowledged before the failure is stored; nothing from `line` on was written.

@@ -211,6 +211,24 @@ struct IntegrityTests {
         }
     }
 
+    @Test("close lets go of the directory at once: it reopens while the old instance is still referenced, which then fails cleanly")
+    func closeReleasesTheEnvironment() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let first = try Store.open(at: directory.path)
+        try await first.append(sampleEvent(stream: "s"))
+        try first.close()
+        try first.close()  // a second close does nothing
+        #expect(throws: EventStoreError.closed) { try first.head() }
+        #expect(throws: EventStoreError.closed) { try first.verify() }
+        let second = try Store.open(at: directory.path)
+        try await second.append(sampleEvent(stream: "s"))
+        #expect(try second.head() == 2)
+        try expectSound(second)
+        try second.close()
+        withExtendedLifetime(first) {}
+    }
+
     @Test("appends to a closed or read-only store fail cleanly")
     func closedAndReadOnly() async throws {
         let directory = TemporaryDirectory()
