@@ -52,6 +52,11 @@ private struct Fold {
         return record
     }
 
+    /// An entity that must exist, when only its existence matters (its record is not decoded).
+    func mustExist(_ database: Database, _ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
+        if try !t.exists(database, id, txn) { throw reject("\(what) \(id.text) does not exist") }
+    }
+
     func mustBeNew(_ database: Database, _ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
         if try t.exists(database, id, txn) { throw reject("\(what) \(id.text) already exists") }
     }
@@ -146,7 +151,7 @@ private struct Fold {
     }
 
     func sessionCreated(_ e: SessionCreated, _ txn: borrowing Transaction) throws {
-        _ = try must(UserRecord.self, t.users, e.userID, "user", txn)
+        try mustExist(t.users, e.userID, "user", txn)
         try mustBeNew(t.sessions, e.sessionID, "session", txn)
         let session = SessionRecord(userID: e.userID, title: e.title, createdAt: time, updatedAt: time, updatedPosition: position, imageCount: 0)
         try t.put(session, t.sessions, e.sessionID, txn)
@@ -161,7 +166,7 @@ private struct Fold {
     }
 
     func referenceImageUploaded(_ e: ReferenceImageUploaded, _ txn: borrowing Transaction) throws {
-        _ = try must(UserRecord.self, t.users, e.userID, "user", txn)
+        try mustExist(t.users, e.userID, "user", txn)
         try sessionOfUser(e.sessionID, e.userID, txn)
         try mustBeNew(t.referenceImages, e.referenceImageID, "reference image", txn)
         let record = ReferenceImageRecord(
@@ -176,10 +181,10 @@ private struct Fold {
         try require(!e.prompt.isEmpty, "job \(e.jobID.text) has an empty prompt")
         let shots = e.numberOfShots ?? 1
         try require((1...16).contains(shots), "number_of_shots \(shots) of job \(e.jobID.text) is not within 1…16")
-        _ = try must(UserRecord.self, t.users, e.userID, "user", txn)
+        try mustExist(t.users, e.userID, "user", txn)
         try mustBeNew(t.jobs, e.jobID, "job", txn)
         try sessionOfUser(e.sessionID, e.userID, txn)
-        if let frameID = e.frameID { _ = try must(FrameRecord.self, t.frames, frameID, "frame", txn) }
+        if let frameID = e.frameID { try mustExist(t.frames, frameID, "frame", txn) }
         for referenceID in e.referenceImageIDs ?? [] {
             let reference = try must(ReferenceImageRecord.self, t.referenceImages, referenceID, "reference image", txn)
             try require(
@@ -266,7 +271,7 @@ private struct Fold {
     // MARK: Projects (seed 003)
 
     func sceneImageSaved(_ e: SceneImageSaved, _ txn: borrowing Transaction) throws {
-        _ = try must(ProjectRecord.self, t.projects, e.projectID, "project", txn)
+        try mustExist(t.projects, e.projectID, "project", txn)
         let imageIndex = e.imageIndex ?? 0
         try require(e.sceneIndex >= 0, "scene_index \(e.sceneIndex) of project \(e.projectID.text) is negative")
         try require(imageIndex >= 0, "image_index \(imageIndex) of project \(e.projectID.text) is negative")
@@ -275,7 +280,7 @@ private struct Fold {
     }
 
     func sceneImagesCleared(_ e: SceneImagesCleared, _ txn: borrowing Transaction) throws {
-        _ = try must(ProjectRecord.self, t.projects, e.projectID, "project", txn)
+        try mustExist(t.projects, e.projectID, "project", txn)
         if let negative = e.sceneIndexes.first(where: { $0 < 0 }) {
             throw reject("scene_index \(negative) of project \(e.projectID.text) is negative")
         }
@@ -403,7 +408,7 @@ private struct Fold {
             throw reject("shot \(e.shotID.text) already has a frame of type \"\(e.frameType)\"")
         }
         if let previousID = e.previousFrameID {
-            _ = try must(FrameRecord.self, t.frames, previousID, "previous frame", txn)
+            try mustExist(t.frames, previousID, "previous frame", txn)
             try t.put(t.previousFrameRefs, Key(previousID).with(e.frameID), [], txn)
         }
         let frame = FrameRecord(
