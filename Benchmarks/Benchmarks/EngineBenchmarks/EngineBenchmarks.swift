@@ -12,6 +12,9 @@
 // own wall time. `.throughput` is package-benchmark's iterations per second, rounded to an integer per iteration
 // (so for iterations that take a second or more it is too coarse to read events/s from), and `.wallClock` is the
 // time of one iteration.
+//
+// The hot-path benchmarks at the end (append, group commit, decode, rebuild; names without spaces) are gated by
+// thresholds on their malloc counts, kept per toolchain in Thresholds/: see README.md, "Thresholds and baselines".
 
 import Benchmark
 import EventStore
@@ -89,15 +92,17 @@ enum IDKind: Sendable {
 final class StoreFixture: @unchecked Sendable {
     private let label: String
     private let ids: IDKind
+    private let options: StoreOptions
     private let lock = NSLock()
     private var directory: URL?
     private var opened: Store?
     /// Events made so far: picks the stream and payload of the next one.
     private var made = 0
 
-    init(_ label: String, ids: IDKind = .engineDefault) {
+    init(_ label: String, ids: IDKind = .engineDefault, options: StoreOptions = StoreOptions()) {
         self.label = label
         self.ids = ids
+        self.options = options
     }
 
     var store: Store {
@@ -106,7 +111,7 @@ final class StoreFixture: @unchecked Sendable {
 
     func open() throws {
         let directory = try makeTemporaryDirectory(label)
-        let store = try Store.open(at: directory.path, projections: [IndexProjection()])
+        let store = try Store.open(at: directory.path, projections: [IndexProjection()], options: options)
         lock.withLock {
             self.directory = directory
             self.opened = store
@@ -124,6 +129,17 @@ final class StoreFixture: @unchecked Sendable {
         }
         try store?.close()
         if let directory { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    /// Appends `count` new events in batches of 1,000 and syncs: the contents of a store that a benchmark reads.
+    func fill(_ count: Int) async throws {
+        var remaining = count
+        while remaining > 0 {
+            let n = min(1_000, remaining)
+            _ = try await store.append(makeEvents(n))
+            remaining -= n
+        }
+        try store.sync()
     }
 
     /// `count` new events, spread round-robin over the streams.
@@ -354,6 +370,24 @@ func batchBenchmark(_ name: String, _ fixture: StoreFixture, metrics: [Benchmark
     }
 }
 
+// MARK: - Hot paths, gated by thresholds on malloc counts
+
+/// The metrics of the hot-path benchmarks. `.mallocCountTotal` (mallocs in the measured part of one iteration, all
+/// threads) is the deterministic one that `thresholds check` gates; wall clock and throughput are for reading only.
+let hotMetrics: [BenchmarkMetric] = [.mallocCountTotal, .wallClock, .throughput]
+
+/// How far the p90 of the malloc count per iteration may move from the committed threshold (Thresholds/<toolchain>/)
+/// before `thresholds check` reports it, in percent, either way. Only this metric is gated.
+func mallocTolerance(_ percent: Double) -> [BenchmarkMetric: BenchmarkThresholds] {
+    [.mallocCountTotal: .init(relative: [.p90: percent])]
+}
+
+/// Single-threaded work whose malloc count is the same in every run (decode, rebuild).
+var exactMallocs: [BenchmarkMetric: BenchmarkThresholds] { mallocTolerance(5) }
+/// Appends: the group-commit writer's thread and its batching are part of the measured part, so how many callers one
+/// commit gathers (and so how many commits an iteration makes) varies a little from run to run.
+var appendMallocs: [BenchmarkMetric: BenchmarkThresholds] { mallocTolerance(15) }
+
 let benchmarks: @Sendable () -> Void = {
     let metrics: [BenchmarkMetric] = [eventsPerSecond, .throughput, .wallClock, .peakMemoryResident]
     // Print events/s in full rather than in thousands.
@@ -460,4 +494,149 @@ let benchmarks: @Sendable () -> Void = {
         "Append durable, 16 writers, batches of 64, caller-supplied random ids", StoreFixture("w16b64v4", ids: .callerRandom),
         metrics: metrics
     )
+
+    // MARK: Hot paths (names without spaces: package-benchmark writes threshold files with spaces turned into `_` but
+    // reads them by the name as it is, so a name with a space would never find its thresholds)
+
+    // Append, one writer: 100 × `store.append(event)`, each its own synced commit.
+    do {
+        let fixture = StoreFixture("hot-append")
+        Benchmark(
+            "Append.1-writer.100-events",
+            configuration: .init(
+                metrics: [eventsPerSecond] + hotMetrics, warmupIterations: 2, maxDuration: .seconds(10), maxIterations: 20,
+                thresholds: appendMallocs, setup: { try fixture.open() }, teardown: { try fixture.close() }
+            )
+        ) { benchmark in
+            let events = fixture.makeEvents(100)
+            let store = fixture.store
+            await measure(benchmark, events: events.count) {
+                for event in events {
+                    blackHole(try await store.append(event))
+                }
+            }
+        }
+    }
+
+    // Group commit: 16 concurrent writers, each 4 × `store.append([64 events])` (4,096 events per iteration), folded
+    // by the group-commit writer into shared synced commits.
+    do {
+        let fixture = StoreFixture("hot-group-commit")
+        let writers = 16
+        let batchesPerWriter = 4
+        let batch = 64
+        Benchmark(
+            "GroupCommit.16-writers.batches-of-64",
+            configuration: .init(
+                metrics: [eventsPerSecond] + hotMetrics, warmupIterations: 2, maxDuration: .seconds(10), maxIterations: 20,
+                thresholds: appendMallocs, setup: { try fixture.open() }, teardown: { try fixture.close() }
+            )
+        ) { benchmark in
+            let perWriter: [[[NewEvent]]] = (0..<writers).map { _ in
+                (0..<batchesPerWriter).map { _ in fixture.makeEvents(batch) }
+            }
+            let store = fixture.store
+            await measure(benchmark, events: writers * batchesPerWriter * batch) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for batches in perWriter {
+                        group.addTask {
+                            for events in batches {
+                                blackHole(try await store.append(events))
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+        }
+    }
+
+    // Group commit of single events: 16 concurrent writers, each 50 × `store.append(event)` (800 events per iteration).
+    do {
+        let fixture = StoreFixture("hot-group-commit-1")
+        let writers = 16
+        let perWriter = 50
+        Benchmark(
+            "GroupCommit.16-writers.1-event-per-call",
+            configuration: .init(
+                metrics: [eventsPerSecond] + hotMetrics, warmupIterations: 2, maxDuration: .seconds(10), maxIterations: 20,
+                thresholds: appendMallocs, setup: { try fixture.open() }, teardown: { try fixture.close() }
+            )
+        ) { benchmark in
+            let perWriterEvents: [[NewEvent]] = (0..<writers).map { _ in fixture.makeEvents(perWriter) }
+            let store = fixture.store
+            await measure(benchmark, events: writers * perWriter) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for events in perWriterEvents {
+                        group.addTask {
+                            for event in events {
+                                blackHole(try await store.append(event))
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+        }
+    }
+
+    // Decode: `store.events(from: 1, limit: 1000)` on a store of 1,000 events, i.e. one read snapshot and 1,000 stored
+    // records decoded (RecordCodec) into `RecordedEvent`s. One iteration is one call.
+    do {
+        var options = StoreOptions()
+        options.durability = .deferred
+        let fixture = StoreFixture("hot-decode", options: options)
+        Benchmark(
+            "Decode.records.1000-events",
+            configuration: .init(
+                metrics: hotMetrics, timeUnits: .microseconds, warmupIterations: 20, scalingFactor: .one,
+                maxDuration: .seconds(3), maxIterations: 2_000, thresholds: exactMallocs,
+                setup: {
+                    try fixture.open()
+                    try await fixture.fill(1_000)
+                },
+                teardown: { try fixture.close() }
+            )
+        ) { benchmark in
+            let store = fixture.store
+            benchmark.startMeasurement()
+            do {
+                let events = try store.events(from: 1, limit: 1_000)
+                precondition(events.count == 1_000)
+                blackHole(events)
+            } catch {
+                benchmark.error("read failed: \(String(reflecting: error))")
+            }
+            benchmark.stopMeasurement()
+        }
+    }
+
+    // Rebuild: `store.rebuild()` of the index projection on a store of 20,000 events (fold into a scratch
+    // environment, copy into the idle generation, switch). One iteration is one rebuild.
+    do {
+        var options = StoreOptions()
+        options.durability = .deferred
+        let fixture = StoreFixture("hot-rebuild", options: options)
+        Benchmark(
+            "Rebuild.index-projection.20k-events",
+            configuration: .init(
+                metrics: hotMetrics, timeUnits: .milliseconds, warmupIterations: 1, maxDuration: .seconds(10),
+                maxIterations: 10, thresholds: exactMallocs,
+                setup: {
+                    try fixture.open()
+                    try await fixture.fill(20_000)
+                },
+                teardown: { try fixture.close() }
+            )
+        ) { benchmark in
+            let store = fixture.store
+            benchmark.startMeasurement()
+            do {
+                blackHole(try store.rebuild())
+            } catch {
+                benchmark.error("rebuild failed: \(String(reflecting: error))")
+            }
+            benchmark.stopMeasurement()
+        }
+    }
 }

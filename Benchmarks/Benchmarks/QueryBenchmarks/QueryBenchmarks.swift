@@ -4,6 +4,9 @@
 // Run from /work/main/Benchmarks:
 //     swift package --allow-writing-to-package-directory benchmark --filter "Query.*|reel append.*"
 //
+// Also the hot paths of the media domain that `thresholds check` gates on their malloc counts (see the README):
+// decoding stored payloads into `DomainEvent`s and rebuilding the media store's projections.
+//
 // Query benchmarks: one iteration is one query (scaling factor 1), so the wall-clock percentiles are the latency of
 // one query, in microseconds. Every query runs in-process against the same store, through `MediaStore`'s public
 // query methods (each opens its own read snapshot, as a request would). The typed result is built; it is not
@@ -13,7 +16,7 @@
 // tools/make-production.py) with the measured entities (`Targets`) spread evenly through it. package-benchmark runs
 // every benchmark in its own process, so the fixture is shared between the processes of one `benchmark` invocation:
 // it lives in `<tmp>/reel-query-bench-<pid of the BenchmarkTool process>`, and the first query benchmark to run builds
-// it. The last query benchmark in the tool's order (by name: "Query story…") deletes it in its teardown; any other
+// it. The last query benchmark in the tool's order (by name: "Query.story…") deletes it in its teardown; any other
 // fixture whose BenchmarkTool process is gone is deleted at the next setup.
 
 import Benchmark
@@ -686,19 +689,97 @@ func appendPipelineBenchmark(_ name: String, _ fixture: AppendFixture, stage: Pi
     }
 }
 
+// MARK: - Small media stores (decode, rebuild)
+
+/// A fresh media store holding the first `eventCount` events of the production (deferred durability, synced once),
+/// built in a benchmark's setup.
+final class SmallMediaFixture: @unchecked Sendable {
+    private let label: String
+    private let eventCount: Int
+    private let lock = NSLock()
+    private var directory: URL?
+    private var opened: MediaStore?
+    private var stored: [RecordedEvent] = []
+
+    init(_ label: String, events: Int) {
+        self.label = label
+        eventCount = events
+    }
+
+    var media: MediaStore { lock.withLock { opened! } }
+    /// Every event of the store, read back after the build.
+    var recorded: [RecordedEvent] { lock.withLock { stored } }
+
+    func open() throws {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("reel-bench-\(label)-\(UUID().uuidString)", isDirectory: true)
+        var options = StoreOptions()
+        options.durability = .deferred
+        let media = try MediaStore.open(at: directory.path, options: options)
+        // A prefix of the production is valid on its own: every event only needs events before it.
+        var production = Production(seed: 13)
+        var inputs: [MediaStore.Input] = []
+        inputs.reserveCapacity(eventCount + 64)
+        while inputs.count < eventCount { production.roll(into: &inputs) }
+        inputs.removeLast(inputs.count - eventCount)
+        let loader = Loader(media, window: 65_536)
+        var resolver = StreamResolver()
+        var start = 0
+        while start < inputs.count {
+            let end = min(start + 1_000, inputs.count)
+            let (events, expected) = try media.prepare(Array(inputs[start..<end]), resolver: &resolver)
+            loader.enqueue(events, expected)
+            start = end
+        }
+        loader.drain()
+        if let failure = loader.failure { throw FixtureError(description: "building \(label): \(failure)") }
+        try media.store.sync()
+        let recorded = try media.store.events(from: 1, limit: eventCount)
+        guard recorded.count == eventCount else {
+            throw FixtureError(description: "building \(label): \(recorded.count) events stored, not \(eventCount)")
+        }
+        lock.withLock {
+            self.directory = directory
+            opened = media
+            stored = recorded
+        }
+    }
+
+    func close() throws {
+        let (media, directory) = lock.withLock { () -> (MediaStore?, URL?) in
+            defer {
+                opened = nil
+                self.directory = nil
+                stored = []
+            }
+            return (opened, self.directory)
+        }
+        try media?.close()
+        if let directory { try? FileManager.default.removeItem(at: directory) }
+    }
+}
+
+// MARK: - Thresholds
+
+/// How far the p90 of the malloc count per iteration may move from the committed threshold (Thresholds/<toolchain>/)
+/// before `thresholds check` reports it, in percent, either way. Only this metric is gated: it is the same in every
+/// run of these single-threaded benchmarks.
+var exactMallocs: [BenchmarkMetric: BenchmarkThresholds] { [.mallocCountTotal: .init(relative: [.p90: 5])] }
+
 // MARK: - Benchmarks
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration.units = [eventsPerSecond: .count]
     let fixture = QueryFixture.shared
 
-    /// One query per iteration.
+    /// One query per iteration. The names have no spaces: package-benchmark writes threshold files with spaces
+    /// turned into `_` but looks them up by the name as it is.
     func query(_ name: String, removesFixture: Bool = false, _ body: @escaping @Sendable (MediaStore, Targets) throws -> Void) {
         Benchmark(
             name,
             configuration: .init(
                 metrics: [.wallClock, .mallocCountTotal, .throughput], timeUnits: .microseconds, warmupIterations: 200,
-                scalingFactor: .one, maxDuration: .seconds(8), maxIterations: 20_000,
+                scalingFactor: .one, maxDuration: .seconds(8), maxIterations: 20_000, thresholds: exactMallocs,
                 setup: { try fixture.prepare() }, teardown: { try fixture.close(remove: removesFixture) }
             )
         ) { benchmark in
@@ -714,22 +795,71 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    query("Query images-by-scene, 100 scenes x 4 images") { media, targets in
+    query("Query.images-by-scene.100-scenes-x-4-images") { media, targets in
         blackHole(try media.imagesByScene(project: targets.project))
     }
-    query("Query jobs-by-frame, 20 jobs") { media, targets in
+    query("Query.jobs-by-frame.20-jobs") { media, targets in
         blackHole(try media.jobsByFrame(frame: targets.frame))
     }
-    query("Query job, 4 reference images and 4 images") { media, targets in
+    query("Query.job.4-reference-images-4-images") { media, targets in
         blackHole(try media.job(targets.job))
     }
-    query("Query sessions, 20 sessions") { media, targets in
+    query("Query.sessions.20-sessions") { media, targets in
         blackHole(try media.sessions(user: targets.user))
     }
     // package-benchmark runs a target's benchmarks in name order, so this one runs last of the queries: it deletes
     // the fixture when it is done.
-    query("Query story, 200 scenelets", removesFixture: true) { media, targets in
+    query("Query.story.200-scenelets", removesFixture: true) { media, targets in
         blackHole(try media.story(targets.story))
+    }
+
+    // Decode: `DomainEvent(recorded:)` of 1,000 stored events of the production (their JSON payloads parsed and typed),
+    // read from the store once in the setup. One iteration decodes all 1,000.
+    do {
+        let small = SmallMediaFixture("decode-domain", events: 1_000)
+        Benchmark(
+            "Decode.domain-events.1000-events",
+            configuration: .init(
+                metrics: [.mallocCountTotal, .wallClock, .throughput], timeUnits: .microseconds, warmupIterations: 20,
+                scalingFactor: .one, maxDuration: .seconds(3), maxIterations: 2_000, thresholds: exactMallocs,
+                setup: { try small.open() }, teardown: { try small.close() }
+            )
+        ) { benchmark in
+            let recorded = small.recorded
+            benchmark.startMeasurement()
+            do {
+                for event in recorded {
+                    blackHole(try DomainEvent(recorded: event))
+                }
+            } catch {
+                benchmark.error("decode failed: \(String(reflecting: error))")
+            }
+            benchmark.stopMeasurement()
+        }
+    }
+
+    // Rebuild: `store.rebuild()` of a media store of 20,000 events of the production: both of its projections (the
+    // media domain and the event-type index), each folded into a scratch environment, copied into its idle generation
+    // and switched. One iteration is one rebuild.
+    do {
+        let small = SmallMediaFixture("rebuild-media", events: 20_000)
+        Benchmark(
+            "Rebuild.media.20k-events",
+            configuration: .init(
+                metrics: [.mallocCountTotal, .wallClock, .throughput], timeUnits: .milliseconds, warmupIterations: 1,
+                maxDuration: .seconds(10), maxIterations: 10, thresholds: exactMallocs,
+                setup: { try small.open() }, teardown: { try small.close() }
+            )
+        ) { benchmark in
+            let store = small.media.store
+            benchmark.startMeasurement()
+            do {
+                blackHole(try store.rebuild())
+            } catch {
+                benchmark.error("rebuild failed: \(String(reflecting: error))")
+            }
+            benchmark.stopMeasurement()
+        }
     }
 
     // What `reel append` does per line (Sources/reel/Append.swift): parse the NDJSON line, prepare it (stream
