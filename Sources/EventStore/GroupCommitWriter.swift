@@ -13,8 +13,11 @@ final class GroupCommitWriter: @unchecked Sendable {
         let complete: @Sendable (Result<AppendResult, any Error>) -> Void
     }
 
-    /// Upper bounds of one group: more events than this wait for the next transaction.
-    static let maxEventsPerGroup = 32_768
+    /// Upper bounds of one group: more events than this wait for the next transaction. Also a bound on memory: LMDB
+    /// keeps the buffers of a transaction's dirty pages for reuse (`me_dpages`), so the largest transaction sets how
+    /// much heap a long-running writer holds. 32,768 made a 1M-event `reel append` about 6% faster and its peak heap
+    /// 173 MB instead of 118 MB; the smaller bound was kept.
+    static let maxEventsPerGroup = 16_384
 
     private let environment: Environment
     private let append: GroupAppend

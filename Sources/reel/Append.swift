@@ -19,7 +19,7 @@ struct Append: AsyncParsableCommand {
     @Flag(help: "Sync once at the end instead of at every commit (bulk loads).") var noSync = false
 
     /// Lines queued but not yet committed, at most.
-    static let window = 40_960
+    static let window = 24_576
 
     func run() async throws {
         let descriptor = try openInput()
