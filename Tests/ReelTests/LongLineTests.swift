@@ -3,8 +3,8 @@ import Testing
 
 @Suite("Over-long input lines")
 struct LongLineTests {
-    @Test("a line longer than 64 MiB is rejected by number without being buffered, and the lines around it still land")
-    func seventyMegabyteLine() throws {
+    @Test("a line of 100 MB (over the 64 MiB limit) is rejected by number without being buffered, and the lines around it still land")
+    func hundredMegabyteLine() throws {
         let store = temporaryStorePath()
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("reel-long-\(UUID().uuidString.prefix(8)).ndjson").path
         defer {
@@ -15,7 +15,7 @@ struct LongLineTests {
         let after = #"{"type":"project.created","data":{"project_id":"\#(UUID().uuidString)"}}"#
         var data = Data((before + "\n").utf8)
         data.append(Data(#"{"type":"project.created","data":{"project_id":""#.utf8))
-        data.append(Data(repeating: UInt8(ascii: "x"), count: 70 << 20))
+        data.append(Data(repeating: UInt8(ascii: "x"), count: 100 << 20))  // a line of 100 MB (issue 5)
         data.append(Data("\"}}\n".utf8))
         data.append(Data(after.utf8))  // and no final newline
         try data.write(to: URL(fileURLWithPath: file))
