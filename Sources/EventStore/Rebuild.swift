@@ -86,14 +86,15 @@ struct ScratchFold {
     let environment: Environment
     /// The projection's databases in the scratch environment.
     let databases: ProjectionDatabases
-    /// Events folded per scratch transaction.
+    /// Events folded per scratch transaction (cheap to commit: never synced, written through the map).
     let foldChunk: UInt64
-    /// Entries copied per store transaction: a sorted append costs far less than folding an event, so more of them
-    /// fit in a transaction as short.
-    var copyChunk: Int { Int(foldChunk) * 4 }
+    /// Entries copied per store transaction: sorted appends fill few pages, so a transaction of many stays short.
+    let copyChunk: Int
 
+    /// - Parameter chunk: The store's ``StoreOptions/rebuildChunk``.
     init(_ projection: RegisteredProjection, chunk: UInt64) throws {
-        foldChunk = chunk
+        foldChunk = chunk * 10
+        copyChunk = Int(chunk) * 25
         path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-fold-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         var options = Environment.Options()

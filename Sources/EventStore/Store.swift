@@ -20,8 +20,11 @@ public struct StoreOptions: Sendable {
     public var readOnly = false
     /// The map size to start with. It grows by itself; this only sets where it starts.
     public var initialMapSize = 1 << 30
-    /// Events folded per write transaction when a projection is (re)built at open.
-    public var rebuildChunk = 20_000
+    /// Events folded per write transaction of the store when a projection is caught up or rebuilt (a rebuild's bulk
+    /// fold, in its scratch environment, takes 10 times as many per transaction). Each such transaction holds the
+    /// write lock, and LMDB keeps the largest transaction's dirty-page buffers cached for the life of the process:
+    /// small chunks keep both short (20,000 left 100 MB more heap after a rebuild under load than 2,000).
+    public var rebuildChunk = 2_000
 
     public init() {}
 }

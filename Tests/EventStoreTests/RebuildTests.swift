@@ -8,7 +8,7 @@ struct RebuildTests {
     @Test("a rebuild while this process appends loses nothing and ends equal to a fold from scratch")
     func rebuildWhileAppending() async throws {
         var options = StoreOptions()
-        options.rebuildChunk = 50
+        options.rebuildChunk = 20
         try await withStore(projections: [EventTypeIndex(), RejectingCounter()], options: options) { store, _ in
             for i in 0..<1_500 { try await store.append(sampleEvent(stream: "s-\(i % 9)", type: i.isMultiple(of: 3) ? "good" : "other")) }
             let appending = Task {
