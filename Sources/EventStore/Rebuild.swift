@@ -154,17 +154,19 @@ struct ScratchFold {
             var resume: [UInt8]? = nil
             var done = false
             while !done {
-                try store.write { txn in
+                // The write body may run again (a map grown mid-transaction), so it starts from `start` every time
+                // and only its returned result moves `resume`.
+                let start = resume
+                (resume, done) = try store.write { txn -> ([UInt8]?, Bool) in
                     try environment.read { reading in
                         try reading.withCursor(source) { cursor in
                             var copied = 0
-                            done = true
-                            let resumeBytes = resume ?? []
-                            try resumeBytes.withUnsafeBytes { from in
-                                try cursor.forEach(from: resume == nil ? nil : from) { key, value in
+                            var next: [UInt8]? = nil
+                            let startBytes = start ?? []
+                            try startBytes.withUnsafeBytes { from in
+                                try cursor.forEach(from: start == nil ? nil : from) { key, value in
                                     if copied == copyChunk {
-                                        resume = Array(key)
-                                        done = false
+                                        next = Array(key)
                                         return false
                                     }
                                     try txn.put(destination, key, value, flags: flags)
@@ -172,6 +174,7 @@ struct ScratchFold {
                                     return true
                                 }
                             }
+                            return (next, next == nil)
                         }
                     }
                 }

@@ -69,4 +69,19 @@ struct RebuildTests {
             #expect(try store.read { try EventTypeIndex.positions(ofType: "driver.appended", in: $0) }.count == 3_000)
         }
     }
+
+    @Test("a rebuild in a store started with a 1 MiB map, grown by itself on the way, equals a fold from scratch")
+    func rebuildGrowingTheMap() async throws {
+        var options = StoreOptions()
+        options.initialMapSize = 1 << 20
+        options.rebuildChunk = 40
+        try await withStore(projections: [EventTypeIndex(), RejectingCounter()], options: options) { store, _ in
+            for i in 0..<40 {
+                try await store.append((0..<100).map { j in sampleEvent(stream: "s-\((i * 100 + j) % 37)", type: "type-\(j % 23)", size: 200) })
+            }
+            try store.rebuild()
+            #expect(try store.statistics().mapBytes > 1 << 20, "the map grew past its initial size")
+            #expect(try RejectingCounter.count("type-0", in: store) == 40 * 5)
+        }
+    }
 }
