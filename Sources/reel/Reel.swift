@@ -69,7 +69,9 @@ extension EventStoreError {
     /// The store itself failed (rather than the input or a rule): the command line's exit 3.
     var meansStoreUnusable: Bool {
         switch self {
-        case .storage, .damaged, .notAStore, .newerFormat, .corruptRecord: true
+        // A key or value LMDB finds too long fails only the batch that carried it; the store is fine.
+        case let .storage(error): error.kind != .badValueSize
+        case .damaged, .notAStore, .newerFormat, .corruptRecord: true
         default: false
         }
     }
