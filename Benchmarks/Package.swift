@@ -9,6 +9,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(name: "Reel", path: ".."),
+        .package(name: "ReelFixtures", path: "../Fixtures"),
     ],
     targets: [
         .executableTarget(
@@ -27,6 +28,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "EventStore", package: "Reel"),
                 .product(name: "MediaPipeline", package: "Reel"),
+                .product(name: "ProductionFixtures", package: "ReelFixtures"),
             ],
             path: "Benchmarks/QueryBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

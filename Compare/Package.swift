@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "Reel", path: ".."),
+        .package(name: "ReelFixtures", path: "../Fixtures"),
     ],
     targets: [
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
@@ -19,6 +20,7 @@ let package = Package(
                 .product(name: "EventStore", package: "Reel"),
                 .product(name: "MediaPipeline", package: "Reel"),
                 .product(name: "LMDB", package: "Reel"),
+                .product(name: "ProductionFixtures", package: "ReelFixtures"),
             ]
         ),
     ],

@@ -5,6 +5,7 @@
 import EventStore
 import Foundation
 import MediaPipeline
+import ProductionFixtures
 
 /// One table's rows, every value in PostgreSQL's text form (nil = NULL; booleans "t"/"f").
 struct Table {

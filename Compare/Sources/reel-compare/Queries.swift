@@ -4,6 +4,7 @@
 import EventStore
 import Foundation
 import MediaPipeline
+import ProductionFixtures
 
 enum QueryName: String, CaseIterable {
     case imagesByScene = "images-by-scene (100 scenes × 4)"

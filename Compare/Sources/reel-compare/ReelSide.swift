@@ -4,51 +4,7 @@ import EventStore
 import Foundation
 import LMDB
 import MediaPipeline
-import Synchronization
-
-/// Enqueues prepared batches in order with at most `window` events in flight; remembers the first failure.
-/// (The approach of Benchmarks/QueryBenchmarks' loader.)
-final class Loader: Sendable {
-    private struct State {
-        var inFlight = 0
-        var failure: String?
-    }
-
-    let media: MediaStore
-    let window: Int
-    private let state = Mutex(State())
-    private let room = NSCondition()
-
-    init(_ media: MediaStore, window: Int) {
-        self.media = media
-        self.window = window
-    }
-
-    var failure: String? { state.withLock { $0.failure } }
-
-    func enqueue(_ events: [NewEvent], _ expected: [String: ExpectedVersion]) {
-        room.lock()
-        while state.withLock({ $0.inFlight }) >= window { room.wait() }
-        room.unlock()
-        let count = events.count
-        state.withLock { $0.inFlight += count }
-        media.store.enqueue(events, expected: expected) { [self] outcome in
-            state.withLock { state in
-                if case let .failure(error) = outcome, state.failure == nil { state.failure = String(describing: error) }
-                state.inFlight -= count
-            }
-            room.lock()
-            room.broadcast()
-            room.unlock()
-        }
-    }
-
-    func drain() {
-        room.lock()
-        while state.withLock({ $0.inFlight }) > 0 { room.wait() }
-        room.unlock()
-    }
-}
+import ProductionFixtures
 
 struct Failure: Error, CustomStringConvertible {
     let description: String

@@ -8,6 +8,7 @@ import EventStore
 import Foundation
 import LMDB
 import MediaPipeline
+import ProductionFixtures
 
 // MARK: Arguments
 

@@ -1,20 +1,20 @@
-// The data every side holds: a realistic production of ~N events (the mix of tools/make-production.py) with the
-// measured entities spread evenly through it. Copied from Benchmarks/QueryBenchmarks (the same generator, the same
-// seeds), so the store this program builds is the store the query benchmarks measure.
+// A realistic, seeded media production and the measured entities beside it, shared by the query benchmarks
+// (Benchmarks/) and the side-by-side comparison (Compare/): both build the same ~1,000,000-event data set from it.
 
 import EventStore
 import Foundation
 import MediaPipeline
+import Synchronization
 
 // MARK: - Deterministic randomness
 
 /// SplitMix64: a small, seeded generator, so the fixture and its measured ids are the same in every process.
-struct SeededRandom: RandomNumberGenerator {
+public struct SeededRandom: RandomNumberGenerator {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -23,7 +23,7 @@ struct SeededRandom: RandomNumberGenerator {
     }
 
     /// A random version-4 UUID, as the seeds' services make entity ids.
-    mutating func uuid() -> UUID {
+    public mutating func uuid() -> UUID {
         var bytes = (next(), next())
         return withUnsafeMutableBytes(of: &bytes) { raw in
             raw[6] = raw[6] & 0x0F | 0x40
@@ -32,7 +32,7 @@ struct SeededRandom: RandomNumberGenerator {
         }
     }
 
-    mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &self) < probability }
+    public mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &self) < probability }
 }
 
 // MARK: - A realistic production (the mix of tools/make-production.py)
@@ -41,13 +41,13 @@ struct SeededRandom: RandomNumberGenerator {
 /// session and two reference images (001); generation jobs that start, make 1–4 images, complete or fail, sometimes
 /// with an image deleted (001); projects whose 5–30 scenes get 1–4 images each (003); stories of 3–12 branching
 /// scenelets, each with a shot, a key frame, a job, its image and the frame's approval (002, 000).
-struct Production {
+public struct Production {
     private var rng: SeededRandom
     private var users: [(user: UUID, session: UUID, refs: [UUID])] = []
     /// Entity ids: random version-4 (as the seeds' services make them), or time-ordered version-7.
     private let timeOrderedIDs: Bool
 
-    init(seed: UInt64, timeOrderedIDs: Bool = false) {
+    public init(seed: UInt64, timeOrderedIDs: Bool = false) {
         rng = SeededRandom(seed: seed)
         self.timeOrderedIDs = timeOrderedIDs
     }
@@ -55,7 +55,7 @@ struct Production {
     private mutating func uid() -> UUID { timeOrderedIDs ? UUID.timeOrdered() : rng.uuid() }
 
     /// Appends the inputs of the next roll to `out`.
-    mutating func roll(into out: inout [MediaStore.Input]) {
+    public mutating func roll(into out: inout [MediaStore.Input]) {
         func emit(_ event: DomainEvent, _ metadata: EventMetadata = .none) { out.append(MediaStore.Input(event, metadata: metadata)) }
         let roll = Double.random(in: 0..<1, using: &rng)
         if users.isEmpty || roll < 0.02 {
@@ -137,14 +137,14 @@ struct Production {
     }
 }
 
-func beat(_ n: Int) -> JSONObject {
+public func beat(_ n: Int) -> JSONObject {
     var content = JSONObject()
     content.set("beat", .number(JSONNumber(n)))
     content.set("text", .string("The keeper climbs the tower"))
     return content
 }
 
-func camera(_ kind: String) -> JSONObject {
+public func camera(_ kind: String) -> JSONObject {
     var board = JSONObject()
     board.set("camera", .string(kind))
     return board
@@ -153,34 +153,34 @@ func camera(_ kind: String) -> JSONObject {
 // MARK: - The measured entities
 
 /// The entities the query benchmarks read, with fixed ids (from their own seed), and the events that make them.
-struct Targets: Sendable {
+public struct Targets: Sendable {
     /// A user with 20 sessions, each with 2 jobs of 4 images (8 images per session), and 4 reference images.
-    let user: UUID
-    let sessions: [UUID]
-    let referenceImages: [UUID]
+    public let user: UUID
+    public let sessions: [UUID]
+    public let referenceImages: [UUID]
     /// A job of the user (in its first session) with the 4 reference images and 4 images.
-    let job: UUID
+    public let job: UUID
     /// A project with 100 scenes × 4 images.
-    let project: UUID
+    public let project: UUID
     /// A story of 200 scenelets: scenelet n's parent is a uniformly chosen earlier scenelet. Each scenelet has one
     /// shot (with assets attached) and each shot one key frame.
-    let story: UUID
-    let scenelets: [UUID]
-    let shots: [UUID]
-    let frames: [UUID]
+    public let story: UUID
+    public let scenelets: [UUID]
+    public let shots: [UUID]
+    public let frames: [UUID]
     /// The key frame of the story's first shot, with 20 jobs: each created for it, started, one image, then
     /// completed (every fifth fails instead), each completed one reviewed (rejected, the last one approved).
-    let frame: UUID
+    public let frame: UUID
 
-    static let sessionCount = 20
-    static let jobsPerSession = 2
-    static let imagesPerJob = 4
-    static let scenes = 100
-    static let imagesPerScene = 4
-    static let sceneletCount = 200
-    static let frameJobs = 20
+    public static let sessionCount = 20
+    public static let jobsPerSession = 2
+    public static let imagesPerJob = 4
+    public static let scenes = 100
+    public static let imagesPerScene = 4
+    public static let sceneletCount = 200
+    public static let frameJobs = 20
 
-    init(seed: UInt64) {
+    public init(seed: UInt64) {
         var rng = SeededRandom(seed: seed)
         user = rng.uuid()
         sessions = (0..<Self.sessionCount).map { _ in rng.uuid() }
@@ -197,7 +197,7 @@ struct Targets: Sendable {
     /// Every event of the measured entities, in a valid order, grouped by entity so that each entity's events can be
     /// spread through the filler on their own: each inner list is in order, and lists may interleave with each other
     /// only after the first list (the user, on which the others depend) is complete.
-    func inputs() -> (first: [MediaStore.Input], rest: [[MediaStore.Input]]) {
+    public func inputs() -> (first: [MediaStore.Input], rest: [[MediaStore.Input]]) {
         var rng = SeededRandom(seed: 0x5EED_0003)
         func input(_ event: DomainEvent, _ metadata: EventMetadata = .none) -> MediaStore.Input { MediaStore.Input(event, metadata: metadata) }
 
@@ -288,16 +288,70 @@ struct Targets: Sendable {
     }
 }
 
+// MARK: - Loading through the pipeline
+
+/// Prepares batches and enqueues them in order, with at most `window` events in flight; remembers the first failure.
+public final class Loader: Sendable {
+    private struct State {
+        var inFlight = 0
+        var committed = 0
+        var failure: String?
+    }
+
+    public let media: MediaStore
+    public let window: Int
+    private let state = Mutex(State())
+    private let room = NSCondition()
+
+    public init(_ media: MediaStore, window: Int) {
+        self.media = media
+        self.window = window
+    }
+
+    public var committed: Int { state.withLock { $0.committed } }
+    public var failure: String? { state.withLock { $0.failure } }
+
+    /// Enqueues prepared events (one batch), blocking while `window` events are in flight.
+    public func enqueue(_ events: [NewEvent], _ expected: [String: ExpectedVersion]) {
+        room.lock()
+        while state.withLock({ $0.inFlight }) >= window { room.wait() }
+        room.unlock()
+        let count = events.count
+        state.withLock { $0.inFlight += count }
+        media.store.enqueue(events, expected: expected) { [self] outcome in
+            state.withLock { state in
+                switch outcome {
+                case .success: state.committed += count
+                case let .failure(error): if state.failure == nil { state.failure = String(describing: error) }
+                }
+                state.inFlight -= count
+            }
+            room.lock()
+            room.broadcast()
+            room.unlock()
+        }
+    }
+
+    public func fail(_ message: String) { state.withLock { if $0.failure == nil { $0.failure = message } } }
+
+    /// Blocks until nothing is in flight.
+    public func drain() {
+        room.lock()
+        while state.withLock({ $0.inFlight }) > 0 { room.wait() }
+        room.unlock()
+    }
+}
 
 // MARK: - The whole data set
 
-enum Dataset {
-    static let targetSeed: UInt64 = 0x7A76_E75
-    static let fillerSeed: UInt64 = 7
+/// The measured entities' events spread evenly through filler rolls of the production, in a valid order.
+public enum Dataset {
+    public static let targetSeed: UInt64 = 0x7A76_E75
+    public static let fillerSeed: UInt64 = 7
 
-    /// `total` inputs: the measured entities' events spread evenly through filler rolls of the production, in a valid
-    /// order (as QueryBenchmarks' fixture interleaves them).
-    static func make(total: Int, targets: Targets) -> [MediaStore.Input] {
+    /// Calls `body` with each of about `total` inputs in order: one measured input every `spacing` filler inputs,
+    /// round-robin over the measured entities, the rest of them at the end.
+    public static func forEach(total: Int, targets: Targets, _ body: (MediaStore.Input) throws -> Void) rethrows {
         let (first, rest) = targets.inputs()
         let measuredCount = first.count + rest.reduce(0) { $0 + $1.count }
         let fillerCount = max(0, total - measuredCount)
@@ -316,8 +370,6 @@ enum Dataset {
         }
         let spacing = max(1, fillerCount / measuredCount)
         var production = Production(seed: fillerSeed)
-        var out: [MediaStore.Input] = []
-        out.reserveCapacity(total + 64)
         var roll: [MediaStore.Input] = []
         var filler = 0
         var measured = 0
@@ -325,15 +377,22 @@ enum Dataset {
             roll.removeAll(keepingCapacity: true)
             production.roll(into: &roll)
             for input in roll {
-                out.append(input)
+                try body(input)
                 filler += 1
                 if filler % spacing == 0 && measured < queue.count {
-                    out.append(queue[measured])
+                    try body(queue[measured])
                     measured += 1
                 }
             }
         }
-        out.append(contentsOf: queue[measured...])
+        for input in queue[measured...] { try body(input) }
+    }
+
+    /// The inputs of ``forEach(total:targets:_:)`` as an array.
+    public static func make(total: Int, targets: Targets) -> [MediaStore.Input] {
+        var out: [MediaStore.Input] = []
+        out.reserveCapacity(total + 64)
+        forEach(total: total, targets: targets) { out.append($0) }
         return out
     }
 }
