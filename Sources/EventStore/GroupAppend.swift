@@ -146,17 +146,7 @@ struct GroupAppend {
         while next <= end {
             // Decode a slice, then fold it: a cursor must not be held across the projection's own writes to other
             // databases (it would be fine in LMDB, but keeps the fold independent of cursor state).
-            events.removeAll(keepingCapacity: true)
-            try BigEndian.withBytes(next) { key in
-                try txn.withCursor(layout.log) { cursor in
-                    try cursor.forEach(from: key) { k, value in
-                        let position = BigEndian.u64(k) ?? 0
-                        guard position <= end, events.count < 1024 else { return false }
-                        events.append(try layout.decode(value, at: position))
-                        return true
-                    }
-                }
-            }
+            try layout.events(from: next, through: end, limit: 1_024, into: &events, txn)
             guard let last = events.last else { break }
             for event in events { try registered.projection.apply(event, txn, databases) }
             next = last.position + 1

@@ -129,6 +129,21 @@ extension Layout {
         }
     }
 
+    /// Replaces `events` with the decoded events from `start` through `end`, at most `limit` of them, in order.
+    func events(from start: UInt64, through end: UInt64, limit: Int, into events: inout [RecordedEvent], _ txn: borrowing Transaction) throws {
+        events.removeAll(keepingCapacity: true)
+        try BigEndian.withBytes(start) { key in
+            try txn.withCursor(log) { cursor in
+                try cursor.forEach(from: key) { k, value in
+                    let position = BigEndian.u64(k) ?? 0
+                    guard position <= end, events.count < limit else { return false }
+                    events.append(try decode(value, at: position))
+                    return true
+                }
+            }
+        }
+    }
+
     func event(at position: UInt64, _ txn: borrowing Transaction) throws -> RecordedEvent? {
         try BigEndian.withBytes(position) { key in
             try txn.get(log, key) { value in

@@ -120,19 +120,7 @@ struct ScratchFold {
                 var position = next
                 while position <= last {
                     // A slice of the log in a short read of the store, then folded.
-                    events.removeAll(keepingCapacity: true)
-                    try store.read { reading in
-                        try BigEndian.withBytes(position) { key in
-                            try reading.withCursor(layout.log) { cursor in
-                                try cursor.forEach(from: key) { k, value in
-                                    let at = BigEndian.u64(k) ?? 0
-                                    guard at <= last, events.count < 1_024 else { return false }
-                                    events.append(try layout.decode(value, at: at))
-                                    return true
-                                }
-                            }
-                        }
-                    }
+                    try store.read { try layout.events(from: position, through: last, limit: 1_024, into: &events, $0) }
                     guard let folded = events.last else { throw EventStoreError.corruptRecord(position: position, reason: "missing from the log") }
                     for event in events { try registered.projection.apply(event, txn, databases) }
                     position = folded.position + 1
