@@ -73,8 +73,8 @@ public struct RecordedEvent: Sendable, Hashable {
     /// SHA-256(previous event's hash ‖ canonical bytes of this event); see `docs/FORMAT.md`.
     public let hash: [UInt8]
     /// The appender's ``NewEvent/attachment``, while the event is being appended in this process; `nil` when read back
-    /// or refolded. Not part of the event's identity.
-    public let attachment: (any Sendable)?
+    /// or refolded, or what ``Projection/prepare(_:)`` made of it in a refold. Not part of the event's identity.
+    public internal(set) var attachment: (any Sendable)?
 
     init(
         position: UInt64, stream: String, version: UInt64, id: UUID, type: String, recordedAtMilliseconds: Int64,

@@ -24,6 +24,15 @@ public protocol Projection: Sendable {
     var databases: [ProjectionDatabase] { get }
     /// Folds one event. Throw to reject it.
     func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws
+    /// The part of folding `event` that needs no transaction — typically decoding its payload. A refold of the log
+    /// (rebuild, replay, the audit's fresh fold) runs it on another thread, ahead of ``apply(_:_:_:)``, which then
+    /// finds the result as the event's ``RecordedEvent/attachment``. Return `nil` for nothing to hand over, also when
+    /// the event cannot be prepared: `apply` then meets the problem itself and throws. The default returns `nil`.
+    func prepare(_ event: RecordedEvent) -> (any Sendable)?
+}
+
+extension Projection {
+    public func prepare(_ event: RecordedEvent) -> (any Sendable)? { nil }
 }
 
 /// The declaration of one database a projection owns.

@@ -162,7 +162,11 @@ public final class Store: Sendable {
                 (try append.layout.checkpoint(of: registered.name, txn), try append.layout.head(txn).position)
             }
             if let checkpoint, checkpoint.version != registered.projection.version {
-                try rebuild(registered, append: append, environment: environment, chunk: chunk, progress: nil)
+                do {
+                    try rebuild([registered], append: append, environment: environment, chunk: chunk, progress: nil)
+                } catch let refused as ScratchFold.Refused {
+                    throw refused.error
+                }
                 continue
             }
             // Another process may register and fold the projection between the read above and the writes below (a

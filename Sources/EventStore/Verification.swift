@@ -42,16 +42,9 @@ extension Store {
     /// Reads the live store only (it works on a read-only store and appends go on meanwhile).
     public func verifyProjections() throws -> [IntegrityProblem] {
         guard !layout.projections.isEmpty else { return [] }
-        let scratchPath = FileManager.default.temporaryDirectory.appendingPathComponent("reel-verify-\(UUID().uuidString)").path
         do {
-            try FileManager.default.createDirectory(atPath: scratchPath, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: scratchPath) }
-            var scratchOptions = Environment.Options()
-            scratchOptions.disposable = true
-            let scratch = try Environment(path: scratchPath, options: scratchOptions)
-            let scratchLayout = try scratch.openDatabases { txn in
-                try Layout(txn: txn, projections: layout.projections.map(\.projection), create: true)
-            }
+            let scratch = try ScratchFold(layout.projections.map(\.projection), chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-verify")
+            defer { scratch.remove() }
             // The live side: head and digests in one snapshot.
             let (head, live) = try environment.read { txn in
                 let head = try layout.head(txn).position
@@ -64,39 +57,22 @@ extension Store {
                 }
                 return (head, digests)
             }
-            // The fresh side: the same events folded into empty databases, a slice at a time. A record that cannot be
-            // decoded, or that a projection refuses (an altered record the hash check has flagged too), ends the fold
-            // as a problem at its position: the comparison after it would mean nothing.
-            var next: UInt64 = 1
-            var failed: IntegrityProblem?
-            while next <= head, failed == nil {
-                let events: [RecordedEvent]
-                do {
-                    events = try self.events(from: next, limit: 4_096).filter { $0.position <= head }
-                } catch let EventStoreError.corruptRecord(position, reason) {
-                    return [IntegrityProblem(location: .position(position), message: "cannot be folded, the record is corrupt: \(reason)")]
-                }
-                guard let last = events.last else { break }
-                try scratch.write { txn in
-                    for event in events {
-                        for registered in scratchLayout.projections {
-                            do {
-                                try registered.projection.apply(event, txn, registered.generations[0])
-                            } catch let error as LMDBError {
-                                throw error
-                            } catch {
-                                failed = IntegrityProblem(
-                                    location: .position(event.position),
-                                    message: "projection \(registered.name) refuses it in a fold from scratch: \(error)")
-                                return
-                            }
-                        }
-                    }
-                }
-                next = last.position + 1
+            // The fresh side: the same events folded into empty databases. A record that cannot be decoded, or that a
+            // projection refuses (an altered record the hash check has flagged too), ends the fold as a problem at its
+            // position: the comparison after it would mean nothing.
+            do {
+                try scratch.fold(from: environment, layout: layout, through: head)
+            } catch let EventStoreError.corruptRecord(position, reason) {
+                return [IntegrityProblem(location: .position(position), message: "cannot be folded, the record is corrupt: \(reason)")]
+            } catch let refused as ScratchFold.Refused {
+                return [
+                    IntegrityProblem(
+                        location: .position(refused.position),
+                        message: "projection \(refused.projection) refuses it in a fold from scratch: \(refused.error)")
+                ]
             }
-            if let failed { return [failed] }
-            return try scratch.read { txn in
+            let scratchLayout = scratch.layout
+            return try scratch.environment.read { txn in
                 var problems: [IntegrityProblem] = []
                 for registered in scratchLayout.projections {
                     for spec in registered.projection.databases {

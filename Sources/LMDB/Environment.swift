@@ -62,7 +62,7 @@ public final class Environment: @unchecked Sendable {
             var flags = UInt32(MDB_NOTLS)
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
             if options.noSync { flags |= UInt32(MDB_NOSYNC) }
-            if options.disposable { flags |= UInt32(MDB_WRITEMAP) | UInt32(MDB_NOSYNC) | UInt32(MDB_NOMETASYNC) }
+            if options.disposable { flags |= UInt32(MDB_WRITEMAP) | UInt32(MDB_NOSYNC) | UInt32(MDB_NOMETASYNC) | UInt32(MDB_NORDAHEAD) }
             let canonical = Self.canonicalize(path)
             guard OpenPaths.shared.insert(canonical) else {
                 throw LMDBError(code: EBUSY, operation: "mdb_env_open(\(path)): already open in this process")

@@ -2,33 +2,14 @@ import EventStore
 import Foundation
 
 extension MediaStore {
-    /// The store as it stood after `position`: a scratch store in a temporary directory that received exactly the
-    /// first `position` events (same positions, times and hashes), folded by the same projections. Its queries answer
-    /// byte for byte what a store that only ever received those events answers. The live store is only read.
+    /// The store as it stood after `position`: a scratch store in a temporary directory that holds exactly the first
+    /// `position` events (same positions, times and hashes), folded by the same projections
+    /// (``EventStore/Store/replay(through:)``). Its queries answer byte for byte what a store that only ever received
+    /// those events answers. The live store is only read.
     ///
     /// Call ``discard()`` on the result when done (it deletes the scratch directory).
     public func replay(to position: UInt64) throws -> MediaStore {
-        let head = try store.head()
-        guard position <= head else {
-            throw EventStoreError.invalidBatch("position \(position) is beyond the head \(head)")
-        }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-replay-\(UUID().uuidString)").path
-        var options = StoreOptions()
-        options.durability = .disposable
-        let scratch = try MediaStore.open(at: path, options: options)
-        do {
-            var next: UInt64 = 1
-            while next <= position {
-                let events = try store.events(from: next, limit: Int(min(position - next + 1, 5_000)))
-                guard let last = events.last else { break }
-                try scratch.store.restore(events.map(ExportedEvent.init))
-                next = last.position + 1
-            }
-        } catch {
-            try? scratch.discard()
-            throw error
-        }
-        return scratch
+        MediaStore(store: try store.replay(through: position))
     }
 
     /// The last position whose `recorded_at` is at or before `time` (milliseconds since the epoch), 0 when none is:

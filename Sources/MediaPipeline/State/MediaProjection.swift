@@ -20,6 +20,9 @@ public struct MediaProjection: Projection {
         var fold = Fold(t: databases.memoized(Tables.init), event: event)
         try fold.apply(domainEvent, txn)
     }
+
+    /// Decodes the payload ahead of ``apply(_:_:_:)`` in a refold.
+    public func prepare(_ event: RecordedEvent) -> (any Sendable)? { try? DomainEvent(recorded: event) }
 }
 
 extension DomainEvent {

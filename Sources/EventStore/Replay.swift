@@ -1,0 +1,107 @@
+import Foundation
+import LMDB
+
+extension Store {
+    /// The store as it stood after `position`: a new store in the system's temporary directory holding exactly the
+    /// first `position` events — same positions, versions, ids, times and hashes — with every registered projection
+    /// folded from them, so it answers what a store that only ever received those events answers. This store is only
+    /// read, and appends to it go on meanwhile.
+    ///
+    /// The projections are folded as a rebuild folds them (``ScratchFold``), then the log and its indexes up to
+    /// `position` are copied in key order: the log's records as they are, the id and sparse stream indexes without
+    /// the later entries, and each stream's head as of `position` (found from its later entries by following the
+    /// records' back links). The new store is disposable (``Durability/disposable``): close it and delete its
+    /// ``path`` when done.
+    ///
+    /// - Throws: ``EventStoreError/invalidBatch(_:)`` for a position beyond the head; what a rebuild throws.
+    public func replay(through position: UInt64) throws -> Store {
+        let head = try self.head()
+        guard position <= head else { throw EventStoreError.invalidBatch("position \(position) is beyond the head \(head)") }
+        let projections = layout.projections.map(\.projection)
+        let scratch = try ScratchFold(projections, chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-replay")
+        do {
+            try scratch.fold(from: environment, layout: layout, through: position)
+            try scratch.copyLog(of: environment, layout: layout, through: position)
+            scratch.environment.close()
+            var options = StoreOptions()
+            options.durability = .disposable
+            return try Store.open(at: scratch.path, projections: projections, options: options)
+        } catch let refused as ScratchFold.Refused {
+            scratch.remove()
+            throw EventStoreError.wrap(refused.error)
+        } catch {
+            scratch.remove()
+            throw EventStoreError.wrap(error)
+        }
+    }
+}
+
+extension ScratchFold {
+    /// Copies the log of `store` through `position` and its indexes as they stood then, and writes the checkpoints of
+    /// the projections folded to `position`: the scratch environment becomes a store of the first `position` events.
+    func copyLog(of store: Environment, layout source: Layout, through position: UInt64) throws {
+        let target = layout
+        try Self.copy(source.log, of: store, into: target.log, of: environment, chunk: copyChunk, flags: .append) { key, _, _ in
+            (BigEndian.u64(key) ?? .max) <= position ? .copy : .stop
+        }
+        // Ids and sparse stream-index entries map to a position: those of later events are left out.
+        for (from, to) in [(source.ids, target.ids), (source.streamEvents, target.streamEvents)] {
+            try Self.copy(from, of: store, into: to, of: environment, chunk: copyChunk, flags: .append) { _, value, _ in
+                (BigEndian.u64(value) ?? .max) <= position ? .copy : .skip
+            }
+        }
+        var lastNumber: UInt64 = 0
+        try Self.copy(source.streams, of: store, into: target.streams, of: environment, chunk: copyChunk, flags: .append) { _, value, reading in
+            guard let number = BigEndian.u64(value), let version = BigEndian.u64(value, at: 8), let last = BigEndian.u64(value, at: 16) else {
+                throw EventStoreError.corruptRecord(position: 0, reason: "a stream head is malformed")
+            }
+            let then = try source.streamHead(StreamHead(number: number, version: version, lastPosition: last), at: position, reading)
+            guard let then else { return .skip }
+            lastNumber = max(lastNumber, number)
+            if then.lastPosition == last { return .copy }
+            return .replace(BigEndian.bytes(then.number) + BigEndian.bytes(then.version) + BigEndian.bytes(then.lastPosition))
+        }
+        try environment.write { txn in
+            var format = ByteWriter(capacity: 4)
+            format.u32(Layout.formatVersion)
+            try txn.put(target.meta, Layout.metaFormatKey, format.bytes)
+            try txn.put(target.meta, Layout.metaNextStreamKey, BigEndian.bytes(lastNumber + 1))
+            for registered in target.projections {
+                try txn.put(target.checkpoints, Array(registered.name.utf8), Checkpoint(position: position, version: registered.projection.version).bytes)
+            }
+        }
+    }
+}
+
+extension Layout {
+    /// Where a stream whose head is `head` stood after `position`: `nil` when it had no event yet. Starts from the
+    /// first indexed version after `position` (or the head) and follows the records' back links, so it reads at most
+    /// ``streamIndexInterval`` records.
+    func streamHead(_ head: StreamHead, at position: UInt64, _ txn: borrowing Transaction) throws -> StreamHead? {
+        var (version, at) = (head.version, head.lastPosition)
+        guard at > position else { return head }
+        try BigEndian.withBytes(head.number, Self.streamIndexInterval) { start in
+            try txn.withCursor(streamEvents) { cursor in
+                try cursor.forEach(from: start) { key, value in
+                    guard BigEndian.u64(key) == head.number, let indexed = BigEndian.u64(key, at: 8), let found = BigEndian.u64(value) else {
+                        return false
+                    }
+                    guard found > position else { return true }
+                    (version, at) = (indexed, found)
+                    return false
+                }
+            }
+        }
+        while at > position {
+            guard version > 1 else { return nil }
+            let previous = try BigEndian.withBytes(at) { key in
+                try txn.get(log, key) { value in value.flatMap { BigEndian.u64($0, at: RecordCodec.headerSize - 8) } }
+            }
+            guard let previous, previous < at else {
+                throw EventStoreError.corruptRecord(position: at, reason: "its link to the stream's previous event is broken")
+            }
+            (version, at) = (version - 1, previous)
+        }
+        return StreamHead(number: head.number, version: version, lastPosition: at)
+    }
+}
