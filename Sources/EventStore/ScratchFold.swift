@@ -62,6 +62,8 @@ struct ScratchFold {
             store: store, layout: layout, from: 1, through: target, boundary: foldChunk, projections: projections.map(\.projection))
         defer { feed.stop() }
         let count = projections.count
+        let folding = projections.map(\.projection)
+        let databases = projections.map { $0.generations[0] }
         var next: UInt64 = 1
         while next <= target {
             let last = min(target, next + foldChunk - 1)
@@ -79,13 +81,13 @@ struct ScratchFold {
                         slices.append(slice)
                     }
                     for i in slices[index].events.indices {
-                        for (p, registered) in projections.enumerated() {
+                        for p in 0..<count {
                             do {
-                                try slices[index].apply(i, p, of: count, registered.projection, txn, registered.generations[0])
+                                try slices[index].apply(i, p, of: count, folding[p], txn, databases[p])
                             } catch let error as LMDBError {
                                 throw error
                             } catch {
-                                throw Refused(position: slices[index].events[i].position, projection: registered.name, error: error)
+                                throw Refused(position: slices[index].events[i].position, projection: folding[p].name, error: error)
                             }
                         }
                     }
@@ -93,6 +95,7 @@ struct ScratchFold {
                     index += 1
                 }
             }
+            feed.recycle(&slices)
             next = last + 1
             progress?(last)
         }

@@ -16,13 +16,32 @@ public struct MediaProjection: Projection {
     public init() {}
 
     public func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
-        let domainEvent = try (event.attachment as? DomainEvent) ?? DomainEvent(recorded: event)
-        var fold = Fold(t: databases.memoized(Tables.init), event: event)
+        let domainEvent: DomainEvent
+        var checks = true
+        switch event.attachment {
+        case let refolded as Refolded:
+            (domainEvent, checks) = (refolded.event, false)
+        case let appended as DomainEvent:
+            domainEvent = appended
+        default:
+            domainEvent = try DomainEvent(recorded: event)
+        }
+        var fold = Fold(
+            t: databases.memoized(Tables.init), checks: checks, type: event.type, id: event.id, stream: event.stream,
+            time: event.recordedAtMilliseconds, position: event.position)
         try fold.apply(domainEvent, txn)
     }
 
-    /// Decodes the payload ahead of ``apply(_:_:_:)`` in a refold.
-    public func prepare(_ event: RecordedEvent) -> (any Sendable)? { try? DomainEvent(recorded: event) }
+    /// Decodes the payload ahead of ``apply(_:_:_:)`` in a refold of the log.
+    public func prepare(_ event: RecordedEvent) -> (any Sendable)? { (try? DomainEvent(recorded: event)).map(Refolded.init) }
+
+    /// An event of the log being folded again (rebuild, replay, the audit's fresh fold): it passed every rule when it
+    /// was appended and is a fact now, so the fold skips the lookups that only check rules — that an entity exists,
+    /// is new, an id unused, a slot free — and keeps those that read state it needs. A fold's code may then gain a rule
+    /// without the history that predates the rule failing its rebuild. The rules that need no lookup still run.
+    struct Refolded: Sendable {
+        let event: DomainEvent
+    }
 }
 
 extension DomainEvent {
@@ -39,11 +58,17 @@ extension DomainEvent {
 /// Rules and fold of one event.
 private struct Fold {
     let t: Tables
-    let event: RecordedEvent
-    var time: Int64 { event.recordedAtMilliseconds }
-    var position: UInt64 { event.position }
+    /// Whether to make the lookups that only check rules (false in a refold: see ``MediaProjection/Refolded``).
+    let checks: Bool
+    /// The event's envelope (only what the rules need: a copy of the whole ``RecordedEvent`` costs a reference count
+    /// for each of its arrays and strings).
+    let type: String
+    let id: UUID
+    let stream: String
+    let time: Int64
+    let position: UInt64
 
-    func reject(_ reason: String) -> DomainRejection { DomainRejection(type: event.type, reason: reason, eventID: event.id) }
+    func reject(_ reason: String) -> DomainRejection { DomainRejection(type: type, reason: reason, eventID: id) }
 
     func require(_ condition: Bool, _ reason: @autoclosure () -> String) throws {
         if !condition { throw reject(reason()) }
@@ -57,29 +82,29 @@ private struct Fold {
 
     /// An entity that must exist, when only its existence matters (its record is not decoded).
     func mustExist(_ database: Database, _ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
-        if try !t.exists(database, id, txn) { throw reject("\(what) \(id.text) does not exist") }
+        if checks, try !t.exists(database, id, txn) { throw reject("\(what) \(id.text) does not exist") }
     }
 
     func mustBeNew(_ database: Database, _ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
-        if try t.exists(database, id, txn) { throw reject("\(what) \(id.text) already exists") }
+        if checks, try t.exists(database, id, txn) { throw reject("\(what) \(id.text) already exists") }
     }
 
     /// An image, scenelet, shot or frame id must never have been used, even by an entity removed since.
     func mustBeUnused(_ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
-        if try t.stream(of: id, txn) != nil { throw reject("\(what) id \(id.text) was used before") }
+        if checks, try t.stream(of: id, txn) != nil { throw reject("\(what) id \(id.text) was used before") }
     }
 
     /// Every event must be in the stream of the entity it belongs to (SPEC §3), or reads by stream would lie.
     func requireStream(_ entity: String, _ id: UUID) throws {
         // `<entity>-<uuid>`, compared without building the expected name.
-        var stream = event.stream
+        var stream = stream
         let prefix = entity.utf8.count
         let matches = stream.withUTF8 { utf8 in
             utf8.count == prefix + 37 && utf8.starts(with: entity.utf8) && utf8[prefix] == UInt8(ascii: "-")
                 && id.isLowercasedText(UnsafeBufferPointer(rebasing: utf8[(prefix + 1)...]))
         }
         if matches { return }
-        throw reject("the event belongs to stream \(entity)-\(id.text), not \(event.stream)")
+        throw reject("the event belongs to stream \(entity)-\(id.text), not \(self.stream)")
     }
 
     mutating func apply(_ domainEvent: DomainEvent, _ txn: borrowing Transaction) throws {
@@ -142,7 +167,7 @@ private struct Fold {
         try require(e.email.utf8.count <= 320, "email is longer than 320 bytes")
         try mustBeNew(t.users, e.userID, "user", txn)
         let emailKey = Key(0).with(e.email.lowercased())
-        if let owner = try t.get(t.emails, emailKey, txn) {
+        if checks, let owner = try t.get(t.emails, emailKey, txn) {
             let other = owner.withUnsafeBytes { bytes -> String in
                 var reader = ByteReader(bytes)
                 return (try? reader.uuid())?.text ?? "?"
@@ -163,7 +188,7 @@ private struct Fold {
 
     /// A session given with a user: it must exist and belong to that user.
     func sessionOfUser(_ sessionID: UUID?, _ userID: UUID, _ txn: borrowing Transaction) throws {
-        guard let sessionID else { return }
+        guard checks, let sessionID else { return }
         let session = try must(SessionRecord.self, t.sessions, sessionID, "session", txn)
         try require(session.userID == userID, "session \(sessionID.text) belongs to user \(session.userID.text), not \(userID.text)")
     }
@@ -188,7 +213,7 @@ private struct Fold {
         try mustBeNew(t.jobs, e.jobID, "job", txn)
         try sessionOfUser(e.sessionID, e.userID, txn)
         if let frameID = e.frameID { try mustExist(t.frames, frameID, "frame", txn) }
-        for referenceID in e.referenceImageIDs ?? [] {
+        for referenceID in checks ? e.referenceImageIDs ?? [] : [] {
             let reference = try must(ReferenceImageRecord.self, t.referenceImages, referenceID, "reference image", txn)
             try require(
                 reference.userID == e.userID,
@@ -228,7 +253,7 @@ private struct Fold {
             "generation_index \(e.generationIndex) is not within 1…\(job.numberOfShots) (number_of_shots of job \(e.jobID.text))"
         )
         let slot = Key(e.jobID).with(e.generationIndex)
-        if let taken = try t.get(t.jobImages, slot, txn) {
+        if checks, let taken = try t.get(t.jobImages, slot, txn) {
             let other = taken.withUnsafeBytes { bytes -> String in
                 var reader = ByteReader(bytes)
                 return (try? reader.uuid())?.text ?? "?"
@@ -243,7 +268,7 @@ private struct Fold {
         )
         try t.put(image, t.images, e.imageID, txn)
         try t.put(t.jobImages, slot, id: e.imageID, txn)
-        try t.recordStream(of: e.imageID, event.stream, txn)
+        try t.recordStream(of: e.imageID, stream, txn)
         if let sessionID, var session = try t.record(SessionRecord.self, t.sessions, sessionID, txn) {
             try t.put(t.sessionImages, Key(sessionID).with(e.generationIndex).with(position), id: e.imageID, txn)
             try t.put(t.sessionImagesByTime, Key(sessionID).with(position), id: e.imageID, txn)
@@ -304,8 +329,11 @@ private struct Fold {
         var story = try must(StoryRecord.self, t.stories, e.storyID, "story", txn)
         try mustBeUnused(e.sceneletID, "scenelet", txn)
         if let parentID = e.parentID {
-            let parent = try must(SceneletRecord.self, t.scenelets, parentID, "parent scenelet", txn)
-            try require(parent.storyID == e.storyID, "parent scenelet \(parentID.text) belongs to story \(parent.storyID.text), not \(e.storyID.text)")
+            if checks {
+                let parent = try must(SceneletRecord.self, t.scenelets, parentID, "parent scenelet", txn)
+                try require(
+                    parent.storyID == e.storyID, "parent scenelet \(parentID.text) belongs to story \(parent.storyID.text), not \(e.storyID.text)")
+            }
             try t.put(t.sceneletChildren, Key(parentID).with(position), id: e.sceneletID, txn)
         } else {
             if let root = story.rootID { throw reject("story \(e.storyID.text) already has root scenelet \(root.text)") }
@@ -317,7 +345,7 @@ private struct Fold {
             isBranchPoint: e.isBranchPoint ?? false, choicePrompt: e.choicePrompt, endFrameID: nil, position: position
         )
         try t.put(scenelet, t.scenelets, e.sceneletID, txn)
-        try t.recordStream(of: e.sceneletID, event.stream, txn)
+        try t.recordStream(of: e.sceneletID, stream, txn)
     }
 
     func sceneletRemoved(_ e: SceneletRemoved, _ txn: borrowing Transaction) throws {
@@ -372,11 +400,13 @@ private struct Fold {
     func endFrameSet(_ e: SceneletEndFrameSet, _ txn: borrowing Transaction) throws {
         var scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
         try requireStream("story", scenelet.storyID)
-        let frame = try must(FrameRecord.self, t.frames, e.frameID, "frame", txn)
-        try require(
-            frame.storyID == scenelet.storyID,
-            "frame \(e.frameID.text) belongs to story \(frame.storyID.text), scenelet \(e.sceneletID.text) to story \(scenelet.storyID.text)"
-        )
+        if checks {
+            let frame = try must(FrameRecord.self, t.frames, e.frameID, "frame", txn)
+            try require(
+                frame.storyID == scenelet.storyID,
+                "frame \(e.frameID.text) belongs to story \(frame.storyID.text), scenelet \(e.sceneletID.text) to story \(scenelet.storyID.text)"
+            )
+        }
         if let old = scenelet.endFrameID { try t.delete(t.endFrameRefs, Key(old).with(e.sceneletID), txn) }
         scenelet.endFrameID = e.frameID
         try t.put(scenelet, t.scenelets, e.sceneletID, txn)
@@ -389,7 +419,7 @@ private struct Fold {
         try require(e.shotIndex >= 1, "shot_index \(e.shotIndex) of shot \(e.shotID.text) is below 1")
         try mustBeUnused(e.shotID, "shot", txn)
         let slot = Key(e.sceneletID).with(e.shotIndex)
-        if try t.contains(t.sceneletShots, slot, txn) {
+        if checks, try t.contains(t.sceneletShots, slot, txn) {
             throw reject("scenelet \(e.sceneletID.text) already has a shot with shot_index \(e.shotIndex)")
         }
         let shot = ShotRecord(
@@ -398,7 +428,7 @@ private struct Fold {
         )
         try t.put(shot, t.shots, e.shotID, txn)
         try t.put(t.sceneletShots, slot, id: e.shotID, txn)
-        try t.recordStream(of: e.shotID, event.stream, txn)
+        try t.recordStream(of: e.shotID, stream, txn)
     }
 
     func frameCreated(_ e: FrameCreated, _ txn: borrowing Transaction) throws {
@@ -407,7 +437,7 @@ private struct Fold {
         try require(e.frameType.utf8.count <= 200, "frame_type of frame \(e.frameID.text) is longer than 200 bytes")
         try mustBeUnused(e.frameID, "frame", txn)
         let typeKey = Key(e.shotID).with(e.frameType)
-        if try t.contains(t.shotFrameTypes, typeKey, txn) {
+        if checks, try t.contains(t.shotFrameTypes, typeKey, txn) {
             throw reject("shot \(e.shotID.text) already has a frame of type \"\(e.frameType)\"")
         }
         if let previousID = e.previousFrameID {
@@ -421,14 +451,16 @@ private struct Fold {
         try t.put(frame, t.frames, e.frameID, txn)
         try t.put(t.shotFrameTypes, typeKey, id: e.frameID, txn)
         try t.put(t.shotFrames, Key(e.shotID).with(position), id: e.frameID, txn)
-        try t.recordStream(of: e.frameID, event.stream, txn)
+        try t.recordStream(of: e.frameID, stream, txn)
     }
 
     func frameApproved(_ e: FrameApproved, _ txn: borrowing Transaction) throws {
         var frame = try must(FrameRecord.self, t.frames, e.frameID, "frame", txn)
-        let job = try must(JobRecord.self, t.jobs, e.jobID, "job", txn)
-        try require(job.created.frameID == e.frameID, "job \(e.jobID.text) was not created for frame \(e.frameID.text)")
-        try require(job.status == .completed, "job \(e.jobID.text) is \(job.status.rawValue), not completed")
+        if checks {
+            let job = try must(JobRecord.self, t.jobs, e.jobID, "job", txn)
+            try require(job.created.frameID == e.frameID, "job \(e.jobID.text) was not created for frame \(e.frameID.text)")
+            try require(job.status == .completed, "job \(e.jobID.text) is \(job.status.rawValue), not completed")
+        }
         frame.status = .approved
         frame.currentJobID = e.jobID
         try t.put(frame, t.frames, e.frameID, txn)
