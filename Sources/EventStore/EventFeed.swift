@@ -2,46 +2,57 @@ import Foundation
 import LMDB
 
 /// A store's log read ahead on a thread of its own, for a refold: slices of events decoded and prepared by the
-/// projections (``Projection/prepare(_:)``, typically their payloads decoded) while the caller's thread folds the slices
-/// before them.
+/// projections (``Projection/prepare(_:)``, typically their payloads decoded) while the projections fold the slices
+/// before them, each on its own thread.
 ///
-/// A refold is a loop of decode, then fold; on two cores the two halves overlap. At most `depth` slices wait at any
-/// time, so memory stays flat however long the log. Each slice is read in a short read transaction of its own, so no
-/// snapshot is held for the whole refold (LMDB could not reuse the pages appends free meanwhile).
+/// Every slice goes to every consumer (one per projection), in order. At most `depth` slices wait for the slowest
+/// consumer, so memory stays flat however long the log. Each slice is read in a short read transaction of its own, so
+/// no snapshot is held for the whole refold (LMDB could not reuse the pages appends free meanwhile). Consumers hand
+/// folded slices back (``recycle(_:)``) so they are freed on the feed's thread: freeing a slice of decoded events costs
+/// about a tenth of folding it.
 final class EventFeed: @unchecked Sendable {
-    /// Consecutive events and what each projection prepared for them.
-    struct Slice {
-        var events: [RecordedEvent]
-        /// `prepared[i * projections + p]`: projection `p`'s attachment for `events[i]`.
-        var prepared: [(any Sendable)?]
+    /// Consecutive events and what each projection prepared for them; shared by the consumers, never changed.
+    final class Slice: @unchecked Sendable {
+        let events: [RecordedEvent]
+        /// Per projection: its attachment for each event, or `nil` when it prepared nothing for any of them.
+        let prepared: [[(any Sendable)?]?]
+        /// Consumers that handed it back (under the feed's lock).
+        fileprivate var returned = 0
 
-        /// Folds event `index` into projection `p` (of `count`) with that projection's attachment.
-        mutating func apply(
-            _ index: Int, _ p: Int, of count: Int, _ projection: any Projection, _ txn: borrowing Transaction,
-            _ databases: ProjectionDatabases
-        ) throws {
-            events[index].attachment = prepared[index * count + p]
-            // Lent from the buffer: reading `events[index]` as an argument copies the event (a retain per field).
-            try events.withUnsafeBufferPointer { try projection.apply($0[index], txn, databases) }
+        init(events: [RecordedEvent], prepared: [[(any Sendable)?]?]) {
+            self.events = events
+            self.prepared = prepared
+        }
+
+        /// Folds event `index` into projection `p`, with that projection's attachment.
+        func apply(_ index: Int, _ p: Int, _ projection: any Projection, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
+            if let prepared = prepared[p] {
+                var event = events[index]
+                event.attachment = prepared[index]
+                try projection.apply(event, txn, databases)
+            } else {
+                // Lent from the buffer: reading `events[index]` as an argument copies the event (a retain per field).
+                try events.withUnsafeBufferPointer { try projection.apply($0[index], txn, databases) }
+            }
         }
     }
 
     private let condition = NSCondition()
-    /// Slices read and not yet taken, in order.
-    private var ready: [Slice] = []
-    private var readyStart = 0
+    /// Slices read, oldest first; consumer `c` has taken `taken[c]` of them.
+    private var slices: [Slice] = []
+    private var taken: [Int]
     private var finished = false
     private var failure: (any Error)?
     private var stopped = false
-    /// Slices folded and handed back, freed by the feed's thread.
+    /// Slices every consumer handed back, freed by the feed's thread.
     private var spent: [Slice] = []
     private let exited = DispatchSemaphore(value: 0)
     private let depth: Int
 
-    /// Starts reading events `first…last` of the log of `store`.
+    /// Starts reading events `first…last` of the log of `store` for `projections.count` consumers.
     ///
     /// - Parameters:
-    ///   - boundary: Slices never cross a multiple of this many events counted from `first`, so a caller folding
+    ///   - boundary: Slices never cross a multiple of this many events counted from `first`, so a consumer folding
     ///     transactions of that many takes whole slices.
     ///   - projections: Each event is handed to their ``Projection/prepare(_:)`` on the feed's thread.
     init(
@@ -49,6 +60,7 @@ final class EventFeed: @unchecked Sendable {
         sliceSize: Int = 1_024, depth: Int = 8
     ) {
         self.depth = depth
+        taken = Array(repeating: 0, count: projections.count)
         let thread = Thread { [self] in
             defer { exited.signal() }
             do {
@@ -61,10 +73,9 @@ final class EventFeed: @unchecked Sendable {
                     guard let read = events.last else {
                         throw EventStoreError.corruptRecord(position: position, reason: "missing from the log")
                     }
-                    var prepared: [(any Sendable)?] = []
-                    prepared.reserveCapacity(events.count * projections.count)
-                    for event in events {
-                        for projection in projections { prepared.append(projection.prepare(event)) }
+                    let prepared = projections.map { projection -> [(any Sendable)?]? in
+                        let values = events.map { projection.prepare($0) }
+                        return values.contains { $0 != nil } ? values : nil
                     }
                     guard put(Slice(events: events, prepared: prepared)) else { return }
                     position = read.position + 1
@@ -78,7 +89,7 @@ final class EventFeed: @unchecked Sendable {
         thread.start()
     }
 
-    /// Waits for room; `false` when the reader stopped the feed.
+    /// Waits for room; `false` when the feed was stopped.
     private func put(_ slice: Slice) -> Bool {
         var freeing: [Slice] = []
         condition.lock()
@@ -86,14 +97,15 @@ final class EventFeed: @unchecked Sendable {
             condition.unlock()
             freeing.removeAll()
         }
-        while !stopped, ready.count - readyStart >= depth { condition.wait() }
+        while !stopped, slices.count - (taken.min() ?? 0) >= depth { condition.wait() }
         swap(&freeing, &spent)
         guard !stopped else { return false }
-        if readyStart > depth {
-            ready.removeFirst(readyStart)
-            readyStart = 0
+        // Forget the slices every consumer has taken (the consumers hold them until they hand them back).
+        if let oldest = taken.min(), oldest > depth {
+            slices.removeFirst(oldest)
+            for c in taken.indices { taken[c] -= oldest }
         }
-        ready.append(slice)
+        slices.append(slice)
         condition.broadcast()
         return true
     }
@@ -106,15 +118,16 @@ final class EventFeed: @unchecked Sendable {
         condition.broadcast()
     }
 
-    /// The next slice, `nil` after the last; throws what stopped the reading (after the slices read before it).
-    func next() throws -> Slice? {
+    /// Consumer `c`'s next slice, `nil` after the last; throws what stopped the reading (after the slices read before
+    /// it), or ``Stopped`` once the feed was stopped.
+    func next(_ c: Int) throws -> Slice? {
         condition.lock()
         defer { condition.unlock() }
-        while readyStart == ready.count, !finished { condition.wait() }
-        if readyStart < ready.count {
-            let slice = ready[readyStart]
-            ready[readyStart] = Slice(events: [], prepared: [])
-            readyStart += 1
+        while taken[c] == slices.count, !finished, !stopped { condition.wait() }
+        if stopped { throw Stopped() }
+        if taken[c] < slices.count {
+            let slice = slices[taken[c]]
+            taken[c] += 1
             condition.broadcast()
             return slice
         }
@@ -122,23 +135,33 @@ final class EventFeed: @unchecked Sendable {
         return nil
     }
 
-    /// Hands folded slices back, to be freed on the feed's thread rather than the folding one (freeing a slice of
-    /// decoded events costs about a tenth of its fold).
+    /// Another consumer failed and stopped the feed.
+    struct Stopped: Error {}
+
+    /// Hands folded slices back; `slices` is emptied. The last consumer to hand a slice back leaves it to the feed's
+    /// thread to free.
     func recycle(_ slices: inout [Slice]) {
         guard !slices.isEmpty else { return }
+        var handed: [Slice] = []
+        swap(&handed, &slices)
         condition.lock()
-        spent.append(contentsOf: slices)
-        condition.broadcast()
-        condition.unlock()
-        slices.removeAll(keepingCapacity: true)
+        defer { condition.unlock() }
+        for slice in handed {
+            slice.returned += 1
+            if slice.returned == taken.count { spent.append(slice) }
+        }
+        handed.removeAll()  // not the last references: those are in `spent` or with another consumer
     }
 
-    /// Stops the reading and waits for the thread to end. Call it once, when done with the feed.
+    /// Stops the reading (and every consumer's next ``next(_:)``) and waits for the thread to end. Any thread may call
+    /// it, any number of times.
     func stop() {
         condition.lock()
         stopped = true
         condition.broadcast()
         condition.unlock()
+        // The thread signals once when it ends; each caller passes the signal on to the next.
         exited.wait()
+        exited.signal()
     }
 }

@@ -48,14 +48,15 @@ extension Store {
         try scratch.fold(from: environment, layout: layout, through: folded) { position in
             for registered in targets { progress?(registered.name, position, folded) }
         }
-        for (registered, scratched) in zip(targets, scratch.projections) {
-            try switchTo(registered, scratch: scratch, scratched, folded: folded, append: append, environment: environment, chunk: chunk, progress: progress)
+        for (index, registered) in targets.enumerated() {
+            try switchTo(registered, scratch: scratch, index, folded: folded, append: append, environment: environment, chunk: chunk, progress: progress)
         }
     }
 
-    /// Copies a projection folded to `folded` in `scratch` into its idle generation, catches up and switches to it.
+    /// Copies a projection folded to `folded` in part `index` of `scratch` into its idle generation, catches up and
+    /// switches to it.
     private static func switchTo(
-        _ registered: RegisteredProjection, scratch: ScratchFold, _ scratched: RegisteredProjection, folded: UInt64,
+        _ registered: RegisteredProjection, scratch: ScratchFold, _ index: Int, folded: UInt64,
         append: GroupAppend, environment: Environment, chunk: UInt64, progress: ((String, UInt64, UInt64) -> Void)?
     ) throws {
         let layout = append.layout
@@ -66,7 +67,7 @@ extension Store {
         try environment.write { txn in
             for database in idle.all { try txn.drop(database) }
         }
-        try scratch.copy(scratched, into: idle, of: environment)
+        try scratch.copy(index, into: idle, of: environment)
         // 3. What was appended meanwhile, folded in the store, a chunk per transaction; the last chunk and the switch
         //    in one.
         var next = folded + 1

@@ -7,8 +7,8 @@ extension Store {
     /// folded from them, so it answers what a store that only ever received those events answers. This store is only
     /// read, and appends to it go on meanwhile.
     ///
-    /// The projections are folded as a rebuild folds them (``ScratchFold``), then the log and its indexes up to
-    /// `position` are copied in key order: the log's records as they are, the id and sparse stream indexes without
+    /// The projections are folded as a rebuild folds them (``ScratchFold``) while the log and its indexes up to
+    /// `position` are copied in key order, on a thread of their own: the log's records as they are, the id and sparse stream indexes without
     /// the later entries, and each stream's head as of `position` (found from its later entries by following the
     /// records' back links). The new store is disposable (``Durability/disposable``): close it and delete its
     /// ``path`` when done.
@@ -18,40 +18,54 @@ extension Store {
         let head = try self.head()
         guard position <= head else { throw EventStoreError.invalidBatch("position \(position) is beyond the head \(head)") }
         let projections = layout.projections.map(\.projection)
-        let scratch = try ScratchFold(projections, chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-replay")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-replay-\(UUID().uuidString)").path
+        var target: Environment?
         do {
-            try scratch.fold(from: environment, layout: layout, through: position)
-            try scratch.copyLog(of: environment, layout: layout, through: position)
-            scratch.environment.close()
+            let scratch = try ScratchFold(projections, chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-replay-fold")
+            defer { scratch.remove() }
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            var scratchOptions = Environment.Options()
+            scratchOptions.disposable = true
+            let environment = try Environment(path: path, options: scratchOptions)
+            target = environment
+            let replayed = try environment.openDatabases { txn in try Layout(txn: txn, projections: projections, create: true) }
+            // The log is copied on a thread of its own while the projections fold, then their databases are copied in.
+            let (store, layout, chunk) = (self.environment, self.layout, scratch.copyChunk)
+            try scratch.fold(from: store, layout: layout, through: position, progress: nil) {
+                try Self.copyLog(of: store, layout: layout, through: position, into: environment, replayed, chunk: chunk)
+            }
+            for (index, registered) in replayed.projections.enumerated() {
+                try scratch.copy(index, into: registered.generations[0], of: environment)
+            }
+            environment.close()
             var options = StoreOptions()
             options.durability = .disposable
-            return try Store.open(at: scratch.path, projections: projections, options: options)
-        } catch let refused as ScratchFold.Refused {
-            scratch.remove()
-            throw EventStoreError.wrap(refused.error)
+            return try Store.open(at: path, projections: projections, options: options)
         } catch {
-            scratch.remove()
+            target?.close()
+            try? FileManager.default.removeItem(atPath: path)
+            if let refused = error as? ScratchFold.Refused { throw EventStoreError.wrap(refused.error) }
             throw EventStoreError.wrap(error)
         }
     }
-}
 
-extension ScratchFold {
-    /// Copies the log of `store` through `position` and its indexes as they stood then, and writes the checkpoints of
-    /// the projections folded to `position`: the scratch environment becomes a store of the first `position` events.
-    func copyLog(of store: Environment, layout source: Layout, through position: UInt64) throws {
-        let target = layout
-        try Self.copy(source.log, of: store, into: target.log, of: environment, chunk: copyChunk, flags: .append) { key, _, _ in
+    /// Copies the log of `store` through `position` into `environment`, with its indexes as they stood then, and
+    /// writes the format marker and the checkpoints of the projections at `position`: with the projections' databases
+    /// copied in, `environment` holds a store of the first `position` events.
+    private static func copyLog(
+        of store: Environment, layout source: Layout, through position: UInt64, into environment: Environment, _ target: Layout, chunk: Int
+    ) throws {
+        try ScratchFold.copy(source.log, of: store, into: target.log, of: environment, chunk: chunk, flags: .append) { key, _, _ in
             (BigEndian.u64(key) ?? .max) <= position ? .copy : .stop
         }
         // Ids and sparse stream-index entries map to a position: those of later events are left out.
         for (from, to) in [(source.ids, target.ids), (source.streamEvents, target.streamEvents)] {
-            try Self.copy(from, of: store, into: to, of: environment, chunk: copyChunk, flags: .append) { _, value, _ in
+            try ScratchFold.copy(from, of: store, into: to, of: environment, chunk: chunk, flags: .append) { _, value, _ in
                 (BigEndian.u64(value) ?? .max) <= position ? .copy : .skip
             }
         }
         var lastNumber: UInt64 = 0
-        try Self.copy(source.streams, of: store, into: target.streams, of: environment, chunk: copyChunk, flags: .append) { _, value, reading in
+        try ScratchFold.copy(source.streams, of: store, into: target.streams, of: environment, chunk: chunk, flags: .append) { _, value, reading in
             guard let number = BigEndian.u64(value), let version = BigEndian.u64(value, at: 8), let last = BigEndian.u64(value, at: 16) else {
                 throw EventStoreError.corruptRecord(position: 0, reason: "a stream head is malformed")
             }

@@ -1,20 +1,25 @@
 import Foundation
 import LMDB
 
-/// Projections folded from scratch in a disposable environment of their own (``Environment/Options/disposable``:
-/// written through the map, never synced), from the events of a store's log, for a rebuild to copy into that store or
-/// an audit to compare with it.
+/// Projections folded from scratch, each in a disposable environment of its own (``Environment/Options/disposable``:
+/// written through the map, never synced) and on a thread of its own, from one reading of a store's log, for a rebuild
+/// to copy into that store, a replay to copy into a new one, or an audit to compare with it.
 ///
 /// Folding there holds no lock of the store, writes no page twice to disk and keeps dirty pages off the heap; the
 /// copy afterwards is a sequential append of sorted keys, far cheaper than the fold's random puts. The log is read
-/// once for all the projections, ahead of the fold on a thread of its own (``EventFeed``).
-struct ScratchFold {
-    /// The scratch environment's databases: a store's, with the projections registered (generation 0 of each is the
-    /// one folded).
-    let layout: Layout
-    var projections: [RegisteredProjection] { layout.projections }
+/// and decoded once, ahead of the folds, on a thread of its own (``EventFeed``): on two cores the largest projection's
+/// fold runs on one while the reading and the other projections share the other.
+struct ScratchFold: Sendable {
+    /// One projection's scratch environment.
+    struct Part: Sendable {
+        /// The projection, registered in the part's environment (generation 0 is the one folded).
+        let registered: RegisteredProjection
+        let environment: Environment
+    }
+
+    let parts: [Part]
+    /// The directory holding a directory per part.
     let path: String
-    let environment: Environment
     /// Events folded per scratch transaction (cheap to commit: never synced, written through the map).
     let foldChunk: UInt64
     /// Entries copied per store transaction: sorted appends fill few pages, so a transaction of many stays short.
@@ -34,65 +39,109 @@ struct ScratchFold {
         foldChunk = chunk * 10
         copyChunk = Int(chunk) * 25
         path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        var options = Environment.Options()
-        options.disposable = true
+        var parts: [Part] = []
         do {
-            environment = try Environment(path: path, options: options)
-            layout = try environment.openDatabases { txn in try Layout(txn: txn, projections: projections, create: true) }
+            for (index, projection) in projections.enumerated() {
+                let directory = (path as NSString).appendingPathComponent("\(index)")
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                var options = Environment.Options()
+                options.disposable = true
+                let environment = try Environment(path: directory, options: options)
+                let layout = try environment.openDatabases { txn in try Layout(txn: txn, projections: [projection], create: true) }
+                parts.append(Part(registered: layout.projections[0], environment: environment))
+            }
         } catch {
+            for part in parts { part.environment.close() }
             try? FileManager.default.removeItem(atPath: path)
             throw error
         }
+        self.parts = parts
     }
 
-    /// Closes the environment and deletes its directory.
+    /// Closes the environments and deletes their directories.
     func remove() {
-        environment.close()
+        for part in parts { part.environment.close() }
         try? FileManager.default.removeItem(atPath: path)
     }
 
-    /// Folds the store's events `1…target` into every projection.
+    /// Folds the store's events `1…target` into every projection: the first on the calling thread, each other on a
+    /// thread of its own, and `alongside`, when given, on one more thread meanwhile.
     ///
+    /// - Parameter progress: Called on the calling thread after each transaction of the first projection.
     /// - Throws: ``Refused`` when a projection refuses an event; ``EventStoreError/corruptRecord(position:reason:)``
-    ///   for a record that cannot be decoded; LMDB's errors.
-    func fold(from store: Environment, layout: Layout, through target: UInt64, progress: ((UInt64) -> Void)? = nil) throws {
-        guard target > 0 else { return }
+    ///   for a record that cannot be decoded; LMDB's errors; what `alongside` throws.
+    func fold(
+        from store: Environment, layout: Layout, through target: UInt64, progress: ((UInt64) -> Void)? = nil,
+        alongside: (@Sendable () throws -> Void)? = nil
+    ) throws {
         let feed = EventFeed(
-            store: store, layout: layout, from: 1, through: target, boundary: foldChunk, projections: projections.map(\.projection))
-        defer { feed.stop() }
-        let count = projections.count
-        let folding = projections.map(\.projection)
-        let databases = projections.map { $0.generations[0] }
+            store: store, layout: layout, from: 1, through: max(target, 1), boundary: foldChunk,
+            projections: parts.map(\.registered.projection))
+        let failures = Locked<[any Error]>([])
+        let done = DispatchSemaphore(value: 0)
+        var helpers = 0
+        func onThread(_ work: @escaping @Sendable () throws -> Void) {
+            helpers += 1
+            Thread {
+                defer { done.signal() }
+                do { try work() } catch {
+                    failures.withLock { $0.append(error) }
+                    feed.stop()
+                }
+            }.start()
+        }
+        for index in parts.indices.dropFirst() {
+            onThread { [self] in try foldPart(index, from: feed, through: target, progress: nil) }
+        }
+        if let alongside { onThread(alongside) }
+        var first: (any Error)?
+        do {
+            try foldPart(0, from: feed, through: target, progress: progress)
+        } catch {
+            first = error
+            feed.stop()
+        }
+        for _ in 0..<helpers { done.wait() }
+        feed.stop()
+        // The error that stopped the others, not their `Stopped`.
+        let errors = (first.map { [$0] } ?? []) + failures.withLock { $0 }
+        if let error = errors.first(where: { !($0 is EventFeed.Stopped) }) ?? errors.first { throw error }
+    }
+
+    /// Folds events `1…target` from `feed` into part `index`, `foldChunk` events per transaction.
+    private func foldPart(_ index: Int, from feed: EventFeed, through target: UInt64, progress: ((UInt64) -> Void)?) throws {
+        guard target > 0 else { return }
+        let part = parts[index]
+        let projection = part.registered.projection
+        let databases = part.registered.generations[0]
         var next: UInt64 = 1
         while next <= target {
             let last = min(target, next + foldChunk - 1)
             // The chunk's slices are kept until it commits: `write` runs its body again on a fresh transaction when
             // the map must grow.
             var slices: [EventFeed.Slice] = []
-            try environment.write { txn in
-                var index = 0
+            try part.environment.write { txn in
+                var taken = 0
                 var folded = next - 1
                 while folded < last {
-                    if index == slices.count {
-                        guard let slice = try feed.next() else {
+                    if taken == slices.count {
+                        guard let slice = try feed.next(index) else {
                             throw EventStoreError.corruptRecord(position: folded + 1, reason: "missing from the log")
                         }
                         slices.append(slice)
                     }
-                    for i in slices[index].events.indices {
-                        for p in 0..<count {
-                            do {
-                                try slices[index].apply(i, p, of: count, folding[p], txn, databases[p])
-                            } catch let error as LMDBError {
-                                throw error
-                            } catch {
-                                throw Refused(position: slices[index].events[i].position, projection: folding[p].name, error: error)
-                            }
+                    let slice = slices[taken]
+                    for i in slice.events.indices {
+                        do {
+                            try slice.apply(i, index, projection, txn, databases)
+                        } catch let error as LMDBError {
+                            throw error
+                        } catch {
+                            throw Refused(position: slice.events[i].position, projection: projection.name, error: error)
                         }
                     }
-                    folded = slices[index].events.last?.position ?? folded
-                    index += 1
+                    folded = slice.events.last?.position ?? folded
+                    taken += 1
                 }
             }
             feed.recycle(&slices)
@@ -101,12 +150,13 @@ struct ScratchFold {
         }
     }
 
-    /// Copies the databases of `registered` (one of ``projections``) into `target`, empty databases of `store`, in
-    /// key order.
-    func copy(_ registered: RegisteredProjection, into target: ProjectionDatabases, of store: Environment) throws {
-        for spec in registered.projection.databases {
+    /// Copies the databases of part `index` into `target`, empty databases of `store`, in key order.
+    func copy(_ index: Int, into target: ProjectionDatabases, of store: Environment) throws {
+        let part = parts[index]
+        for spec in part.registered.projection.databases {
             let flags: PutFlags = spec.flags.contains(.duplicateSort) ? [] : .append
-            try Self.copy(registered.generations[0][spec.name], of: environment, into: target[spec.name], of: store, chunk: copyChunk, flags: flags) {
+            let source = part.registered.generations[0][spec.name]
+            try Self.copy(source, of: part.environment, into: target[spec.name], of: store, chunk: copyChunk, flags: flags) {
                 _, _, _ in .copy
             }
         }

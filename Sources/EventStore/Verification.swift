@@ -71,10 +71,10 @@ extension Store {
                         message: "projection \(refused.projection) refuses it in a fold from scratch: \(refused.error)")
                 ]
             }
-            let scratchLayout = scratch.layout
-            return try scratch.environment.read { txn in
-                var problems: [IntegrityProblem] = []
-                for registered in scratchLayout.projections {
+            var problems: [IntegrityProblem] = []
+            for part in scratch.parts {
+                let registered = part.registered
+                try part.environment.read { txn in
                     for spec in registered.projection.databases {
                         let rebuilt = try Self.digest(registered.generations[0][spec.name], txn)
                         guard let expected = live[registered.name]?[spec.name], expected == rebuilt else {
@@ -89,8 +89,8 @@ extension Store {
                         }
                     }
                 }
-                return problems
             }
+            return problems
         } catch {
             throw EventStoreError.wrap(error)
         }

@@ -85,3 +85,47 @@ struct RebuildTests {
         }
     }
 }
+
+/// Accepts every event when it is appended, and refuses events of type `poison` when they are folded again (it marks
+/// them in ``prepare(_:)``, which only a refold calls): drives the failure of one of several projections folding in
+/// parallel.
+struct RefusesInRefold: Projection {
+    struct Refused: Error, Equatable { let position: UInt64 }
+    struct Marked: Sendable {}
+
+    let name = "refuses-in-refold"
+    let version: UInt32 = 1
+    let databases = [ProjectionDatabase("seen")]
+
+    func prepare(_ event: RecordedEvent) -> (any Sendable)? { event.type == "poison" ? Marked() : nil }
+
+    func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
+        if event.attachment is Marked { throw Refused(position: event.position) }
+        try txn.put(databases["seen"], BigEndian.bytes(event.position), [])
+    }
+}
+
+@Suite("Refold failures")
+struct RefoldFailureTests {
+    @Test("one of several projections refusing an event in a refold fails the rebuild, the replay and the audit cleanly")
+    func oneRefusingProjection() async throws {
+        var options = StoreOptions()
+        options.rebuildChunk = 10
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store.open(at: directory.path, projections: [EventTypeIndex(), RefusesInRefold()], options: options)
+        for i in 0..<3_000 { try await store.append(sampleEvent(stream: "s-\(i % 7)", type: i == 2_500 ? "poison" : "fine")) }
+        #expect(throws: RefusesInRefold.Refused(position: 2_501)) { try store.rebuild() }
+        #expect(throws: RefusesInRefold.Refused(position: 2_501)) { try store.replay(through: 2_600) }
+        let problems = try store.verifyProjections()
+        #expect(problems.map(\.location) == [.position(2_501)], "\(problems)")
+        // Before the poisoned event the refold succeeds; nothing of the failed attempts is left in use.
+        let replay = try store.replay(through: 2_500)
+        #expect(try replay.head() == 2_500)
+        try replay.close()
+        try FileManager.default.removeItem(atPath: replay.path)
+        #expect(try store.verify().isEmpty)
+        #expect(try store.read { try EventTypeIndex.positions(ofType: "fine", in: $0) }.count == 2_999)
+        try store.close()
+    }
+}
