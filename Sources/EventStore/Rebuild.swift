@@ -45,20 +45,30 @@ extension Store {
         let scratch = try ScratchFold(targets.map(\.projection), chunk: chunk)
         defer { scratch.remove() }
         let folded = try environment.read { try layout.head($0).position }
-        try scratch.fold(from: environment, layout: layout, through: folded) { position in
-            for registered in targets { progress?(registered.name, position, folded) }
-        }
-        for (index, registered) in targets.enumerated() {
-            try switchTo(registered, scratch: scratch, index, folded: folded, append: append, environment: environment, chunk: chunk, progress: progress)
-        }
+        // 2–3. Each projection but the first is copied, caught up and switched on its fold's thread as soon as that
+        //      fold is done, while the first (the largest, by convention) still folds.
+        let switched = Locked<[Int: UInt64]>([:])
+        try scratch.fold(
+            from: environment, layout: layout, through: folded,
+            progress: { position in
+                for registered in targets { progress?(registered.name, position, folded) }
+            },
+            then: { index in
+                let head = try switchTo(
+                    targets[index], scratch: scratch, index, folded: folded, append: append, environment: environment, chunk: chunk, progress: nil)
+                switched.withLock { $0[index] = head }
+            })
+        for (index, head) in switched.withLock({ $0 }).sorted(by: { $0.key < $1.key }) { progress?(targets[index].name, head, head) }
+        try switchTo(targets[0], scratch: scratch, 0, folded: folded, append: append, environment: environment, chunk: chunk, progress: progress)
     }
 
     /// Copies a projection folded to `folded` in part `index` of `scratch` into its idle generation, catches up and
-    /// switches to it.
+    /// switches to it; returns the position it switched at.
+    @discardableResult
     private static func switchTo(
         _ registered: RegisteredProjection, scratch: ScratchFold, _ index: Int, folded: UInt64,
         append: GroupAppend, environment: Environment, chunk: UInt64, progress: ((String, UInt64, UInt64) -> Void)?
-    ) throws {
+    ) throws -> UInt64 {
         let layout = append.layout
         let current = try environment.read { try layout.generation(of: registered, $0) }
         let idle = registered.generations[1 - current]
@@ -79,7 +89,7 @@ extension Store {
             next = last + 1
             progress?(registered.name, last, head)
         }
-        try environment.write { txn in
+        return try environment.write { txn in
             guard try layout.generation(of: registered, txn) == current else { throw EventStoreError.rebuildConflict(registered.name) }
             let head = try layout.head(txn).position
             try append.fold(registered, from: next, through: head, txn, databases: idle)
@@ -87,6 +97,7 @@ extension Store {
             try append.writeCheckpoint(registered, head, txn)
             for database in registered.generations[current].all { try txn.drop(database) }
             progress?(registered.name, head, head)
+            return head
         }
     }
 }

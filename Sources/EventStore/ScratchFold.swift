@@ -67,12 +67,15 @@ struct ScratchFold: Sendable {
     /// Folds the store's events `1…target` into every projection: the first on the calling thread, each other on a
     /// thread of its own, and `alongside`, when given, on one more thread meanwhile.
     ///
-    /// - Parameter progress: Called on the calling thread after each transaction of the first projection.
+    /// - Parameters:
+    ///   - progress: Called on the calling thread after each transaction of the first projection.
+    ///   - then: Called with the index of each projection but the first, on its thread, once its fold is done (the
+    ///     caller goes on with the first when this returns).
     /// - Throws: ``Refused`` when a projection refuses an event; ``EventStoreError/corruptRecord(position:reason:)``
     ///   for a record that cannot be decoded; LMDB's errors; what `alongside` throws.
     func fold(
         from store: Environment, layout: Layout, through target: UInt64, progress: ((UInt64) -> Void)? = nil,
-        alongside: (@Sendable () throws -> Void)? = nil
+        alongside: (@Sendable () throws -> Void)? = nil, then: (@Sendable (Int) throws -> Void)? = nil
     ) throws {
         let feed = EventFeed(
             store: store, layout: layout, from: 1, through: max(target, 1), boundary: foldChunk,
@@ -91,7 +94,10 @@ struct ScratchFold: Sendable {
             }.start()
         }
         for index in parts.indices.dropFirst() {
-            onThread { [self] in try foldPart(index, from: feed, through: target, progress: nil) }
+            onThread { [self] in
+                try foldPart(index, from: feed, through: target, progress: nil)
+                try then?(index)
+            }
         }
         if let alongside { onThread(alongside) }
         var first: (any Error)?
@@ -188,30 +194,34 @@ struct ScratchFold: Sendable {
             let start = resume
             (resume, done) = try to.write { txn -> ([UInt8]?, Bool) in
                 try from.read { reading in
-                    try reading.withCursor(source) { cursor in
-                        var copied = 0
-                        var next: [UInt8]? = nil
-                        var stopped = false
-                        let startBytes = start ?? []
-                        try startBytes.withUnsafeBytes { first in
-                            try cursor.forEach(from: start == nil ? nil : first) { key, value in
-                                if copied == chunk {
-                                    next = Array(key)
-                                    return false
+                    // One write cursor for the transaction: with `MDB_APPEND` it stays at the end of the database,
+                    // where `mdb_put` would search from the root for every entry.
+                    try txn.withCursor(destination) { writer in
+                        try reading.withCursor(source) { cursor in
+                            var copied = 0
+                            var next: [UInt8]? = nil
+                            var stopped = false
+                            let startBytes = start ?? []
+                            try startBytes.withUnsafeBytes { first in
+                                try cursor.forEach(from: start == nil ? nil : first) { key, value in
+                                    if copied == chunk {
+                                        next = Array(key)
+                                        return false
+                                    }
+                                    switch try decide(key, value, reading) {
+                                    case .copy: try writer.put(key, value, flags: flags)
+                                    case .skip: return true
+                                    case let .replace(bytes): _ = try bytes.withUnsafeBytes { try writer.put(key, $0, flags: flags) }
+                                    case .stop:
+                                        stopped = true
+                                        return false
+                                    }
+                                    copied += 1
+                                    return true
                                 }
-                                switch try decide(key, value, reading) {
-                                case .copy: try txn.put(destination, key, value, flags: flags)
-                                case .skip: return true
-                                case let .replace(bytes): _ = try bytes.withUnsafeBytes { try txn.put(destination, key, $0, flags: flags) }
-                                case .stop:
-                                    stopped = true
-                                    return false
-                                }
-                                copied += 1
-                                return true
                             }
+                            return (next, next == nil || stopped)
                         }
-                        return (next, next == nil || stopped)
                     }
                 }
             }
