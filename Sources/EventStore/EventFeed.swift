@@ -48,6 +48,8 @@ final class EventFeed: @unchecked Sendable {
     private var spent: [Slice] = []
     private let exited = DispatchSemaphore(value: 0)
     private let depth: Int
+    /// Events read that began their stream (version 1): the streams that exist once the feed has read them all.
+    private(set) var streamsBegun = 0
 
     /// Starts reading events `first…last` of the log of `store` for `projections.count` consumers.
     ///
@@ -77,7 +79,8 @@ final class EventFeed: @unchecked Sendable {
                         let values = events.map { projection.prepare($0) }
                         return values.contains { $0 != nil } ? values : nil
                     }
-                    guard put(Slice(events: events, prepared: prepared)) else { return }
+                    let begun = events.reduce(0) { $0 + ($1.version == 1 ? 1 : 0) }
+                    guard put(Slice(events: events, prepared: prepared), streamsBegun: begun) else { return }
                     position = read.position + 1
                 }
                 finish(nil)
@@ -90,7 +93,7 @@ final class EventFeed: @unchecked Sendable {
     }
 
     /// Waits for room; `false` when the feed was stopped.
-    private func put(_ slice: Slice) -> Bool {
+    private func put(_ slice: Slice, streamsBegun begun: Int) -> Bool {
         var freeing: [Slice] = []
         condition.lock()
         defer {
@@ -106,6 +109,7 @@ final class EventFeed: @unchecked Sendable {
             for c in taken.indices { taken[c] -= oldest }
         }
         slices.append(slice)
+        streamsBegun += begun
         condition.broadcast()
         return true
     }

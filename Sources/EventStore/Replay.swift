@@ -119,3 +119,55 @@ extension Layout {
         return StreamHead(number: head.number, version: version, lastPosition: at)
     }
 }
+
+/// A store's projections as they stood after a position: folded from its log into scratch environments (as a rebuild
+/// folds them), without copying the log — what `reel replay` reads. ``Store/replay(through:)`` builds a whole store
+/// instead, log included, at about 1.2 times the cost.
+///
+/// Read-only. Call ``discard()`` when done: it closes and deletes the scratch environments.
+public final class ProjectionReplay: Sendable {
+    /// The last position folded.
+    public let position: UInt64
+    /// How many streams had events by then.
+    public let streams: Int
+    private let scratch: ScratchFold
+
+    init(position: UInt64, streams: Int, scratch: ScratchFold) {
+        (self.position, self.streams, self.scratch) = (position, streams, scratch)
+    }
+
+    /// Lends a read transaction of a projection's databases to a query, as ``Snapshot/query(_:_:)`` does.
+    public func query<R>(_ projection: String, _ body: (borrowing Transaction, ProjectionDatabases) throws -> R) throws -> R {
+        guard let part = scratch.parts.first(where: { $0.registered.name == projection }) else {
+            preconditionFailure("no projection named \(projection) is registered with this store")
+        }
+        do {
+            return try part.environment.read { txn in try body(txn, part.registered.generations[0]) }
+        } catch {
+            throw EventStoreError.wrap(error)
+        }
+    }
+
+    /// Closes and deletes the scratch environments.
+    public func discard() { scratch.remove() }
+}
+
+extension Store {
+    /// The projections as they stood after `position` (see ``ProjectionReplay``). This store is only read, and
+    /// appends to it go on meanwhile.
+    ///
+    /// - Throws: ``EventStoreError/invalidBatch(_:)`` for a position beyond the head; what a rebuild throws.
+    public func replayProjections(through position: UInt64) throws -> ProjectionReplay {
+        let head = try self.head()
+        guard position <= head else { throw EventStoreError.invalidBatch("position \(position) is beyond the head \(head)") }
+        let scratch = try ScratchFold(layout.projections.map(\.projection), chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-replay")
+        do {
+            let streams = try scratch.fold(from: environment, layout: layout, through: position)
+            return ProjectionReplay(position: position, streams: streams, scratch: scratch)
+        } catch {
+            scratch.remove()
+            if let refused = error as? ScratchFold.Refused { throw EventStoreError.wrap(refused.error) }
+            throw EventStoreError.wrap(error)
+        }
+    }
+}

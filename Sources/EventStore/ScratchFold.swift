@@ -71,12 +71,14 @@ struct ScratchFold: Sendable {
     ///   - progress: Called on the calling thread after each transaction of the first projection.
     ///   - then: Called with the index of each projection but the first, on its thread, once its fold is done (the
     ///     caller goes on with the first when this returns).
+    /// - Returns: How many of the events began their stream (version 1).
     /// - Throws: ``Refused`` when a projection refuses an event; ``EventStoreError/corruptRecord(position:reason:)``
     ///   for a record that cannot be decoded; LMDB's errors; what `alongside` throws.
+    @discardableResult
     func fold(
         from store: Environment, layout: Layout, through target: UInt64, progress: ((UInt64) -> Void)? = nil,
         alongside: (@Sendable () throws -> Void)? = nil, then: (@Sendable (Int) throws -> Void)? = nil
-    ) throws {
+    ) throws -> Int {
         let feed = EventFeed(
             store: store, layout: layout, from: 1, through: max(target, 1), boundary: foldChunk,
             projections: parts.map(\.registered.projection))
@@ -112,6 +114,7 @@ struct ScratchFold: Sendable {
         // The error that stopped the others, not their `Stopped`.
         let errors = (first.map { [$0] } ?? []) + failures.withLock { $0 }
         if let error = errors.first(where: { !($0 is EventFeed.Stopped) }) ?? errors.first { throw error }
+        return target == 0 ? 0 : feed.streamsBegun
     }
 
     /// Folds events `1…target` from `feed` into part `index`, `foldChunk` events per transaction.

@@ -55,15 +55,22 @@ extension Store {
 extension EventTypeIndex {
     /// How many events of each type, from the index (one pass over its keys).
     public static func counts(in snapshot: borrowing Snapshot) throws -> [(type: String, count: Int)] {
+        try snapshot.query("event-types") { txn, databases in try counts(txn, databases) }
+    }
+
+    /// How many events of each type there were at a replay's position.
+    public static func counts(in replay: ProjectionReplay) throws -> [(type: String, count: Int)] {
+        try replay.query("event-types") { txn, databases in try counts(txn, databases) }
+    }
+
+    private static func counts(_ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws -> [(type: String, count: Int)] {
         var counts: [(String, Int)] = []
-        try snapshot.query("event-types") { txn, databases in
-            try txn.withCursor(databases["by-type"]) { cursor in
-                try cursor.forEach { key, _ in
-                    guard key.count > 9 else { return true }
-                    let type = String(decoding: UnsafeRawBufferPointer(rebasing: key[..<(key.count - 9)]), as: UTF8.self)
-                    if counts.last?.0 == type { counts[counts.count - 1].1 += 1 } else { counts.append((type, 1)) }
-                    return true
-                }
+        try txn.withCursor(databases["by-type"]) { cursor in
+            try cursor.forEach { key, _ in
+                guard key.count > 9 else { return true }
+                let type = String(decoding: UnsafeRawBufferPointer(rebasing: key[..<(key.count - 9)]), as: UTF8.self)
+                if counts.last?.0 == type { counts[counts.count - 1].1 += 1 } else { counts.append((type, 1)) }
+                return true
             }
         }
         return counts

@@ -14,7 +14,7 @@ import LMDB
 ///
 /// `Sendable`: share one instance per process (a directory may be opened once per process; other processes may open
 /// it too). The library never prints.
-public final class MediaStore: Sendable {
+public final class MediaStore: MediaQueries {
     /// The underlying event store (reads of the raw log, subscriptions, verification).
     public let store: Store
 
@@ -180,33 +180,12 @@ public final class MediaStore: Sendable {
 
     // MARK: Queries
 
-    /// Runs a query on one snapshot.
-    func query<R>(_ body: (Queries, borrowing Transaction) throws -> R) throws -> R {
+    /// Runs a query on one snapshot of the media projection (the queries themselves are ``MediaQueries``').
+    public func withQueries<R>(_ body: (SnapshotQueries, borrowing Transaction) throws -> R) throws -> R {
         try store.read { snapshot in
-            try snapshot.query("media") { txn, databases in try body(Queries(t: databases.memoized(Tables.init)), txn) }
+            try snapshot.query("media") { txn, databases in try body(SnapshotQueries(t: databases.memoized(Tables.init)), txn) }
         }
     }
-
-    /// A project's image URLs by scene (seed 003), scenes without images left out.
-    public func imagesByScene(project: UUID) throws -> ImagesByScene { try query { try $0.imagesByScene(project, $1) } }
-    /// A frame's review state and regeneration history (seed 000).
-    public func jobsByFrame(frame: UUID) throws -> JobsByFrame { try query { try $0.jobsByFrame(frame, $1) } }
-    /// A shot's frames in creation order.
-    public func framesByShot(shot: UUID) throws -> FramesByShot { try query { try $0.framesByShot(shot, $1) } }
-    /// A story's scenelets depth-first with display ids, and its shots in play order (seed 002).
-    public func story(_ story: UUID) throws -> StoryView { try query { try $0.story(story, $1) } }
-    /// The player bundle of a story.
-    public func bundle(story: UUID) throws -> PlayerBundle { try query { try $0.bundle(story, $1) } }
-    /// A user's sessions with thumbnails and counts, most recently updated first (seed 001).
-    public func sessions(user: UUID) throws -> Sessions { try query { try $0.sessions(user, $1) } }
-    /// A job with every parameter, its reference image URLs and its images (seed 001).
-    public func job(_ job: UUID) throws -> JobView { try query { try $0.job(job, $1) } }
-    /// The images of a session by generation_index, then time.
-    public func sessionImages(session: UUID) throws -> SessionImages { try query { try $0.sessionImages(session, $1) } }
-    /// A user's reference images, newest first.
-    public func referenceImages(user: UUID) throws -> ReferenceImages { try query { try $0.referenceImages(user, $1) } }
-    /// Jobs in a status, oldest first: a work queue.
-    public func jobs(status: JobStatus, limit: Int = .max) throws -> JobQueue { try query { try $0.jobs(status, limit: limit, $1) } }
 
     // MARK: Change feed
 
@@ -250,7 +229,7 @@ public struct StreamResolver: Sendable {
         // The store first: what is committed is authoritative. The entities remembered from earlier inputs only stand
         // in for ones not committed yet (and whose creation may still be rejected, in which case so is this event).
         func parent(_ id: UUID, _ entity: String) throws -> String {
-            if let stream = try media.query({ queries, txn in try queries.t.stream(of: id, txn) }) { return stream }
+            if let stream = try media.withQueries({ queries, txn in try queries.t.stream(of: id, txn) }) { return stream }
             if let known = recent[id] { return known }
             throw DomainRejection(type: event.type, reason: "\(entity) \(id.text) does not exist")
         }

@@ -56,7 +56,7 @@ struct Query: AsyncParsableCommand {
     }
 
     /// Answers the query on `media`; an unknown id is exit 1 with the reason on stderr.
-    func answer(_ media: MediaStore) throws -> any QueryResult {
+    func answer(_ media: some MediaQueries) throws -> any QueryResult {
         do {
             return try answering(media)
         } catch let error as UnknownEntity {
@@ -65,7 +65,7 @@ struct Query: AsyncParsableCommand {
         }
     }
 
-    private func answering(_ media: MediaStore) throws -> any QueryResult {
+    private func answering(_ media: some MediaQueries) throws -> any QueryResult {
         switch name {
         case "images-by-scene": return try media.imagesByScene(project: id(project, "project"))
         case "jobs-by-frame": return try media.jobsByFrame(frame: id(frame, "frame"))

@@ -3,8 +3,8 @@ import EventStore
 import Foundation
 import MediaPipeline
 
-/// `reel replay --to P | --at TIME [query NAME …]` — the projections as they stood at a position or a time, computed
-/// in a scratch store without writing to the live one.
+/// `reel replay --to P | --at TIME [query NAME …]` — the projections as they stood at a position or a time, folded in
+/// scratch environments without writing to the live store (``MediaStore/projections(at:)``).
 struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the store as it stood at a position or a time (time travel), without touching it.",
@@ -50,21 +50,20 @@ struct Replay: AsyncParsableCommand {
             warn("reel: --to \(position) is beyond the head of the log (\(head))")
             throw Exit.rejected
         }
-        let replayed = try media.replay(to: position)
-        defer { try? replayed.discard() }
+        let replayed = try media.projections(at: position)
+        defer { replayed.discard() }
         if let parsed {
             try parsed.print(parsed.answer(replayed))
             return
         }
-        let event = try replayed.store.events(from: position, limit: 1).first
-        let stats = try replayed.store.statistics()
+        let event = try media.store.read { try $0.event(at: position) }
         var o = JSONObject()
         o.set("position", .number(JSONNumber(Int(position))))
         o.set("recorded_at", event.map { .string(Timestamp.iso8601($0.recordedAtMilliseconds)) } ?? .null)
-        o.set("events", .number(JSONNumber(Int(stats.events))))
-        o.set("streams", .number(JSONNumber(stats.streams)))
+        o.set("events", .number(JSONNumber(Int(position))))
+        o.set("streams", .number(JSONNumber(replayed.projections.streams)))
         var byType = JSONObject()
-        for (type, count) in try replayed.store.read({ try EventTypeIndex.counts(in: $0) }) { byType.set(type, .number(JSONNumber(count))) }
+        for (type, count) in try replayed.eventTypes() { byType.set(type, .number(JSONNumber(count))) }
         o.set("types", .object(byType))
         printJSON(.object(o))
     }

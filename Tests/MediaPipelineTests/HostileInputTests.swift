@@ -224,7 +224,7 @@ struct HostileInputTests {
 
     /// Every entity record of the media projection, with the decoder of its kind.
     func entityRecords(_ media: MediaStore) throws -> [(String, [UInt8], @Sendable (UnsafeRawBufferPointer) throws -> Void)] {
-        try media.query { queries, txn in
+        try media.withQueries { queries, txn in
             let t = queries.t
             let kinds: [(String, Database, @Sendable (UnsafeRawBufferPointer) throws -> Void)] = [
                 ("user", t.users, { _ = try UserRecord(bytes: $0) }), ("session", t.sessions, { _ = try SessionRecord(bytes: $0) }),

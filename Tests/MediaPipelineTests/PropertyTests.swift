@@ -186,3 +186,62 @@ struct PropertyTests {
         }
     }
 }
+
+@Suite("Property: replays")
+struct ReplayPropertyTests {
+    /// Every query a test can ask of the entities `generator` made, answered by `media` (a thrown `UnknownEntity` is an
+    /// answer too).
+    func answers(_ media: some MediaQueries, _ generator: ProductionGenerator) -> [String] {
+        func ask(_ label: String, _ query: () throws -> any Equatable) -> String {
+            do { return "\(label): \(try query())" } catch { return "\(label): \(error)" }
+        }
+        var answers: [String] = []
+        for project in generator.projects { answers.append(ask("project \(project)") { try media.imagesByScene(project: project) }) }
+        for story in generator.stories.keys.sorted(by: { $0.uuidString < $1.uuidString }) {
+            answers.append(ask("story \(story)") { try media.story(story) })
+            answers.append(ask("bundle \(story)") { try media.bundle(story: story) })
+        }
+        for frame in generator.frames.keys.sorted(by: { $0.uuidString < $1.uuidString }) {
+            answers.append(ask("frame \(frame)") { try media.jobsByFrame(frame: frame) })
+        }
+        for shot in generator.shots.keys.sorted(by: { $0.uuidString < $1.uuidString }) {
+            answers.append(ask("shot \(shot)") { try media.framesByShot(shot: shot) })
+        }
+        for user in generator.users {
+            answers.append(ask("sessions \(user)") { try media.sessions(user: user) })
+            answers.append(ask("references \(user)") { try media.referenceImages(user: user) })
+        }
+        for session in generator.sessions { answers.append(ask("session \(session.id)") { try media.sessionImages(session: session.id) }) }
+        for job in generator.jobs.keys.sorted(by: { $0.uuidString < $1.uuidString }) { answers.append(ask("job \(job)") { try media.job(job) }) }
+        for status in [JobStatus.pending, .processing, .completed, .failed] { answers.append(ask("jobs \(status)") { try media.jobs(status: status) }) }
+        return answers
+    }
+
+    @Test("at every cut, the replayed projections answer every query as the replayed whole store does, which is sound")
+    func projectionsEqualTheWholeStore() async throws {
+        let seed = ProcessInfo.processInfo.environment["REEL_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+        print("ReplayPropertyTests seed: \(seed) (rerun with REEL_SEED=\(seed))")
+        try await withMediaStore { media in
+            var generator = ProductionGenerator(rng: SeededGenerator(state: seed))
+            for _ in 0..<120 {
+                _ = try? await media.append((0..<Int.random(in: 1...4, using: &generator.rng)).map { _ in MediaStore.Input(generator.next()) })
+            }
+            let head = try media.store.head()
+            for cut in Set([0, 1, head / 3, head / 2, head - 1, head]).sorted() {
+                let projections = try media.projections(at: cut)
+                defer { projections.discard() }
+                let whole = try media.replay(to: cut)
+                defer { try? whole.discard() }
+                #expect(answers(projections, generator) == answers(whole, generator), "seed \(seed), cut \(cut)")
+                #expect(try whole.store.head() == cut)
+                #expect(projections.projections.streams == (try whole.store.statistics().streams), "seed \(seed), cut \(cut)")
+                #expect(try projections.eventTypes().map(\.count).reduce(0, +) == Int(cut))
+                #expect(try whole.store.verify() + whole.store.verifyProjections() == [], "seed \(seed), cut \(cut)")
+            }
+            // At the head, both equal the live store.
+            let projections = try media.projections(at: head)
+            defer { projections.discard() }
+            #expect(answers(projections, generator) == answers(media, generator))
+        }
+    }
+}

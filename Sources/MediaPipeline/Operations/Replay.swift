@@ -1,4 +1,5 @@
 import EventStore
+import LMDB
 import Foundation
 
 extension MediaStore {
@@ -10,6 +11,14 @@ extension MediaStore {
     /// Call ``discard()`` on the result when done (it deletes the scratch directory).
     public func replay(to position: UInt64) throws -> MediaStore {
         MediaStore(store: try store.replay(through: position))
+    }
+
+    /// The projections as they stood after `position`, for queries (``MediaReplay``): folded like
+    /// ``replay(to:)``'s, without copying the log. The live store is only read.
+    ///
+    /// Call ``MediaReplay/discard()`` on the result when done.
+    public func projections(at position: UInt64) throws -> MediaReplay {
+        MediaReplay(try store.replayProjections(through: position))
     }
 
     /// The last position whose `recorded_at` is at or before `time` (milliseconds since the epoch), 0 when none is:
@@ -41,4 +50,22 @@ extension ExportedEvent {
             recordedAtMilliseconds: event.recordedAtMilliseconds, payload: event.payload, metadata: event.metadata, hash: event.hash
         )
     }
+}
+
+/// The media projection and the event-type index as they stood after a position (``EventStore/ProjectionReplay``):
+/// every query of ``MediaQueries`` answers what it answered then.
+public final class MediaReplay: MediaQueries {
+    public let projections: ProjectionReplay
+
+    init(_ projections: ProjectionReplay) { self.projections = projections }
+
+    public func withQueries<R>(_ body: (SnapshotQueries, borrowing Transaction) throws -> R) throws -> R {
+        try projections.query("media") { txn, databases in try body(SnapshotQueries(t: databases.memoized(Tables.init)), txn) }
+    }
+
+    /// How many events of each type there were, in type order.
+    public func eventTypes() throws -> [(type: String, count: Int)] { try EventTypeIndex.counts(in: projections) }
+
+    /// Closes and deletes the scratch environments.
+    public func discard() { projections.discard() }
 }
