@@ -26,6 +26,9 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
     case unknownProjection(String)
     /// Another rebuild of the projection switched generations first (two rebuilds ran at once).
     case rebuildConflict(String)
+    /// A read-only open found a projection built by another version of its fold than this program's: its databases
+    /// may not mean what this program reads them as. A writable open rebuilds it.
+    case projectionOutdated(name: String, built: UInt32, current: UInt32)
     /// LMDB failed; the underlying error says what and how to remedy it.
     case storage(LMDBError)
 
@@ -46,6 +49,9 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case .closed: "the store is closed"
         case let .unknownProjection(name): "no projection named \(name) is registered"
         case let .rebuildConflict(name): "projection \(name) was rebuilt by someone else meanwhile; run the rebuild again"
+        case let .projectionOutdated(name, built, current):
+            "projection \(name) was built by version \(built) of its fold and this program has version \(current); open the store "
+                + "writable once (any writing command, such as `reel rebuild`) to rebuild it"
         case let .storage(error): error.description
         }
     }

@@ -2,46 +2,64 @@ import LMDB
 
 /// A ready-made projection: the positions of each event type, for reading one type without scanning the log.
 ///
-/// Key: type (UTF-8) ‖ 0x00 ‖ position (u64 big-endian); empty value.
+/// One `duplicateSort | duplicateFixed` database, `positions`: key the type (UTF-8), values the positions of its events
+/// (u64 big-endian). Positions only grow, so each fold appends to its type's values (`MDB_APPENDDUP`), and counting a
+/// type's events reads one page header, not its entries.
 public struct EventTypeIndex: Projection {
     public let name = "event-types"
-    public let version: UInt32 = 1
-    public let databases = [ProjectionDatabase("by-type")]
+    /// 2: positions as sorted duplicate values of one key per type (1 kept one entry per event, `type ‖ 0 ‖ position`,
+    /// in a database named `by-type`, which a store made with version 1 keeps, unused).
+    public let version: UInt32 = 2
+    public let databases = [ProjectionDatabase("positions", flags: [.duplicateSort, .duplicateFixed])]
 
     public init() {}
 
     public func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
-        let key = Self.key(event.type, event.position)
-        _ = try key.withUnsafeBytes { k in try txn.put(databases["by-type"], k, UnsafeRawBufferPointer(start: nil, count: 0)) }
-    }
-
-    static func key(_ type: String, _ position: UInt64) -> [UInt8] {
-        var key = Array(type.utf8)
-        key.append(0)
-        key.append(contentsOf: BigEndian.bytes(position))
-        return key
+        var type = event.type
+        _ = try type.withUTF8 { key in
+            try BigEndian.withBytes(event.position) { value in
+                try txn.put(databases["positions"], UnsafeRawBufferPointer(key), value, flags: .appendDuplicate)
+            }
+        }
     }
 
     /// Positions of events of `type` from `position` on, at most `limit`, in order.
     public static func positions(
         ofType type: String, from position: UInt64 = 1, limit: Int = .max, in snapshot: borrowing Snapshot
     ) throws -> [UInt64] {
-        let prefix = Array(type.utf8) + [0]
         var positions: [UInt64] = []
         guard limit > 0 else { return positions }
         try snapshot.query("event-types") { txn, databases in
-            try key(type, position).withUnsafeBytes { start in
-                try txn.withCursor(databases["by-type"]) { cursor in
-                    try cursor.forEach(from: start) { key, _ in
-                        guard key.count == prefix.count + 8, key.starts(with: prefix), let position = BigEndian.u64(key, at: prefix.count) else {
-                            return false
+            try Array(type.utf8).withUnsafeBytes { key in
+                try BigEndian.withBytes(position) { start in
+                    try txn.withCursor(databases["positions"]) { cursor in
+                        var more = try cursor.seek(key, atLeast: start) { _, value in
+                            if let found = BigEndian.u64(value) { positions.append(found) }
+                            return positions.count < limit
+                        } ?? false
+                        while more {
+                            more = try cursor.move(.nextDuplicate) { _, value in
+                                if let found = BigEndian.u64(value) { positions.append(found) }
+                                return positions.count < limit
+                            } ?? false
                         }
-                        positions.append(position)
-                        return positions.count < limit
                     }
                 }
             }
         }
         return positions
+    }
+
+    /// How many events of each type, in type order: one step per type.
+    static func counts(_ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws -> [(type: String, count: Int)] {
+        var counts: [(type: String, count: Int)] = []
+        try txn.withCursor(databases["positions"]) { cursor in
+            var type = try cursor.move(.first) { key, _ in String(decoding: key, as: UTF8.self) }
+            while let current = type {
+                counts.append((current, try cursor.valueCount()))
+                type = try cursor.move(.nextKey) { key, _ in String(decoding: key, as: UTF8.self) }
+            }
+        }
+        return counts
     }
 }

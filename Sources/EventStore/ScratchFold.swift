@@ -18,7 +18,7 @@ struct ScratchFold: Sendable {
     }
 
     let parts: [Part]
-    /// The directory holding a directory per part.
+    /// The directory that held a directory per part (unlinked once they are open).
     let path: String
     /// Events folded per scratch transaction (cheap to commit: never synced, written through the map).
     let foldChunk: UInt64
@@ -55,13 +55,15 @@ struct ScratchFold: Sendable {
             try? FileManager.default.removeItem(atPath: path)
             throw error
         }
+        // Unlinked at once: LMDB works on the open descriptors and the map, and the space comes back when the
+        // environments close — even if this process is killed first, so no scratch is ever left behind.
+        try? FileManager.default.removeItem(atPath: path)
         self.parts = parts
     }
 
-    /// Closes the environments and deletes their directories.
+    /// Closes the environments, which frees their (already unlinked) files.
     func remove() {
         for part in parts { part.environment.close() }
-        try? FileManager.default.removeItem(atPath: path)
     }
 
     /// Folds the store's events `1…target` into every projection: the first on the calling thread, each other on a
@@ -163,7 +165,8 @@ struct ScratchFold: Sendable {
     func copy(_ index: Int, into target: ProjectionDatabases, of store: Environment) throws {
         let part = parts[index]
         for spec in part.registered.projection.databases {
-            let flags: PutFlags = spec.flags.contains(.duplicateSort) ? [] : .append
+            // Sorted input: every new key goes at the end; in a duplicateSort database, so does every value of a key.
+            let flags: PutFlags = spec.flags.contains(.duplicateSort) ? .appendDuplicate : .append
             let source = part.registered.generations[0][spec.name]
             try Self.copy(source, of: part.environment, into: target[spec.name], of: store, chunk: copyChunk, flags: flags) {
                 _, _, _ in .copy
@@ -188,27 +191,41 @@ struct ScratchFold: Sendable {
         _ source: Database, of from: Environment, into destination: Database, of to: Environment, chunk: Int, flags: PutFlags,
         _ decide: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ reading: borrowing Transaction) throws -> Entry
     ) throws {
-        /// The first key not copied yet (`nil`: from the start).
-        var resume: [UInt8]? = nil
+        /// The first entry not copied yet (`nil`: from the start). The value matters in a `duplicateSort` database,
+        /// where one key has many entries.
+        var resume: (key: [UInt8], value: [UInt8])? = nil
         var done = false
         while !done {
             // The write body may run again (a map grown mid-transaction), so it starts from `start` every time and
             // only its returned result moves `resume`.
             let start = resume
-            (resume, done) = try to.write { txn -> ([UInt8]?, Bool) in
+            (resume, done) = try to.write { txn -> ((key: [UInt8], value: [UInt8])?, Bool) in
                 try from.read { reading in
                     // One write cursor for the transaction: with `MDB_APPEND` it stays at the end of the database,
                     // where `mdb_put` would search from the root for every entry.
                     try txn.withCursor(destination) { writer in
                         try reading.withCursor(source) { cursor in
                             var copied = 0
-                            var next: [UInt8]? = nil
+                            var next: (key: [UInt8], value: [UInt8])? = nil
                             var stopped = false
-                            let startBytes = start ?? []
-                            try startBytes.withUnsafeBytes { first in
-                                try cursor.forEach(from: start == nil ? nil : first) { key, value in
+                            // Position on the first entry to copy, then visit it and each after it.
+                            var more: Bool
+                            if let start {
+                                more = try start.key.withUnsafeBytes { key in
+                                    try start.value.withUnsafeBytes { value in
+                                        flags.contains(.appendDuplicate)
+                                            ? try cursor.seek(key, atLeast: value) { _, _ in true }
+                                            : try cursor.seek(atLeast: key) { _, _ in true }
+                                    }
+                                } ?? false
+                            } else {
+                                more = try cursor.move(.first) { _, _ in true } ?? false
+                            }
+                            var move = Cursor.Move.current
+                            while more {
+                                more = try cursor.move(move) { key, value in
                                     if copied == chunk {
-                                        next = Array(key)
+                                        next = (Array(key), Array(value))
                                         return false
                                     }
                                     switch try decide(key, value, reading) {
@@ -221,7 +238,8 @@ struct ScratchFold: Sendable {
                                     }
                                     copied += 1
                                     return true
-                                }
+                                } ?? false
+                                move = .next
                             }
                             return (next, next == nil || stopped)
                         }

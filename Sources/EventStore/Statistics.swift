@@ -5,6 +5,7 @@ import LMDB
 public struct StoreStatistics: Sendable {
     public struct ProjectionStatistics: Sendable {
         public let name: String
+        /// The version of the fold that built it.
         public let version: UInt32
         /// The last position folded into it.
         public let checkpoint: UInt64
@@ -34,14 +35,20 @@ extension Store {
             let projections = try layout.projections.map { registered in
                 var bytes = 0
                 var entries = 0
-                for database in try layout.databases(of: registered, snapshot.txn).all {
+                let databases = try layout.databases(of: registered, snapshot.txn)
+                for spec in registered.projection.databases {
+                    let database = databases[spec.name]
                     let stats = try snapshot.txn.statistics(database)
                     bytes += stats.bytes
                     entries += stats.entries
+                    if spec.flags.isSuperset(of: [.duplicateSort, .duplicateFixed]) {
+                        bytes += try Self.duplicatePages(database, pageSize: stats.pageSize, snapshot.txn) * stats.pageSize
+                    }
                 }
+                let checkpoint = try layout.checkpoint(of: registered.name, snapshot.txn)
                 return StoreStatistics.ProjectionStatistics(
-                    name: registered.name, version: registered.projection.version,
-                    checkpoint: try layout.checkpoint(of: registered.name, snapshot.txn)?.position ?? 0, bytes: bytes, entries: entries
+                    name: registered.name, version: checkpoint?.version ?? registered.projection.version,
+                    checkpoint: checkpoint?.position ?? 0, bytes: bytes, entries: entries
                 )
             }
             return StoreStatistics(
@@ -52,8 +59,26 @@ extension Store {
     }
 }
 
+extension Store {
+    /// About how many pages the values of a `duplicateSort | duplicateFixed` database take beside its main tree, which
+    /// `mdb_stat` does not count: a key's values live in a sub-page of its leaf while small, in pages of their own
+    /// once they exceed half a page.
+    static func duplicatePages(_ database: Database, pageSize: Int, _ txn: borrowing Transaction) throws -> Int {
+        var pages = 0
+        try txn.withCursor(database) { cursor in
+            var size = try cursor.move(.first) { _, value in value.count }
+            while let valueSize = size {
+                let bytes = try cursor.valueCount() * valueSize
+                if bytes > pageSize / 2 { pages += (bytes + pageSize - 17) / (pageSize - 16) }
+                size = try cursor.move(.nextKey) { _, value in value.count }
+            }
+        }
+        return pages
+    }
+}
+
 extension EventTypeIndex {
-    /// How many events of each type, from the index (one pass over its keys).
+    /// How many events of each type, from the index (one step per type).
     public static func counts(in snapshot: borrowing Snapshot) throws -> [(type: String, count: Int)] {
         try snapshot.query("event-types") { txn, databases in try counts(txn, databases) }
     }
@@ -61,18 +86,5 @@ extension EventTypeIndex {
     /// How many events of each type there were at a replay's position.
     public static func counts(in replay: ProjectionReplay) throws -> [(type: String, count: Int)] {
         try replay.query("event-types") { txn, databases in try counts(txn, databases) }
-    }
-
-    private static func counts(_ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws -> [(type: String, count: Int)] {
-        var counts: [(String, Int)] = []
-        try txn.withCursor(databases["by-type"]) { cursor in
-            try cursor.forEach { key, _ in
-                guard key.count > 9 else { return true }
-                let type = String(decoding: UnsafeRawBufferPointer(rebasing: key[..<(key.count - 9)]), as: UTF8.self)
-                if counts.last?.0 == type { counts[counts.count - 1].1 += 1 } else { counts.append((type, 1)) }
-                return true
-            }
-        }
-        return counts
     }
 }

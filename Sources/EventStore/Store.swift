@@ -110,6 +110,16 @@ public final class Store: Sendable {
         notifier = CommitNotifier(head: head)
         let append = GroupAppend(layout: layout, clock: clock)
         if options.readOnly {
+            // A projection whose fold changed is rebuilt by a writable open; a read-only one must not read it.
+            try environment.read { txn in
+                for registered in layout.projections {
+                    guard let checkpoint = try layout.checkpoint(of: registered.name, txn) else { continue }
+                    if checkpoint.version != registered.projection.version {
+                        throw EventStoreError.projectionOutdated(
+                            name: registered.name, built: checkpoint.version, current: registered.projection.version)
+                    }
+                }
+            }
             writer = nil
         } else {
             try Self.catchUp(layout.projections, append: append, environment: environment, chunk: options.rebuildChunk)

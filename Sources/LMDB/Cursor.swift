@@ -69,6 +69,29 @@ public struct Cursor: ~Copyable {
         try run(MDB_SET_KEY, key, body)
     }
 
+    /// Moves to `key`'s first value greater than or equal to `value` (`duplicateSort` databases); `nil` when there is
+    /// none.
+    public func seek<R>(
+        _ key: UnsafeRawBufferPointer, atLeast value: UnsafeRawBufferPointer,
+        _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> R
+    ) throws -> R? {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        let rc = mdb_cursor_get(handle, &k, &v, MDB_GET_BOTH_RANGE)
+        if rc == MDB_NOTFOUND { return nil }
+        if rc != 0 { throw LMDBError(code: rc, operation: "mdb_cursor_get(\(database), MDB_GET_BOTH_RANGE)") }
+        return try body(
+            UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size), UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+    }
+
+    /// How many values the current key has (`duplicateSort` databases).
+    public func valueCount() throws -> Int {
+        var count = 0
+        let rc = mdb_cursor_count(handle, &count)
+        if rc != 0 { throw LMDBError(code: rc, operation: "mdb_cursor_count(\(database))") }
+        return count
+    }
+
     /// Calls `body` for each entry from the first key ≥ `start` (from the first entry when `start` is `nil`),
     /// in key order, while it returns `true`.
     public func forEach(

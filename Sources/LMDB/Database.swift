@@ -42,6 +42,9 @@ public struct PutFlags: OptionSet, Sendable, Hashable {
     /// The key is greater than every key in the database: a fast append. A key that is not greater is an error
     /// (``LMDBError/Kind/keyExists``), which makes it a free check that keys only go up.
     public static let append = PutFlags(rawValue: UInt32(MDB_APPEND))
+    /// In a `duplicateSort` database, the value is greater than every value the key has: a fast append to the key's
+    /// values. A value that is not greater is an error (``LMDBError/Kind/keyExists``).
+    public static let appendDuplicate = PutFlags(rawValue: UInt32(MDB_APPENDDUP))
 }
 
 /// Page counts of a database, from `mdb_stat`.

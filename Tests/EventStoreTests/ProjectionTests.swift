@@ -147,10 +147,19 @@ struct ProjectionTests {
                 try txn.put(databases["counts"], key, BigEndian.bytes(count + 1))
             }
         }
+        // Read-only, the store cannot rebuild it: it refuses to serve version 1's databases to version 2's code.
+        var readOnly = StoreOptions()
+        readOnly.readOnly = true
+        #expect(throws: EventStoreError.projectionOutdated(name: "counter", built: 1, current: 2)) {
+            try Store.open(at: directory.path, projections: [CounterV2()], options: readOnly)
+        }
         let store = try Store.open(at: directory.path, projections: [CounterV2()])
         #expect(try RejectingCounter.count("good", in: store) == 0, "version 1's data is gone")
         #expect(try RejectingCounter.count("other", in: store) == 30)
         try expectSound(store)
         try store.close()
+        let reader = try Store.open(at: directory.path, projections: [CounterV2()], options: readOnly)
+        #expect(try RejectingCounter.count("other", in: reader) == 30, "once rebuilt, read-only opens serve it")
+        try reader.close()
     }
 }
