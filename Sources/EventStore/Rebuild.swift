@@ -40,13 +40,13 @@ extension Store {
     ) throws {
         let layout = append.layout
         let chunk = UInt64(max(chunk, 1))
-        // 1. The bulk of the fold, every projection in one pass over the log, into a scratch environment: the store's
-        //    writer lock is not taken at all.
+        // 1. The bulk of the fold, every projection from one reading of the log, each into a scratch environment of
+        //    its own on a thread of its own: the store's writer lock is not taken at all.
         let scratch = try ScratchFold(targets.map(\.projection), chunk: chunk)
         defer { scratch.remove() }
         let folded = try environment.read { try layout.head($0).position }
         // 2–3. Each projection but the first is copied, caught up and switched on its fold's thread as soon as that
-        //      fold is done, while the first (the largest, by convention) still folds.
+        //      fold is done, while the others still fold; the first, once every fold is done.
         let switched = Locked<[Int: UInt64]>([:])
         try scratch.fold(
             from: environment, layout: layout, through: folded,
