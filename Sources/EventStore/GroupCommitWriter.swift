@@ -123,10 +123,25 @@ final class GroupCommitWriter: @unchecked Sendable {
             pending.complete(outcome)
         }
         // The group's events (payloads, names, decoded attachments) are freed on another thread: freeing them here
-        // took about a tenth of the writer's time in a bulk `reel append`, and the writer is the bottleneck.
-        Self.reaper.async { withExtendedLifetime(group) {} }
+        // took about a tenth of the writer's time in a bulk `reel append`, and the writer is the bottleneck. At most
+        // a few groups wait there (a starved queue must not hold memory); past that the writer frees its own.
+        let reaping = reaperBacklog.withLock { backlog -> Bool in
+            guard backlog < Self.maxReaperBacklog else { return false }
+            backlog += 1
+            return true
+        }
+        if reaping {
+            let backlog = reaperBacklog
+            Self.reaper.async {
+                withExtendedLifetime(group) {}
+                backlog.withLock { $0 -= 1 }
+            }
+        }
     }
 
     /// Where answered groups are freed, off the writer thread.
     private static let reaper = DispatchQueue(label: "reel.writer.reaper", qos: .utility)
+    /// Groups handed to the reaper and not freed yet, and how many may be.
+    private let reaperBacklog = Locked(0)
+    private static let maxReaperBacklog = 4
 }
