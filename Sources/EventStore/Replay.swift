@@ -21,7 +21,9 @@ extension Store {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-replay-\(UUID().uuidString)").path
         var target: Environment?
         do {
-            let scratch = try ScratchFold(projections, chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-replay-fold")
+            let scratch = try ScratchFold(
+                projections, chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-replay-fold",
+                reserving: try scratchReservations(layout.projections))
             defer { scratch.remove() }
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             var scratchOptions = Environment.Options()
@@ -160,7 +162,14 @@ extension Store {
     public func replayProjections(through position: UInt64) throws -> ProjectionReplay {
         let head = try self.head()
         guard position <= head else { throw EventStoreError.invalidBatch("position \(position) is beyond the head \(head)") }
-        let scratch = try ScratchFold(layout.projections.map(\.projection), chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-replay")
+        let scratch: ScratchFold
+        do {
+            scratch = try ScratchFold(
+                layout.projections.map(\.projection), chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-replay",
+                reserving: try scratchReservations(layout.projections))
+        } catch {
+            throw EventStoreError.wrap(error)
+        }
         do {
             let streams = try scratch.fold(from: environment, layout: layout, through: position)
             return ProjectionReplay(position: position, streams: streams, scratch: scratch)

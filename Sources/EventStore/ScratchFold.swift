@@ -35,7 +35,9 @@ struct ScratchFold: Sendable {
     /// - Parameters:
     ///   - chunk: The store's ``StoreOptions/rebuildChunk``.
     ///   - name: The scratch directory's name starts with it.
-    init(_ projections: [any Projection], chunk: UInt64, name: String = "reel-fold") throws {
+    ///   - reserving: Bytes to allocate up front in each projection's environment (``Environment/reserve(bytes:)``):
+    ///     a temporary directory without room fails here, not with a `SIGBUS` halfway through the fold.
+    init(_ projections: [any Projection], chunk: UInt64, name: String = "reel-fold", reserving: [Int] = []) throws {
         foldChunk = chunk * 10
         copyChunk = Int(chunk) * 25
         path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)").path
@@ -47,6 +49,19 @@ struct ScratchFold: Sendable {
                 var options = Environment.Options()
                 options.disposable = true
                 let environment = try Environment(path: directory, options: options)
+                if index < reserving.count {
+                    do {
+                        try environment.reserve(bytes: reserving[index])
+                    } catch let error as LMDBError {
+                        environment.close()
+                        guard error.code == ENOSPC else { throw error }
+                        let temporary = FileManager.default.temporaryDirectory.path
+                        throw LMDBError(
+                            code: ENOSPC,
+                            operation: "reserving \(reserving[index] >> 20) MiB in \(temporary) to fold projection \(projection.name) from scratch",
+                            detail: "the temporary directory's file system is full; free space there, or set TMPDIR to a directory with more room")
+                    }
+                }
                 let layout = try environment.openDatabases { txn in try Layout(txn: txn, projections: [projection], create: true) }
                 parts.append(Part(registered: layout.projections[0], environment: environment))
             }

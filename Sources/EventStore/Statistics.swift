@@ -33,18 +33,7 @@ extension Store {
         return try read { snapshot in
             let log = try snapshot.txn.statistics(layout.log)
             let projections = try layout.projections.map { registered in
-                var bytes = 0
-                var entries = 0
-                let databases = try layout.databases(of: registered, snapshot.txn)
-                for spec in registered.projection.databases {
-                    let database = databases[spec.name]
-                    let stats = try snapshot.txn.statistics(database)
-                    bytes += stats.bytes
-                    entries += stats.entries
-                    if spec.flags.isSuperset(of: [.duplicateSort, .duplicateFixed]) {
-                        bytes += try Self.duplicatePages(database, pageSize: stats.pageSize, snapshot.txn) * stats.pageSize
-                    }
-                }
+                let (bytes, entries) = try size(of: registered, snapshot.txn)
                 let checkpoint = try layout.checkpoint(of: registered.name, snapshot.txn)
                 return StoreStatistics.ProjectionStatistics(
                     name: registered.name, version: checkpoint?.version ?? registered.projection.version,
@@ -60,6 +49,37 @@ extension Store {
 }
 
 extension Store {
+    /// Bytes and entries of a projection's databases in use.
+    func size(of registered: RegisteredProjection, _ txn: borrowing Transaction) throws -> (bytes: Int, entries: Int) {
+        try Self.size(of: registered, layout: layout, txn)
+    }
+
+    static func size(of registered: RegisteredProjection, layout: Layout, _ txn: borrowing Transaction) throws -> (bytes: Int, entries: Int) {
+        var bytes = 0
+        var entries = 0
+        let databases = try layout.databases(of: registered, txn)
+        for spec in registered.projection.databases {
+            let database = databases[spec.name]
+            let stats = try txn.statistics(database)
+            bytes += stats.bytes
+            entries += stats.entries
+            if spec.flags.isSuperset(of: [.duplicateSort, .duplicateFixed]) {
+                bytes += try Self.duplicatePages(database, pageSize: stats.pageSize, txn) * stats.pageSize
+            }
+        }
+        return (bytes, entries)
+    }
+
+    /// What a refold reserves in its scratch environments (``Environment/reserve(bytes:)``): one and a half times each
+    /// projection's databases in the store now, and 8 MiB more. A projection new to the store reserves only the 8 MiB.
+    func scratchReservations(_ targets: [RegisteredProjection]) throws -> [Int] {
+        try Self.scratchReservations(targets, layout: layout, environment: environment)
+    }
+
+    static func scratchReservations(_ targets: [RegisteredProjection], layout: Layout, environment: Environment) throws -> [Int] {
+        try environment.read { txn in try targets.map { try size(of: $0, layout: layout, txn).bytes * 3 / 2 + 8 << 20 } }
+    }
+
     /// About how many pages the values of a `duplicateSort | duplicateFixed` database take beside its main tree, which
     /// `mdb_stat` does not count: a key's values live in a sub-page of its leaf while small, in pages of their own
     /// once they exceed half a page.

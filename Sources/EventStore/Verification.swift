@@ -43,7 +43,9 @@ extension Store {
     public func verifyProjections() throws -> [IntegrityProblem] {
         guard !layout.projections.isEmpty else { return [] }
         do {
-            let scratch = try ScratchFold(layout.projections.map(\.projection), chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-verify")
+            let scratch = try ScratchFold(
+                layout.projections.map(\.projection), chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-verify",
+                reserving: try scratchReservations(layout.projections))
             defer { scratch.remove() }
             // The live side: head and digests in one snapshot.
             let (head, live) = try environment.read { txn in

@@ -62,4 +62,38 @@ struct DiskFullCommandTests {
         #expect(try readAll(store).count == 2 + appended)
         try expectVerified(store)
     }
+
+    @Test(
+        "a full temporary directory fails rebuild, replay and audit with a clear exit 3 naming TMPDIR, not a crash; the store is untouched",
+        .enabled(if: getuid() == 0, "mounting the small tmpfs it fills needs root")
+    )
+    func refoldWithFullTemporaryDirectory() throws {
+        let store = temporaryStorePath()
+        defer { remove(store) }
+        let project = uuid()
+        var lines = [inputLine("project.created", ["project_id": .string(project)])]
+        for scene in 0..<200 {
+            lines.append(inputLine("scene_image.saved", ["project_id": .string(project), "scene_index": .int(scene), "image_url": "https://cdn/x.png"]))
+        }
+        #expect(try append(ndjson(lines), to: store).status == 0)
+        let before = try readAll(store).count
+        // A temporary directory of 4 MiB: less than any refold reserves (8 MiB at least).
+        let mountPoint = temporaryStorePath()
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        defer { remove(mountPoint) }
+        guard mount("tmpfs", mountPoint, "tmpfs", 0, "size=4m") == 0 else {
+            print("DiskFullCommandTests skipped: mount -t tmpfs failed: \(String(cString: strerror(errno)))")
+            return
+        }
+        defer { umount2(mountPoint, Int32(MNT_DETACH)) }
+        for command in [["rebuild"], ["replay", "--to", "100"], ["audit", "verify"]] {
+            let run = try reel(command + ["--store", store], environment: ["TMPDIR": mountPoint])
+            #expect(run.status == 3, "\(command): \(run)")
+            #expect(run.stderr.contains("set TMPDIR to a directory with more room"), "\(command): \(run)")
+            #expect(!run.stderr.contains("damaged") && !run.stderr.contains("crashed"), "\(command): \(run)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: mountPoint).isEmpty, "\(command): nothing left in TMPDIR")
+        }
+        #expect(try readAll(store).count == before)
+        try expectVerified(store)
+    }
 }
