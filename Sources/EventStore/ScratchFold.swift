@@ -18,6 +18,8 @@ struct ScratchFold: Sendable {
     }
 
     let parts: [Part]
+    /// Bytes reserved in each part's data file, to be filled with zeros before its fold.
+    let reservations: [Int]
     /// The directory that held a directory per part (unlinked once they are open).
     let path: String
     /// Events folded per scratch transaction (cheap to commit: never synced, written through the map).
@@ -74,6 +76,7 @@ struct ScratchFold: Sendable {
         // environments close — even if this process is killed first, so no scratch is ever left behind.
         try? FileManager.default.removeItem(atPath: path)
         self.parts = parts
+        self.reservations = reserving
     }
 
     /// Closes the environments, which frees their (already unlinked) files.
@@ -140,6 +143,8 @@ struct ScratchFold: Sendable {
         let part = parts[index]
         let projection = part.registered.projection
         let databases = part.registered.generations[0]
+        // On this part's thread, while the feed reads ahead.
+        if index < reservations.count { try part.environment.prefill(upTo: reservations[index]) }
         var next: UInt64 = 1
         while next <= target {
             let last = min(target, next + foldChunk - 1)

@@ -147,40 +147,49 @@ public final class Environment: @unchecked Sendable {
         return Int(dead)
     }
 
-    /// Allocates disk space for the first `bytes` of a new disposable environment's data file and fills it with
-    /// zeros, before its first write transaction.
+    /// Allocates disk space for the first `bytes` of the data file. Pages written through the map
+    /// (``Options/disposable``) are then backed by allocated blocks up to there: without it, a page written into a
+    /// hole of the sparse file on a full file system is a `SIGBUS`, where a reservation fails here, cleanly.
     ///
-    /// Pages written through the map (``Options/disposable``) are then backed by allocated blocks up to there:
-    /// without it, a page written into a hole of the sparse file on a full file system is a `SIGBUS`, where a
-    /// reservation fails here, cleanly. The zeros put the pages in the page cache at once, so the transactions' first
-    /// writes to them find them there instead of each faulting in a page of a hole (about a tenth of a refold's time).
-    /// Only pages LMDB has not used yet are written: the two meta pages of a new environment are left alone.
-    ///
-    /// - Throws: ``LMDBError`` with `ENOSPC` when there is no room; `EINVAL` when a write transaction already ran.
+    /// - Throws: ``LMDBError`` with `ENOSPC` when there is no room.
     public func reserve(bytes: Int) throws {
-        guard rawInfo().lastTransaction == 0 else {
-            throw LMDBError(code: EINVAL, operation: "reserve(bytes:) after a write transaction of \(path)")
+        try withDataFile { fd, file in
+            let rc = posix_fallocate(fd, 0, off_t(bytes))
+            guard rc == 0 else {
+                var info = statvfs()
+                let free = statvfs(path, &info) == 0 ? ", \(UInt64(info.f_bavail) * UInt64(info.f_frsize) >> 20) MiB free" : ""
+                throw LMDBError(
+                    code: rc, operation: "posix_fallocate(\(file), \(bytes >> 20) MiB)",
+                    detail: rc == ENOSPC ? "no room for \(bytes >> 20) MiB in \((path as NSString).deletingLastPathComponent)\(free)" : nil)
+            }
         }
+    }
+
+    /// Fills the data file with zeros from the page after the last one in use up to `bytes`, for a
+    /// ``Options/disposable`` environment: write transactions then find those pages in the page cache instead of each
+    /// first write faulting in a page of a hole (about a tenth of a refold's time). No write transaction may run
+    /// meanwhile; pages LMDB uses are never written.
+    public func prefill(upTo bytes: Int) throws {
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var offset = (rawInfo().lastPage + 1) * pageSize
+        guard offset < bytes else { return }
+        try withDataFile { fd, file in
+            let zeros = [UInt8](repeating: 0, count: 1 << 20)
+            while offset < bytes {
+                let count = min(zeros.count, bytes - offset)
+                let written = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, count, off_t(offset)) }
+                guard written > 0 else { throw LMDBError(code: errno, operation: "pwrite(\(file))") }
+                offset += written
+            }
+        }
+    }
+
+    /// Lends LMDB's own descriptor of the data file (it stays valid after the file is unlinked).
+    private func withDataFile(_ body: (Int32, String) throws -> Void) throws {
         let file = (path as NSString).appendingPathComponent("data.mdb")
-        let fd = Glibc.open(file, O_RDWR)
-        guard fd >= 0 else { throw LMDBError(code: errno, operation: "open(\(file))") }
-        defer { Glibc.close(fd) }
-        let rc = posix_fallocate(fd, 0, off_t(bytes))
-        guard rc == 0 else {
-            var info = statvfs()
-            let free = statvfs(path, &info) == 0 ? ", \(UInt64(info.f_bavail) * UInt64(info.f_frsize) >> 20) MiB free" : ""
-            throw LMDBError(
-                code: rc, operation: "posix_fallocate(\(file), \(bytes >> 20) MiB)",
-                detail: rc == ENOSPC ? "no room for \(bytes >> 20) MiB in \((path as NSString).deletingLastPathComponent)\(free)" : nil)
-        }
-        let zeros = [UInt8](repeating: 0, count: 1 << 20)
-        var offset = 2 * Int(sysconf(Int32(_SC_PAGESIZE)))
-        while offset < bytes {
-            let count = min(zeros.count, bytes - offset)
-            let written = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, count, off_t(offset)) }
-            guard written > 0 else { throw LMDBError(code: errno, operation: "pwrite(\(file))") }
-            offset += written
-        }
+        var fd: Int32 = -1
+        try check(mdb_env_get_fd(handle, &fd), "mdb_env_get_fd")
+        try body(fd, file)
     }
 
     /// Flushes earlier commits to disk (needed only with ``Options/noSync``).
