@@ -100,9 +100,15 @@ final class EventFeed: @unchecked Sendable {
             condition.unlock()
             freeing.removeAll()
         }
-        while !stopped, slices.count - (taken.min() ?? 0) >= depth { condition.wait() }
+        // Without consumers (a refold of no projection, run for the feed's counts) every slice counts as taken.
+        while !stopped, slices.count - (taken.min() ?? slices.count) >= depth { condition.wait() }
         swap(&freeing, &spent)
         guard !stopped else { return false }
+        guard !taken.isEmpty else {
+            streamsBegun += begun
+            freeing.append(slice)
+            return true
+        }
         // Forget the slices every consumer has taken (the consumers hold them until they hand them back).
         if let oldest = taken.min(), oldest > depth {
             slices.removeFirst(oldest)
@@ -137,6 +143,14 @@ final class EventFeed: @unchecked Sendable {
         }
         if let failure { throw failure }
         return nil
+    }
+
+    /// Waits until the reading ends, for a feed without consumers; throws what stopped it.
+    func drain() throws {
+        condition.lock()
+        defer { condition.unlock() }
+        while !finished, !stopped { condition.wait() }
+        if let failure { throw failure }
     }
 
     /// Another consumer failed and stopped the feed.

@@ -38,6 +38,7 @@ extension Store {
         _ targets: [RegisteredProjection], append: GroupAppend, environment: Environment, chunk: Int,
         progress: ((String, UInt64, UInt64) -> Void)?
     ) throws {
+        guard !targets.isEmpty else { return }
         let layout = append.layout
         let chunk = UInt64(max(chunk, 1))
         // 1. The bulk of the fold, every projection from one reading of the log, each into a scratch environment of

@@ -124,7 +124,11 @@ struct ScratchFold: Sendable {
         if let alongside { onThread(alongside) }
         var first: (any Error)?
         do {
-            try foldPart(0, from: feed, through: target, progress: progress)
+            if parts.isEmpty {
+                if target > 0 { try feed.drain() }
+            } else {
+                try foldPart(0, from: feed, through: target, progress: progress)
+            }
         } catch {
             first = error
             feed.stop()

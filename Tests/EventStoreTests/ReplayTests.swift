@@ -52,4 +52,20 @@ struct ReplayTests {
             #expect(throws: EventStoreError.self) { try store.replay(through: head + 1) }
         }
     }
+
+    @Test("a store without projections rebuilds nothing and replays its log: the refold still reads it")
+    func noProjections() async throws {
+        try await withStore(projections: []) { store, _ in
+            for i in 0..<3_000 { try await store.append(sampleEvent(stream: "s-\(i % 11)")) }
+            #expect(try store.rebuild() == [])
+            let projections = try store.replayProjections(through: 2_000)
+            #expect(projections.streams == 11)
+            projections.discard()
+            let replay = try store.replay(through: 2_000)
+            #expect(try replay.head() == 2_000)
+            try expectSound(replay)
+            try replay.close()
+            try FileManager.default.removeItem(atPath: replay.path)
+        }
+    }
 }
