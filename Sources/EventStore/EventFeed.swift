@@ -111,6 +111,8 @@ final class EventFeed: @unchecked Sendable {
         }
         // Forget the slices every consumer has taken (the consumers hold them until they hand them back).
         if let oldest = taken.min(), oldest > depth {
+            // Dropped after the lock is released: this may be the last reference to some of them.
+            freeing.append(contentsOf: slices[..<oldest])
             slices.removeFirst(oldest)
             for c in taken.indices { taken[c] -= oldest }
         }
@@ -143,6 +145,13 @@ final class EventFeed: @unchecked Sendable {
         }
         if let failure { throw failure }
         return nil
+    }
+
+    /// Whether the feed was stopped (a fold failed, or the refold is over).
+    var isStopped: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopped
     }
 
     /// Waits until the reading ends, for a feed without consumers; throws what stopped it.

@@ -28,7 +28,8 @@ public struct EventTypeIndex: Projection {
         ofType type: String, from position: UInt64 = 1, limit: Int = .max, in snapshot: borrowing Snapshot
     ) throws -> [UInt64] {
         var positions: [UInt64] = []
-        guard limit > 0 else { return positions }
+        // Types are 1…255 bytes: an empty one has no events (and LMDB refuses an empty key).
+        guard limit > 0, !type.isEmpty else { return positions }
         try snapshot.query("event-types") { txn, databases in
             try Array(type.utf8).withUnsafeBytes { key in
                 try BigEndian.withBytes(position) { start in

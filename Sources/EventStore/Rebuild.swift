@@ -12,7 +12,10 @@ extension Store {
     /// folds the rest, makes the new generation current, writes its checkpoint and empties the old one. Meanwhile
     /// appends keep updating the generation in use. Readers choose the generation inside their own snapshot, so none
     /// sees a half-built projection: snapshots begun before the switch keep reading the old generation, later ones
-    /// read the new. The scratch environment needs about the projection's size in free space while it lasts.
+    /// read the new. The scratch environments need about one and a half times each projection's size in free space
+    /// while they last. Each projection switches on its own, as soon as its own copy is caught up: when rebuilding
+    /// several fails, those already switched stay switched (each is whole and current), the others keep their
+    /// generation in use.
     ///
     /// - Parameters:
     ///   - name: One projection, or every registered one when `nil`.

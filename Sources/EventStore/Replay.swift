@@ -26,15 +26,22 @@ extension Store {
                 reserving: try scratchReservations(layout.projections))
             defer { scratch.remove() }
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            // Room for the log and its indexes up to `position` and the projections: the live store's pages in use,
+            // in proportion, with the same margin as the scratch folds.
+            let info = self.environment.info()
+            let used = (info.lastPage + 1) * Int(sysconf(Int32(_SC_PAGESIZE)))
+            let reservation = Int(Double(used) * Double(position) / Double(max(head, 1))) * 3 / 2 + 8 << 20
             var scratchOptions = Environment.Options()
             scratchOptions.disposable = true
+            scratchOptions.mapSize = max(scratchOptions.mapSize, ScratchFold.mapSize(for: reservation))
             let environment = try Environment(path: path, options: scratchOptions)
             target = environment
+            try environment.reserve(bytes: reservation)
             let replayed = try environment.openDatabases { txn in try Layout(txn: txn, projections: projections, create: true) }
             // The log is copied on a thread of its own while the projections fold, then their databases are copied in.
             let (store, layout, chunk) = (self.environment, self.layout, scratch.copyChunk)
-            try scratch.fold(from: store, layout: layout, through: position, progress: nil) {
-                try Self.copyLog(of: store, layout: layout, through: position, into: environment, replayed, chunk: chunk)
+            try scratch.fold(from: store, layout: layout, through: position, progress: nil) { stopped in
+                try Self.copyLog(of: store, layout: layout, through: position, into: environment, replayed, chunk: chunk, stopped: stopped)
             }
             for (index, registered) in replayed.projections.enumerated() {
                 try scratch.copy(index, into: registered.generations[0], of: environment)
@@ -55,19 +62,23 @@ extension Store {
     /// writes the format marker and the checkpoints of the projections at `position`: with the projections' databases
     /// copied in, `environment` holds a store of the first `position` events.
     private static func copyLog(
-        of store: Environment, layout source: Layout, through position: UInt64, into environment: Environment, _ target: Layout, chunk: Int
+        of store: Environment, layout source: Layout, through position: UInt64, into environment: Environment, _ target: Layout, chunk: Int,
+        stopped: () -> Bool
     ) throws {
-        try ScratchFold.copy(source.log, of: store, into: target.log, of: environment, chunk: chunk, flags: .append) { key, _, _ in
+        try ScratchFold.copy(source.log, of: store, into: target.log, of: environment, chunk: chunk, flags: .append, stopped: stopped) {
+            key, _, _ in
             (BigEndian.u64(key) ?? .max) <= position ? .copy : .stop
         }
         // Ids and sparse stream-index entries map to a position: those of later events are left out.
         for (from, to) in [(source.ids, target.ids), (source.streamEvents, target.streamEvents)] {
-            try ScratchFold.copy(from, of: store, into: to, of: environment, chunk: chunk, flags: .append) { _, value, _ in
+            try ScratchFold.copy(from, of: store, into: to, of: environment, chunk: chunk, flags: .append, stopped: stopped) {
+                _, value, _ in
                 (BigEndian.u64(value) ?? .max) <= position ? .copy : .skip
             }
         }
         var lastNumber: UInt64 = 0
-        try ScratchFold.copy(source.streams, of: store, into: target.streams, of: environment, chunk: chunk, flags: .append) { _, value, reading in
+        try ScratchFold.copy(source.streams, of: store, into: target.streams, of: environment, chunk: chunk, flags: .append, stopped: stopped) {
+            _, value, reading in
             guard let number = BigEndian.u64(value), let version = BigEndian.u64(value, at: 8), let last = BigEndian.u64(value, at: 16) else {
                 throw EventStoreError.corruptRecord(position: 0, reason: "a stream head is malformed")
             }
@@ -113,7 +124,7 @@ extension Layout {
             let previous = try BigEndian.withBytes(at) { key in
                 try txn.get(log, key) { value in value.flatMap { BigEndian.u64($0, at: RecordCodec.headerSize - 8) } }
             }
-            guard let previous, previous < at else {
+            guard let previous, previous > 0, previous < at else {
                 throw EventStoreError.corruptRecord(position: at, reason: "its link to the stream's previous event is broken")
             }
             (version, at) = (version - 1, previous)

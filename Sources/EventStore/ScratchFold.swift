@@ -50,6 +50,9 @@ struct ScratchFold: Sendable {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 var options = Environment.Options()
                 options.disposable = true
+                // With MDB_WRITEMAP, LMDB truncates the file to the map's size whenever the map grows: a map smaller
+                // than the reservation would cut it off.
+                if index < reserving.count { options.mapSize = max(options.mapSize, Self.mapSize(for: reserving[index])) }
                 let environment = try Environment(path: directory, options: options)
                 if index < reserving.count {
                     do {
@@ -79,6 +82,14 @@ struct ScratchFold: Sendable {
         self.reservations = reserving
     }
 
+    /// A disposable environment's map for a reservation of `bytes`: the next power of two at or above it, at least
+    /// LMDB's default 1 GiB here (the map costs address space only).
+    static func mapSize(for bytes: Int) -> Int {
+        var size = 1 << 30
+        while size < bytes { size <<= 1 }
+        return size
+    }
+
     /// Closes the environments, which frees their (already unlinked) files.
     func remove() {
         for part in parts { part.environment.close() }
@@ -91,13 +102,14 @@ struct ScratchFold: Sendable {
     ///   - progress: Called on the calling thread after each transaction of the first projection.
     ///   - then: Called with the index of each projection but the first, on its thread, once its fold is done (the
     ///     caller goes on with the first when this returns).
+    ///   - alongside: Given a function that tells whether the fold has failed meanwhile (it should then stop soon).
     /// - Returns: How many of the events began their stream (version 1).
     /// - Throws: ``Refused`` when a projection refuses an event; ``EventStoreError/corruptRecord(position:reason:)``
     ///   for a record that cannot be decoded; LMDB's errors; what `alongside` throws.
     @discardableResult
     func fold(
         from store: Environment, layout: Layout, through target: UInt64, progress: ((UInt64) -> Void)? = nil,
-        alongside: (@Sendable () throws -> Void)? = nil, then: (@Sendable (Int) throws -> Void)? = nil
+        alongside: (@Sendable (_ stopped: @Sendable () -> Bool) throws -> Void)? = nil, then: (@Sendable (Int) throws -> Void)? = nil
     ) throws -> Int {
         let feed = EventFeed(
             store: store, layout: layout, from: 1, through: max(target, 1), boundary: foldChunk,
@@ -121,7 +133,7 @@ struct ScratchFold: Sendable {
                 try then?(index)
             }
         }
-        if let alongside { onThread(alongside) }
+        if let alongside { onThread { try alongside { feed.isStopped } } }
         var first: (any Error)?
         do {
             if parts.isEmpty {
@@ -213,6 +225,7 @@ struct ScratchFold: Sendable {
     /// with each entry.
     static func copy(
         _ source: Database, of from: Environment, into destination: Database, of to: Environment, chunk: Int, flags: PutFlags,
+        stopped: () -> Bool = { false },
         _ decide: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ reading: borrowing Transaction) throws -> Entry
     ) throws {
         /// The first entry not copied yet (`nil`: from the start). The value matters in a `duplicateSort` database,
@@ -220,6 +233,7 @@ struct ScratchFold: Sendable {
         var resume: (key: [UInt8], value: [UInt8])? = nil
         var done = false
         while !done {
+            if stopped() { throw EventFeed.Stopped() }
             // The write body may run again (a map grown mid-transaction), so it starts from `start` every time and
             // only its returned result moves `resume`.
             let start = resume

@@ -18,6 +18,7 @@ struct ReplayTests {
                 written.append(event)
             }
             let head = try store.head()
+            #expect(try store.read { try EventTypeIndex.positions(ofType: "", in: $0) } == [], "an empty type has no events")
             for cut: UInt64 in [0, 1, 2, 64, 191, 192, 193, 194, 350, 577, 699, 700] {
                 let replay = try store.replay(through: cut)
                 defer {
