@@ -46,7 +46,7 @@ extension Store {
         let chunk = UInt64(max(chunk, 1))
         // 1. The bulk of the fold, every projection from one reading of the log, each into a scratch environment of
         //    its own on a thread of its own: the store's writer lock is not taken at all.
-        let scratch = try ScratchFold(targets.map(\.projection), chunk: chunk, reserving: try scratchReservations(targets, layout: layout, environment: environment))
+        let scratch = try ScratchFold(targets, of: environment, layout: layout, chunk: Int(chunk))
         defer { scratch.remove() }
         let folded = try environment.read { try layout.head($0).position }
         // 2–3. Each projection but the first is copied, caught up and switched on its fold's thread as soon as that

@@ -21,9 +21,7 @@ extension Store {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-replay-\(UUID().uuidString)").path
         var target: Environment?
         do {
-            let scratch = try ScratchFold(
-                projections, chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-replay-fold",
-                reserving: try scratchReservations(layout.projections))
+            let scratch = try ScratchFold(layout.projections, of: self.environment, layout: layout, chunk: options.rebuildChunk, name: "reel-replay-fold")
             defer { scratch.remove() }
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             // Room for the log and its indexes up to `position` and the projections: the live store's pages in use,
@@ -175,9 +173,7 @@ extension Store {
         guard position <= head else { throw EventStoreError.invalidBatch("position \(position) is beyond the head \(head)") }
         let scratch: ScratchFold
         do {
-            scratch = try ScratchFold(
-                layout.projections.map(\.projection), chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-replay",
-                reserving: try scratchReservations(layout.projections))
+            scratch = try ScratchFold(layout.projections, of: environment, layout: layout, chunk: options.rebuildChunk, name: "reel-replay")
         } catch {
             throw EventStoreError.wrap(error)
         }

@@ -34,12 +34,17 @@ struct ScratchFold: Sendable {
         let error: any Error
     }
 
+    /// Scratch environments for `targets`, projections of the store `store` with `layout`. Each reserves disk space
+    /// up front (``Store/scratchReservations(_:layout:environment:)``, ``Environment/reserve(bytes:)``): a temporary
+    /// directory without room fails here, not with a `SIGBUS` halfway through the fold.
+    ///
     /// - Parameters:
     ///   - chunk: The store's ``StoreOptions/rebuildChunk``.
     ///   - name: The scratch directory's name starts with it.
-    ///   - reserving: Bytes to allocate up front in each projection's environment (``Environment/reserve(bytes:)``):
-    ///     a temporary directory without room fails here, not with a `SIGBUS` halfway through the fold.
-    init(_ projections: [any Projection], chunk: UInt64, name: String = "reel-fold", reserving: [Int] = []) throws {
+    init(_ targets: [RegisteredProjection], of store: Environment, layout: Layout, chunk: Int, name: String = "reel-fold") throws {
+        let projections = targets.map(\.projection)
+        let reserving = try Store.scratchReservations(targets, layout: layout, environment: store)
+        let chunk = UInt64(max(chunk, 1))
         foldChunk = chunk * 10
         copyChunk = Int(chunk) * 25
         path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)").path
@@ -52,20 +57,18 @@ struct ScratchFold: Sendable {
                 options.disposable = true
                 // With MDB_WRITEMAP, LMDB truncates the file to the map's size whenever the map grows: a map smaller
                 // than the reservation would cut it off.
-                if index < reserving.count { options.mapSize = max(options.mapSize, Self.mapSize(for: reserving[index])) }
+                options.mapSize = max(options.mapSize, Self.mapSize(for: reserving[index]))
                 let environment = try Environment(path: directory, options: options)
-                if index < reserving.count {
-                    do {
-                        try environment.reserve(bytes: reserving[index])
-                    } catch let error as LMDBError {
-                        environment.close()
-                        guard error.code == ENOSPC else { throw error }
-                        let temporary = FileManager.default.temporaryDirectory.path
-                        throw LMDBError(
-                            code: ENOSPC,
-                            operation: "reserving \(reserving[index] >> 20) MiB in \(temporary) to fold projection \(projection.name) from scratch",
-                            detail: "the temporary directory's file system is full; free space there, or set TMPDIR to a directory with more room")
-                    }
+                do {
+                    try environment.reserve(bytes: reserving[index])
+                } catch let error as LMDBError {
+                    environment.close()
+                    guard error.code == ENOSPC else { throw error }
+                    let temporary = FileManager.default.temporaryDirectory.path
+                    throw LMDBError(
+                        code: ENOSPC,
+                        operation: "reserving \(reserving[index] >> 20) MiB in \(temporary) to fold projection \(projection.name) from scratch",
+                        detail: "the temporary directory's file system is full; free space there, or set TMPDIR to a directory with more room")
                 }
                 let layout = try environment.openDatabases { txn in try Layout(txn: txn, projections: [projection], create: true) }
                 parts.append(Part(registered: layout.projections[0], environment: environment))
@@ -160,7 +163,7 @@ struct ScratchFold: Sendable {
         let projection = part.registered.projection
         let databases = part.registered.generations[0]
         // On this part's thread, while the feed reads ahead.
-        if index < reservations.count { try part.environment.prefill(upTo: reservations[index]) }
+        try part.environment.prefill(upTo: reservations[index])
         var next: UInt64 = 1
         while next <= target {
             let last = min(target, next + foldChunk - 1)

@@ -33,7 +33,7 @@ extension Store {
         return try read { snapshot in
             let log = try snapshot.txn.statistics(layout.log)
             let projections = try layout.projections.map { registered in
-                let (bytes, entries) = try size(of: registered, snapshot.txn)
+                let (bytes, entries) = try Self.size(of: registered, layout: layout, snapshot.txn)
                 let checkpoint = try layout.checkpoint(of: registered.name, snapshot.txn)
                 return StoreStatistics.ProjectionStatistics(
                     name: registered.name, version: checkpoint?.version ?? registered.projection.version,
@@ -50,10 +50,6 @@ extension Store {
 
 extension Store {
     /// Bytes and entries of a projection's databases in use.
-    func size(of registered: RegisteredProjection, _ txn: borrowing Transaction) throws -> (bytes: Int, entries: Int) {
-        try Self.size(of: registered, layout: layout, txn)
-    }
-
     static func size(of registered: RegisteredProjection, layout: Layout, _ txn: borrowing Transaction) throws -> (bytes: Int, entries: Int) {
         var bytes = 0
         var entries = 0
@@ -72,10 +68,6 @@ extension Store {
 
     /// What a refold reserves in its scratch environments (``Environment/reserve(bytes:)``): one and a half times each
     /// projection's databases in the store now, and 8 MiB more. A projection new to the store reserves only the 8 MiB.
-    func scratchReservations(_ targets: [RegisteredProjection]) throws -> [Int] {
-        try Self.scratchReservations(targets, layout: layout, environment: environment)
-    }
-
     static func scratchReservations(_ targets: [RegisteredProjection], layout: Layout, environment: Environment) throws -> [Int] {
         try environment.read { txn in try targets.map { try size(of: $0, layout: layout, txn).bytes * 3 / 2 + 8 << 20 } }
     }

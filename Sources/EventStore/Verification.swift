@@ -43,9 +43,7 @@ extension Store {
     public func verifyProjections() throws -> [IntegrityProblem] {
         guard !layout.projections.isEmpty else { return [] }
         do {
-            let scratch = try ScratchFold(
-                layout.projections.map(\.projection), chunk: UInt64(max(options.rebuildChunk, 1)), name: "reel-verify",
-                reserving: try scratchReservations(layout.projections))
+            let scratch = try ScratchFold(layout.projections, of: environment, layout: layout, chunk: options.rebuildChunk, name: "reel-verify")
             defer { scratch.remove() }
             // The live side: head and digests in one snapshot.
             let (head, live) = try environment.read { txn in
