@@ -337,6 +337,16 @@ func measure(_ benchmark: Benchmark, events: Int, _ body: () async throws -> Voi
     if seconds > 0 { benchmark.measurement(eventsPerSecond, Int((Double(events) / seconds).rounded())) }
 }
 
+/// Runs `work` once per element of `perWriter`, all at once in a task group: one concurrent writer each.
+func concurrently<Work: Sendable>(_ perWriter: [Work], _ work: @escaping @Sendable (Work) async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for writerWork in perWriter {
+            group.addTask { try await work(writerWork) }
+        }
+        try await group.waitForAll()
+    }
+}
+
 // MARK: - Benchmarks
 
 /// Sixteen concurrent writers, each appending 16 batches of 64 events per iteration (16,384 events).
@@ -356,15 +366,10 @@ func batchBenchmark(_ name: String, _ fixture: StoreFixture, metrics: [Benchmark
         }
         let store = fixture.store
         await measure(benchmark, events: writers * batchesPerWriter * batch) {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for batches in perWriter {
-                    group.addTask {
-                        for events in batches {
-                            blackHole(try await store.append(events))
-                        }
-                    }
+            try await concurrently(perWriter) { batches in
+                for events in batches {
+                    blackHole(try await store.append(events))
                 }
-                try await group.waitForAll()
             }
         }
     }
@@ -433,15 +438,10 @@ let benchmarks: @Sendable () -> Void = {
             let perWriterEvents: [[NewEvent]] = (0..<writers).map { _ in fixture.makeEvents(perWriter) }
             let store = fixture.store
             await measure(benchmark, events: writers * perWriter) {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for events in perWriterEvents {
-                        group.addTask {
-                            for event in events {
-                                blackHole(try await store.append(event))
-                            }
-                        }
+                try await concurrently(perWriterEvents) { events in
+                    for event in events {
+                        blackHole(try await store.append(event))
                     }
-                    try await group.waitForAll()
                 }
             }
         }
@@ -537,15 +537,10 @@ let benchmarks: @Sendable () -> Void = {
             }
             let store = fixture.store
             await measure(benchmark, events: writers * batchesPerWriter * batch) {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for batches in perWriter {
-                        group.addTask {
-                            for events in batches {
-                                blackHole(try await store.append(events))
-                            }
-                        }
+                try await concurrently(perWriter) { batches in
+                    for events in batches {
+                        blackHole(try await store.append(events))
                     }
-                    try await group.waitForAll()
                 }
             }
         }
@@ -566,15 +561,10 @@ let benchmarks: @Sendable () -> Void = {
             let perWriterEvents: [[NewEvent]] = (0..<writers).map { _ in fixture.makeEvents(perWriter) }
             let store = fixture.store
             await measure(benchmark, events: writers * perWriter) {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for events in perWriterEvents {
-                        group.addTask {
-                            for event in events {
-                                blackHole(try await store.append(event))
-                            }
-                        }
+                try await concurrently(perWriterEvents) { events in
+                    for event in events {
+                        blackHole(try await store.append(event))
                     }
-                    try await group.waitForAll()
                 }
             }
         }

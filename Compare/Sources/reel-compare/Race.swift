@@ -21,12 +21,33 @@ struct RacePlan {
     var total: Int { writers * perWriter }
     var scenesPerProject: Int { (total / projects.count + 3) / 4 }
 
+    typealias Image = (project: UUID, scene: Int, index: Int, url: String)
+
     /// Image `k` of writer `w`: its project, scene and image index (every image a distinct key).
-    func image(_ w: Int, _ k: Int) -> (project: UUID, scene: Int, index: Int, url: String) {
+    func image(_ w: Int, _ k: Int) -> Image {
         let g = w * perWriter + k
         let project = projects[g % projects.count]
         let slot = g / projects.count
         return (project, slot / 4, slot % 4, "https://cdn/race/\(project.text)/\(slot / 4)/\(slot % 4).png")
+    }
+}
+
+extension RacePlan {
+    /// Runs the race on one thread per writer: each saves its images in turn with `save` (given the writer's number).
+    /// Returns seconds; throws, after the race, the first errors the saves met, named by `what`.
+    func onThreads(_ what: String, _ save: @escaping @Sendable (_ writer: Int, _ image: Image) throws -> Void) throws -> Double {
+        let errors = Errors()
+        let seconds = reel_compare.onThreads(writers) { w in
+            for k in 0..<perWriter {
+                do {
+                    try save(w, image(w, k))
+                } catch {
+                    errors.add("\(error)")
+                }
+            }
+        }
+        try errors.check(what)
+        return seconds
     }
 }
 
@@ -82,27 +103,18 @@ enum Race {
             try pg.prepare("read", "SELECT generated_output FROM content.content_creation_requests WHERE id = $1")
             try pg.prepare("write", "UPDATE content.content_creation_requests SET generated_output = $2, updated_at = now() WHERE id = $1")
         }
-        let errors = Errors()
-        let seconds = onThreads(plan.writers) { w in
+        let seconds = try plan.onThreads("PostgreSQL JSONB race") { w, image in
             let pg = connections[w]
-            for k in 0..<plan.perWriter {
-                let image = plan.image(w, k)
-                do {
-                    let rows = try pg.run("read", [image.project.text])
-                    var output = try JSONSerialization.jsonObject(with: Data(rows[0][0]!.utf8)) as! [String: Any]
-                    var list = output["scenes"] as! [[String: Any]]
-                    var urls = list[image.scene]["imageUrls"] as! [String]
-                    urls.append(image.url)
-                    list[image.scene]["imageUrls"] = urls
-                    output["scenes"] = list
-                    let text = String(decoding: try JSONSerialization.data(withJSONObject: output), as: UTF8.self)
-                    try pg.command("write", [image.project.text, text])
-                } catch {
-                    errors.add("\(error)")
-                }
-            }
+            let rows = try pg.run("read", [image.project.text])
+            var output = try JSONSerialization.jsonObject(with: Data(rows[0][0]!.utf8)) as! [String: Any]
+            var list = output["scenes"] as! [[String: Any]]
+            var urls = list[image.scene]["imageUrls"] as! [String]
+            urls.append(image.url)
+            list[image.scene]["imageUrls"] = urls
+            output["scenes"] = list
+            let text = String(decoding: try JSONSerialization.data(withJSONObject: output), as: UTF8.self)
+            try pg.command("write", [image.project.text, text])
         }
-        try errors.check("PostgreSQL JSONB race")
         let found = try admin.rows("""
             SELECT coalesce(sum(jsonb_array_length(s->'imageUrls')), 0) FROM content.content_creation_requests c,
             jsonb_array_elements(c.generated_output->'scenes') s WHERE c.id IN (\(projectList(plan)))
@@ -124,19 +136,9 @@ enum Race {
                 DO UPDATE SET image_url = EXCLUDED.image_url, updated_at = now()
                 """)
         }
-        let errors = Errors()
-        let seconds = onThreads(plan.writers) { w in
-            let pg = connections[w]
-            for k in 0..<plan.perWriter {
-                let image = plan.image(w, k)
-                do {
-                    try pg.command("save", [image.project.text, String(image.scene), image.url, String(image.index)])
-                } catch {
-                    errors.add("\(error)")
-                }
-            }
+        let seconds = try plan.onThreads("PostgreSQL rows race") { w, image in
+            try connections[w].command("save", [image.project.text, String(image.scene), image.url, String(image.index)])
         }
-        try errors.check("PostgreSQL rows race")
         let found = try admin.rows("SELECT count(*) FROM content.generated_images WHERE content_creation_request_id IN (\(projectList(plan)))")
         return RaceResult(seconds: seconds, saved: plan.total, found: Int(found[0][0]!)!)
     }
@@ -160,21 +162,12 @@ enum Race {
             DO UPDATE SET image_url = excluded.image_url, updated_at = excluded.updated_at
             """)
         let lock = NSLock()
-        let errors = Errors()
-        let seconds = onThreads(plan.writers) { w in
-            for k in 0..<plan.perWriter {
-                let image = plan.image(w, k)
-                let id = UUID().text
-                lock.lock()
-                do {
-                    try writer.command("save", [.text(id), .text(image.project.text), .int(image.scene), .text(image.url), .int(image.index)])
-                } catch {
-                    errors.add("\(error)")
-                }
-                lock.unlock()
-            }
+        let seconds = try plan.onThreads("SQLite rows race") { _, image in
+            let id = UUID().text
+            lock.lock()
+            defer { lock.unlock() }
+            try writer.command("save", [.text(id), .text(image.project.text), .int(image.scene), .text(image.url), .int(image.index)])
         }
-        try errors.check("SQLite rows race")
         let found = try admin.rows("SELECT count(*) FROM content.generated_images WHERE content_creation_request_id IN (\(projectList(plan)))")
         return RaceResult(seconds: seconds, saved: plan.total, found: Int(found[0][0]!)!)
     }

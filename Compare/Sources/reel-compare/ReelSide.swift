@@ -138,20 +138,28 @@ enum RawCeiling {
         return try time {
             for t in 0..<count {
                 try env.write { txn in
-                    for (d, database) in databases.enumerated() {
-                        let n = database.entries.count
-                        let lower = n * t / count, upper = n * (t + 1) / count
-                        guard lower < upper else { continue }
-                        try database.bytes.withUnsafeBytes { raw in
-                            try txn.withCursor(handles[d]) { cursor in
-                                for i in lower..<upper {
-                                    let (start, keyLength, valueLength) = database.entries[i]
-                                    let key = UnsafeRawBufferPointer(rebasing: raw[start..<start + keyLength])
-                                    let value = UnsafeRawBufferPointer(rebasing: raw[start + keyLength..<start + keyLength + valueLength])
-                                    try cursor.put(key, value, flags: database.duplicates ? [] : .append)
-                                }
-                            }
-                        }
+                    try writeShare(t, of: count, databases, handles, txn)
+                }
+            }
+        }
+    }
+
+    /// Writes share `t` of `count` of every database's entries (its slice of the entries in key order) through a
+    /// cursor: the unit of work of both ceilings' synced transactions.
+    static func writeShare(
+        _ t: Int, of count: Int, _ databases: [FlatDatabase], _ handles: [Database], _ txn: borrowing Transaction
+    ) throws {
+        for (d, database) in databases.enumerated() {
+            let n = database.entries.count
+            let lower = n * t / count, upper = n * (t + 1) / count
+            guard lower < upper else { continue }
+            try database.bytes.withUnsafeBytes { raw in
+                try txn.withCursor(handles[d]) { cursor in
+                    for i in lower..<upper {
+                        let (start, keyLength, valueLength) = database.entries[i]
+                        let key = UnsafeRawBufferPointer(rebasing: raw[start..<start + keyLength])
+                        let value = UnsafeRawBufferPointer(rebasing: raw[start + keyLength..<start + keyLength + valueLength])
+                        try cursor.put(key, value, flags: database.duplicates ? [] : .append)
                     }
                 }
             }
@@ -209,21 +217,7 @@ enum RawCeiling {
             }
             for t in 0..<count {
                 try env.write { txn in
-                    for (d, database) in projections.enumerated() {
-                        let n = database.entries.count
-                        let lower = n * t / count, upper = n * (t + 1) / count
-                        guard lower < upper else { continue }
-                        try database.bytes.withUnsafeBytes { raw in
-                            try txn.withCursor(handles[d]) { cursor in
-                                for i in lower..<upper {
-                                    let (start, keyLength, valueLength) = database.entries[i]
-                                    let key = UnsafeRawBufferPointer(rebasing: raw[start..<start + keyLength])
-                                    let value = UnsafeRawBufferPointer(rebasing: raw[start + keyLength..<start + keyLength + valueLength])
-                                    try cursor.put(key, value, flags: database.duplicates ? [] : .append)
-                                }
-                            }
-                        }
-                    }
+                    try writeShare(t, of: count, projections, handles, txn)
                 }
             }
         }
