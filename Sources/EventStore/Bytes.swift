@@ -4,40 +4,40 @@ import Foundation
 package struct ByteWriter {
     package var bytes: [UInt8]
 
-    package init(capacity: Int = 256) {
+    @inlinable package init(capacity: Int = 256) {
         bytes = []
         bytes.reserveCapacity(capacity)
     }
 
-    package mutating func u8(_ value: UInt8) { bytes.append(value) }
+    @inlinable package mutating func u8(_ value: UInt8) { bytes.append(value) }
 
-    package mutating func u32(_ value: UInt32) {
+    @inlinable package mutating func u32(_ value: UInt32) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
-    package mutating func u64(_ value: UInt64) {
+    @inlinable package mutating func u64(_ value: UInt64) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
-    package mutating func raw(_ value: some Collection<UInt8>) { bytes.append(contentsOf: value) }
+    @inlinable package mutating func raw(_ value: some Collection<UInt8>) { bytes.append(contentsOf: value) }
 
-    package mutating func uuid(_ value: UUID) {
+    @inlinable package mutating func uuid(_ value: UUID) {
         withUnsafeBytes(of: value.uuid) { bytes.append(contentsOf: $0) }
     }
 
     /// A u32 length, then the bytes.
-    package mutating func blob(_ value: some Collection<UInt8>) {
+    @inlinable package mutating func blob(_ value: some Collection<UInt8>) {
         u32(UInt32(value.count))
         bytes.append(contentsOf: value)
     }
 
-    package mutating func string(_ value: String) {
+    @inlinable package mutating func string(_ value: String) {
         var value = value
         value.withUTF8 { blob($0) }
     }
 
     /// A present flag (0/1), then the string as ``string(_:)`` writes it — or a zero length when absent.
-    package mutating func optionalString(_ value: String?) {
+    @inlinable package mutating func optionalString(_ value: String?) {
         if let value {
             u8(1)
             string(value)
@@ -55,68 +55,72 @@ package struct ByteReader {
     package let base: UnsafeRawBufferPointer
     package var offset = 0
 
-    package init(_ base: UnsafeRawBufferPointer) { self.base = base }
+    @inlinable package init(_ base: UnsafeRawBufferPointer) { self.base = base }
 
-    package var remaining: Int { base.count - offset }
+    @inlinable package var remaining: Int { base.count - offset }
 
-    package mutating func take(_ count: Int) throws(OutOfBounds) -> UnsafeRawBufferPointer {
+    @inlinable package mutating func take(_ count: Int) throws(OutOfBounds) -> UnsafeRawBufferPointer {
         guard count >= 0, count <= remaining else { throw OutOfBounds() }
         defer { offset += count }
         return UnsafeRawBufferPointer(rebasing: base[offset..<offset + count])
     }
 
-    package mutating func u8() throws(OutOfBounds) -> UInt8 { try take(1)[0] }
+    @inlinable package mutating func u8() throws(OutOfBounds) -> UInt8 { try take(1)[0] }
 
-    package mutating func u32() throws(OutOfBounds) -> UInt32 {
+    @inlinable package mutating func u32() throws(OutOfBounds) -> UInt32 {
         let b = try take(4)
         return b.reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    package mutating func u64() throws(OutOfBounds) -> UInt64 {
+    @inlinable package mutating func u64() throws(OutOfBounds) -> UInt64 {
         let b = try take(8)
         return b.reduce(0) { $0 << 8 | UInt64($1) }
     }
 
-    package mutating func uuid() throws(OutOfBounds) -> UUID {
+    @inlinable package mutating func uuid() throws(OutOfBounds) -> UUID {
         let b = try take(16)
         return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
     }
 
-    package mutating func blob() throws(OutOfBounds) -> UnsafeRawBufferPointer {
+    @inlinable package mutating func blob() throws(OutOfBounds) -> UnsafeRawBufferPointer {
         let count = try u32()
         return try take(Int(count))
     }
 
-    package mutating func string() throws(OutOfBounds) -> String? {
-        String(validating: try blob(), as: UTF8.self)
+    /// A blob as text; `nil` when it is not UTF-8. ASCII, the usual case, is checked by a plain loop: the standard
+    /// library's validator instantiates generic metadata on every call.
+    @inlinable package mutating func string() throws(OutOfBounds) -> String? {
+        let bytes = try blob()
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        return String(validating: bytes, as: UTF8.self)
     }
 }
 
 /// 8-byte big-endian key helpers: big-endian keys sort numerically under LMDB's default comparator.
 package enum BigEndian {
-    package static func bytes(_ value: UInt64) -> [UInt8] {
+    @inlinable package static func bytes(_ value: UInt64) -> [UInt8] {
         withUnsafeBytes(of: value.bigEndian) { Array($0) }
     }
 
-    package static func u64(_ bytes: UnsafeRawBufferPointer, at offset: Int = 0) -> UInt64? {
+    @inlinable package static func u64(_ bytes: UnsafeRawBufferPointer, at offset: Int = 0) -> UInt64? {
         guard bytes.count >= offset + 8 else { return nil }
         var value: UInt64 = 0
         for i in offset..<offset + 8 { value = value << 8 | UInt64(bytes[i]) }
         return value
     }
 
-    package static func withBytes<R>(_ value: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    @inlinable package static func withBytes<R>(_ value: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withUnsafeBytes(of: value.bigEndian, body)
     }
 
     /// Two 8-byte big-endian numbers side by side: `a ‖ b`.
-    package static func withBytes<R>(_ a: UInt64, _ b: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    @inlinable package static func withBytes<R>(_ a: UInt64, _ b: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withUnsafeBytes(of: (a.bigEndian, b.bigEndian), body)
     }
 }
 
 extension UUID {
-    package func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    @inlinable package func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withUnsafeBytes(of: uuid, body)
     }
 

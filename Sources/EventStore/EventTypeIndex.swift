@@ -18,7 +18,7 @@ public struct EventTypeIndex: Projection {
         var type = event.type
         _ = try type.withUTF8 { key in
             try BigEndian.withBytes(event.position) { value in
-                try txn.put(databases["positions"], UnsafeRawBufferPointer(key), value, flags: .appendDuplicate)
+                try txn.put(databases.memoized { $0["positions"] }, UnsafeRawBufferPointer(key), value, flags: .appendDuplicate)
             }
         }
     }

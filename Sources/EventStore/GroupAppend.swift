@@ -5,6 +5,14 @@ import LMDB
 struct AppendRequest: Sendable {
     let events: [NewEvent]
     let expected: [String: ExpectedVersion]
+    /// Each event's record, encoded on the caller's thread.
+    let records: [PendingRecord]
+
+    init(events: [NewEvent], expected: [String: ExpectedVersion]) {
+        self.events = events
+        self.expected = expected
+        records = events.map { PendingRecord(stream: $0.stream, id: $0.id, type: $0.type, payload: $0.payload, metadata: $0.metadata) }
+    }
 }
 
 /// Appends the batches of one group commit inside one write transaction.
@@ -168,15 +176,16 @@ struct GroupAppend {
         var versions: [UInt64] = []
         positions.reserveCapacity(request.events.count)
         versions.reserveCapacity(request.events.count)
-        for event in request.events {
+        for index in request.events.indices {
+            let event = request.events[index]
+            let record = request.records[index]
             let existing = try streamHead(event.stream, &state, txn)
             let number = existing?.number ?? state.nextStream
             let version = (existing?.version ?? 0) + 1
             let position = state.head.position + 1
-            let (value, hash) = RecordCodec.storedValue(
-                previousHash: state.head.hash, previousInStream: existing?.lastPosition ?? 0, position: position, stream: event.stream, version: version, id: event.id,
-                type: event.type, recordedAt: state.now, payload: event.payload, metadata: event.metadata
-            )
+            let hash = record.seal(
+                previousHash: state.head.hash, previousInStream: existing?.lastPosition ?? 0, position: position, version: version,
+                recordedAt: state.now)
             let recorded = RecordedEvent(
                 position: position, stream: event.stream, version: version, id: event.id, type: event.type,
                 recordedAtMilliseconds: state.now, metadata: event.metadata, payload: event.payload, hash: hash,
@@ -187,7 +196,7 @@ struct GroupAppend {
             }
             let ascending = state.lastID.map { event.id.isGreater(than: $0) } ?? true
             try BigEndian.withBytes(position) { key in
-                _ = try value.withUnsafeBytes { try txn.put(layout.log, key, $0, flags: .append) }
+                _ = try record.bytes.withUnsafeBytes { try txn.put(layout.log, key, $0, flags: .append) }
                 if version % Layout.streamIndexInterval == 0 {
                     _ = try BigEndian.withBytes(number, version) { try txn.put(layout.streamEvents, $0, key) }
                 }

@@ -35,29 +35,10 @@ enum RecordCodec {
         previousHash: [UInt8], previousInStream: UInt64, position: UInt64, stream: String, version: UInt64, id: UUID, type: String,
         recordedAt: Int64, payload: [UInt8], metadata: EventMetadata
     ) -> (value: [UInt8], hash: [UInt8]) {
-        var w = ByteWriter(capacity: headerSize + 96 + stream.utf8.count + type.utf8.count + payload.count)
-        w.u8(recordFormat)
-        w.raw(zeroHash)
-        w.u64(previousInStream)
-        w.u64(position)
-        w.string(stream)
-        w.u64(version)
-        w.uuid(id)
-        w.string(type)
-        w.u64(UInt64(bitPattern: recordedAt))
-        w.blob(payload)
-        w.optionalString(metadata.actor)
-        w.optionalString(metadata.correlationID)
-        w.optionalString(metadata.causationID)
-        var value = w.bytes
-        let hash = value.withUnsafeMutableBytes { buffer in
-            let hash = previousHash.withUnsafeBytes { previous in
-                Self.hash(previous: previous, canonical: UnsafeRawBufferPointer(rebasing: buffer[headerSize...]))
-            }
-            buffer.baseAddress!.advanced(by: 1).copyMemory(from: hash, byteCount: 32)
-            return hash
-        }
-        return (value, hash)
+        let record = PendingRecord(stream: stream, id: id, type: type, payload: payload, metadata: metadata)
+        let hash = record.seal(
+            previousHash: previousHash, previousInStream: previousInStream, position: position, version: version, recordedAt: recordedAt)
+        return (record.bytes, hash)
     }
 
     static func hash(previous: UnsafeRawBufferPointer, canonical: UnsafeRawBufferPointer) -> [UInt8] {
@@ -164,5 +145,56 @@ enum RecordCodec {
             ),
             payload: Array(f.payload), hash: Array(hash)
         )
+    }
+}
+
+/// An event's stored value encoded before its append, on the appending caller's thread: all of it but the fields only
+/// the writer knows — the hash, the previous position in the stream, the position, the version and the time — which
+/// ``seal(previousHash:previousInStream:position:version:recordedAt:)`` writes in place. Encoding the record and copying
+/// its payload then cost the writer thread, which every append waits on, nothing.
+///
+/// Only one thread at a time may use a record (the caller that made it, then the writer).
+final class PendingRecord: @unchecked Sendable {
+    /// The stored value (``RecordCodec``'s layout), complete once sealed.
+    private(set) var bytes: [UInt8]
+    private let versionOffset: Int
+    private let recordedAtOffset: Int
+
+    init(stream: String, id: UUID, type: String, payload: [UInt8], metadata: EventMetadata) {
+        let header = RecordCodec.headerSize
+        var w = ByteWriter(capacity: header + 96 + stream.utf8.count + type.utf8.count + payload.count)
+        w.u8(RecordCodec.recordFormat)
+        w.raw(RecordCodec.zeroHash)
+        w.u64(0)  // previous position in the stream
+        w.u64(0)  // position
+        w.string(stream)
+        versionOffset = w.bytes.count
+        w.u64(0)
+        w.uuid(id)
+        w.string(type)
+        recordedAtOffset = w.bytes.count
+        w.u64(0)
+        w.blob(payload)
+        w.optionalString(metadata.actor)
+        w.optionalString(metadata.correlationID)
+        w.optionalString(metadata.causationID)
+        bytes = w.bytes
+    }
+
+    /// Writes the writer's fields and the hash into the record and returns the hash. May run again with other values
+    /// (a group commit retried without a failed batch).
+    func seal(previousHash: [UInt8], previousInStream: UInt64, position: UInt64, version: UInt64, recordedAt: Int64) -> [UInt8] {
+        let header = RecordCodec.headerSize
+        return bytes.withUnsafeMutableBytes { buffer in
+            buffer.storeBytes(of: previousInStream.bigEndian, toByteOffset: header - 8, as: UInt64.self)
+            buffer.storeBytes(of: position.bigEndian, toByteOffset: header, as: UInt64.self)
+            buffer.storeBytes(of: version.bigEndian, toByteOffset: versionOffset, as: UInt64.self)
+            buffer.storeBytes(of: UInt64(bitPattern: recordedAt).bigEndian, toByteOffset: recordedAtOffset, as: UInt64.self)
+            let hash = previousHash.withUnsafeBytes { previous in
+                RecordCodec.hash(previous: previous, canonical: UnsafeRawBufferPointer(rebasing: buffer[header...]))
+            }
+            buffer.baseAddress!.advanced(by: 1).copyMemory(from: hash, byteCount: 32)
+            return hash
+        }
     }
 }

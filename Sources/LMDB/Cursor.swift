@@ -4,9 +4,16 @@ import CLMDB
 ///
 /// Each move lends the key and value it lands on to a closure; the bytes are valid only inside it.
 public struct Cursor: ~Copyable {
-    let handle: OpaquePointer
-    let database: Database
-    let ledger: WriteLedger?
+    @usableFromInline let handle: OpaquePointer
+    @usableFromInline let database: Database
+    @usableFromInline let ledger: WriteLedger?
+
+    @usableFromInline
+    init(handle: OpaquePointer, database: Database, ledger: WriteLedger?) {
+        self.handle = handle
+        self.database = database
+        self.ledger = ledger
+    }
 
     /// Where to move.
     public enum Move: Sendable {
@@ -18,7 +25,7 @@ public struct Cursor: ~Copyable {
         /// The first value of the next key (`duplicateSort` databases).
         case nextKey
 
-        var op: MDB_cursor_op {
+        @usableFromInline var op: MDB_cursor_op {
             switch self {
             case .first: MDB_FIRST
             case .last: MDB_LAST
@@ -31,8 +38,8 @@ public struct Cursor: ~Copyable {
         }
     }
 
-    @inline(__always)
-    private func run<R>(
+    @inlinable @inline(__always)
+    func run<R>(
         _ op: MDB_cursor_op, _ key: UnsafeRawBufferPointer?, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> R
     ) throws -> R? {
         var k = MDB_val(mv_size: key?.count ?? 0, mv_data: UnsafeMutableRawPointer(mutating: key?.baseAddress))
@@ -51,11 +58,13 @@ public struct Cursor: ~Copyable {
     }
 
     /// Moves and lends the entry landed on to `body`; `nil` when there is none.
+    @inlinable
     public func move<R>(_ move: Move, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> R) throws -> R? {
         try run(move.op, nil, body)
     }
 
     /// Moves to the first key greater than or equal to `key`; `nil` when there is none.
+    @inlinable
     public func seek<R>(
         atLeast key: UnsafeRawBufferPointer, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> R
     ) throws -> R? {
@@ -63,6 +72,7 @@ public struct Cursor: ~Copyable {
     }
 
     /// Moves to exactly `key` (its first value in a `duplicateSort` database); `nil` when it is not stored.
+    @inlinable
     public func seek<R>(
         exactly key: UnsafeRawBufferPointer, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> R
     ) throws -> R? {
@@ -71,6 +81,7 @@ public struct Cursor: ~Copyable {
 
     /// Moves to `key`'s first value greater than or equal to `value` (`duplicateSort` databases); `nil` when there is
     /// none.
+    @inlinable
     public func seek<R>(
         _ key: UnsafeRawBufferPointer, atLeast value: UnsafeRawBufferPointer,
         _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> R
@@ -94,6 +105,7 @@ public struct Cursor: ~Copyable {
 
     /// Calls `body` for each entry from the first key ≥ `start` (from the first entry when `start` is `nil`),
     /// in key order, while it returns `true`.
+    @inlinable
     public func forEach(
         from start: UnsafeRawBufferPointer? = nil,
         _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
@@ -106,6 +118,7 @@ public struct Cursor: ~Copyable {
 
     /// Stores `value` under `key` through the cursor (with `.append`, the fast path for ever-growing keys).
     @discardableResult
+    @inlinable
     public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, flags: PutFlags = []) throws -> Bool {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
@@ -121,6 +134,7 @@ public struct Cursor: ~Copyable {
     }
 
     /// Deletes the entry the cursor is on.
+    @inlinable
     public func deleteCurrent() throws {
         let rc = mdb_cursor_del(handle, 0)
         if rc != 0 {

@@ -5,7 +5,7 @@ import CLMDB
 /// Handles are opened once and then valid for the life of the environment, in every transaction and on every
 /// thread. They are plain values: copying one does not open anything.
 public struct Database: Sendable, Hashable, CustomStringConvertible {
-    let dbi: MDB_dbi
+    @usableFromInline let dbi: MDB_dbi
     /// The name given when it was opened (`nil` for the unnamed main database).
     public let name: String?
 

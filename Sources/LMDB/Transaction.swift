@@ -3,9 +3,12 @@ import Glibc
 
 /// What a write transaction has done so far: how many changes, and the first LMDB failure, after which it is
 /// never committed.
+@usableFromInline
 final class WriteLedger {
-    var writes = 0
-    var failure: LMDBError?
+    @usableFromInline var writes = 0
+    @usableFromInline var failure: LMDBError?
+
+    init() {}
 }
 
 /// A transaction, lent to the body of ``Environment/read(_:)`` or ``Environment/write(_:)``.
@@ -15,8 +18,8 @@ final class WriteLedger {
 /// lmdb.h says values from `mdb_get` "are valid only until a subsequent update operation, or the end of the
 /// transaction".
 public struct Transaction: ~Copyable {
-    let handle: OpaquePointer
-    let ledger: WriteLedger?
+    @usableFromInline let handle: OpaquePointer
+    @usableFromInline let ledger: WriteLedger?
 
     init(handle: OpaquePointer, ledger: WriteLedger?) {
         self.handle = handle
@@ -40,8 +43,8 @@ public struct Transaction: ~Copyable {
 
     /// Records a failure that leaves the transaction unusable. `MDB_BAD_VALSIZE` does not: lmdb.h's `mdb_put` checks
     /// the sizes before it touches a page, so the caller may reject that one put and go on.
-    @inline(__always)
-    private func fail(_ code: Int32, _ operation: @autoclosure () -> String) -> LMDBError {
+    @inlinable @inline(__always)
+    func fail(_ code: Int32, _ operation: @autoclosure () -> String) -> LMDBError {
         let error = LMDBError(code: code, operation: operation())
         if let ledger, ledger.failure == nil, error.kind != .badValueSize { ledger.failure = error }
         return error
@@ -58,6 +61,7 @@ public struct Transaction: ~Copyable {
     // MARK: Reading
 
     /// Lends the value stored under `key` to `body`, or `nil` when there is none.
+    @inlinable
     public func get<R>(
         _ database: Database, _ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws -> R
     ) throws -> R {
@@ -75,6 +79,7 @@ public struct Transaction: ~Copyable {
     }
 
     /// Whether `key` is stored.
+    @inlinable
     public func contains(_ database: Database, _ key: UnsafeRawBufferPointer) throws -> Bool {
         try get(database, key) { $0 != nil }
     }
@@ -97,6 +102,7 @@ public struct Transaction: ~Copyable {
     /// Stores `value` under `key`. Returns `false`, writing nothing, when `.noOverwrite` or `.noDuplicateData` is
     /// given and the key (or key and value) already exists.
     @discardableResult
+    @inlinable
     public func put(
         _ database: Database, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, flags: PutFlags = []
     ) throws -> Bool {
@@ -120,6 +126,7 @@ public struct Transaction: ~Copyable {
     /// Deletes `key` (in a `duplicateSort` database, only the pair `key`/`value` when `value` is given).
     /// Returns `false` when there was nothing to delete.
     @discardableResult
+    @inlinable
     public func delete(
         _ database: Database, _ key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer? = nil
     ) throws -> Bool {
@@ -153,6 +160,7 @@ public struct Transaction: ~Copyable {
     // MARK: Cursors
 
     /// Lends a cursor over `database` to `body`; it is closed when `body` returns.
+    @inlinable
     public func withCursor<R>(_ database: Database, _ body: (borrowing Cursor) throws -> R) throws -> R {
         var cursor: OpaquePointer?
         let rc = mdb_cursor_open(handle, database.dbi, &cursor)
