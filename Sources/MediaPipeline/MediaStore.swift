@@ -156,7 +156,7 @@ public final class MediaStore: MediaQueries {
                 id: input.id, stream: stream, type: input.event.type,
                 payload: JSONWriter.canonical(.object(input.event.data)), metadata: input.metadata
             )
-            event.attachment = input.event
+            event.attachment = MediaProjection.Decoded(input.event, checks: true)
             return event
         }
 

@@ -231,8 +231,8 @@ struct HostileInputTests {
                 ("reference image", t.referenceImages, { _ = try ReferenceImageRecord(bytes: $0) }),
                 ("job", t.jobs, { _ = try JobRecord(bytes: $0) }),
                 ("image", t.images, { _ = try ImageRecord(bytes: $0) }), ("project", t.projects, { _ = try ProjectRecord(bytes: $0) }),
-                ("story", t.stories, { _ = try StoryRecord(bytes: $0) }), ("scenelet", t.scenelets, { _ = try SceneletRecord(bytes: $0) }),
-                ("shot", t.shots, { _ = try ShotRecord(bytes: $0) }), ("frame", t.frames, { _ = try FrameRecord(bytes: $0) }),
+                ("story", t.stories, { _ = try StoryRecord(bytes: $0) }), ("scenelet", t.storyScenelets, { _ = try SceneletRecord(bytes: $0) }),
+                ("shot", t.storyShots, { _ = try ShotRecord(bytes: $0) }), ("frame", t.frames, { _ = try FrameRecord(bytes: $0) }),
             ]
             var records: [(String, [UInt8], @Sendable (UnsafeRawBufferPointer) throws -> Void)] = []
             for (kind, database, read) in kinds {

@@ -54,7 +54,10 @@ public struct SnapshotQueries {
             if scene != currentScene {
                 if let currentScene { scenes.append(.init(sceneIndex: currentScene, imageURLs: urls)) }
                 currentScene = scene
+                // Scenes of a project usually hold as many images as the one before: one allocation per scene.
+                let previous = urls.count
                 urls = []
+                urls.reserveCapacity(previous)
             }
             urls.append(String(decoding: value, as: UTF8.self))
             return true
@@ -76,7 +79,7 @@ public struct SnapshotQueries {
     }
 
     func framesByShot(_ shotID: UUID, _ txn: borrowing Transaction) throws -> FramesByShot {
-        _ = try must(ShotRecord.self, t.shots, shotID, "shot", txn)
+        guard try t.story(ofShot: shotID, txn) != nil else { throw UnknownEntity(entity: "shot", id: shotID) }
         let frames = try t.ids(t.shotFrames, prefix: Key(shotID), txn).map { frameID in
             let frame = try must(FrameRecord.self, t.frames, frameID, "frame", txn)
             return FramesByShot.Frame(
@@ -87,44 +90,97 @@ public struct SnapshotQueries {
         return FramesByShot(shotID: shotID, frames: frames)
     }
 
-    /// The story's scenelets depth-first, pre-order from the root, children in the order added.
-    private func depthFirst(_ story: StoryRecord, _ txn: borrowing Transaction) throws -> [(id: UUID, record: SceneletRecord)] {
-        guard let root = story.rootID else { return [] }
-        var ordered: [(UUID, SceneletRecord)] = []
-        var stack = [root]
-        while let id = stack.popLast() {
-            let record = try must(SceneletRecord.self, t.scenelets, id, "scenelet", txn)
-            ordered.append((id, record))
-            stack.append(contentsOf: try t.ids(t.sceneletChildren, prefix: Key(id), txn).reversed())
-        }
-        return ordered
-    }
-
+    /// The story's scenelets depth-first with display ids, and its shots by (sequence, shot index): two key ranges
+    /// (its scenelets in the order added, its shots by scenelet), ordered in memory.
     func story(_ storyID: UUID, _ txn: borrowing Transaction) throws -> StoryView {
         let story = try must(StoryRecord.self, t.stories, storyID, "story", txn)
+        var records: [SceneletRecord] = []
+        try t.scan(t.storyScenelets, prefix: Key(storyID), txn) { _, value in
+            records.append(try SceneletRecord(bytes: value))
+            return true
+        }
+        // Pre-order from the root, children in the order added (`records` is in that order): a child list per
+        // scenelet as first child and next sibling, then an explicit stack.
+        var indexByID: [UUID: Int] = [:]
+        indexByID.reserveCapacity(records.count)
+        for (index, record) in records.enumerated() { indexByID[record.id] = index }
+        var firstChild = [Int](repeating: -1, count: records.count)
+        var lastChild = firstChild
+        var nextSibling = firstChild
+        for (index, record) in records.enumerated() {
+            guard let parentID = record.parentID, let parent = indexByID[parentID] else { continue }
+            if lastChild[parent] < 0 { firstChild[parent] = index } else { nextSibling[lastChild[parent]] = index }
+            lastChild[parent] = index
+        }
         var scenelets: [StoryView.Scenelet] = []
+        scenelets.reserveCapacity(records.count)
+        var order: [Int] = []  // record indexes, depth-first
+        order.reserveCapacity(records.count)
+        var stack: [Int] = []
+        if let rootID = story.rootID, let root = indexByID[rootID] { stack.append(root) }
+        while let index = stack.popLast() {
+            let record = records[index]
+            let sequence = scenelets.count + 1
+            order.append(index)
+            scenelets.append(
+                StoryView.Scenelet(
+                    sceneletID: record.id, displayID: "scenelet-" + String(sequence), sequence: sequence, parentID: record.parentID,
+                    isBranchPoint: record.isBranchPoint, choicePrompt: record.choicePrompt, content: record.content,
+                    endFrameID: record.endFrameID
+                ))
+            // Push the children last to first, so the first is visited next.
+            let mark = stack.count
+            var child = firstChild[index]
+            while child >= 0 {
+                stack.append(child)
+                child = nextSibling[child]
+            }
+            stack[mark...].reverse()
+        }
+        // Shots come by scenelet position (the order of `records`), then shot index: each scenelet's are one run,
+        // emitted in the scenelets' depth-first order.
+        let positions = records.map(\.position)
+        var shotRecords: [ShotRecord] = []
+        shotRecords.reserveCapacity(records.count)
+        var runs = [Range<Int>?](repeating: nil, count: records.count)
+        var runIndex = -1
+        var runStart = 0
+        try t.scan(t.storyShots, prefix: Key(storyID), txn) { _, value in
+            let shot = try ShotRecord(bytes: value)
+            if runIndex < 0 || shot.sceneletPosition != positions[runIndex] {
+                if runIndex >= 0 { runs[runIndex] = runStart..<shotRecords.count }
+                runIndex = Self.index(of: shot.sceneletPosition, in: positions)
+                runStart = shotRecords.count
+                if runIndex < 0 { return true }  // damaged: a shot of no scenelet
+            }
+            shotRecords.append(shot)
+            return true
+        }
+        if runIndex >= 0 { runs[runIndex] = runStart..<shotRecords.count }
         var shots: [StoryView.Shot] = []
-        for (index, (id, record)) in try depthFirst(story, txn).enumerated() {
-            let scenelet = StoryView.Scenelet(
-                sceneletID: id, displayID: "scenelet-\(index + 1)", sequence: index + 1, parentID: record.parentID,
-                isBranchPoint: record.isBranchPoint, choicePrompt: record.choicePrompt, content: record.content,
-                endFrameID: record.endFrameID
-            )
-            scenelets.append(scenelet)
-            shots.append(contentsOf: try self.shots(of: scenelet, txn))
+        shots.reserveCapacity(shotRecords.count)
+        for (scenelet, index) in zip(scenelets, order) {
+            guard let range = runs[index] else { continue }
+            for shot in shotRecords[range] {
+                shots.append(
+                    StoryView.Shot(
+                        shotID: shot.id, sceneletID: scenelet.sceneletID, sceneletDisplayID: scenelet.displayID,
+                        sceneletSequence: scenelet.sequence, shotIndex: shot.shotIndex, storyboardPayload: shot.storyboardPayload,
+                        keyFrameImagePath: shot.keyFrameImagePath, audioFilePath: shot.audioFilePath
+                    ))
+            }
         }
         return StoryView(storyID: storyID, title: story.title, scenelets: scenelets, shots: shots)
     }
 
-    private func shots(of scenelet: StoryView.Scenelet, _ txn: borrowing Transaction) throws -> [StoryView.Shot] {
-        try t.ids(t.sceneletShots, prefix: Key(scenelet.sceneletID), txn).map { shotID in
-            let shot = try must(ShotRecord.self, t.shots, shotID, "shot", txn)
-            return StoryView.Shot(
-                shotID: shotID, sceneletID: scenelet.sceneletID, sceneletDisplayID: scenelet.displayID,
-                sceneletSequence: scenelet.sequence, shotIndex: shot.shotIndex, storyboardPayload: shot.storyboardPayload,
-                keyFrameImagePath: shot.keyFrameImagePath, audioFilePath: shot.audioFilePath
-            )
+    /// The index of `position` in `positions` (ascending), or -1.
+    private static func index(of position: UInt64, in positions: [UInt64]) -> Int {
+        var (low, high) = (0, positions.count)
+        while low < high {
+            let middle = (low + high) / 2
+            if positions[middle] < position { low = middle + 1 } else { high = middle }
         }
+        return low < positions.count && positions[low] == position ? low : -1
     }
 
     func bundle(_ storyID: UUID, _ txn: borrowing Transaction) throws -> PlayerBundle {

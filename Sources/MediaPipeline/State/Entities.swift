@@ -234,7 +234,10 @@ struct StoryRecord: EntityRecord {
     }
 }
 
+/// A scenelet, stored in `story-scenelets` under its ``key`` (story ‖ position) so that a story's scenelets are one
+/// key range; `scenelets` maps its id to that key.
 struct SceneletRecord: EntityRecord {
+    var id: UUID
     var storyID: UUID
     var parentID: UUID?
     /// Canonical JSON of `content`.
@@ -242,13 +245,18 @@ struct SceneletRecord: EntityRecord {
     var isBranchPoint: Bool
     var choicePrompt: String?
     var endFrameID: UUID?
+    /// The position of its `scenelet.added`: orders a story's scenelets, and siblings, as they were added.
     var position: UInt64
 
-    init(storyID: UUID, parentID: UUID?, content: [UInt8], isBranchPoint: Bool, choicePrompt: String?, endFrameID: UUID?, position: UInt64) {
-        (self.storyID, self.parentID, self.content, self.isBranchPoint) = (storyID, parentID, content, isBranchPoint)
+    init(
+        id: UUID, storyID: UUID, parentID: UUID?, content: [UInt8], isBranchPoint: Bool, choicePrompt: String?, endFrameID: UUID?,
+        position: UInt64
+    ) {
+        (self.id, self.storyID, self.parentID, self.content, self.isBranchPoint) = (id, storyID, parentID, content, isBranchPoint)
         (self.choicePrompt, self.endFrameID, self.position) = (choicePrompt, endFrameID, position)
     }
     init(from r: inout RecordReader) throws {
+        id = try r.uuid()
         storyID = try r.uuid()
         parentID = try r.optionalUUID()
         content = try r.bytes() ?? []
@@ -258,6 +266,7 @@ struct SceneletRecord: EntityRecord {
         position = try r.u64()
     }
     func encode(into w: inout RecordWriter) {
+        w.uuid(id)
         w.uuid(storyID)
         w.uuid(parentID)
         w.bytes(content)
@@ -266,37 +275,59 @@ struct SceneletRecord: EntityRecord {
         w.uuid(endFrameID)
         w.u64(position)
     }
+
+    var place: ScenePlace { ScenePlace(storyID: storyID, position: position) }
+    /// Its key in `story-scenelets`.
+    var key: Key { place.key }
 }
 
+/// A shot, stored in `story-shots` under its ``key`` (story ‖ its scenelet's position ‖ shot index) so that a story's
+/// shots are one key range in play order within each scenelet; `shots` maps its id to that key.
 struct ShotRecord: EntityRecord {
+    var id: UUID
     var sceneletID: UUID
     var storyID: UUID
+    /// The position of its scenelet's `scenelet.added`.
+    var sceneletPosition: UInt64
     var shotIndex: Int
     /// Canonical JSON of `storyboard_payload`.
     var storyboardPayload: [UInt8]?
     var keyFrameImagePath: String?
     var audioFilePath: String?
 
-    init(sceneletID: UUID, storyID: UUID, shotIndex: Int, storyboardPayload: [UInt8]?, keyFrameImagePath: String?, audioFilePath: String?) {
-        (self.sceneletID, self.storyID, self.shotIndex) = (sceneletID, storyID, shotIndex)
-        (self.storyboardPayload, self.keyFrameImagePath, self.audioFilePath) = (storyboardPayload, keyFrameImagePath, audioFilePath)
+    init(
+        id: UUID, scenelet: ScenePlace, sceneletID: UUID, shotIndex: Int, storyboardPayload: [UInt8]?, keyFrameImagePath: String?,
+        audioFilePath: String?
+    ) {
+        (self.id, self.sceneletID, self.storyID, self.sceneletPosition) = (id, sceneletID, scenelet.storyID, scenelet.position)
+        (self.shotIndex, self.storyboardPayload, self.keyFrameImagePath, self.audioFilePath) = (shotIndex, storyboardPayload, keyFrameImagePath, audioFilePath)
     }
     init(from r: inout RecordReader) throws {
+        id = try r.uuid()
         sceneletID = try r.uuid()
         storyID = try r.uuid()
+        sceneletPosition = try r.u64()
         shotIndex = try r.int()
         storyboardPayload = try r.bytes()
         keyFrameImagePath = try r.optionalString()
         audioFilePath = try r.optionalString()
     }
     func encode(into w: inout RecordWriter) {
+        w.uuid(id)
         w.uuid(sceneletID)
         w.uuid(storyID)
+        w.u64(sceneletPosition)
         w.int(shotIndex)
         w.bytes(storyboardPayload)
         w.string(keyFrameImagePath)
         w.string(audioFilePath)
     }
+
+    /// Its key in `story-shots`.
+    var key: Key { Self.key(ScenePlace(storyID: storyID, position: sceneletPosition), shotIndex) }
+
+    /// The `story-shots` key of shot `index` of a scenelet.
+    static func key(_ scenelet: ScenePlace, _ index: Int) -> Key { Key(scenelet.storyID).with(scenelet.position).with(index) }
 }
 
 struct FrameRecord: EntityRecord {

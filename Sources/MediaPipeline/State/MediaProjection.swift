@@ -10,7 +10,9 @@ import LMDB
 public struct MediaProjection: Projection {
     public let name = "media"
     /// 2: the add-only `entity-streams` index; ids of removed scenelets, shots and frames are reserved.
-    public let version: UInt32 = 2
+    /// 3: scenelets and shots stored by story (`story-scenelets`, `story-shots`; `scenelets` and `shots` map ids to
+    /// them), so a story reads as two key ranges; `scenelet-shots` is gone.
+    public let version: UInt32 = 3
     public let databases = Tables.names.map { ProjectionDatabase($0) }
 
     public init() {}
@@ -18,12 +20,9 @@ public struct MediaProjection: Projection {
     public func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
         let domainEvent: DomainEvent
         var checks = true
-        switch event.attachment {
-        case let refolded as Refolded:
-            (domainEvent, checks) = (refolded.event, false)
-        case let appended as DomainEvent:
-            domainEvent = appended
-        default:
+        if let decoded = event.attachment as? Decoded {
+            (domainEvent, checks) = (decoded.event, decoded.checks)
+        } else {
             domainEvent = try DomainEvent(recorded: event)
         }
         var fold = Fold(
@@ -33,14 +32,26 @@ public struct MediaProjection: Projection {
     }
 
     /// Decodes the payload ahead of ``apply(_:_:_:)`` in a refold of the log.
-    public func prepare(_ event: RecordedEvent) -> (any Sendable)? { (try? DomainEvent(recorded: event)).map(Refolded.init) }
+    public func prepare(_ event: RecordedEvent) -> (any Sendable)? {
+        (try? DomainEvent(recorded: event)).map { Decoded($0, checks: false) }
+    }
 
-    /// An event of the log being folded again (rebuild, replay, the audit's fresh fold): it passed every rule when it
-    /// was appended and is a fact now, so the fold skips the lookups that only check rules — that an entity exists,
-    /// is new, an id unused, a slot free — and keeps those that read state it needs. A fold's code may then gain a rule
-    /// without the history that predates the rule failing its rebuild. The rules that need no lookup still run.
-    struct Refolded: Sendable {
+    /// An event's payload, decoded before ``apply(_:_:_:)`` (a class: a cast from the attachment's existential then
+    /// copies a reference, not the event).
+    ///
+    /// `checks` is false for an event of the log being folded again (rebuild, replay, the audit's fresh fold): it
+    /// passed every rule when it was appended and is a fact now, so the fold skips the lookups that only check rules —
+    /// that an entity exists, is new, an id unused, a slot free — and keeps those that read state it needs. A fold's
+    /// code may then gain a rule without the history that predates the rule failing its rebuild. The rules that need no
+    /// lookup still run.
+    final class Decoded: Sendable {
         let event: DomainEvent
+        let checks: Bool
+
+        init(_ event: DomainEvent, checks: Bool) {
+            self.event = event
+            self.checks = checks
+        }
     }
 }
 
@@ -58,7 +69,7 @@ extension DomainEvent {
 /// Rules and fold of one event.
 private struct Fold {
     let t: Tables
-    /// Whether to make the lookups that only check rules (false in a refold: see ``MediaProjection/Refolded``).
+    /// Whether to make the lookups that only check rules (false in a refold: see ``MediaProjection/Decoded``).
     let checks: Bool
     /// The event's envelope (only what the rules need: a copy of the whole ``RecordedEvent`` costs a reference count
     /// for each of its arrays and strings).
@@ -77,6 +88,16 @@ private struct Fold {
     /// A record that must exist.
     func must<R: EntityRecord>(_ type: R.Type, _ database: Database, _ id: UUID, _ what: String, _ txn: borrowing Transaction) throws -> R {
         guard let record = try t.record(R.self, database, id, txn) else { throw reject("\(what) \(id.text) does not exist") }
+        return record
+    }
+
+    func mustScenelet(_ id: UUID, _ txn: borrowing Transaction) throws -> SceneletRecord {
+        guard let record = try t.scenelet(id, txn) else { throw reject("scenelet \(id.text) does not exist") }
+        return record
+    }
+
+    func mustShot(_ id: UUID, _ txn: borrowing Transaction) throws -> ShotRecord {
+        guard let record = try t.shot(id, txn) else { throw reject("shot \(id.text) does not exist") }
         return record
     }
 
@@ -135,21 +156,21 @@ private struct Fold {
             try t.put(StoryRecord(title: e.title, userID: e.userID, rootID: nil), t.stories, e.storyID, txn)
         case let .sceneletAdded(e): try sceneletAdded(e, txn)
         case let .sceneletUpdated(e):
-            var scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
+            var scenelet = try mustScenelet(e.sceneletID, txn)
             try requireStream("story", scenelet.storyID)
             if let content = e.content { scenelet.content = JSONWriter.canonical(.object(content)) }
             if let flag = e.isBranchPoint { scenelet.isBranchPoint = flag }
             if let prompt = e.choicePrompt { scenelet.choicePrompt = prompt }
-            try t.put(scenelet, t.scenelets, e.sceneletID, txn)
+            try t.put(scenelet, new: false, txn)
         case let .sceneletRemoved(e): try sceneletRemoved(e, txn)
         case let .sceneletEndFrameSet(e): try endFrameSet(e, txn)
         case let .shotPlanned(e): try shotPlanned(e, txn)
         case let .shotAssetsAttached(e):
-            var shot = try must(ShotRecord.self, t.shots, e.shotID, "shot", txn)
+            var shot = try mustShot(e.shotID, txn)
             try requireStream("story", shot.storyID)
             if let path = e.keyFrameImagePath { shot.keyFrameImagePath = path }
             if let path = e.audioFilePath { shot.audioFilePath = path }
-            try t.put(shot, t.shots, e.shotID, txn)
+            try t.put(shot, new: false, txn)
         case let .frameCreated(e): try frameCreated(e, txn)
         case let .frameApproved(e): try frameApproved(e, txn)
         case let .frameRejected(e):
@@ -330,7 +351,7 @@ private struct Fold {
         try mustBeUnused(e.sceneletID, "scenelet", txn)
         if let parentID = e.parentID {
             if checks {
-                let parent = try must(SceneletRecord.self, t.scenelets, parentID, "parent scenelet", txn)
+                guard let parent = try t.place(ofScenelet: parentID, txn) else { throw reject("parent scenelet \(parentID.text) does not exist") }
                 try require(
                     parent.storyID == e.storyID, "parent scenelet \(parentID.text) belongs to story \(parent.storyID.text), not \(e.storyID.text)")
             }
@@ -341,22 +362,22 @@ private struct Fold {
             try t.put(story, t.stories, e.storyID, txn)
         }
         let scenelet = SceneletRecord(
-            storyID: e.storyID, parentID: e.parentID, content: JSONWriter.canonical(.object(e.content)),
+            id: e.sceneletID, storyID: e.storyID, parentID: e.parentID, content: JSONWriter.canonical(.object(e.content)),
             isBranchPoint: e.isBranchPoint ?? false, choicePrompt: e.choicePrompt, endFrameID: nil, position: position
         )
-        try t.put(scenelet, t.scenelets, e.sceneletID, txn)
+        try t.put(scenelet, new: true, txn)
         try t.recordStream(of: e.sceneletID, stream, txn)
     }
 
     func sceneletRemoved(_ e: SceneletRemoved, _ txn: borrowing Transaction) throws {
-        let scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
+        let scenelet = try mustScenelet(e.sceneletID, txn)
         try requireStream("story", scenelet.storyID)
         let children = try t.ids(t.sceneletChildren, prefix: Key(e.sceneletID), txn)
         if let child = children.first {
             throw reject("scenelet \(e.sceneletID.text) has child scenelets (\(child.text)\(children.count > 1 ? " and \(children.count - 1) more" : ""))")
         }
-        for shotID in try t.ids(t.sceneletShots, prefix: Key(e.sceneletID), txn) {
-            try removeShot(shotID, txn)
+        for shot in try t.shots(of: scenelet, txn) {
+            try removeShot(shot, txn)
         }
         if let frameID = scenelet.endFrameID { try t.delete(t.endFrameRefs, Key(frameID).with(e.sceneletID), txn) }
         if let parentID = scenelet.parentID {
@@ -365,18 +386,18 @@ private struct Fold {
             story.rootID = nil
             try t.put(story, t.stories, scenelet.storyID, txn)
         }
-        try t.delete(t.scenelets, e.sceneletID, txn)
+        try t.delete(scenelet, txn)
     }
 
     /// Removes a shot and its frames; pointers at those frames become null, jobs keep their `frame_id`.
-    func removeShot(_ shotID: UUID, _ txn: borrowing Transaction) throws {
-        guard let shot = try t.record(ShotRecord.self, t.shots, shotID, txn) else { return }
+    func removeShot(_ shot: ShotRecord, _ txn: borrowing Transaction) throws {
+        let shotID = shot.id
         for frameID in try t.ids(t.shotFrames, prefix: Key(shotID), txn) {
             guard let frame = try t.record(FrameRecord.self, t.frames, frameID, txn) else { continue }
             for sceneletID in try t.members(t.endFrameRefs, prefix: Key(frameID), txn) {
-                if var scenelet = try t.record(SceneletRecord.self, t.scenelets, sceneletID, txn) {
+                if var scenelet = try t.scenelet(sceneletID, txn) {
                     scenelet.endFrameID = nil
-                    try t.put(scenelet, t.scenelets, sceneletID, txn)
+                    try t.put(scenelet, new: false, txn)
                 }
                 try t.delete(t.endFrameRefs, Key(frameID).with(sceneletID), txn)
             }
@@ -393,12 +414,11 @@ private struct Fold {
             try t.delete(t.shotFrames, Key(shotID).with(frame.position), txn)
             try t.delete(t.frames, frameID, txn)
         }
-        try t.delete(t.sceneletShots, Key(shot.sceneletID).with(shot.shotIndex), txn)
-        try t.delete(t.shots, shotID, txn)
+        try t.delete(shot, txn)
     }
 
     func endFrameSet(_ e: SceneletEndFrameSet, _ txn: borrowing Transaction) throws {
-        var scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
+        var scenelet = try mustScenelet(e.sceneletID, txn)
         try requireStream("story", scenelet.storyID)
         if checks {
             let frame = try must(FrameRecord.self, t.frames, e.frameID, "frame", txn)
@@ -409,30 +429,28 @@ private struct Fold {
         }
         if let old = scenelet.endFrameID { try t.delete(t.endFrameRefs, Key(old).with(e.sceneletID), txn) }
         scenelet.endFrameID = e.frameID
-        try t.put(scenelet, t.scenelets, e.sceneletID, txn)
+        try t.put(scenelet, new: false, txn)
         try t.put(t.endFrameRefs, Key(e.frameID).with(e.sceneletID), [], txn)
     }
 
     func shotPlanned(_ e: ShotPlanned, _ txn: borrowing Transaction) throws {
-        let scenelet = try must(SceneletRecord.self, t.scenelets, e.sceneletID, "scenelet", txn)
+        guard let scenelet = try t.place(ofScenelet: e.sceneletID, txn) else { throw reject("scenelet \(e.sceneletID.text) does not exist") }
         try requireStream("story", scenelet.storyID)
         try require(e.shotIndex >= 1, "shot_index \(e.shotIndex) of shot \(e.shotID.text) is below 1")
         try mustBeUnused(e.shotID, "shot", txn)
-        let slot = Key(e.sceneletID).with(e.shotIndex)
-        if checks, try t.contains(t.sceneletShots, slot, txn) {
+        if checks, try t.contains(t.storyShots, ShotRecord.key(scenelet, e.shotIndex), txn) {
             throw reject("scenelet \(e.sceneletID.text) already has a shot with shot_index \(e.shotIndex)")
         }
         let shot = ShotRecord(
-            sceneletID: e.sceneletID, storyID: scenelet.storyID, shotIndex: e.shotIndex,
+            id: e.shotID, scenelet: scenelet, sceneletID: e.sceneletID, shotIndex: e.shotIndex,
             storyboardPayload: e.storyboardPayload.map { JSONWriter.canonical(.object($0)) }, keyFrameImagePath: nil, audioFilePath: nil
         )
-        try t.put(shot, t.shots, e.shotID, txn)
-        try t.put(t.sceneletShots, slot, id: e.shotID, txn)
+        try t.put(shot, new: true, txn)
         try t.recordStream(of: e.shotID, stream, txn)
     }
 
     func frameCreated(_ e: FrameCreated, _ txn: borrowing Transaction) throws {
-        let shot = try must(ShotRecord.self, t.shots, e.shotID, "shot", txn)
+        guard let storyID = try t.story(ofShot: e.shotID, txn) else { throw reject("shot \(e.shotID.text) does not exist") }
         try require(!e.frameType.isEmpty, "frame_type of frame \(e.frameID.text) is empty")
         try require(e.frameType.utf8.count <= 200, "frame_type of frame \(e.frameID.text) is longer than 200 bytes")
         try mustBeUnused(e.frameID, "frame", txn)
@@ -445,7 +463,7 @@ private struct Fold {
             try t.put(t.previousFrameRefs, Key(previousID).with(e.frameID), [], txn)
         }
         let frame = FrameRecord(
-            shotID: e.shotID, storyID: shot.storyID, frameType: e.frameType, previousFrameID: e.previousFrameID,
+            shotID: e.shotID, storyID: storyID, frameType: e.frameType, previousFrameID: e.previousFrameID,
             status: .pending, currentJobID: nil, latestCompletedJobID: nil, position: position
         )
         try t.put(frame, t.frames, e.frameID, txn)

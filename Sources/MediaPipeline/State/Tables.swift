@@ -25,7 +25,10 @@ public struct DomainRejection: Error, Sendable, Equatable, CustomStringConvertib
 final class Tables: Sendable {
     let users, emails, sessions, userSessions, sessionImages, sessionImagesByTime: Database
     let referenceImages, userReferenceImages, jobs, jobsByStatus, jobImages, images: Database
-    let projects, sceneImages, stories, scenelets, sceneletChildren, shots, sceneletShots: Database
+    let projects, sceneImages, stories, sceneletChildren: Database
+    /// Scenelets and shots are stored by story (``SceneletRecord/key``, ``ShotRecord/key``), so that a whole story
+    /// reads as two key ranges; `scenelets` and `shots` map each id to its record's key.
+    let scenelets, storyScenelets, shots, storyShots: Database
     let frames, shotFrames, shotFrameTypes, frameJobs, endFrameRefs, previousFrameRefs: Database
     /// Add-only: the stream of every image, scenelet, shot and frame ever created, kept when the entity is removed —
     /// so its id is never reused and its history can still be found.
@@ -34,7 +37,7 @@ final class Tables: Sendable {
     static let names = [
         "users", "emails", "sessions", "user-sessions", "session-images", "session-images-by-time",
         "reference-images", "user-reference-images", "jobs", "jobs-by-status", "job-images", "images",
-        "projects", "scene-images", "stories", "scenelets", "scenelet-children", "shots", "scenelet-shots",
+        "projects", "scene-images", "stories", "scenelets", "story-scenelets", "scenelet-children", "shots", "story-shots",
         "frames", "shot-frames", "shot-frame-types", "frame-jobs", "end-frame-refs", "previous-frame-refs",
         "entity-streams",
     ]
@@ -45,7 +48,7 @@ final class Tables: Sendable {
         (referenceImages, userReferenceImages) = (d["reference-images"], d["user-reference-images"])
         (jobs, jobsByStatus, jobImages, images) = (d["jobs"], d["jobs-by-status"], d["job-images"], d["images"])
         (projects, sceneImages, stories, scenelets) = (d["projects"], d["scene-images"], d["stories"], d["scenelets"])
-        (sceneletChildren, shots, sceneletShots) = (d["scenelet-children"], d["shots"], d["scenelet-shots"])
+        (storyScenelets, sceneletChildren, shots, storyShots) = (d["story-scenelets"], d["scenelet-children"], d["shots"], d["story-shots"])
         (frames, shotFrames, shotFrameTypes, frameJobs) = (d["frames"], d["shot-frames"], d["shot-frame-types"], d["frame-jobs"])
         (endFrameRefs, previousFrameRefs) = (d["end-frame-refs"], d["previous-frame-refs"])
         entityStreams = d["entity-streams"]
@@ -55,6 +58,10 @@ final class Tables: Sendable {
 
     func record<R: EntityRecord>(_ type: R.Type, _ database: Database, _ id: UUID, _ txn: borrowing Transaction) throws -> R? {
         try id.withBytes { key in try txn.get(database, key) { value in try value.map { try R(bytes: $0) } } }
+    }
+
+    func record<R: EntityRecord>(_ type: R.Type, _ database: Database, _ key: Key, _ txn: borrowing Transaction) throws -> R? {
+        try key.withBytes { key in try txn.get(database, key) { value in try value.map { try R(bytes: $0) } } }
     }
 
     func exists(_ database: Database, _ id: UUID, _ txn: borrowing Transaction) throws -> Bool {
@@ -77,6 +84,85 @@ final class Tables: Sendable {
 
     func recordStream(of id: UUID, _ stream: String, _ txn: borrowing Transaction) throws {
         _ = try id.withBytes { key in try Array(stream.utf8).withUnsafeBytes { try txn.put(entityStreams, key, $0) } }
+    }
+
+    // MARK: Scenelets and shots, kept together by story
+
+    /// Where a scenelet is: its story and the position of its `scenelet.added` (the key of its record), or `nil`.
+    func place(ofScenelet id: UUID, _ txn: borrowing Transaction) throws -> ScenePlace? {
+        try id.withBytes { key in
+            try txn.get(scenelets, key) { value in
+                guard let value else { return nil }
+                var reader = ByteReader(value)
+                guard let storyID = try? reader.uuid(), let position = try? reader.u64() else { throw DamagedRecord(what: "scenelet") }
+                return ScenePlace(storyID: storyID, position: position)
+            }
+        }
+    }
+
+    func scenelet(_ id: UUID, _ txn: borrowing Transaction) throws -> SceneletRecord? {
+        guard let place = try place(ofScenelet: id, txn) else { return nil }
+        guard let record = try record(SceneletRecord.self, storyScenelets, place.key, txn) else { throw DamagedRecord(what: "scenelet") }
+        return record
+    }
+
+    /// Stores a scenelet's record; `new` also maps its id to it.
+    func put(_ scenelet: SceneletRecord, new: Bool, _ txn: borrowing Transaction) throws {
+        try put(storyScenelets, scenelet.key, scenelet.bytes, txn)
+        if new { try put(scenelets, Key(scenelet.id), scenelet.key.bytes, txn) }
+    }
+
+    func delete(_ scenelet: SceneletRecord, _ txn: borrowing Transaction) throws {
+        try delete(storyScenelets, scenelet.key, txn)
+        try delete(scenelets, scenelet.id, txn)
+    }
+
+    /// The `story-shots` key of a shot's record, or `nil`.
+    func key(ofShot id: UUID, _ txn: borrowing Transaction) throws -> [UInt8]? {
+        try id.withBytes { key in try txn.get(shots, key) { $0.map { Array($0) } } }
+    }
+
+    /// The story a shot belongs to, or `nil`.
+    func story(ofShot id: UUID, _ txn: borrowing Transaction) throws -> UUID? {
+        try id.withBytes { key in
+            try txn.get(shots, key) { value in
+                guard let value else { return nil }
+                var reader = ByteReader(value)
+                guard let storyID = try? reader.uuid() else { throw DamagedRecord(what: "shot") }
+                return storyID
+            }
+        }
+    }
+
+    func shot(_ id: UUID, _ txn: borrowing Transaction) throws -> ShotRecord? {
+        guard let key = try key(ofShot: id, txn) else { return nil }
+        return try key.withUnsafeBytes { key in
+            try txn.get(storyShots, key) { value in
+                guard let value else { throw DamagedRecord(what: "shot") }
+                return try ShotRecord(bytes: value)
+            }
+        }
+    }
+
+    /// Stores a shot's record; `new` also maps its id to it.
+    func put(_ shot: ShotRecord, new: Bool, _ txn: borrowing Transaction) throws {
+        try put(storyShots, shot.key, shot.bytes, txn)
+        if new { try put(shots, Key(shot.id), shot.key.bytes, txn) }
+    }
+
+    func delete(_ shot: ShotRecord, _ txn: borrowing Transaction) throws {
+        try delete(storyShots, shot.key, txn)
+        try delete(shots, shot.id, txn)
+    }
+
+    /// The shots of a scenelet, by shot index.
+    func shots(of scenelet: SceneletRecord, _ txn: borrowing Transaction) throws -> [ShotRecord] {
+        var shots: [ShotRecord] = []
+        try scan(storyShots, prefix: scenelet.key, txn) { _, value in
+            shots.append(try ShotRecord(bytes: value))
+            return true
+        }
+        return shots
     }
 
     // MARK: Index entries
@@ -114,12 +200,11 @@ final class Tables: Sendable {
         _ database: Database, prefix: Key, _ txn: borrowing Transaction,
         _ body: (_ suffix: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
     ) throws {
-        let prefix = prefix.bytes
-        try prefix.withUnsafeBytes { start in
+        try prefix.withBytes { start in
             try txn.withCursor(database) { cursor in
                 try cursor.forEach(from: start) { key, value in
-                    guard key.count >= prefix.count, key.starts(with: prefix) else { return false }
-                    return try body(UnsafeRawBufferPointer(rebasing: key[prefix.count...]), value)
+                    guard key.count >= start.count, memcmp(key.baseAddress!, start.baseAddress!, start.count) == 0 else { return false }
+                    return try body(UnsafeRawBufferPointer(rebasing: key[start.count...]), value)
                 }
             }
         }
@@ -148,6 +233,14 @@ final class Tables: Sendable {
         }
         return ids
     }
+}
+
+/// Where a scenelet's record is: its story and the position of its `scenelet.added`.
+struct ScenePlace: Equatable {
+    let storyID: UUID
+    let position: UInt64
+
+    var key: Key { Key(storyID).with(position) }
 }
 
 /// A composite index key: UUIDs, big-endian integers and strings side by side.
