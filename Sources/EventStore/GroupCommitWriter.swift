@@ -30,6 +30,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// took: the callers it answered are likely to come back.
     private var activeCallers = 0
     private var lastCommitSeconds = 0.0
+    /// Answered groups, not freed yet: the next callers free them (see `commit`).
+    private var answeredGroups: [[Pending]] = []
 
     /// The longest the writer waits for answered callers to come back before starting a smaller group.
     static let maxLinger = 0.0005
@@ -62,7 +64,10 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
         queue.append(Pending(request: request, complete: complete))
         condition.signal()
+        // An answered group, if one waits, is freed here, on the caller's thread (see `commit`).
+        let answered = answeredGroups.popLast()
         condition.unlock()
+        withExtendedLifetime(answered) {}
     }
 
     /// Lets queued batches finish, then ends the thread and waits for it.
@@ -122,9 +127,16 @@ final class GroupCommitWriter: @unchecked Sendable {
         for (pending, outcome) in zip(group, outcomes) {
             pending.complete(outcome)
         }
-        // The group's events (payloads, names, decoded attachments) are freed on another thread: freeing them here
-        // took about a tenth of the writer's time in a bulk `reel append`, and the writer is the bottleneck. At most
-        // a few groups wait there (a starved queue must not hold memory); past that the writer frees its own.
+        // The group's events (payloads, records, names, decoded attachments) are freed by the callers, each
+        // `enqueue` freeing one answered group: freeing them here took about a tenth of the writer's time in a bulk
+        // `reel append`, and the writer is the bottleneck; a caller frees what its own thread allocated, the cheapest
+        // place for malloc. When callers do not come back soon enough, the reaper queue frees the older groups, and
+        // when it lags too the writer frees its own: memory waiting to be freed stays bounded.
+        let overflow: [Pending]? = condition.withLock {
+            answeredGroups.insert(group, at: 0)
+            return answeredGroups.count > Self.maxAnsweredGroups ? answeredGroups.removeLast() : nil
+        }
+        guard let overflow else { return }
         let reaping = reaperBacklog.withLock { backlog -> Bool in
             guard backlog < Self.maxReaperBacklog else { return false }
             backlog += 1
@@ -133,11 +145,14 @@ final class GroupCommitWriter: @unchecked Sendable {
         if reaping {
             let backlog = reaperBacklog
             Self.reaper.async {
-                withExtendedLifetime(group) {}
+                withExtendedLifetime(overflow) {}
                 backlog.withLock { $0 -= 1 }
             }
         }
     }
+
+    /// Answered groups that wait for callers to free them, at most.
+    private static let maxAnsweredGroups = 2
 
     /// Where answered groups are freed, off the writer thread.
     private static let reaper = DispatchQueue(label: "reel.writer.reaper", qos: .utility)
