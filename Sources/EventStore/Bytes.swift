@@ -154,21 +154,28 @@ extension UUID {
     }
 
     /// Canonical lower-case text (`8-4-4-4-12` hex), without Foundation's formatted printing.
-    public var lowercased: String {
+    public var lowercased: String { lowercased(after: "") }
+
+    /// `prefix` followed by the canonical lower-case text, built in one allocation (stream names: `job-<uuid>`).
+    package func lowercased(after prefix: String) -> String {
         let digits: StaticString = "0123456789abcdef"
-        return withUnsafeBytes(of: uuid) { bytes in
-            String(unsafeUninitializedCapacity: 36) { out in
-                var o = 0
-                for (i, byte) in bytes.enumerated() {
-                    if i == 4 || i == 6 || i == 8 || i == 10 {
-                        out[o] = UInt8(ascii: "-")
-                        o += 1
+        var prefix = prefix
+        return prefix.withUTF8 { prefix in
+            withUnsafeBytes(of: uuid) { bytes in
+                String(unsafeUninitializedCapacity: prefix.count + 36) { out in
+                    var o = prefix.count
+                    if o > 0 { UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(prefix)) }
+                    for (i, byte) in bytes.enumerated() {
+                        if i == 4 || i == 6 || i == 8 || i == 10 {
+                            out[o] = UInt8(ascii: "-")
+                            o += 1
+                        }
+                        out[o] = digits.utf8Start[Int(byte >> 4)]
+                        out[o + 1] = digits.utf8Start[Int(byte & 0x0F)]
+                        o += 2
                     }
-                    out[o] = digits.utf8Start[Int(byte >> 4)]
-                    out[o + 1] = digits.utf8Start[Int(byte & 0x0F)]
-                    o += 2
+                    return o
                 }
-                return o
             }
         }
     }

@@ -251,7 +251,7 @@ public final class Store: Sendable {
         guard !events.isEmpty else { throw EventStoreError.invalidBatch("it has no events") }
         var ids = Set<UUID>()
         for (index, event) in events.enumerated() {
-            guard ids.insert(event.id).inserted else {
+            guard events.count == 1 || ids.insert(event.id).inserted else {
                 throw EventStoreError.invalidBatch("event \(index + 1) repeats id \(event.id.lowercased)")
             }
             guard (1...maxNameBytes).contains(event.stream.utf8.count) else {

@@ -218,7 +218,7 @@ public struct StreamResolver: Sendable {
 
     public mutating func stream(for event: DomainEvent, in media: MediaStore) throws -> String {
         if let (entity, id) = event.directStream {
-            let stream = "\(entity)-\(id.text)"
+            let stream = id.lowercased(after: entity + "-")
             switch event {
             case let .imageGenerated(e): remember(e.imageID, stream)
             case let .sceneletAdded(e): remember(e.sceneletID, stream)

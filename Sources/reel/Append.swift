@@ -18,8 +18,9 @@ struct Append: AsyncParsableCommand {
     @Flag(help: "One transaction: nothing is written if any line fails.") var allOrNothing = false
     @Flag(help: "Sync once at the end instead of at every commit (bulk loads).") var noSync = false
 
-    /// Lines queued but not yet committed, at most.
-    static let window = 24_576
+    /// Lines queued but not yet committed, at most: one and a half of the writer's largest group, so that the next
+    /// group is read while one commits.
+    static let window = 98_304
 
     func run() async throws {
         let descriptor = try openInput()
