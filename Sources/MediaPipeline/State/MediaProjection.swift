@@ -110,9 +110,11 @@ private struct Fold {
         if checks, try t.exists(database, id, txn) { throw reject("\(what) \(id.text) already exists") }
     }
 
-    /// An image, scenelet, shot or frame id must never have been used, even by an entity removed since.
-    func mustBeUnused(_ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
-        if checks, try t.stream(of: id, txn) != nil { throw reject("\(what) id \(id.text) was used before") }
+    /// Records the stream of a new image, scenelet, shot or frame, whose id must never have been used, even by an
+    /// entity removed since. Called after the event's other checks, as its first write: a used id is then rejected
+    /// with nothing written, and the check costs no lookup of its own.
+    func claim(_ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
+        if try !t.recordStream(of: id, stream, txn), checks { throw reject("\(what) id \(id.text) was used before") }
     }
 
     /// Every event must be in the stream of the entity it belongs to (SPEC §3), or reads by stream would lie.
@@ -281,7 +283,7 @@ private struct Fold {
             }
             throw reject("job \(e.jobID.text) already has image \(other) at generation_index \(e.generationIndex)")
         }
-        try mustBeUnused(e.imageID, "image", txn)
+        try claim(e.imageID, "image", txn)
         let sessionID = job.created.sessionID
         let image = ImageRecord(
             jobID: e.jobID, generationIndex: e.generationIndex, gcpBucketPath: e.gcpBucketPath, gcpURL: e.gcpURL,
@@ -289,7 +291,6 @@ private struct Fold {
         )
         try t.put(image, t.images, e.imageID, txn)
         try t.put(t.jobImages, slot, id: e.imageID, txn)
-        try t.recordStream(of: e.imageID, stream, txn)
         if let sessionID, var session = try t.record(SessionRecord.self, t.sessions, sessionID, txn) {
             try t.put(t.sessionImages, Key(sessionID).with(e.generationIndex).with(position), id: e.imageID, txn)
             try t.put(t.sessionImagesByTime, Key(sessionID).with(position), id: e.imageID, txn)
@@ -348,16 +349,19 @@ private struct Fold {
 
     func sceneletAdded(_ e: SceneletAdded, _ txn: borrowing Transaction) throws {
         var story = try must(StoryRecord.self, t.stories, e.storyID, "story", txn)
-        try mustBeUnused(e.sceneletID, "scenelet", txn)
         if let parentID = e.parentID {
             if checks {
                 guard let parent = try t.place(ofScenelet: parentID, txn) else { throw reject("parent scenelet \(parentID.text) does not exist") }
                 try require(
                     parent.storyID == e.storyID, "parent scenelet \(parentID.text) belongs to story \(parent.storyID.text), not \(e.storyID.text)")
             }
+        } else if let root = story.rootID {
+            throw reject("story \(e.storyID.text) already has root scenelet \(root.text)")
+        }
+        try claim(e.sceneletID, "scenelet", txn)
+        if let parentID = e.parentID {
             try t.put(t.sceneletChildren, Key(parentID).with(position), id: e.sceneletID, txn)
         } else {
-            if let root = story.rootID { throw reject("story \(e.storyID.text) already has root scenelet \(root.text)") }
             story.rootID = e.sceneletID
             try t.put(story, t.stories, e.storyID, txn)
         }
@@ -366,7 +370,6 @@ private struct Fold {
             isBranchPoint: e.isBranchPoint ?? false, choicePrompt: e.choicePrompt, endFrameID: nil, position: position
         )
         try t.put(scenelet, new: true, txn)
-        try t.recordStream(of: e.sceneletID, stream, txn)
     }
 
     func sceneletRemoved(_ e: SceneletRemoved, _ txn: borrowing Transaction) throws {
@@ -437,31 +440,28 @@ private struct Fold {
         guard let scenelet = try t.place(ofScenelet: e.sceneletID, txn) else { throw reject("scenelet \(e.sceneletID.text) does not exist") }
         try requireStream("story", scenelet.storyID)
         try require(e.shotIndex >= 1, "shot_index \(e.shotIndex) of shot \(e.shotID.text) is below 1")
-        try mustBeUnused(e.shotID, "shot", txn)
         if checks, try t.contains(t.storyShots, ShotRecord.key(scenelet, e.shotIndex), txn) {
             throw reject("scenelet \(e.sceneletID.text) already has a shot with shot_index \(e.shotIndex)")
         }
+        try claim(e.shotID, "shot", txn)
         let shot = ShotRecord(
             id: e.shotID, scenelet: scenelet, sceneletID: e.sceneletID, shotIndex: e.shotIndex,
             storyboardPayload: e.storyboardPayload.map { JSONWriter.canonical(.object($0)) }, keyFrameImagePath: nil, audioFilePath: nil
         )
         try t.put(shot, new: true, txn)
-        try t.recordStream(of: e.shotID, stream, txn)
     }
 
     func frameCreated(_ e: FrameCreated, _ txn: borrowing Transaction) throws {
         guard let storyID = try t.story(ofShot: e.shotID, txn) else { throw reject("shot \(e.shotID.text) does not exist") }
         try require(!e.frameType.isEmpty, "frame_type of frame \(e.frameID.text) is empty")
         try require(e.frameType.utf8.count <= 200, "frame_type of frame \(e.frameID.text) is longer than 200 bytes")
-        try mustBeUnused(e.frameID, "frame", txn)
         let typeKey = Key(e.shotID).with(e.frameType)
         if checks, try t.contains(t.shotFrameTypes, typeKey, txn) {
             throw reject("shot \(e.shotID.text) already has a frame of type \"\(e.frameType)\"")
         }
-        if let previousID = e.previousFrameID {
-            try mustExist(t.frames, previousID, "previous frame", txn)
-            try t.put(t.previousFrameRefs, Key(previousID).with(e.frameID), [], txn)
-        }
+        if let previousID = e.previousFrameID { try mustExist(t.frames, previousID, "previous frame", txn) }
+        try claim(e.frameID, "frame", txn)
+        if let previousID = e.previousFrameID { try t.put(t.previousFrameRefs, Key(previousID).with(e.frameID), [], txn) }
         let frame = FrameRecord(
             shotID: e.shotID, storyID: storyID, frameType: e.frameType, previousFrameID: e.previousFrameID,
             status: .pending, currentJobID: nil, latestCompletedJobID: nil, position: position
@@ -469,7 +469,6 @@ private struct Fold {
         try t.put(frame, t.frames, e.frameID, txn)
         try t.put(t.shotFrameTypes, typeKey, id: e.frameID, txn)
         try t.put(t.shotFrames, Key(e.shotID).with(position), id: e.frameID, txn)
-        try t.recordStream(of: e.frameID, stream, txn)
     }
 
     func frameApproved(_ e: FrameApproved, _ txn: borrowing Transaction) throws {

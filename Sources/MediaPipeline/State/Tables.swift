@@ -82,8 +82,12 @@ final class Tables: Sendable {
         try id.withBytes { key in try txn.get(entityStreams, key) { $0.map { String(decoding: $0, as: UTF8.self) } } }
     }
 
-    func recordStream(of id: UUID, _ stream: String, _ txn: borrowing Transaction) throws {
-        _ = try id.withBytes { key in try Array(stream.utf8).withUnsafeBytes { try txn.put(entityStreams, key, $0) } }
+    /// Records the stream an id was created in; `false`, writing nothing, when the id has one already.
+    func recordStream(of id: UUID, _ stream: String, _ txn: borrowing Transaction) throws -> Bool {
+        var stream = stream
+        return try id.withBytes { key in
+            try stream.withUTF8 { try txn.put(entityStreams, key, UnsafeRawBufferPointer($0), flags: .noOverwrite) }
+        }
     }
 
     // MARK: Scenelets and shots, kept together by story
