@@ -46,23 +46,37 @@ public struct SnapshotQueries {
 
     func imagesByScene(_ projectID: UUID, _ txn: borrowing Transaction) throws -> ImagesByScene {
         _ = try must(ProjectRecord.self, t.projects, projectID, "project", txn)
-        var scenes: [ImagesByScene.Scene] = []
-        var currentScene: Int?
-        var urls: [String] = []
+        // Every URL goes into one text, which the scenes' lists slice: one allocation for all of them.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(8_192)
+        var ends: [(scene: Int, end: Int)] = []
+        ends.reserveCapacity(256)
+        var sceneCount = 0
         try t.scan(t.sceneImages, prefix: Key(projectID), txn) { suffix, value in
             let scene = Int(BigEndian.u64(suffix) ?? 0)
-            if scene != currentScene {
-                if let currentScene { scenes.append(.init(sceneIndex: currentScene, imageURLs: urls)) }
-                currentScene = scene
+            if ends.last?.scene != scene { sceneCount += 1 }
+            bytes.append(contentsOf: value)
+            ends.append((scene, bytes.count))
+            return true
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        var scenes: [ImagesByScene.Scene] = []
+        scenes.reserveCapacity(sceneCount)
+        var urls: [Substring] = []
+        var start = text.utf8.startIndex
+        var offset = 0
+        for (index, entry) in ends.enumerated() {
+            let end = text.utf8.index(start, offsetBy: entry.end - offset)
+            urls.append(text[start..<end])
+            (start, offset) = (end, entry.end)
+            if index + 1 == ends.count || ends[index + 1].scene != entry.scene {
+                scenes.append(.init(sceneIndex: entry.scene, imageURLs: urls))
                 // Scenes of a project usually hold as many images as the one before: one allocation per scene.
                 let previous = urls.count
                 urls = []
                 urls.reserveCapacity(previous)
             }
-            urls.append(String(decoding: value, as: UTF8.self))
-            return true
         }
-        if let currentScene { scenes.append(.init(sceneIndex: currentScene, imageURLs: urls)) }
         return ImagesByScene(projectID: projectID, scenes: scenes)
     }
 

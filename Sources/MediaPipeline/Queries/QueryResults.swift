@@ -54,7 +54,9 @@ public enum Timestamp {
 public struct ImagesByScene: QueryResult, Equatable {
     public struct Scene: Sendable, Equatable {
         public let sceneIndex: Int
-        public let imageURLs: [String]
+        /// The URLs by `image_index`. They slice one text holding every URL of the result (one allocation, not one
+        /// per URL); `String($0)` copies one out.
+        public let imageURLs: [Substring]
     }
     public let projectID: UUID
     public let scenes: [Scene]
@@ -65,7 +67,7 @@ public struct ImagesByScene: QueryResult, Equatable {
         o.add("scenes", .array(scenes.map { scene in
             var s = ObjectBuilder()
             s.add("scene_index", scene.sceneIndex)
-            s.add("image_urls", .array(scene.imageURLs.map { .string($0) }))
+            s.add("image_urls", .array(scene.imageURLs.map { .string(String($0)) }))
             return s.value
         }))
         return o.value
