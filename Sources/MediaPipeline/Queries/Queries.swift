@@ -108,21 +108,26 @@ public struct SnapshotQueries {
     /// (its scenelets in the order added, its shots by scenelet), ordered in memory.
     func story(_ storyID: UUID, _ txn: borrowing Transaction) throws -> StoryView {
         let story = try must(StoryRecord.self, t.stories, storyID, "story", txn)
+        // Contents and storyboard payloads go into one buffer each, which the result slices.
+        var contents: [UInt8]? = []
+        contents!.reserveCapacity(16_384)
         var records: [SceneletRecord] = []
         try t.scan(t.storyScenelets, prefix: Key(storyID), txn) { _, value in
-            records.append(try SceneletRecord(bytes: value))
+            var reader = RecordReader(inner: ByteReader(value))
+            records.append(try SceneletRecord(from: &reader, contents: &contents))
             return true
         }
+        let content = contents!
         // Pre-order from the root, children in the order added (`records` is in that order): a child list per
         // scenelet as first child and next sibling, then an explicit stack.
         var indexByID: [UUID: Int] = [:]
         indexByID.reserveCapacity(records.count)
-        for (index, record) in records.enumerated() { indexByID[record.id] = index }
+        for index in records.indices { indexByID[records[index].id] = index }
         var firstChild = [Int](repeating: -1, count: records.count)
         var lastChild = firstChild
         var nextSibling = firstChild
-        for (index, record) in records.enumerated() {
-            guard let parentID = record.parentID, let parent = indexByID[parentID] else { continue }
+        for index in records.indices {
+            guard let parentID = records[index].parentID, let parent = indexByID[parentID] else { continue }
             if lastChild[parent] < 0 { firstChild[parent] = index } else { nextSibling[lastChild[parent]] = index }
             lastChild[parent] = index
         }
@@ -133,14 +138,14 @@ public struct SnapshotQueries {
         var stack: [Int] = []
         if let rootID = story.rootID, let root = indexByID[rootID] { stack.append(root) }
         while let index = stack.popLast() {
-            let record = records[index]
             let sequence = scenelets.count + 1
             order.append(index)
             scenelets.append(
                 StoryView.Scenelet(
-                    sceneletID: record.id, displayID: "scenelet-" + String(sequence), sequence: sequence, parentID: record.parentID,
-                    isBranchPoint: record.isBranchPoint, choicePrompt: record.choicePrompt, content: record.content,
-                    endFrameID: record.endFrameID
+                    sceneletID: records[index].id, displayID: "scenelet-" + String(sequence), sequence: sequence,
+                    parentID: records[index].parentID, isBranchPoint: records[index].isBranchPoint,
+                    choicePrompt: records[index].choicePrompt, content: content[records[index].contentRange],
+                    endFrameID: records[index].endFrameID
                 ))
             // Push the children last to first, so the first is visited next.
             let mark = stack.count
@@ -154,13 +159,15 @@ public struct SnapshotQueries {
         // Shots come by scenelet position (the order of `records`), then shot index: each scenelet's are one run,
         // emitted in the scenelets' depth-first order.
         let positions = records.map(\.position)
+        var payloads: [UInt8]? = []
         var shotRecords: [ShotRecord] = []
         shotRecords.reserveCapacity(records.count)
         var runs = [Range<Int>?](repeating: nil, count: records.count)
         var runIndex = -1
         var runStart = 0
         try t.scan(t.storyShots, prefix: Key(storyID), txn) { _, value in
-            let shot = try ShotRecord(bytes: value)
+            var reader = RecordReader(inner: ByteReader(value))
+            let shot = try ShotRecord(from: &reader, payloads: &payloads)
             if runIndex < 0 || shot.sceneletPosition != positions[runIndex] {
                 if runIndex >= 0 { runs[runIndex] = runStart..<shotRecords.count }
                 runIndex = Self.index(of: shot.sceneletPosition, in: positions)
@@ -171,6 +178,7 @@ public struct SnapshotQueries {
             return true
         }
         if runIndex >= 0 { runs[runIndex] = runStart..<shotRecords.count }
+        let payload = payloads!
         var shots: [StoryView.Shot] = []
         shots.reserveCapacity(shotRecords.count)
         for (scenelet, index) in zip(scenelets, order) {
@@ -179,7 +187,7 @@ public struct SnapshotQueries {
                 shots.append(
                     StoryView.Shot(
                         shotID: shot.id, sceneletID: scenelet.sceneletID, sceneletDisplayID: scenelet.displayID,
-                        sceneletSequence: scenelet.sequence, shotIndex: shot.shotIndex, storyboardPayload: shot.storyboardPayload,
+                        sceneletSequence: scenelet.sequence, shotIndex: shot.shotIndex, storyboardPayload: shot.storyboardPayloadRange.map { payload[$0] },
                         keyFrameImagePath: shot.keyFrameImagePath, audioFilePath: shot.audioFilePath
                     ))
             }

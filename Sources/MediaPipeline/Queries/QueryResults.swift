@@ -21,7 +21,7 @@ struct ObjectBuilder {
     mutating func add(_ key: String, _ value: Int) { object.set(key, .number(JSONNumber(value))) }
     mutating func add(_ key: String, _ value: Bool) { object.set(key, .bool(value)) }
     mutating func add(_ key: String, time: Int64) { object.set(key, .string(Timestamp.iso8601(time))) }
-    mutating func add(_ key: String, json bytes: [UInt8]?) {
+    mutating func add(_ key: String, json bytes: ArraySlice<UInt8>?) {
         guard let bytes, let value = try? bytes.withUnsafeBytes({ try JSONReader.read($0) }) else {
             object.set(key, .null)
             return
@@ -144,8 +144,8 @@ public struct StoryView: QueryResult, Equatable {
         public let parentID: UUID?
         public let isBranchPoint: Bool
         public let choicePrompt: String?
-        /// Canonical JSON of the content object.
-        public let content: [UInt8]
+        /// Canonical JSON of the content object (a slice of one buffer holding every scenelet's).
+        public let content: ArraySlice<UInt8>
         public let endFrameID: UUID?
     }
     public struct Shot: Sendable, Equatable {
@@ -154,7 +154,8 @@ public struct StoryView: QueryResult, Equatable {
         public let sceneletDisplayID: String
         public let sceneletSequence: Int
         public let shotIndex: Int
-        public let storyboardPayload: [UInt8]?
+        /// Canonical JSON of the storyboard payload (a slice of one buffer holding every shot's).
+        public let storyboardPayload: ArraySlice<UInt8>?
         public let keyFrameImagePath: String?
         public let audioFilePath: String?
     }

@@ -247,6 +247,8 @@ struct SceneletRecord: EntityRecord {
     var endFrameID: UUID?
     /// The position of its `scenelet.added`: orders a story's scenelets, and siblings, as they were added.
     var position: UInt64
+    /// Where `content` is in the buffer a query decoded it into (``init(from:contents:)``); not stored.
+    var contentRange: Range<Int> = 0..<0
 
     init(
         id: UUID, storyID: UUID, parentID: UUID?, content: [UInt8], isBranchPoint: Bool, choicePrompt: String?, endFrameID: UUID?,
@@ -256,10 +258,21 @@ struct SceneletRecord: EntityRecord {
         (self.choicePrompt, self.endFrameID, self.position) = (choicePrompt, endFrameID, position)
     }
     init(from r: inout RecordReader) throws {
+        var none: [UInt8]?
+        try self.init(from: &r, contents: &none)
+    }
+    /// With `contents`, the content is appended there (``contentRange``) and ``content`` stays empty: a query decoding
+    /// a whole story allocates one buffer rather than one array per scenelet.
+    init(from r: inout RecordReader, contents: inout [UInt8]?) throws {
         id = try r.uuid()
         storyID = try r.uuid()
         parentID = try r.optionalUUID()
-        content = try r.bytes() ?? []
+        if contents != nil {
+            content = []
+            contentRange = try r.bytes(appendingTo: &contents!) ?? 0..<0
+        } else {
+            content = try r.bytes() ?? []
+        }
         isBranchPoint = try r.bool()
         choicePrompt = try r.optionalString()
         endFrameID = try r.optionalUUID()
@@ -294,6 +307,8 @@ struct ShotRecord: EntityRecord {
     var storyboardPayload: [UInt8]?
     var keyFrameImagePath: String?
     var audioFilePath: String?
+    /// Where `storyboardPayload` is in the buffer a query decoded it into (``init(from:payloads:)``); not stored.
+    var storyboardPayloadRange: Range<Int>?
 
     init(
         id: UUID, scenelet: ScenePlace, sceneletID: UUID, shotIndex: Int, storyboardPayload: [UInt8]?, keyFrameImagePath: String?,
@@ -303,12 +318,22 @@ struct ShotRecord: EntityRecord {
         (self.shotIndex, self.storyboardPayload, self.keyFrameImagePath, self.audioFilePath) = (shotIndex, storyboardPayload, keyFrameImagePath, audioFilePath)
     }
     init(from r: inout RecordReader) throws {
+        var none: [UInt8]?
+        try self.init(from: &r, payloads: &none)
+    }
+    /// With `payloads`, the storyboard payload is appended there (``storyboardPayloadRange``) and
+    /// ``storyboardPayload`` stays `nil`.
+    init(from r: inout RecordReader, payloads: inout [UInt8]?) throws {
         id = try r.uuid()
         sceneletID = try r.uuid()
         storyID = try r.uuid()
         sceneletPosition = try r.u64()
         shotIndex = try r.int()
-        storyboardPayload = try r.bytes()
+        if payloads != nil {
+            storyboardPayloadRange = try r.bytes(appendingTo: &payloads!)
+        } else {
+            storyboardPayload = try r.bytes()
+        }
         keyFrameImagePath = try r.optionalString()
         audioFilePath = try r.optionalString()
     }

@@ -103,6 +103,15 @@ struct RecordReader {
         guard try flag() else { return nil }
         do { return Array(try inner.blob()) } catch { throw damaged() }
     }
+    /// What ``bytes()`` reads, appended to `buffer` instead of copied into an array of its own: its range there.
+    mutating func bytes(appendingTo buffer: inout [UInt8]) throws -> Range<Int>? {
+        guard try flag() else { return nil }
+        do {
+            let blob = try inner.blob()
+            buffer.append(contentsOf: blob)
+            return buffer.count - blob.count..<buffer.count
+        } catch { throw damaged() }
+    }
     mutating func uuids() throws -> [UUID] {
         let count: UInt32
         do { count = try inner.u32() } catch { throw damaged() }
