@@ -26,7 +26,7 @@ struct ProjectScenarioTests {
             let result = try media.imagesByScene(project: project)
             #expect(result.scenes.map(\.sceneIndex) == Array(0..<25))
             for scene in result.scenes {
-                #expect(scene.imageURLs == (0..<16).map { "https://img/\(scene.sceneIndex)/\($0).png" }, "ordered by image_index, none lost")
+                #expect(scene.imageURLs.map(String.init) == (0..<16).map { "https://img/\(scene.sceneIndex)/\($0).png" }, "ordered by image_index, none lost")
             }
         }
     }

@@ -46,7 +46,8 @@ public struct SnapshotQueries {
 
     func imagesByScene(_ projectID: UUID, _ txn: borrowing Transaction) throws -> ImagesByScene {
         _ = try must(ProjectRecord.self, t.projects, projectID, "project", txn)
-        // Every URL goes into one text, which the scenes' lists slice: one allocation for all of them.
+        // Every URL goes into one text, and its slices into one list, which the scenes slice: a few allocations for
+        // the whole result rather than one per URL and per scene (malloc is most of such a query's time).
         var bytes: [UInt8] = []
         bytes.reserveCapacity(8_192)
         var ends: [(scene: Int, end: Int)] = []
@@ -60,9 +61,10 @@ public struct SnapshotQueries {
             return true
         }
         let text = String(decoding: bytes, as: UTF8.self)
-        var scenes: [ImagesByScene.Scene] = []
-        scenes.reserveCapacity(sceneCount)
         var urls: [Substring] = []
+        urls.reserveCapacity(ends.count)
+        var sceneRanges: [(scene: Int, range: Range<Int>)] = []
+        sceneRanges.reserveCapacity(sceneCount)
         var start = text.utf8.startIndex
         var offset = 0
         for (index, entry) in ends.enumerated() {
@@ -70,13 +72,11 @@ public struct SnapshotQueries {
             urls.append(text[start..<end])
             (start, offset) = (end, entry.end)
             if index + 1 == ends.count || ends[index + 1].scene != entry.scene {
-                scenes.append(.init(sceneIndex: entry.scene, imageURLs: urls))
-                // Scenes of a project usually hold as many images as the one before: one allocation per scene.
-                let previous = urls.count
-                urls = []
-                urls.reserveCapacity(previous)
+                sceneRanges.append((entry.scene, (sceneRanges.last?.range.upperBound ?? 0)..<urls.count))
             }
         }
+        // The scenes slice the list once it is complete.
+        let scenes = sceneRanges.map { ImagesByScene.Scene(sceneIndex: $0.scene, imageURLs: urls[$0.range]) }
         return ImagesByScene(projectID: projectID, scenes: scenes)
     }
 
@@ -108,16 +108,44 @@ public struct SnapshotQueries {
     /// (its scenelets in the order added, its shots by scenelet), ordered in memory.
     func story(_ storyID: UUID, _ txn: borrowing Transaction) throws -> StoryView {
         let story = try must(StoryRecord.self, t.stories, storyID, "story", txn)
-        // Contents and storyboard payloads go into one buffer each, which the result slices.
-        var contents: [UInt8]? = []
-        contents!.reserveCapacity(16_384)
+        // The records' variable-length fields (contents, payloads, prompts, paths) go into one buffer, which the
+        // result slices: as bytes, and as one text for the strings.
+        var arena: [UInt8]? = []
+        arena!.reserveCapacity(32_768)
         var records: [SceneletRecord] = []
         try t.scan(t.storyScenelets, prefix: Key(storyID), txn) { _, value in
             var reader = RecordReader(inner: ByteReader(value))
-            records.append(try SceneletRecord(from: &reader, contents: &contents))
+            records.append(try SceneletRecord(from: &reader, arena: &arena))
             return true
         }
-        let content = contents!
+        // Shots come by scenelet position (the order of `records`), then shot index: each scenelet's are one run.
+        let positions = records.map(\.position)
+        var shotRecords: [ShotRecord] = []
+        shotRecords.reserveCapacity(records.count)
+        var runs = [Range<Int>?](repeating: nil, count: records.count)
+        var runIndex = -1
+        var runStart = 0
+        try t.scan(t.storyShots, prefix: Key(storyID), txn) { _, value in
+            var reader = RecordReader(inner: ByteReader(value))
+            let shot = try ShotRecord(from: &reader, arena: &arena)
+            if runIndex < 0 || shot.sceneletPosition != positions[runIndex] {
+                if runIndex >= 0 { runs[runIndex] = runStart..<shotRecords.count }
+                runIndex = Self.index(of: shot.sceneletPosition, in: positions)
+                runStart = shotRecords.count
+                if runIndex < 0 { return true }  // damaged: a shot of no scenelet
+            }
+            shotRecords.append(shot)
+            return true
+        }
+        if runIndex >= 0 { runs[runIndex] = runStart..<shotRecords.count }
+        let bytes = arena!
+        let text = String(decoding: bytes, as: UTF8.self)
+        func slice(_ range: Range<Int>?) -> Substring? {
+            guard let range else { return nil }
+            let start = text.utf8.index(text.utf8.startIndex, offsetBy: range.lowerBound)
+            return text[start..<text.utf8.index(start, offsetBy: range.count)]
+        }
+
         // Pre-order from the root, children in the order added (`records` is in that order): a child list per
         // scenelet as first child and next sibling, then an explicit stack.
         var indexByID: [UUID: Int] = [:]
@@ -133,20 +161,27 @@ public struct SnapshotQueries {
         }
         var scenelets: [StoryView.Scenelet] = []
         scenelets.reserveCapacity(records.count)
-        var order: [Int] = []  // record indexes, depth-first
-        order.reserveCapacity(records.count)
+        var shots: [StoryView.Shot] = []
+        shots.reserveCapacity(shotRecords.count)
         var stack: [Int] = []
         if let rootID = story.rootID, let root = indexByID[rootID] { stack.append(root) }
         while let index = stack.popLast() {
             let sequence = scenelets.count + 1
-            order.append(index)
+            let displayID = "scenelet-" + String(sequence)
             scenelets.append(
                 StoryView.Scenelet(
-                    sceneletID: records[index].id, displayID: "scenelet-" + String(sequence), sequence: sequence,
-                    parentID: records[index].parentID, isBranchPoint: records[index].isBranchPoint,
-                    choicePrompt: records[index].choicePrompt, content: content[records[index].contentRange],
-                    endFrameID: records[index].endFrameID
+                    sceneletID: records[index].id, displayID: displayID, sequence: sequence, parentID: records[index].parentID,
+                    isBranchPoint: records[index].isBranchPoint, choicePrompt: slice(records[index].choicePromptRange),
+                    content: bytes[records[index].contentRange], endFrameID: records[index].endFrameID
                 ))
+            for shot in runs[index].map({ shotRecords[$0] }) ?? [] {
+                shots.append(
+                    StoryView.Shot(
+                        shotID: shot.id, sceneletID: records[index].id, sceneletDisplayID: displayID, sceneletSequence: sequence,
+                        shotIndex: shot.shotIndex, storyboardPayload: shot.storyboardPayloadRange.map { bytes[$0] },
+                        keyFrameImagePath: slice(shot.keyFrameImagePathRange), audioFilePath: slice(shot.audioFilePathRange)
+                    ))
+            }
             // Push the children last to first, so the first is visited next.
             let mark = stack.count
             var child = firstChild[index]
@@ -155,42 +190,6 @@ public struct SnapshotQueries {
                 child = nextSibling[child]
             }
             stack[mark...].reverse()
-        }
-        // Shots come by scenelet position (the order of `records`), then shot index: each scenelet's are one run,
-        // emitted in the scenelets' depth-first order.
-        let positions = records.map(\.position)
-        var payloads: [UInt8]? = []
-        var shotRecords: [ShotRecord] = []
-        shotRecords.reserveCapacity(records.count)
-        var runs = [Range<Int>?](repeating: nil, count: records.count)
-        var runIndex = -1
-        var runStart = 0
-        try t.scan(t.storyShots, prefix: Key(storyID), txn) { _, value in
-            var reader = RecordReader(inner: ByteReader(value))
-            let shot = try ShotRecord(from: &reader, payloads: &payloads)
-            if runIndex < 0 || shot.sceneletPosition != positions[runIndex] {
-                if runIndex >= 0 { runs[runIndex] = runStart..<shotRecords.count }
-                runIndex = Self.index(of: shot.sceneletPosition, in: positions)
-                runStart = shotRecords.count
-                if runIndex < 0 { return true }  // damaged: a shot of no scenelet
-            }
-            shotRecords.append(shot)
-            return true
-        }
-        if runIndex >= 0 { runs[runIndex] = runStart..<shotRecords.count }
-        let payload = payloads!
-        var shots: [StoryView.Shot] = []
-        shots.reserveCapacity(shotRecords.count)
-        for (scenelet, index) in zip(scenelets, order) {
-            guard let range = runs[index] else { continue }
-            for shot in shotRecords[range] {
-                shots.append(
-                    StoryView.Shot(
-                        shotID: shot.id, sceneletID: scenelet.sceneletID, sceneletDisplayID: scenelet.displayID,
-                        sceneletSequence: scenelet.sequence, shotIndex: shot.shotIndex, storyboardPayload: shot.storyboardPayloadRange.map { payload[$0] },
-                        keyFrameImagePath: shot.keyFrameImagePath, audioFilePath: shot.audioFilePath
-                    ))
-            }
         }
         return StoryView(storyID: storyID, title: story.title, scenelets: scenelets, shots: shots)
     }

@@ -17,6 +17,7 @@ struct ObjectBuilder {
     var object = JSONObject()
     mutating func add(_ key: String, _ value: JSONValue) { object.set(key, value) }
     mutating func add(_ key: String, _ value: String?) { object.set(key, value.map { .string($0) } ?? .null) }
+    mutating func add(_ key: String, _ value: Substring?) { object.set(key, value.map { .string(String($0)) } ?? .null) }
     mutating func add(_ key: String, _ value: UUID?) { object.set(key, value.map { .string($0.text) } ?? .null) }
     mutating func add(_ key: String, _ value: Int) { object.set(key, .number(JSONNumber(value))) }
     mutating func add(_ key: String, _ value: Bool) { object.set(key, .bool(value)) }
@@ -54,9 +55,10 @@ public enum Timestamp {
 public struct ImagesByScene: QueryResult, Equatable {
     public struct Scene: Sendable, Equatable {
         public let sceneIndex: Int
-        /// The URLs by `image_index`. They slice one text holding every URL of the result (one allocation, not one
-        /// per URL); `String($0)` copies one out.
-        public let imageURLs: [Substring]
+        /// The URLs by `image_index`: a slice of one list of the result's URLs, each a slice of one text holding
+        /// them all (two allocations for the whole result, not one per URL and per scene); `String($0)` copies one
+        /// out.
+        public let imageURLs: ArraySlice<Substring>
     }
     public let projectID: UUID
     public let scenes: [Scene]
@@ -143,8 +145,9 @@ public struct StoryView: QueryResult, Equatable {
         public let sequence: Int
         public let parentID: UUID?
         public let isBranchPoint: Bool
-        public let choicePrompt: String?
-        /// Canonical JSON of the content object (a slice of one buffer holding every scenelet's).
+        /// A slice of one text holding the result's strings; `String($0)` copies it out.
+        public let choicePrompt: Substring?
+        /// Canonical JSON of the content object (a slice of one buffer holding the result's variable-length fields).
         public let content: ArraySlice<UInt8>
         public let endFrameID: UUID?
     }
@@ -154,10 +157,12 @@ public struct StoryView: QueryResult, Equatable {
         public let sceneletDisplayID: String
         public let sceneletSequence: Int
         public let shotIndex: Int
-        /// Canonical JSON of the storyboard payload (a slice of one buffer holding every shot's).
+        /// Canonical JSON of the storyboard payload (a slice of one buffer holding the result's variable-length
+        /// fields).
         public let storyboardPayload: ArraySlice<UInt8>?
-        public let keyFrameImagePath: String?
-        public let audioFilePath: String?
+        /// Slices of one text holding the result's strings; `String($0)` copies one out.
+        public let keyFrameImagePath: Substring?
+        public let audioFilePath: Substring?
     }
     public let storyID: UUID
     public let title: String

@@ -247,8 +247,10 @@ struct SceneletRecord: EntityRecord {
     var endFrameID: UUID?
     /// The position of its `scenelet.added`: orders a story's scenelets, and siblings, as they were added.
     var position: UInt64
-    /// Where `content` is in the buffer a query decoded it into (``init(from:contents:)``); not stored.
+    /// Where `content` and `choicePrompt` are in the buffer a query decoded them into (``init(from:arena:)``); not
+    /// stored.
     var contentRange: Range<Int> = 0..<0
+    var choicePromptRange: Range<Int>?
 
     init(
         id: UUID, storyID: UUID, parentID: UUID?, content: [UInt8], isBranchPoint: Bool, choicePrompt: String?, endFrameID: UUID?,
@@ -259,22 +261,23 @@ struct SceneletRecord: EntityRecord {
     }
     init(from r: inout RecordReader) throws {
         var none: [UInt8]?
-        try self.init(from: &r, contents: &none)
+        try self.init(from: &r, arena: &none)
     }
-    /// With `contents`, the content is appended there (``contentRange``) and ``content`` stays empty: a query decoding
-    /// a whole story allocates one buffer rather than one array per scenelet.
-    init(from r: inout RecordReader, contents: inout [UInt8]?) throws {
+    /// With an `arena`, the content and the choice prompt are appended there (``contentRange``,
+    /// ``choicePromptRange``) and ``content`` and ``choicePrompt`` stay empty: a query decoding a whole story allocates
+    /// one buffer rather than an array or a string per field.
+    init(from r: inout RecordReader, arena: inout [UInt8]?) throws {
         id = try r.uuid()
         storyID = try r.uuid()
         parentID = try r.optionalUUID()
-        if contents != nil {
+        if arena != nil {
             content = []
-            contentRange = try r.bytes(appendingTo: &contents!) ?? 0..<0
+            contentRange = try r.bytes(appendingTo: &arena!) ?? 0..<0
         } else {
             content = try r.bytes() ?? []
         }
         isBranchPoint = try r.bool()
-        choicePrompt = try r.optionalString()
+        if arena != nil { choicePromptRange = try r.optionalString(appendingTo: &arena!) } else { choicePrompt = try r.optionalString() }
         endFrameID = try r.optionalUUID()
         position = try r.u64()
     }
@@ -307,8 +310,9 @@ struct ShotRecord: EntityRecord {
     var storyboardPayload: [UInt8]?
     var keyFrameImagePath: String?
     var audioFilePath: String?
-    /// Where `storyboardPayload` is in the buffer a query decoded it into (``init(from:payloads:)``); not stored.
-    var storyboardPayloadRange: Range<Int>?
+    /// Where `storyboardPayload` and the paths are in the buffer a query decoded them into (``init(from:arena:)``);
+    /// not stored.
+    var storyboardPayloadRange, keyFrameImagePathRange, audioFilePathRange: Range<Int>?
 
     init(
         id: UUID, scenelet: ScenePlace, sceneletID: UUID, shotIndex: Int, storyboardPayload: [UInt8]?, keyFrameImagePath: String?,
@@ -319,23 +323,25 @@ struct ShotRecord: EntityRecord {
     }
     init(from r: inout RecordReader) throws {
         var none: [UInt8]?
-        try self.init(from: &r, payloads: &none)
+        try self.init(from: &r, arena: &none)
     }
-    /// With `payloads`, the storyboard payload is appended there (``storyboardPayloadRange``) and
-    /// ``storyboardPayload`` stays `nil`.
-    init(from r: inout RecordReader, payloads: inout [UInt8]?) throws {
+    /// With an `arena`, the storyboard payload and the paths are appended there (the `…Range` properties) and stay
+    /// `nil` here.
+    init(from r: inout RecordReader, arena: inout [UInt8]?) throws {
         id = try r.uuid()
         sceneletID = try r.uuid()
         storyID = try r.uuid()
         sceneletPosition = try r.u64()
         shotIndex = try r.int()
-        if payloads != nil {
-            storyboardPayloadRange = try r.bytes(appendingTo: &payloads!)
+        if arena != nil {
+            storyboardPayloadRange = try r.bytes(appendingTo: &arena!)
+            keyFrameImagePathRange = try r.optionalString(appendingTo: &arena!)
+            audioFilePathRange = try r.optionalString(appendingTo: &arena!)
         } else {
             storyboardPayload = try r.bytes()
+            keyFrameImagePath = try r.optionalString()
+            audioFilePath = try r.optionalString()
         }
-        keyFrameImagePath = try r.optionalString()
-        audioFilePath = try r.optionalString()
     }
     func encode(into w: inout RecordWriter) {
         w.uuid(id)

@@ -103,6 +103,16 @@ struct RecordReader {
         guard try flag() else { return nil }
         do { return Array(try inner.blob()) } catch { throw damaged() }
     }
+    /// What ``optionalString()`` reads, appended to `buffer` (as UTF-8) instead of made a string of its own: its range.
+    mutating func optionalString(appendingTo buffer: inout [UInt8]) throws -> Range<Int>? {
+        guard try flag() else { return nil }
+        do {
+            let blob = try inner.blob()
+            guard blob.allSatisfy({ $0 < 0x80 }) || String(validating: blob, as: UTF8.self) != nil else { throw damaged() }
+            buffer.append(contentsOf: blob)
+            return buffer.count - blob.count..<buffer.count
+        } catch { throw damaged() }
+    }
     /// What ``bytes()`` reads, appended to `buffer` instead of copied into an array of its own: its range there.
     mutating func bytes(appendingTo buffer: inout [UInt8]) throws -> Range<Int>? {
         guard try flag() else { return nil }
