@@ -14,6 +14,23 @@ public struct EventTypeIndex: Projection {
 
     public init() {}
 
+    /// Appends a group commit's accepted events at its end (see ``GroupIndexed``): each type's positions through one
+    /// cursor, rather than a put per event as it is appended.
+    func index(_ entries: [(type: String, position: UInt64)], _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
+        var byType: [String: [UInt64]] = [:]
+        for entry in entries { byType[entry.type, default: []].append(entry.position) }
+        try txn.withCursor(databases.memoized { $0["positions"] }) { cursor in
+            for (type, positions) in byType {
+                var type = type
+                try type.withUTF8 { key in
+                    for position in positions {
+                        _ = try BigEndian.withBytes(position) { try cursor.put(UnsafeRawBufferPointer(key), $0, flags: .appendDuplicate) }
+                    }
+                }
+            }
+        }
+    }
+
     public func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
         var type = event.type
         _ = try type.withUTF8 { key in
