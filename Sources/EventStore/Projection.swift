@@ -1,5 +1,6 @@
 import Foundation
 import LMDB
+import Synchronization
 
 /// A read model kept inside the append's write transaction.
 ///
@@ -56,12 +57,13 @@ public struct ProjectionDatabases: Sendable {
     /// A value derived once from these databases (typically a struct of resolved handles), built on first use and
     /// kept for the life of the store, so `apply` need not look databases up by name for every event.
     public func memoized<T: Sendable>(_ build: (ProjectionDatabases) -> T) -> T {
-        memo.lock.lock()
-        defer { memo.lock.unlock() }
-        if let value = memo.value as? T { return value }
-        let value = build(self)
-        memo.value = value
-        return value
+        // Called for every event a projection folds: a futex-based lock and a type check, no existential cast.
+        memo.state.withLock { state in
+            if state.type == ObjectIdentifier(T.self), let box = state.box { return unsafeDowncast(box, to: MemoBox<T>.self).value }
+            let value = build(self)
+            state = (ObjectIdentifier(T.self), MemoBox(value))
+            return value
+        }
     }
 
     /// The database declared under `name`. Asking for an undeclared name is a programming error.
@@ -73,7 +75,11 @@ public struct ProjectionDatabases: Sendable {
     var all: [Database] { handles.keys.sorted().map { handles[$0]! } }
 }
 
-private final class Memo: @unchecked Sendable {
-    let lock = NSLock()
-    var value: (any Sendable)?
+private final class Memo: Sendable {
+    let state = Mutex<(type: ObjectIdentifier?, box: AnyObject?)>((nil, nil))
+}
+
+private final class MemoBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
