@@ -190,20 +190,22 @@ struct GroupAppend {
         positions.reserveCapacity(request.events.count)
         versions.reserveCapacity(request.events.count)
         for index in request.events.indices {
-            let event = request.events[index]
             let record = request.records[index]
-            let existing = try streamHead(event.stream, &state, txn)
+            let existing = try streamHead(request.events[index].stream, &state, txn)
             let number = existing?.number ?? state.nextStream
             let version = (existing?.version ?? 0) + 1
             let position = state.head.position + 1
             let hash = record.seal(
                 previousHash: state.head.hash, previousInStream: existing?.lastPosition ?? 0, position: position, version: version,
                 recordedAt: state.now)
+            // Built from the request's event field by field: a copy of the whole event first would retain each of its
+            // arrays and strings once more.
             let recorded = RecordedEvent(
-                position: position, stream: event.stream, version: version, id: event.id, type: event.type,
-                recordedAtMilliseconds: state.now, metadata: event.metadata, payload: event.payload, hash: hash,
-                attachment: event.attachment
+                position: position, stream: request.events[index].stream, version: version, id: request.events[index].id,
+                type: request.events[index].type, recordedAtMilliseconds: state.now, metadata: request.events[index].metadata,
+                payload: request.events[index].payload, hash: hash, attachment: request.events[index].attachment
             )
+            let event = (id: recorded.id, stream: recorded.stream, type: recorded.type)
             for index in layout.projections.indices where index != state.typeIndex?.index {
                 try layout.projections[index].projection.apply(recorded, txn, state.projections[index])
             }
