@@ -106,8 +106,10 @@ private struct Fold {
         if checks, try !t.exists(database, id, txn) { throw reject("\(what) \(id.text) does not exist") }
     }
 
-    func mustBeNew(_ database: Database, _ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
-        if checks, try t.exists(database, id, txn) { throw reject("\(what) \(id.text) already exists") }
+    /// Stores a new entity's record, whose id must be new. Called after the event's other checks, as its first write:
+    /// an existing id is then rejected with nothing written, and the check costs no lookup of its own.
+    func create(_ record: some EntityRecord, _ database: Database, _ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
+        if try !t.putNew(record, database, id, txn), checks { throw reject("\(what) \(id.text) already exists") }
     }
 
     /// Records the stream of a new image, scenelet, shot or frame, whose id must never have been used, even by an
@@ -149,13 +151,11 @@ private struct Fold {
         case let .imageGenerated(e): try imageGenerated(e, txn)
         case let .imageDeleted(e): try imageDeleted(e, txn)
         case let .projectCreated(e):
-            try mustBeNew(t.projects, e.projectID, "project", txn)
-            try t.put(ProjectRecord(userID: e.userID, title: e.title), t.projects, e.projectID, txn)
+            try create(ProjectRecord(userID: e.userID, title: e.title), t.projects, e.projectID, "project", txn)
         case let .sceneImageSaved(e): try sceneImageSaved(e, txn)
         case let .sceneImagesCleared(e): try sceneImagesCleared(e, txn)
         case let .storyCreated(e):
-            try mustBeNew(t.stories, e.storyID, "story", txn)
-            try t.put(StoryRecord(title: e.title, userID: e.userID, rootID: nil), t.stories, e.storyID, txn)
+            try create(StoryRecord(title: e.title, userID: e.userID, rootID: nil), t.stories, e.storyID, "story", txn)
         case let .sceneletAdded(e): try sceneletAdded(e, txn)
         case let .sceneletUpdated(e):
             var scenelet = try mustScenelet(e.sceneletID, txn)
@@ -188,7 +188,6 @@ private struct Fold {
     func userRegistered(_ e: UserRegistered, _ txn: borrowing Transaction) throws {
         try require(!e.email.isEmpty && e.email.contains("@"), "email \"\(e.email.prefix(100))\" must be non-empty and contain @")
         try require(e.email.utf8.count <= 320, "email is longer than 320 bytes")
-        try mustBeNew(t.users, e.userID, "user", txn)
         let emailKey = Key(0).with(e.email.lowercased())
         if checks, let owner = try t.get(t.emails, emailKey, txn) {
             let other = owner.withUnsafeBytes { bytes -> String in
@@ -197,15 +196,14 @@ private struct Fold {
             }
             throw reject("email \(e.email) is already registered to user \(other)")
         }
-        try t.put(UserRecord(email: e.email), t.users, e.userID, txn)
+        try create(UserRecord(email: e.email), t.users, e.userID, "user", txn)
         try t.put(t.emails, emailKey, id: e.userID, txn)
     }
 
     func sessionCreated(_ e: SessionCreated, _ txn: borrowing Transaction) throws {
         try mustExist(t.users, e.userID, "user", txn)
-        try mustBeNew(t.sessions, e.sessionID, "session", txn)
         let session = SessionRecord(userID: e.userID, title: e.title, createdAt: time, updatedAt: time, updatedPosition: position, imageCount: 0)
-        try t.put(session, t.sessions, e.sessionID, txn)
+        try create(session, t.sessions, e.sessionID, "session", txn)
         try t.put(t.userSessions, Key(e.userID).with(e.sessionID), [], txn)
     }
 
@@ -219,12 +217,11 @@ private struct Fold {
     func referenceImageUploaded(_ e: ReferenceImageUploaded, _ txn: borrowing Transaction) throws {
         try mustExist(t.users, e.userID, "user", txn)
         try sessionOfUser(e.sessionID, e.userID, txn)
-        try mustBeNew(t.referenceImages, e.referenceImageID, "reference image", txn)
         let record = ReferenceImageRecord(
             userID: e.userID, sessionID: e.sessionID, gcpBucketPath: e.gcpBucketPath, gcpURL: e.gcpURL,
             filename: e.filename, uploadedAt: time, position: position
         )
-        try t.put(record, t.referenceImages, e.referenceImageID, txn)
+        try create(record, t.referenceImages, e.referenceImageID, "reference image", txn)
         try t.put(t.userReferenceImages, Key(e.userID).with(position), id: e.referenceImageID, txn)
     }
 
@@ -233,7 +230,6 @@ private struct Fold {
         let shots = e.numberOfShots ?? 1
         try require((1...16).contains(shots), "number_of_shots \(shots) of job \(e.jobID.text) is not within 1…16")
         try mustExist(t.users, e.userID, "user", txn)
-        try mustBeNew(t.jobs, e.jobID, "job", txn)
         try sessionOfUser(e.sessionID, e.userID, txn)
         if let frameID = e.frameID { try mustExist(t.frames, frameID, "frame", txn) }
         for referenceID in checks ? e.referenceImageIDs ?? [] : [] {
@@ -246,7 +242,7 @@ private struct Fold {
         var created = e
         created.numberOfShots = nil
         let job = JobRecord(created: created, numberOfShots: shots, status: .pending, error: nil, createdAt: time, position: position)
-        try t.put(job, t.jobs, e.jobID, txn)
+        try create(job, t.jobs, e.jobID, "job", txn)
         try t.put(t.jobsByStatus, Key(JobStatus.pending.code).with(position), id: e.jobID, txn)
         if let frameID = e.frameID { try t.put(t.frameJobs, Key(frameID).with(position), id: e.jobID, txn) }
     }

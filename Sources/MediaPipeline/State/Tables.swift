@@ -64,6 +64,12 @@ final class Tables: Sendable {
         try key.withBytes { key in try txn.get(database, key) { value in try value.map { try R(bytes: $0) } } }
     }
 
+    /// Stores a new entity's record; `false`, writing nothing, when the id has one already.
+    func putNew(_ record: some EntityRecord, _ database: Database, _ id: UUID, _ txn: borrowing Transaction) throws -> Bool {
+        let value = record.bytes
+        return try id.withBytes { key in try value.withUnsafeBytes { try txn.put(database, key, $0, flags: .noOverwrite) } }
+    }
+
     func exists(_ database: Database, _ id: UUID, _ txn: borrowing Transaction) throws -> Bool {
         try id.withBytes { try txn.contains(database, $0) }
     }
