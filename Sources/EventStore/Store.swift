@@ -123,6 +123,7 @@ public final class Store: Sendable {
             writer = nil
         } else {
             try Self.catchUp(layout.projections, append: append, environment: environment, chunk: options.rebuildChunk)
+            try Self.dropUndeclaredDatabases(of: layout.projections, environment: environment)
             let notifier = notifier
             writer = GroupCommitWriter(environment: environment, append: append) { notifier.publish($0) }
         }
@@ -162,6 +163,40 @@ public final class Store: Sendable {
         var value = ByteWriter(capacity: 4)
         value.u32(Layout.formatVersion)
         try txn.put(layout.meta, Layout.metaFormatKey, value.bytes)
+    }
+
+    /// Deletes the databases of each registered projection that its fold no longer declares, in both generations: an
+    /// older version of the fold made them, and since the version change rebuilt the projection nothing reads them
+    /// (`EventTypeIndex` v1's `by-type`, `MediaProjection` v2's `scenelet-shots`). Only `proj.<name>.<database>`
+    /// names whose database part has no dot are considered, so that another projection's databases (a projection
+    /// named `<name>.x`, registered or not) are never taken for one of these.
+    private static func dropUndeclaredDatabases(of projections: [RegisteredProjection], environment: Environment) throws {
+        var declared = Set<String>()
+        for registered in projections {
+            for spec in registered.projection.databases {
+                for suffix in RegisteredProjection.generationSuffixes {
+                    declared.insert(Layout.projectionDatabaseName(registered.name, spec.name, generation: suffix))
+                }
+            }
+        }
+        let prefixes = projections.map { "proj.\($0.name)." }
+        let stale = try environment.read { txn -> [String] in
+            var stale: [String] = []
+            try txn.withCursor(txn.openDatabase(nil)) { cursor in
+                try cursor.forEach { key, _ in
+                    let name = String(decoding: key, as: UTF8.self)
+                    guard !declared.contains(name), let prefix = prefixes.first(where: { name.hasPrefix($0) }) else { return true }
+                    let database = name.dropFirst(prefix.count).replacing("~b", with: "")
+                    if !database.isEmpty, !database.contains(".") { stale.append(name) }
+                    return true
+                }
+            }
+            return stale
+        }
+        guard !stale.isEmpty else { return }
+        try environment.write { txn in
+            for name in stale { try txn.drop(txn.openDatabase(name), removeDatabase: true) }
+        }
     }
 
     /// Brings every projection up to the head, in chunked transactions. One whose fold version changed is rebuilt

@@ -162,4 +162,52 @@ struct ProjectionTests {
         #expect(try RejectingCounter.count("other", in: reader) == 30, "once rebuilt, read-only opens serve it")
         try reader.close()
     }
+
+    @Test("a version that stops declaring a database drops it in both generations; other databases stay")
+    func undeclaredDatabasesDropped() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        /// Version 1 keeps every position in two databases; version 2 only in the first.
+        struct Positions: Projection {
+            let name = "positions"
+            var version: UInt32 = 1
+            var databases = [ProjectionDatabase("kept"), ProjectionDatabase("dropped")]
+            func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
+                for database in self.databases {
+                    try txn.put(databases[database.name], BigEndian.bytes(event.position), Array(event.type.utf8))
+                }
+            }
+        }
+        func databaseNames() throws -> Set<String> {
+            let environment = try Environment(path: directory.path)
+            return try environment.read { txn in
+                var names = Set<String>()
+                try txn.withCursor(txn.openDatabase(nil)) { cursor in
+                    try cursor.forEach { key, _ in
+                        names.insert(String(decoding: key, as: UTF8.self))
+                        return true
+                    }
+                }
+                return names
+            }
+        }
+        do {
+            let store = try Store.open(at: directory.path, projections: [Positions(), EventTypeIndex()])
+            for i in 0..<30 { try await store.append(sampleEvent(stream: "s\(i % 3)", type: "t\(i % 2)")) }
+            try store.close()
+        }
+        let before = try databaseNames()
+        #expect(before.isSuperset(of: ["proj.positions.dropped", "proj.positions.dropped~b", "proj.positions.kept"]))
+        let version2 = Positions(version: 2, databases: [ProjectionDatabase("kept")])
+        let store = try Store.open(at: directory.path, projections: [version2, EventTypeIndex()])
+        let kept = try store.read { snapshot in
+            try snapshot.query("positions") { txn, databases in try txn.statistics(databases["kept"]).entries }
+        }
+        #expect(kept == 30)
+        #expect(try store.read { try EventTypeIndex.positions(ofType: "t1", in: $0) }.count == 15)
+        try expectSound(store)
+        try store.close()
+        let after = try databaseNames()
+        #expect(after == before.subtracting(["proj.positions.dropped", "proj.positions.dropped~b"]), "only the undeclared ones went")
+    }
 }

@@ -236,7 +236,13 @@ struct StoryRecord: EntityRecord {
 
 /// A scenelet, stored in `story-scenelets` under its ``key`` (story ‖ position) so that a story's scenelets are one
 /// key range; `scenelets` maps its id to that key.
-struct SceneletRecord: EntityRecord {
+/// A record stored by story under ``key`` (so a story's records are one key range), its id mapped to that key.
+protocol StoryKeyed: EntityRecord {
+    var id: UUID { get }
+    var key: Key { get }
+}
+
+struct SceneletRecord: StoryKeyed {
     var id: UUID
     var storyID: UUID
     var parentID: UUID?
@@ -299,7 +305,7 @@ struct SceneletRecord: EntityRecord {
 
 /// A shot, stored in `story-shots` under its ``key`` (story ‖ its scenelet's position ‖ shot index) so that a story's
 /// shots are one key range in play order within each scenelet; `shots` maps its id to that key.
-struct ShotRecord: EntityRecord {
+struct ShotRecord: StoryKeyed {
     var id: UUID
     var sceneletID: UUID
     var storyID: UUID

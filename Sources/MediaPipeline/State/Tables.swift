@@ -118,13 +118,23 @@ final class Tables: Sendable {
 
     /// Stores a scenelet's record; `new` also maps its id to it.
     func put(_ scenelet: SceneletRecord, new: Bool, _ txn: borrowing Transaction) throws {
-        try put(storyScenelets, scenelet.key, scenelet.bytes, txn)
-        if new { try put(scenelets, Key(scenelet.id), scenelet.key.bytes, txn) }
+        try put(scenelet, storyScenelets, mappedIn: new ? scenelets : nil, txn)
     }
 
     func delete(_ scenelet: SceneletRecord, _ txn: borrowing Transaction) throws {
-        try delete(storyScenelets, scenelet.key, txn)
-        try delete(scenelets, scenelet.id, txn)
+        try delete(scenelet, storyScenelets, mappedIn: scenelets, txn)
+    }
+
+    /// Stores a record kept by story under its key, and with `ids` maps its id to that key.
+    private func put(_ record: some StoryKeyed, _ database: Database, mappedIn ids: Database?, _ txn: borrowing Transaction) throws {
+        let key = record.key
+        try put(database, key, record.bytes, txn)
+        if let ids { try put(ids, Key(record.id), key.bytes, txn) }
+    }
+
+    private func delete(_ record: some StoryKeyed, _ database: Database, mappedIn ids: Database, _ txn: borrowing Transaction) throws {
+        try delete(database, record.key, txn)
+        try delete(ids, record.id, txn)
     }
 
     /// The `story-shots` key of a shot's record, or `nil`.
@@ -156,13 +166,11 @@ final class Tables: Sendable {
 
     /// Stores a shot's record; `new` also maps its id to it.
     func put(_ shot: ShotRecord, new: Bool, _ txn: borrowing Transaction) throws {
-        try put(storyShots, shot.key, shot.bytes, txn)
-        if new { try put(shots, Key(shot.id), shot.key.bytes, txn) }
+        try put(shot, storyShots, mappedIn: new ? shots : nil, txn)
     }
 
     func delete(_ shot: ShotRecord, _ txn: borrowing Transaction) throws {
-        try delete(storyShots, shot.key, txn)
-        try delete(shots, shot.id, txn)
+        try delete(shot, storyShots, mappedIn: shots, txn)
     }
 
     /// The shots of a scenelet, by shot index.
