@@ -8,7 +8,7 @@ import LMDB
 public struct EventTypeIndex: Projection {
     public let name = "event-types"
     /// 2: positions as sorted duplicate values of one key per type (1 kept one entry per event, `type ‖ 0 ‖ position`,
-    /// in a database named `by-type`, which a store made with version 1 keeps, unused).
+    /// in a database named `by-type`, which a writable open of a store made with version 1 deletes).
     public let version: UInt32 = 2
     public let databases = [ProjectionDatabase("positions", flags: [.duplicateSort, .duplicateFixed])]
 
