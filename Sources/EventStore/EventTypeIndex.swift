@@ -14,8 +14,9 @@ public struct EventTypeIndex: Projection {
 
     public init() {}
 
-    /// Appends a group commit's accepted events at its end (see ``GroupIndexed``): each type's positions through one
-    /// cursor, rather than a put per event as it is appended.
+    /// Appends a group commit's accepted events when the group finishes (`GroupAppend.finish`): each type's positions
+    /// through one cursor, rather than a put per event as it is appended. It never rejects an event, so the append may
+    /// defer it.
     func index(_ entries: [(type: String, position: UInt64)], _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
         var byType: [String: [UInt64]] = [:]
         for entry in entries { byType[entry.type, default: []].append(entry.position) }

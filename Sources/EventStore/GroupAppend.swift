@@ -18,7 +18,8 @@ struct AppendRequest: Sendable {
 /// Appends the batches of one group commit inside one write transaction.
 ///
 /// Each batch is checked (idempotency, expected versions) before it writes anything, then its events are folded into
-/// every projection and written to the log and the indexes. A batch that fails before writing is simply rejected; one
+/// every projection and written to the log and the indexes — except the event-type index, which never rejects an event
+/// and is folded once for the whole group when it finishes. A batch that fails before writing is simply rejected; one
 /// that fails after writing (a projection rejecting its second event, say) makes the group start over without it, so
 /// the failed batch never leaves a trace and the others still land.
 struct GroupAppend {

@@ -87,6 +87,11 @@ final class GroupCommitWriter: @unchecked Sendable {
             commit(group)
         }
         condition.lock()
+        let answered = answeredGroups
+        answeredGroups = []
+        condition.unlock()
+        withExtendedLifetime(answered) {}
+        condition.lock()
         finished = true
         condition.broadcast()
         condition.unlock()
@@ -97,6 +102,15 @@ final class GroupCommitWriter: @unchecked Sendable {
         defer { condition.unlock() }
         while queue.isEmpty {
             if stopping { return nil }
+            // Out of work: answered groups no caller came back to free are freed here, so an idle store holds none.
+            if !answeredGroups.isEmpty {
+                let answered = answeredGroups
+                answeredGroups = []
+                condition.unlock()
+                withExtendedLifetime(answered) {}
+                condition.lock()
+                continue
+            }
             condition.wait()
         }
         // Linger: the callers the last commit answered are usually preparing their next batch. Starting a transaction

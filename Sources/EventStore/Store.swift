@@ -194,8 +194,17 @@ public final class Store: Sendable {
             return stale
         }
         guard !stale.isEmpty else { return }
+        // Another process opening the store may have dropped some already: only those still there are dropped.
         try environment.write { txn in
-            for name in stale { try txn.drop(txn.openDatabase(name), removeDatabase: true) }
+            for name in stale {
+                let database: Database
+                do {
+                    database = try txn.openDatabase(name)
+                } catch let error as LMDBError where error.kind == .notFound {
+                    continue
+                }
+                try txn.drop(database, removeDatabase: true)
+            }
         }
     }
 

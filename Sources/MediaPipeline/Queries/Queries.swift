@@ -56,6 +56,10 @@ public struct SnapshotQueries {
         try t.scan(t.sceneImages, prefix: Key(projectID), txn) { suffix, value in
             let scene = Int(BigEndian.u64(suffix) ?? 0)
             if ends.last?.scene != scene { sceneCount += 1 }
+            // Each URL is checked to be UTF-8, so the text below is the bytes as they are and the offsets hold.
+            guard value.allSatisfy({ $0 < 0x80 }) || String(validating: value, as: UTF8.self) != nil else {
+                throw DamagedRecord(what: "scene image")
+            }
             bytes.append(contentsOf: value)
             ends.append((scene, bytes.count))
             return true
@@ -76,7 +80,7 @@ public struct SnapshotQueries {
             }
         }
         // The scenes slice the list once it is complete.
-        let scenes = sceneRanges.map { ImagesByScene.Scene(sceneIndex: $0.scene, imageURLs: urls[$0.range]) }
+        let scenes = sceneRanges.map { ImagesByScene.Scene(sceneIndex: $0.scene, imageURLs: SharedSlice(urls[$0.range])) }
         return ImagesByScene(projectID: projectID, scenes: scenes)
     }
 
@@ -108,10 +112,11 @@ public struct SnapshotQueries {
     /// (its scenelets in the order added, its shots by scenelet), ordered in memory.
     func story(_ storyID: UUID, _ txn: borrowing Transaction) throws -> StoryView {
         let story = try must(StoryRecord.self, t.stories, storyID, "story", txn)
-        // The records' variable-length fields (contents, payloads, prompts, paths) go into one buffer, which the
-        // result slices: as bytes, and as one text for the strings.
-        var arena: [UInt8]? = []
-        arena!.reserveCapacity(32_768)
+        // The records' variable-length fields go into an arena, which the result slices: contents and payloads as
+        // bytes, prompts and paths as one text.
+        var arena: Arena? = Arena()
+        arena!.bytes.reserveCapacity(32_768)
+        arena!.text.reserveCapacity(16_384)
         var records: [SceneletRecord] = []
         try t.scan(t.storyScenelets, prefix: Key(storyID), txn) { _, value in
             var reader = RecordReader(inner: ByteReader(value))
@@ -138,8 +143,8 @@ public struct SnapshotQueries {
             return true
         }
         if runIndex >= 0 { runs[runIndex] = runStart..<shotRecords.count }
-        let bytes = arena!
-        let text = String(decoding: bytes, as: UTF8.self)
+        let bytes = arena!.bytes
+        let text = String(decoding: arena!.text, as: UTF8.self)
         func slice(_ range: Range<Int>?) -> Substring? {
             guard let range else { return nil }
             let start = text.utf8.index(text.utf8.startIndex, offsetBy: range.lowerBound)
@@ -164,21 +169,28 @@ public struct SnapshotQueries {
         var shots: [StoryView.Shot] = []
         shots.reserveCapacity(shotRecords.count)
         var stack: [Int] = []
-        if let rootID = story.rootID, let root = indexByID[rootID] { stack.append(root) }
+        if let rootID = story.rootID {
+            guard let root = indexByID[rootID] else { throw DamagedRecord(what: "scenelet") }
+            stack.append(root)
+        }
+        // Parent links come from stored records: a damaged one could make a cycle, which must not loop.
+        var visited = [Bool](repeating: false, count: records.count)
         while let index = stack.popLast() {
+            guard !visited[index] else { throw DamagedRecord(what: "scenelet") }
+            visited[index] = true
             let sequence = scenelets.count + 1
             let displayID = "scenelet-" + String(sequence)
             scenelets.append(
                 StoryView.Scenelet(
                     sceneletID: records[index].id, displayID: displayID, sequence: sequence, parentID: records[index].parentID,
                     isBranchPoint: records[index].isBranchPoint, choicePrompt: slice(records[index].choicePromptRange),
-                    content: bytes[records[index].contentRange], endFrameID: records[index].endFrameID
+                    content: SharedSlice(bytes[records[index].contentRange]), endFrameID: records[index].endFrameID
                 ))
             for shot in runs[index].map({ shotRecords[$0] }) ?? [] {
                 shots.append(
                     StoryView.Shot(
                         shotID: shot.id, sceneletID: records[index].id, sceneletDisplayID: displayID, sceneletSequence: sequence,
-                        shotIndex: shot.shotIndex, storyboardPayload: shot.storyboardPayloadRange.map { bytes[$0] },
+                        shotIndex: shot.shotIndex, storyboardPayload: shot.storyboardPayloadRange.map { SharedSlice(bytes[$0]) },
                         keyFrameImagePath: slice(shot.keyFrameImagePathRange), audioFilePath: slice(shot.audioFilePathRange)
                     ))
             }

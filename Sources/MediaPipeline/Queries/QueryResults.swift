@@ -22,8 +22,8 @@ struct ObjectBuilder {
     mutating func add(_ key: String, _ value: Int) { object.set(key, .number(JSONNumber(value))) }
     mutating func add(_ key: String, _ value: Bool) { object.set(key, .bool(value)) }
     mutating func add(_ key: String, time: Int64) { object.set(key, .string(Timestamp.iso8601(time))) }
-    mutating func add(_ key: String, json bytes: ArraySlice<UInt8>?) {
-        guard let bytes, let value = try? bytes.withUnsafeBytes({ try JSONReader.read($0) }) else {
+    mutating func add(_ key: String, json bytes: SharedSlice<UInt8>?) {
+        guard let bytes, let value = try? bytes.withUnsafeBufferPointer({ try JSONReader.read(UnsafeRawBufferPointer($0)) }) else {
             object.set(key, .null)
             return
         }
@@ -56,9 +56,9 @@ public struct ImagesByScene: QueryResult, Equatable {
     public struct Scene: Sendable, Equatable {
         public let sceneIndex: Int
         /// The URLs by `image_index`: a slice of one list of the result's URLs, each a slice of one text holding
-        /// them all (two allocations for the whole result, not one per URL and per scene); `String($0)` copies one
+        /// them all (a few allocations for the whole result, not one per URL and per scene); `String($0)` copies one
         /// out.
-        public let imageURLs: ArraySlice<Substring>
+        public let imageURLs: SharedSlice<Substring>
     }
     public let projectID: UUID
     public let scenes: [Scene]
@@ -148,7 +148,7 @@ public struct StoryView: QueryResult, Equatable {
         /// A slice of one text holding the result's strings; `String($0)` copies it out.
         public let choicePrompt: Substring?
         /// Canonical JSON of the content object (a slice of one buffer holding the result's variable-length fields).
-        public let content: ArraySlice<UInt8>
+        public let content: SharedSlice<UInt8>
         public let endFrameID: UUID?
     }
     public struct Shot: Sendable, Equatable {
@@ -159,7 +159,7 @@ public struct StoryView: QueryResult, Equatable {
         public let shotIndex: Int
         /// Canonical JSON of the storyboard payload (a slice of one buffer holding the result's variable-length
         /// fields).
-        public let storyboardPayload: ArraySlice<UInt8>?
+        public let storyboardPayload: SharedSlice<UInt8>?
         /// Slices of one text holding the result's strings; `String($0)` copies one out.
         public let keyFrameImagePath: Substring?
         public let audioFilePath: Substring?
@@ -412,3 +412,41 @@ public struct JobQueue: QueryResult, Equatable {
         return o.value
     }
 }
+
+/// Part of a buffer that a whole query result shares: the values of one field for one entry, indexed from 0 like an
+/// array. A query builds its result in a few buffers rather than an array per entry (see `Queries.swift`); copy one
+/// out with `Array(slice)`.
+public struct SharedSlice<Element>: RandomAccessCollection {
+    let base: ArraySlice<Element>
+
+    init(_ base: ArraySlice<Element>) { self.base = base }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { base.count }
+    public subscript(position: Int) -> Element {
+        precondition(position >= 0 && position < base.count, "index out of range")
+        return base[base.startIndex + position]
+    }
+
+    /// Lends the elements as contiguous storage.
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R {
+        try base.withUnsafeBufferPointer(body)
+    }
+}
+
+extension SharedSlice: ExpressibleByArrayLiteral {
+    public init(arrayLiteral elements: Element...) { base = ArraySlice(elements) }
+}
+
+extension SharedSlice: Equatable where Element: Equatable {
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.base.elementsEqual(rhs.base) }
+}
+
+extension SharedSlice: Hashable where Element: Hashable {
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(base.count)
+        for element in base { hasher.combine(element) }
+    }
+}
+
+extension SharedSlice: Sendable where Element: Sendable {}

@@ -234,14 +234,14 @@ struct StoryRecord: EntityRecord {
     }
 }
 
-/// A scenelet, stored in `story-scenelets` under its ``key`` (story ‖ position) so that a story's scenelets are one
-/// key range; `scenelets` maps its id to that key.
 /// A record stored by story under ``key`` (so a story's records are one key range), its id mapped to that key.
 protocol StoryKeyed: EntityRecord {
     var id: UUID { get }
     var key: Key { get }
 }
 
+/// A scenelet, stored in `story-scenelets` under its ``key`` (story ‖ position) so that a story's scenelets are one
+/// key range; `scenelets` maps its id to that key.
 struct SceneletRecord: StoryKeyed {
     var id: UUID
     var storyID: UUID
@@ -253,7 +253,7 @@ struct SceneletRecord: StoryKeyed {
     var endFrameID: UUID?
     /// The position of its `scenelet.added`: orders a story's scenelets, and siblings, as they were added.
     var position: UInt64
-    /// Where `content` and `choicePrompt` are in the buffer a query decoded them into (``init(from:arena:)``); not
+    /// Where `content` and `choicePrompt` are in the arena a query decoded them into (``init(from:arena:)``); not
     /// stored.
     var contentRange: Range<Int> = 0..<0
     var choicePromptRange: Range<Int>?
@@ -266,24 +266,24 @@ struct SceneletRecord: StoryKeyed {
         (self.choicePrompt, self.endFrameID, self.position) = (choicePrompt, endFrameID, position)
     }
     init(from r: inout RecordReader) throws {
-        var none: [UInt8]?
+        var none: Arena?
         try self.init(from: &r, arena: &none)
     }
     /// With an `arena`, the content and the choice prompt are appended there (``contentRange``,
     /// ``choicePromptRange``) and ``content`` and ``choicePrompt`` stay empty: a query decoding a whole story allocates
     /// one buffer rather than an array or a string per field.
-    init(from r: inout RecordReader, arena: inout [UInt8]?) throws {
+    init(from r: inout RecordReader, arena: inout Arena?) throws {
         id = try r.uuid()
         storyID = try r.uuid()
         parentID = try r.optionalUUID()
         if arena != nil {
             content = []
-            contentRange = try r.bytes(appendingTo: &arena!) ?? 0..<0
+            contentRange = try r.bytes(appendingTo: &arena!.bytes) ?? 0..<0
         } else {
             content = try r.bytes() ?? []
         }
         isBranchPoint = try r.bool()
-        if arena != nil { choicePromptRange = try r.optionalString(appendingTo: &arena!) } else { choicePrompt = try r.optionalString() }
+        if arena != nil { choicePromptRange = try r.optionalString(appendingTo: &arena!.text) } else { choicePrompt = try r.optionalString() }
         endFrameID = try r.optionalUUID()
         position = try r.u64()
     }
@@ -316,7 +316,7 @@ struct ShotRecord: StoryKeyed {
     var storyboardPayload: [UInt8]?
     var keyFrameImagePath: String?
     var audioFilePath: String?
-    /// Where `storyboardPayload` and the paths are in the buffer a query decoded them into (``init(from:arena:)``);
+    /// Where `storyboardPayload` and the paths are in the arena a query decoded them into (``init(from:arena:)``);
     /// not stored.
     var storyboardPayloadRange, keyFrameImagePathRange, audioFilePathRange: Range<Int>?
 
@@ -328,21 +328,22 @@ struct ShotRecord: StoryKeyed {
         (self.shotIndex, self.storyboardPayload, self.keyFrameImagePath, self.audioFilePath) = (shotIndex, storyboardPayload, keyFrameImagePath, audioFilePath)
     }
     init(from r: inout RecordReader) throws {
-        var none: [UInt8]?
+        var none: Arena?
         try self.init(from: &r, arena: &none)
     }
     /// With an `arena`, the storyboard payload and the paths are appended there (the `…Range` properties) and stay
     /// `nil` here.
-    init(from r: inout RecordReader, arena: inout [UInt8]?) throws {
+    init(from r: inout RecordReader, arena: inout Arena?) throws {
         id = try r.uuid()
         sceneletID = try r.uuid()
         storyID = try r.uuid()
         sceneletPosition = try r.u64()
         shotIndex = try r.int()
+        guard shotIndex >= 1 else { throw DamagedRecord(what: "shot") }
         if arena != nil {
-            storyboardPayloadRange = try r.bytes(appendingTo: &arena!)
-            keyFrameImagePathRange = try r.optionalString(appendingTo: &arena!)
-            audioFilePathRange = try r.optionalString(appendingTo: &arena!)
+            storyboardPayloadRange = try r.bytes(appendingTo: &arena!.bytes)
+            keyFrameImagePathRange = try r.optionalString(appendingTo: &arena!.text)
+            audioFilePathRange = try r.optionalString(appendingTo: &arena!.text)
         } else {
             storyboardPayload = try r.bytes()
             keyFrameImagePath = try r.optionalString()

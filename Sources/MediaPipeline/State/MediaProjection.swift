@@ -108,15 +108,17 @@ private struct Fold {
 
     /// Stores a new entity's record, whose id must be new. Called after the event's other checks, as its first write:
     /// an existing id is then rejected with nothing written, and the check costs no lookup of its own.
+    /// In a refold (no checks) an existing record is replaced, as before the rule existed.
     func create(_ record: some EntityRecord, _ database: Database, _ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
-        if try !t.putNew(record, database, id, txn), checks { throw reject("\(what) \(id.text) already exists") }
+        if try !t.putNew(record, database, id, replacing: !checks, txn) { throw reject("\(what) \(id.text) already exists") }
     }
 
     /// Records the stream of a new image, scenelet, shot or frame, whose id must never have been used, even by an
     /// entity removed since. Called after the event's other checks, as its first write: a used id is then rejected
     /// with nothing written, and the check costs no lookup of its own.
+    /// In a refold (no checks) the record is replaced, as before the rule existed.
     func claim(_ id: UUID, _ what: String, _ txn: borrowing Transaction) throws {
-        if try !t.recordStream(of: id, stream, txn), checks { throw reject("\(what) id \(id.text) was used before") }
+        if try !t.recordStream(of: id, stream, replacing: !checks, txn) { throw reject("\(what) id \(id.text) was used before") }
     }
 
     /// Every event must be in the stream of the entity it belongs to (SPEC §3), or reads by stream would lie.

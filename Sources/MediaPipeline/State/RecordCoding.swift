@@ -103,7 +103,8 @@ struct RecordReader {
         guard try flag() else { return nil }
         do { return Array(try inner.blob()) } catch { throw damaged() }
     }
-    /// What ``optionalString()`` reads, appended to `buffer` (as UTF-8) instead of made a string of its own: its range.
+    /// What ``optionalString()`` reads (checked to be UTF-8), appended to `buffer` instead of made a string of its own:
+    /// its range there. A buffer of such pieces is UTF-8 as a whole.
     mutating func optionalString(appendingTo buffer: inout [UInt8]) throws -> Range<Int>? {
         guard try flag() else { return nil }
         do {
@@ -128,4 +129,12 @@ struct RecordReader {
         guard Int(count) * 16 <= inner.remaining else { throw damaged() }
         return try (0..<count).map { _ in try uuid() }
     }
+}
+
+/// Where a query decodes the variable-length fields of many records, so that its result slices two buffers rather than
+/// holding an array or a string per field: raw bytes (JSON contents and payloads, not checked here), and text (checked
+/// to be UTF-8 piece by piece, so `String(decoding:)` of the whole never repairs anything and offsets stay true).
+struct Arena {
+    var bytes: [UInt8] = []
+    var text: [UInt8] = []
 }

@@ -64,10 +64,12 @@ final class Tables: Sendable {
         try key.withBytes { key in try txn.get(database, key) { value in try value.map { try R(bytes: $0) } } }
     }
 
-    /// Stores a new entity's record; `false`, writing nothing, when the id has one already.
-    func putNew(_ record: some EntityRecord, _ database: Database, _ id: UUID, _ txn: borrowing Transaction) throws -> Bool {
+    /// Stores a new entity's record; `false`, writing nothing, when the id has one already — unless `replacing`.
+    func putNew(_ record: some EntityRecord, _ database: Database, _ id: UUID, replacing: Bool = false, _ txn: borrowing Transaction) throws -> Bool {
         let value = record.bytes
-        return try id.withBytes { key in try value.withUnsafeBytes { try txn.put(database, key, $0, flags: .noOverwrite) } }
+        return try id.withBytes { key in
+            try value.withUnsafeBytes { try txn.put(database, key, $0, flags: replacing ? [] : .noOverwrite) }
+        }
     }
 
     func exists(_ database: Database, _ id: UUID, _ txn: borrowing Transaction) throws -> Bool {
@@ -88,11 +90,12 @@ final class Tables: Sendable {
         try id.withBytes { key in try txn.get(entityStreams, key) { $0.map { String(decoding: $0, as: UTF8.self) } } }
     }
 
-    /// Records the stream an id was created in; `false`, writing nothing, when the id has one already.
-    func recordStream(of id: UUID, _ stream: String, _ txn: borrowing Transaction) throws -> Bool {
+    /// Records the stream an id was created in; `false`, writing nothing, when the id has one already — unless
+    /// `replacing`.
+    func recordStream(of id: UUID, _ stream: String, replacing: Bool = false, _ txn: borrowing Transaction) throws -> Bool {
         var stream = stream
         return try id.withBytes { key in
-            try stream.withUTF8 { try txn.put(entityStreams, key, UnsafeRawBufferPointer($0), flags: .noOverwrite) }
+            try stream.withUTF8 { try txn.put(entityStreams, key, UnsafeRawBufferPointer($0), flags: replacing ? [] : .noOverwrite) }
         }
     }
 
@@ -286,7 +289,8 @@ struct Key {
         return key
     }
 
-    func with(_ number: Int) -> Key { with(UInt64(number)) }
+    /// The rules keep every number in a key at 0 or above; a damaged record's negative one must not trap.
+    func with(_ number: Int) -> Key { with(UInt64(bitPattern: Int64(number))) }
 
     func with(_ text: String) -> Key {
         var key = self
