@@ -56,15 +56,11 @@ public struct SnapshotQueries {
         try t.scan(t.sceneImages, prefix: Key(projectID), txn) { suffix, value in
             let scene = Int(BigEndian.u64(suffix) ?? 0)
             if ends.last?.scene != scene { sceneCount += 1 }
-            // Each URL is checked to be UTF-8, so the text below is the bytes as they are and the offsets hold.
-            guard value.allSatisfy({ $0 < 0x80 }) || String(validating: value, as: UTF8.self) != nil else {
-                throw DamagedRecord(what: "scene image")
-            }
             bytes.append(contentsOf: value)
             ends.append((scene, bytes.count))
             return true
         }
-        let text = String(decoding: bytes, as: UTF8.self)
+        guard let text = Self.text(of: bytes, pieceEnds: ends.lazy.map(\.end)) else { throw DamagedRecord(what: "scene image") }
         var urls: [Substring] = []
         urls.reserveCapacity(ends.count)
         var sceneRanges: [(scene: Int, range: Range<Int>)] = []
@@ -115,8 +111,8 @@ public struct SnapshotQueries {
         // The records' variable-length fields go into an arena, which the result slices: contents and payloads as
         // bytes, prompts and paths as one text.
         var arena: Arena? = Arena()
-        arena!.bytes.reserveCapacity(32_768)
-        arena!.text.reserveCapacity(16_384)
+        arena!.bytes.reserveCapacity(8_192)
+        arena!.text.reserveCapacity(8_192)
         var records: [SceneletRecord] = []
         try t.scan(t.storyScenelets, prefix: Key(storyID), txn) { _, value in
             var reader = RecordReader(inner: ByteReader(value))
@@ -144,7 +140,15 @@ public struct SnapshotQueries {
         }
         if runIndex >= 0 { runs[runIndex] = runStart..<shotRecords.count }
         let bytes = arena!.bytes
-        let text = String(decoding: arena!.text, as: UTF8.self)
+        // The text's pieces were appended one after the other: each ends where the next begins, and the last at the end.
+        var pieceEnds: [Int] = []
+        pieceEnds.reserveCapacity(records.count + 2 * shotRecords.count)
+        for record in records { if let range = record.choicePromptRange { pieceEnds.append(range.upperBound) } }
+        for shot in shotRecords {
+            if let range = shot.keyFrameImagePathRange { pieceEnds.append(range.upperBound) }
+            if let range = shot.audioFilePathRange { pieceEnds.append(range.upperBound) }
+        }
+        guard let text = Self.text(of: arena!.text, pieceEnds: pieceEnds) else { throw DamagedRecord(what: "scenelet or shot") }
         func slice(_ range: Range<Int>?) -> Substring? {
             guard let range else { return nil }
             let start = text.utf8.index(text.utf8.startIndex, offsetBy: range.lowerBound)
@@ -204,6 +208,14 @@ public struct SnapshotQueries {
             stack[mark...].reverse()
         }
         return StoryView(storyID: storyID, title: story.title, scenelets: scenelets, shots: shots)
+    }
+
+    /// The text of a buffer of pieces (stored fields, appended one after the other), or `nil` when the buffer is not
+    /// UTF-8 or a piece ends inside a character: only then are the pieces' byte offsets those of the text. Checked once
+    /// for the whole buffer, not piece by piece.
+    static func text(of bytes: [UInt8], pieceEnds: some Sequence<Int>) -> String? {
+        for end in pieceEnds where end < bytes.count && bytes[end] & 0xC0 == 0x80 { return nil }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     /// The index of `position` in `positions` (ascending), or -1.

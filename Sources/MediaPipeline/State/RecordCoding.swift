@@ -103,16 +103,10 @@ struct RecordReader {
         guard try flag() else { return nil }
         do { return Array(try inner.blob()) } catch { throw damaged() }
     }
-    /// What ``optionalString()`` reads (checked to be UTF-8), appended to `buffer` instead of made a string of its own:
-    /// its range there. A buffer of such pieces is UTF-8 as a whole.
+    /// What ``optionalString()`` reads, appended to `buffer` instead of made a string of its own: its range there. Not
+    /// checked to be UTF-8 here: whoever makes the buffer a text checks it whole (`SnapshotQueries.text(of:pieceEnds:)`).
     mutating func optionalString(appendingTo buffer: inout [UInt8]) throws -> Range<Int>? {
-        guard try flag() else { return nil }
-        do {
-            let blob = try inner.blob()
-            guard blob.allSatisfy({ $0 < 0x80 }) || String(validating: blob, as: UTF8.self) != nil else { throw damaged() }
-            buffer.append(contentsOf: blob)
-            return buffer.count - blob.count..<buffer.count
-        } catch { throw damaged() }
+        try bytes(appendingTo: &buffer)
     }
     /// What ``bytes()`` reads, appended to `buffer` instead of copied into an array of its own: its range there.
     mutating func bytes(appendingTo buffer: inout [UInt8]) throws -> Range<Int>? {
@@ -132,8 +126,8 @@ struct RecordReader {
 }
 
 /// Where a query decodes the variable-length fields of many records, so that its result slices two buffers rather than
-/// holding an array or a string per field: raw bytes (JSON contents and payloads, not checked here), and text (checked
-/// to be UTF-8 piece by piece, so `String(decoding:)` of the whole never repairs anything and offsets stay true).
+/// holding an array or a string per field: raw bytes (JSON contents and payloads), and text (checked whole to be
+/// UTF-8, with no piece ending inside a character, before it becomes one string whose offsets are the pieces').
 struct Arena {
     var bytes: [UInt8] = []
     var text: [UInt8] = []
