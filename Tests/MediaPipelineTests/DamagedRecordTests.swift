@@ -107,6 +107,7 @@ struct DamagedRecordTests {
             }
             let scenes = try media.imagesByScene(project: project).scenes
             #expect(scenes[1].imageURLs[0] == "https://img/1/0.png" && scenes[1].imageURLs[1] == "https://img/1/1.png")
+            #expect("\(scenes[1].imageURLs)" == #"["https://img/1/0.png", "https://img/1/1.png"]"#, "prints as an array does")
             try damage { t, txn in
                 try t.put(t.sceneImages, Key(project).with(0).with(1), [0xFF, 0x41], txn)
             }

@@ -450,3 +450,9 @@ extension SharedSlice: Hashable where Element: Hashable {
 }
 
 extension SharedSlice: Sendable where Element: Sendable {}
+
+extension SharedSlice: CustomStringConvertible, CustomDebugStringConvertible {
+    /// As an array prints.
+    public var description: String { Array(base).description }
+    public var debugDescription: String { Array(base).debugDescription }
+}
