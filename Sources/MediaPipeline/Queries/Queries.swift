@@ -256,9 +256,10 @@ public struct SnapshotQueries {
         var entries: [(session: Sessions.Session, position: UInt64)] = []
         for sessionID in try t.members(t.userSessions, prefix: Key(userID), txn) {
             let session = try must(SessionRecord.self, t.sessions, sessionID, "session", txn)
+            // The thumbnail is the session's first image: one key read, and only that image's URL decoded.
             var thumbnail: String?
-            if let first = try t.ids(t.sessionImagesByTime, prefix: Key(sessionID), txn).first {
-                thumbnail = try t.record(ImageRecord.self, t.images, first, txn)?.gcpURL
+            if let first = try t.firstID(t.sessionImagesByTime, prefix: Key(sessionID), txn) {
+                thumbnail = try first.withBytes { key in try txn.get(t.images, key) { try $0.map(ImageRecord.gcpURL) } }
             }
             entries.append((
                 Sessions.Session(

@@ -179,6 +179,16 @@ struct ImageRecord: EntityRecord {
             (jobID, generationIndex, gcpBucketPath, gcpURL, thumbnailURL)
         (self.createdAt, self.position, self.deleted, self.sessionID) = (createdAt, position, deleted, sessionID)
     }
+    /// Only the `gcp_url` of a stored image record (a session's thumbnail), without decoding the rest; the fields
+    /// before it are read as ``init(from:)`` reads them.
+    static func gcpURL(_ bytes: UnsafeRawBufferPointer) throws -> String {
+        var r = RecordReader(bytes, what: "image")
+        _ = try r.uuid()
+        _ = try r.int()
+        try r.skipString()
+        return try r.string()
+    }
+
     init(from r: inout RecordReader) throws {
         jobID = try r.uuid()
         generationIndex = try r.int()

@@ -65,6 +65,8 @@ struct RecordReader {
         self.what = what
     }
 
+    init(_ bytes: UnsafeRawBufferPointer, what: String = "entity") { self.init(inner: ByteReader(bytes), what: what) }
+
     private func damaged() -> DamagedRecord { DamagedRecord(what: what) }
 
     mutating func uuid() throws -> UUID {
@@ -78,6 +80,10 @@ struct RecordReader {
             guard let text = try inner.string() else { throw damaged() }
             return text
         } catch { throw damaged() }
+    }
+    /// Passes over a string without making it.
+    mutating func skipString() throws {
+        do { _ = try inner.blob() } catch { throw damaged() }
     }
     mutating func optionalString() throws -> String? {
         try flag() ? try string() : nil

@@ -231,6 +231,18 @@ final class Tables: Sendable {
         }
     }
 
+    /// The UUID value of the first entry under `prefix`, or `nil`.
+    func firstID(_ database: Database, prefix: Key, _ txn: borrowing Transaction) throws -> UUID? {
+        var first: UUID?
+        try scan(database, prefix: prefix, txn) { _, value in
+            var reader = ByteReader(value)
+            guard let id = try? reader.uuid() else { throw DamagedRecord(what: "index") }
+            first = id
+            return false
+        }
+        return first
+    }
+
     /// The UUID values of every entry under `prefix`, in key order.
     func ids(_ database: Database, prefix: Key, _ txn: borrowing Transaction) throws -> [UUID] {
         var ids: [UUID] = []
