@@ -87,14 +87,19 @@ final class GroupCommitWriter: @unchecked Sendable {
             commit(group)
         }
         condition.lock()
+        freeAnsweredGroups()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Frees every answered group still waiting, outside the lock; called and returns with `condition` locked.
+    private func freeAnsweredGroups() {
         let answered = answeredGroups
         answeredGroups = []
         condition.unlock()
         withExtendedLifetime(answered) {}
         condition.lock()
-        finished = true
-        condition.broadcast()
-        condition.unlock()
     }
 
     private func nextGroup() -> [Pending]? {
@@ -104,11 +109,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             if stopping { return nil }
             // Out of work: answered groups no caller came back to free are freed here, so an idle store holds none.
             if !answeredGroups.isEmpty {
-                let answered = answeredGroups
-                answeredGroups = []
-                condition.unlock()
-                withExtendedLifetime(answered) {}
-                condition.lock()
+                freeAnsweredGroups()
                 continue
             }
             condition.wait()

@@ -26,8 +26,7 @@ struct HostileInputTests {
         "mutated input lines, envelopes, payloads and stored records: a typed error or a value, never a trap or a hang; rejected appends write nothing"
     )
     func mutations() async throws {
-        let seed = ProcessInfo.processInfo.environment["REEL_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
-        print("HostileInputTests seed: \(seed) (rerun with REEL_SEED=\(seed)), iterations: \(Self.iterations)")
+        let seed = testSeed("HostileInputTests", ", iterations: \(Self.iterations)")
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-hostile-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         var options = StoreOptions()

@@ -160,8 +160,7 @@ struct ProductionGenerator {
 struct PropertyTests {
     @Test("random productions, appended one event or a batch at a time, fold to the same projections as a rebuild")
     func randomProductions() async throws {
-        let seed = ProcessInfo.processInfo.environment["REEL_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
-        print("PropertyTests seed: \(seed) (rerun with REEL_SEED=\(seed))")
+        let seed = testSeed("PropertyTests")
         try await withMediaStore { media in
             var generator = ProductionGenerator(rng: SeededGenerator(state: seed))
             var rejected = 0
@@ -219,8 +218,7 @@ struct ReplayPropertyTests {
 
     @Test("at every cut, the replayed projections answer every query as the replayed whole store does, which is sound")
     func projectionsEqualTheWholeStore() async throws {
-        let seed = ProcessInfo.processInfo.environment["REEL_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
-        print("ReplayPropertyTests seed: \(seed) (rerun with REEL_SEED=\(seed))")
+        let seed = testSeed("ReplayPropertyTests")
         try await withMediaStore { media in
             var generator = ProductionGenerator(rng: SeededGenerator(state: seed))
             for _ in 0..<120 {

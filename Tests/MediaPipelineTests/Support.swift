@@ -16,6 +16,13 @@ func withMediaStore<R>(_ body: (MediaStore) async throws -> R) async throws -> R
     return result
 }
 
+/// A seeded test's seed: `REEL_SEED` if set, else a random one; printed, with how to rerun the test with it.
+func testSeed(_ name: String, _ detail: String = "") -> UInt64 {
+    let seed = ProcessInfo.processInfo.environment["REEL_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+    print("\(name) seed: \(seed) (rerun with REEL_SEED=\(seed))\(detail)")
+    return seed
+}
+
 /// Expects `body` to be rejected by a domain rule whose message contains `fragment`, and the log not to grow.
 func expectRejection(
     _ media: MediaStore, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation,
