@@ -47,6 +47,28 @@ struct ProjectScenarioTests {
         }
     }
 
+    @Test("each scene's URLs, slices of one shared text, read like an array: from 0, whole characters, equal and hashed by value")
+    func sharedTexts() async throws {
+        try await withMediaStore { media in
+            let project = UUID()
+            try await media.append(.projectCreated(ProjectCreated(projectID: project)))
+            let urls = [["https://img/é/0.png", "https://img/🎬/1.png"], ["ü", "https://img/ü/0.png", "x"]]
+            for (scene, list) in urls.enumerated() {
+                for (image, url) in list.enumerated() {
+                    try await media.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: scene, imageIndex: image, imageURL: url)))
+                }
+            }
+            let scenes = try media.imagesByScene(project: project).scenes
+            #expect(scenes.map { Array($0.imageURLs.map(String.init)) } == urls)
+            let second = scenes[1].imageURLs
+            #expect(second.startIndex == 0 && second.count == 3 && second[1] == "https://img/ü/0.png" && second[0] == "ü")
+            #expect(Array(second.reversed()) == ["x", "https://img/ü/0.png", "ü"])
+            let literal: SharedTexts = ["ü", "https://img/ü/0.png", "x"]
+            #expect(second == literal && Set([second, literal]).count == 1)
+            #expect(second != scenes[0].imageURLs)
+        }
+    }
+
     @Test("clearing removes the listed scenes, or every scene for an empty list")
     func clear() async throws {
         try await withMediaStore { media in

@@ -46,37 +46,28 @@ public struct SnapshotQueries {
 
     func imagesByScene(_ projectID: UUID, _ txn: borrowing Transaction) throws -> ImagesByScene {
         _ = try must(ProjectRecord.self, t.projects, projectID, "project", txn)
-        // Every URL goes into one text, and its slices into one list, which the scenes slice: a few allocations for
-        // the whole result rather than one per URL and per scene (malloc is most of such a query's time).
+        // Every URL goes into one text, which the scenes share with where each URL ends: a few allocations for the
+        // whole result rather than one per URL and per scene (malloc is most of such a query's time), and no
+        // `Substring` until a URL is read.
         var bytes: [UInt8] = []
         bytes.reserveCapacity(8_192)
-        var ends: [(scene: Int, end: Int)] = []
-        ends.reserveCapacity(256)
-        var sceneCount = 0
+        var ends: [Int] = []
+        ends.reserveCapacity(512)
+        var firsts: [(scene: Int, first: Int)] = []  // each scene and the index of its first URL
+        firsts.reserveCapacity(128)
         try t.scan(t.sceneImages, prefix: Key(projectID), txn) { suffix, value in
             let scene = Int(BigEndian.u64(suffix) ?? 0)
-            if ends.last?.scene != scene { sceneCount += 1 }
+            if firsts.last?.scene != scene { firsts.append((scene, ends.count)) }
             bytes.append(contentsOf: value)
-            ends.append((scene, bytes.count))
+            ends.append(bytes.count)
             return true
         }
-        guard let text = Self.text(of: bytes, pieceEnds: ends.lazy.map(\.end)) else { throw DamagedRecord(what: "scene image") }
-        var urls: [Substring] = []
-        urls.reserveCapacity(ends.count)
-        var sceneRanges: [(scene: Int, range: Range<Int>)] = []
-        sceneRanges.reserveCapacity(sceneCount)
-        var start = text.utf8.startIndex
-        var offset = 0
-        for (index, entry) in ends.enumerated() {
-            let end = text.utf8.index(start, offsetBy: entry.end - offset)
-            urls.append(text[start..<end])
-            (start, offset) = (end, entry.end)
-            if index + 1 == ends.count || ends[index + 1].scene != entry.scene {
-                sceneRanges.append((entry.scene, (sceneRanges.last?.range.upperBound ?? 0)..<urls.count))
-            }
+        guard let text = Self.text(of: bytes, pieceEnds: ends) else { throw DamagedRecord(what: "scene image") }
+        let storage = SharedTexts.Storage(text: text, ends: ends)
+        let scenes = firsts.indices.map { index in
+            let upper = index + 1 < firsts.count ? firsts[index + 1].first : ends.count
+            return ImagesByScene.Scene(sceneIndex: firsts[index].scene, imageURLs: SharedTexts(storage, firsts[index].first..<upper))
         }
-        // The scenes slice the list once it is complete.
-        let scenes = sceneRanges.map { ImagesByScene.Scene(sceneIndex: $0.scene, imageURLs: SharedSlice(urls[$0.range])) }
         return ImagesByScene(projectID: projectID, scenes: scenes)
     }
 

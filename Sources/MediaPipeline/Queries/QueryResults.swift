@@ -55,10 +55,9 @@ public enum Timestamp {
 public struct ImagesByScene: QueryResult, Equatable {
     public struct Scene: Sendable, Equatable {
         public let sceneIndex: Int
-        /// The URLs by `image_index`: a slice of one list of the result's URLs, each a slice of one text holding
-        /// them all (a few allocations for the whole result, not one per URL and per scene); `String($0)` copies one
-        /// out.
-        public let imageURLs: SharedSlice<Substring>
+        /// The URLs by `image_index`, slices of one text holding the whole result's URLs (a few allocations for
+        /// the whole result, not one per URL and per scene); `String($0)` copies one out.
+        public let imageURLs: SharedTexts
     }
     public let projectID: UUID
     public let scenes: [Scene]
@@ -432,6 +431,102 @@ public struct SharedSlice<Element>: RandomAccessCollection {
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R {
         try base.withUnsafeBufferPointer(body)
     }
+}
+
+/// Texts that a whole query result shares: one entry's values of one field, indexed from 0 like an array, each a
+/// `Substring` of one text holding the values of every entry. The result holds the text and where each value ends;
+/// a `Substring` is made when an element is read, so building the result costs a few allocations and no reference
+/// count per value. Copy one out with `String(texts[i])`, all of them with `texts.map(String.init)`.
+public struct SharedTexts: RandomAccessCollection, Sendable {
+    /// The text, and the UTF-8 offset in it at which each value ends (each starts where the one before it ends).
+    @usableFromInline
+    final class Storage: Sendable {
+        @usableFromInline let text: String
+        @usableFromInline let ends: [Int]
+
+        init(text: String, ends: [Int]) {
+            self.text = text
+            self.ends = ends
+        }
+
+        /// Value `index` of the text.
+        @inlinable
+        func value(_ index: Int) -> Substring {
+            let start = index == 0 ? 0 : ends[index - 1]
+            let utf8 = text.utf8
+            let lower = utf8.index(utf8.startIndex, offsetBy: start)
+            return Substring(utf8[lower..<utf8.index(lower, offsetBy: ends[index] - start)])
+        }
+    }
+
+    @usableFromInline let storage: Storage
+    /// The values of this entry: indices into `storage.ends`.
+    @usableFromInline let values: Range<Int>
+
+    init(_ storage: Storage, _ values: Range<Int>) {
+        self.storage = storage
+        self.values = values
+    }
+
+    @inlinable public var startIndex: Int { 0 }
+    @inlinable public var endIndex: Int { values.count }
+
+    @inlinable
+    public subscript(position: Int) -> Substring {
+        precondition(position >= 0 && position < values.count, "index out of range")
+        return storage.value(values.lowerBound + position)
+    }
+
+    /// Reads the values in order.
+    public struct Iterator: IteratorProtocol {
+        @usableFromInline let storage: Storage
+        @usableFromInline var position: Int
+        @usableFromInline let end: Int
+
+        @inlinable
+        init(storage: Storage, values: Range<Int>) {
+            (self.storage, position, end) = (storage, values.lowerBound, values.upperBound)
+        }
+
+        @inlinable
+        public mutating func next() -> Substring? {
+            guard position < end else { return nil }
+            defer { position += 1 }
+            return storage.value(position)
+        }
+    }
+
+    @inlinable
+    public func makeIterator() -> Iterator { Iterator(storage: storage, values: values) }
+}
+
+extension SharedTexts: ExpressibleByArrayLiteral {
+    public init(arrayLiteral elements: String...) {
+        var ends: [Int] = []
+        var text = ""
+        for element in elements {
+            text += element
+            ends.append(text.utf8.count)
+        }
+        self.init(Storage(text: text, ends: ends), 0..<ends.count)
+    }
+}
+
+extension SharedTexts: Equatable {
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.elementsEqual(rhs) }
+}
+
+extension SharedTexts: Hashable {
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        for element in self { hasher.combine(element) }
+    }
+}
+
+extension SharedTexts: CustomStringConvertible, CustomDebugStringConvertible {
+    /// As an array of strings prints.
+    public var description: String { map(String.init).description }
+    public var debugDescription: String { map(String.init).debugDescription }
 }
 
 extension SharedSlice: ExpressibleByArrayLiteral {
