@@ -48,21 +48,35 @@ public struct SnapshotQueries {
         _ = try must(ProjectRecord.self, t.projects, projectID, "project", txn)
         // Every URL goes into one text, which the scenes share with where each URL ends: a few allocations for the
         // whole result rather than one per URL and per scene (malloc is most of such a query's time), and no
-        // `Substring` until a URL is read.
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(8_192)
+        // `Substring` until a URL is read. The URLs are copied once, from the map straight into the text: a read
+        // snapshot's values stay where they are until it ends, so the scan keeps pointers to them and sizes the text.
+        var values: [UnsafeRawBufferPointer] = []
+        values.reserveCapacity(512)
         var ends: [Int] = []
         ends.reserveCapacity(512)
         var firsts: [(scene: Int, first: Int)] = []  // each scene and the index of its first URL
         firsts.reserveCapacity(128)
+        var total = 0
         try t.scan(t.sceneImages, prefix: Key(projectID), txn) { suffix, value in
             let scene = Int(BigEndian.u64(suffix) ?? 0)
             if firsts.last?.scene != scene { firsts.append((scene, ends.count)) }
-            bytes.append(contentsOf: value)
-            ends.append(bytes.count)
+            values.append(value)
+            total += value.count
+            ends.append(total)
             return true
         }
-        guard let text = Self.text(of: bytes, pieceEnds: ends) else { throw DamagedRecord(what: "scene image") }
+        var sound = false
+        let text = String(unsafeUninitializedCapacity: total) { buffer in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            var offset = 0
+            for value in values {
+                UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + value.count]).copyMemory(from: value)
+                offset += value.count
+            }
+            sound = Self.isText(UnsafeBufferPointer(rebasing: buffer[..<total]), pieceEnds: ends)
+            return total
+        }
+        guard sound else { throw DamagedRecord(what: "scene image") }
         let storage = SharedTexts.Storage(text: text, ends: ends)
         let scenes = firsts.indices.map { index in
             let upper = index + 1 < firsts.count ? firsts[index + 1].first : ends.count
@@ -207,6 +221,13 @@ public struct SnapshotQueries {
     static func text(of bytes: [UInt8], pieceEnds: some Sequence<Int>) -> String? {
         for end in pieceEnds where end < bytes.count && bytes[end] & 0xC0 == 0x80 { return nil }
         return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// Whether a buffer of pieces is UTF-8 with no piece ending inside a character (see `text(of:pieceEnds:)`),
+    /// checked without a copy.
+    static func isText(_ bytes: UnsafeBufferPointer<UInt8>, pieceEnds: [Int]) -> Bool {
+        for end in pieceEnds where end < bytes.count && bytes[end] & 0xC0 == 0x80 { return false }
+        return (try? UTF8Span(validating: bytes.span)) != nil
     }
 
     /// The index of `position` in `positions` (ascending), or -1.
