@@ -108,10 +108,21 @@ struct DamagedRecordTests {
             let scenes = try media.imagesByScene(project: project).scenes
             #expect(scenes[1].imageURLs[0] == "https://img/1/0.png" && scenes[1].imageURLs[1] == "https://img/1/1.png")
             #expect("\(scenes[1].imageURLs)" == #"["https://img/1/0.png", "https://img/1/1.png"]"#, "prints as an array does")
-            try damage { t, txn in
-                try t.put(t.sceneImages, Key(project).with(0).with(1), [0xFF, 0x41], txn)
+            // A well-framed chunk whose URL is not UTF-8, then chunks whose framing is wrong.
+            let chunk = Key(project).with(0).with(1)
+            let damaged: [[UInt8]] = [
+                SceneImageChunk.encode([.init(slot: 0, url: [0xFF, 0x41])]),
+                [], [2], [2, 0, 0, 2, 0x41], [3, 0, 0, 1, 0x41, 0, 1, 1, 0x42], [2, 64, 0, 2, 0x41, 0x42],
+                [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0, 0, 1, 0x41],
+            ]
+            for value in damaged {
+                try damage { t, txn in try t.put(t.sceneImages, chunk, value, txn) }
+                #expect(throws: DamagedRecord.self, "\(value)") { try media.imagesByScene(project: project) }
             }
-            #expect(throws: DamagedRecord.self) { try media.imagesByScene(project: project) }
+            try damage { t, txn in try t.put(t.sceneImages, chunk, [2, 0, 0, 2, 0x41, 0x42], txn) }
+            #expect(try media.imagesByScene(project: project).scenes.map { $0.imageURLs.map(String.init) } == [
+                ["https://img/0/0.png", "https://img/0/1.png", "AB"], ["https://img/1/0.png", "https://img/1/1.png"],
+            ], "a sound chunk written by hand reads back")
         }
     }
 }

@@ -69,6 +69,26 @@ struct ProjectScenarioTests {
         }
     }
 
+    @Test("a scene's images come back by image_index across the stored chunks of 64, long shared URL prefixes and all")
+    func chunks() async throws {
+        try await withMediaStore { media in
+            let project = UUID()
+            try await media.append(.projectCreated(ProjectCreated(projectID: project)))
+            let prefix = "https://storage.example/\(String(repeating: "p", count: 300))/"
+            var expected: [Int: String] = [:]
+            for image in [200, 0, 64, 63, 5, 127, 128, 1, 64, 0] {
+                let url = prefix + "\(image)-\(expected[image] == nil ? "a" : "b").png"
+                expected[image] = url
+                try await media.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 7, imageIndex: image, imageURL: url)))
+            }
+            try await media.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 8, imageIndex: 70, imageURL: "x")))
+            let scenes = try media.imagesByScene(project: project).scenes
+            #expect(scenes.map(\.sceneIndex) == [7, 8])
+            #expect(scenes[0].imageURLs.map(String.init) == expected.keys.sorted().map { expected[$0]! })
+            #expect(scenes[1].imageURLs.map(String.init) == ["x"])
+        }
+    }
+
     @Test("clearing removes the listed scenes, or every scene for an empty list")
     func clear() async throws {
         try await withMediaStore { media in

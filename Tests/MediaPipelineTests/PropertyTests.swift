@@ -106,7 +106,7 @@ struct ProductionGenerator {
             if chance(15) {
                 return .sceneImagesCleared(SceneImagesCleared(projectID: project, sceneIndexes: chance(50) ? [] : [Int.random(in: 0..<5, using: &rng)]))
             }
-            return .sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: Int.random(in: 0..<5, using: &rng), imageIndex: Int.random(in: 0..<3, using: &rng), imageURL: "u\(Int.random(in: 0..<1000, using: &rng))"))
+            return .sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: Int.random(in: 0..<5, using: &rng), imageIndex: chance(20) ? Int.random(in: 60..<140, using: &rng) : Int.random(in: 0..<3, using: &rng), imageURL: "https://u/\(Int.random(in: 0..<1000, using: &rng))"))
         case 13:
             let id = UUID()
             stories[id] = []

@@ -48,31 +48,29 @@ public struct SnapshotQueries {
         _ = try must(ProjectRecord.self, t.projects, projectID, "project", txn)
         // Every URL goes into one text, which the scenes share with where each URL ends: a few allocations for the
         // whole result rather than one per URL and per scene (malloc is most of such a query's time), and no
-        // `Substring` until a URL is read. The URLs are copied once, from the map straight into the text: a read
-        // snapshot's values stay where they are until it ends, so the scan keeps pointers to them and sizes the text.
-        var values: [UnsafeRawBufferPointer] = []
-        values.reserveCapacity(512)
-        var ends: [Int] = []
-        ends.reserveCapacity(512)
-        var firsts: [(scene: Int, first: Int)] = []  // each scene and the index of its first URL
-        firsts.reserveCapacity(128)
+        // `Substring` until a URL is read. The scan reads each chunk's total (a read snapshot's values stay where
+        // they are until it ends, so it keeps pointers to them); then the chunks are decoded straight into the text.
+        var chunks: [(scene: Int, value: UnsafeRawBufferPointer)] = []
+        chunks.reserveCapacity(128)
         var total = 0
         try t.scan(t.sceneImages, prefix: Key(projectID), txn) { suffix, value in
-            let scene = Int(BigEndian.u64(suffix) ?? 0)
-            if firsts.last?.scene != scene { firsts.append((scene, ends.count)) }
-            values.append(value)
-            total += value.count
-            ends.append(total)
+            chunks.append((Int(BigEndian.u64(suffix) ?? 0), value))
+            total += try SceneImageChunk.total(value)
             return true
         }
+        var ends: [Int] = []
+        ends.reserveCapacity(chunks.count * 4)
+        var firsts: [(scene: Int, first: Int)] = []  // each scene and the index of its first URL
+        firsts.reserveCapacity(chunks.count)
         var sound = false
-        let text = String(unsafeUninitializedCapacity: total) { buffer in
+        let text = try String(unsafeUninitializedCapacity: total) { buffer in
             let raw = UnsafeMutableRawBufferPointer(buffer)
             var offset = 0
-            for value in values {
-                UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + value.count]).copyMemory(from: value)
-                offset += value.count
+            for (scene, value) in chunks {
+                if firsts.last?.scene != scene { firsts.append((scene, ends.count)) }
+                offset = try SceneImageChunk.decode(value, into: raw, at: offset, ends: &ends)
             }
+            guard offset == total else { throw DamagedRecord(what: "scene images") }
             sound = Self.isText(UnsafeBufferPointer(rebasing: buffer[..<total]), pieceEnds: ends)
             return total
         }

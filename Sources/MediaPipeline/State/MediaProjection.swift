@@ -12,7 +12,9 @@ public struct MediaProjection: Projection {
     /// 2: the add-only `entity-streams` index; ids of removed scenelets, shots and frames are reserved.
     /// 3: scenelets and shots stored by story (`story-scenelets`, `story-shots`; `scenelets` and `shots` map ids to
     /// them), so a story reads as two key ranges; `scenelet-shots` is gone.
-    public let version: UInt32 = 3
+    /// 4: `scene-images` holds a scene's images in front-coded chunks of 64 image indexes (`SceneImageChunk`), not
+    /// one key per image.
+    public let version: UInt32 = 4
     public let databases = Tables.names.map { ProjectionDatabase($0) }
 
     public init() {}
@@ -324,7 +326,17 @@ private struct Fold {
         try require(e.sceneIndex >= 0, "scene_index \(e.sceneIndex) of project \(e.projectID.text) is negative")
         try require(imageIndex >= 0, "image_index \(imageIndex) of project \(e.projectID.text) is negative")
         try require(!e.imageURL.isEmpty, "image_url of project \(e.projectID.text) scene \(e.sceneIndex) is empty")
-        try t.put(t.sceneImages, Key(e.projectID).with(e.sceneIndex).with(imageIndex), text: e.imageURL, txn)
+        // The scene's chunk of images holding this image_index: read, the URL put in its place, written back.
+        let key = Key(e.projectID).with(e.sceneIndex).with(SceneImageChunk.chunk(of: imageIndex))
+        let slot = UInt8(imageIndex % SceneImageChunk.width)
+        var entries = try t.get(t.sceneImages, key, txn).map { stored in try stored.withUnsafeBytes { try SceneImageChunk.decode($0) } } ?? []
+        let entry = SceneImageChunk.Entry(slot: slot, url: Array(e.imageURL.utf8))
+        if let index = entries.firstIndex(where: { $0.slot >= slot }) {
+            if entries[index].slot == slot { entries[index] = entry } else { entries.insert(entry, at: index) }
+        } else {
+            entries.append(entry)
+        }
+        try t.put(t.sceneImages, key, SceneImageChunk.encode(entries), txn)
     }
 
     func sceneImagesCleared(_ e: SceneImagesCleared, _ txn: borrowing Transaction) throws {
