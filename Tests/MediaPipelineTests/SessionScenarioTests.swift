@@ -78,6 +78,15 @@ struct SessionScenarioTests {
             sessions = try media.sessions(user: user)
             #expect(sessions.sessions.map(\.sessionID) == [second, first])
             #expect(sessions.sessions[0].title == "Second, renamed")
+
+            // Emptied, the session has no thumbnail; its next image is the thumbnail again.
+            let c = try media.sessionImages(session: first).images.map(\.imageID)
+            for image in c { try await media.append(.imageDeleted(ImageDeleted(imageID: image))) }
+            sessions = try media.sessions(user: user)
+            #expect(sessions.sessions[0].sessionID == first && sessions.sessions[0].thumbnailURL == nil && sessions.sessions[0].generatedCount == 0)
+            let later = try await media.job(of: user, session: first, shots: 1, start: true)
+            try await media.image(of: later, index: 1, url: "https://img/d")
+            #expect(try media.sessions(user: user).sessions[0].thumbnailURL == "https://img/d")
         }
     }
 

@@ -263,21 +263,20 @@ public struct SnapshotQueries {
 
     func sessions(_ userID: UUID, _ txn: borrowing Transaction) throws -> Sessions {
         _ = try must(UserRecord.self, t.users, userID, "user", txn)
+        // The user's sessions are one key range of records, each with its thumbnail and count.
         var entries: [(session: Sessions.Session, position: UInt64)] = []
-        for sessionID in try t.members(t.userSessions, prefix: Key(userID), txn) {
-            let session = try must(SessionRecord.self, t.sessions, sessionID, "session", txn)
-            // The thumbnail is the session's first image: one key read, and only that image's URL decoded.
-            var thumbnail: String?
-            if let first = try t.firstID(t.sessionImagesByTime, prefix: Key(sessionID), txn) {
-                thumbnail = try first.withBytes { key in try txn.get(t.images, key) { try $0.map(ImageRecord.gcpURL) } }
-            }
+        try t.scan(t.userSessions, prefix: Key(userID), txn) { suffix, value in
+            var reader = ByteReader(suffix)
+            guard suffix.count == 16, let sessionID = try? reader.uuid() else { throw DamagedRecord(what: "session") }
+            let session = try SessionRecord(bytes: value)
             entries.append((
                 Sessions.Session(
-                    sessionID: sessionID, title: session.title, thumbnailURL: thumbnail, generatedCount: session.imageCount,
+                    sessionID: sessionID, title: session.title, thumbnailURL: session.thumbnailURL, generatedCount: session.imageCount,
                     createdAt: session.createdAt, updatedAt: session.updatedAt
                 ),
                 session.updatedPosition
             ))
+            return true
         }
         entries.sort { ($0.session.updatedAt, $0.position) > ($1.session.updatedAt, $1.position) }
         return Sessions(userID: userID, sessions: entries.map(\.session))
@@ -304,7 +303,7 @@ public struct SnapshotQueries {
     }
 
     func sessionImages(_ sessionID: UUID, _ txn: borrowing Transaction) throws -> SessionImages {
-        _ = try must(SessionRecord.self, t.sessions, sessionID, "session", txn)
+        guard try t.exists(t.sessions, sessionID, txn) else { throw UnknownEntity(entity: "session", id: sessionID) }
         let images = try t.ids(t.sessionImages, prefix: Key(sessionID), txn).map { try summary($0, txn) }
         return SessionImages(sessionID: sessionID, images: images)
     }

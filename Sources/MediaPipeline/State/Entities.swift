@@ -53,35 +53,47 @@ struct UserRecord: EntityRecord {
     func encode(into w: inout RecordWriter) { w.string(email) }
 }
 
+/// A session, stored under its user ‖ its id in `user-sessions` (a user's sessions are one key range);
+/// `sessions` maps the id to its user (`SessionOwner`).
 struct SessionRecord: EntityRecord {
-    var userID: UUID
     var title: String
     var createdAt: Int64
     var updatedAt: Int64
     /// Position of the event that set `updatedAt` (ties in time go to the later position).
     var updatedPosition: UInt64
     var imageCount: Int
+    /// `gcp_url` of the earliest image still in the session, kept as seed 001's trigger kept `thumbnail_url`.
+    var thumbnailURL: String?
 
-    init(userID: UUID, title: String, createdAt: Int64, updatedAt: Int64, updatedPosition: UInt64, imageCount: Int) {
-        (self.userID, self.title, self.createdAt, self.updatedAt) = (userID, title, createdAt, updatedAt)
-        (self.updatedPosition, self.imageCount) = (updatedPosition, imageCount)
+    init(title: String, createdAt: Int64, updatedAt: Int64, updatedPosition: UInt64, imageCount: Int, thumbnailURL: String?) {
+        (self.title, self.createdAt, self.updatedAt) = (title, createdAt, updatedAt)
+        (self.updatedPosition, self.imageCount, self.thumbnailURL) = (updatedPosition, imageCount, thumbnailURL)
     }
     init(from r: inout RecordReader) throws {
-        userID = try r.uuid()
         title = try r.string()
         createdAt = Int64(try r.int())
         updatedAt = Int64(try r.int())
         updatedPosition = try r.u64()
         imageCount = try r.int()
+        thumbnailURL = try r.optionalString()
     }
     func encode(into w: inout RecordWriter) {
-        w.uuid(userID)
         w.string(title)
         w.int(Int(createdAt))
         w.int(Int(updatedAt))
         w.u64(updatedPosition)
         w.int(imageCount)
+        w.string(thumbnailURL)
     }
+}
+
+/// The user a session belongs to: the value of `sessions`, which says where the session's record is.
+struct SessionOwner: EntityRecord {
+    var userID: UUID
+
+    init(userID: UUID) { self.userID = userID }
+    init(from r: inout RecordReader) throws { userID = try r.uuid() }
+    func encode(into w: inout RecordWriter) { w.uuid(userID) }
 }
 
 struct ReferenceImageRecord: EntityRecord {

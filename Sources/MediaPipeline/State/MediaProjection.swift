@@ -14,7 +14,9 @@ public struct MediaProjection: Projection {
     /// them), so a story reads as two key ranges; `scenelet-shots` is gone.
     /// 4: `scene-images` holds a scene's images in front-coded chunks of 64 image indexes (`SceneImageChunk`), not
     /// one key per image.
-    public let version: UInt32 = 4
+    /// 5: sessions' records are stored by user (`user-sessions`; `sessions` maps ids to their user) and keep their
+    /// thumbnail URL, so a user's sessions are one key range.
+    public let version: UInt32 = 5
     public let databases = Tables.names.map { ProjectionDatabase($0) }
 
     public init() {}
@@ -142,11 +144,12 @@ private struct Fold {
         case let .userRegistered(e): try userRegistered(e, txn)
         case let .sessionCreated(e): try sessionCreated(e, txn)
         case let .sessionRenamed(e):
-            var session = try must(SessionRecord.self, t.sessions, e.sessionID, "session", txn)
+            let userID = try must(SessionOwner.self, t.sessions, e.sessionID, "session", txn).userID
+            guard var session = try t.session(e.sessionID, of: userID, txn) else { throw DamagedRecord(what: "session") }
             session.title = e.title
             session.updatedAt = time
             session.updatedPosition = position
-            try t.put(session, t.sessions, e.sessionID, txn)
+            try t.put(session, e.sessionID, of: userID, txn)
         case let .referenceImageUploaded(e): try referenceImageUploaded(e, txn)
         case let .generationJobCreated(e): try jobCreated(e, txn)
         case let .generationJobStarted(e): try transition(e.jobID, from: [.pending], to: .processing, error: nil, txn)
@@ -206,16 +209,16 @@ private struct Fold {
 
     func sessionCreated(_ e: SessionCreated, _ txn: borrowing Transaction) throws {
         try mustExist(t.users, e.userID, "user", txn)
-        let session = SessionRecord(userID: e.userID, title: e.title, createdAt: time, updatedAt: time, updatedPosition: position, imageCount: 0)
-        try create(session, t.sessions, e.sessionID, "session", txn)
-        try t.put(t.userSessions, Key(e.userID).with(e.sessionID), [], txn)
+        try create(SessionOwner(userID: e.userID), t.sessions, e.sessionID, "session", txn)
+        let session = SessionRecord(title: e.title, createdAt: time, updatedAt: time, updatedPosition: position, imageCount: 0, thumbnailURL: nil)
+        try t.put(session, e.sessionID, of: e.userID, txn)
     }
 
     /// A session given with a user: it must exist and belong to that user.
     func sessionOfUser(_ sessionID: UUID?, _ userID: UUID, _ txn: borrowing Transaction) throws {
         guard checks, let sessionID else { return }
-        let session = try must(SessionRecord.self, t.sessions, sessionID, "session", txn)
-        try require(session.userID == userID, "session \(sessionID.text) belongs to user \(session.userID.text), not \(userID.text)")
+        let owner = try must(SessionOwner.self, t.sessions, sessionID, "session", txn).userID
+        try require(owner == userID, "session \(sessionID.text) belongs to user \(owner.text), not \(userID.text)")
     }
 
     func referenceImageUploaded(_ e: ReferenceImageUploaded, _ txn: borrowing Transaction) throws {
@@ -291,13 +294,17 @@ private struct Fold {
         )
         try t.put(image, t.images, e.imageID, txn)
         try t.put(t.jobImages, slot, id: e.imageID, txn)
-        if let sessionID, var session = try t.record(SessionRecord.self, t.sessions, sessionID, txn) {
+        // The job's session is its user's (checked when the job was created), so the record is found without a lookup
+        // of the session's owner.
+        if let sessionID, var session = try t.session(sessionID, of: job.created.userID, txn) {
             try t.put(t.sessionImages, Key(sessionID).with(e.generationIndex).with(position), id: e.imageID, txn)
             try t.put(t.sessionImagesByTime, Key(sessionID).with(position), id: e.imageID, txn)
             session.imageCount += 1
             session.updatedAt = time
             session.updatedPosition = position
-            try t.put(session, t.sessions, sessionID, txn)
+            // The newest image is the session's earliest only when the session was empty.
+            if session.thumbnailURL == nil { session.thumbnailURL = e.gcpURL }
+            try t.put(session, sessionID, of: job.created.userID, txn)
         }
     }
 
@@ -308,13 +315,19 @@ private struct Fold {
         image.deleted = true
         try t.put(image, t.images, e.imageID, txn)
         try t.delete(t.jobImages, Key(image.jobID).with(image.generationIndex), txn)
-        if let sessionID = image.sessionID, var session = try t.record(SessionRecord.self, t.sessions, sessionID, txn) {
+        if let sessionID = image.sessionID, let userID = try t.owner(ofSession: sessionID, txn),
+            var session = try t.session(sessionID, of: userID, txn)
+        {
             try t.delete(t.sessionImages, Key(sessionID).with(image.generationIndex).with(image.position), txn)
             try t.delete(t.sessionImagesByTime, Key(sessionID).with(image.position), txn)
             session.imageCount -= 1
             session.updatedAt = time
             session.updatedPosition = position
-            try t.put(session, t.sessions, sessionID, txn)
+            // The thumbnail is the earliest image still in the session.
+            session.thumbnailURL = try t.firstID(t.sessionImagesByTime, prefix: Key(sessionID), txn).flatMap { first in
+                try first.withBytes { key in try txn.get(t.images, key) { try $0.map(ImageRecord.gcpURL) } }
+            }
+            try t.put(session, sessionID, of: userID, txn)
         }
     }
 

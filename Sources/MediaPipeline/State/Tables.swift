@@ -99,6 +99,22 @@ final class Tables: Sendable {
         }
     }
 
+    // MARK: Sessions, kept together by user
+
+    /// The user a session belongs to, or `nil` when there is no such session.
+    func owner(ofSession id: UUID, _ txn: borrowing Transaction) throws -> UUID? {
+        try record(SessionOwner.self, sessions, id, txn)?.userID
+    }
+
+    /// A session's record, stored under its user.
+    func session(_ id: UUID, of userID: UUID, _ txn: borrowing Transaction) throws -> SessionRecord? {
+        try record(SessionRecord.self, userSessions, Key(userID).with(id), txn)
+    }
+
+    func put(_ session: SessionRecord, _ id: UUID, of userID: UUID, _ txn: borrowing Transaction) throws {
+        try put(userSessions, Key(userID).with(id), session.bytes, txn)
+    }
+
     // MARK: Scenelets and shots, kept together by story
 
     /// Where a scenelet is: its story and the position of its `scenelet.added` (the key of its record), or `nil`.
