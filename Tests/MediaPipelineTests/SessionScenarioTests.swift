@@ -113,6 +113,14 @@ struct SessionScenarioTests {
             let json = String(decoding: JSONWriter.canonical(view.json), as: UTF8.self)
             #expect(json.contains(#""camera_angle":null"#) && json.contains(#""number_of_shots":3"#))
             #expect(try media.referenceImages(user: user).referenceImages.map(\.gcpURL) == ["https://ref/b", "https://ref/a", "https://ref/c"])
+
+            // A status change rewrites only the record's status and error: every parameter is still there.
+            try await media.append(.generationJobFailed(GenerationJobFailed(jobID: job, error: "GPU lost: ünïcode")))
+            let failed = try media.job(job)
+            #expect(failed.status == .failed && failed.error == "GPU lost: ünïcode")
+            #expect(failed.job == view.job && failed.numberOfShots == 3 && failed.createdAt == view.createdAt)
+            #expect(failed.referenceImageURLs == view.referenceImageURLs && failed.images == view.images)
+            #expect(try media.jobs(status: .failed).jobs.map(\.jobID) == [job] && media.jobs(status: .processing).jobs.isEmpty)
         }
     }
 

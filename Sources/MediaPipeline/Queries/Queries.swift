@@ -86,7 +86,7 @@ public struct SnapshotQueries {
     func jobsByFrame(_ frameID: UUID, _ txn: borrowing Transaction) throws -> JobsByFrame {
         let frame = try must(FrameRecord.self, t.frames, frameID, "frame", txn)
         let jobs = try t.ids(t.frameJobs, prefix: Key(frameID), txn).map { jobID in
-            let job = try must(JobRecord.self, t.jobs, jobID, "job", txn)
+            let job = try must(JobHead.self, t.jobs, jobID, "job", txn)
             return JobsByFrame.Job(jobID: jobID, status: job.status, createdAt: job.createdAt)
         }
         return JobsByFrame(
@@ -330,8 +330,8 @@ public struct SnapshotQueries {
             }
         }
         let jobs = try ids.map { jobID in
-            let job = try must(JobRecord.self, t.jobs, jobID, "job", txn)
-            return JobQueue.Job(jobID: jobID, userID: job.created.userID, createdAt: job.createdAt)
+            let job = try must(JobHead.self, t.jobs, jobID, "job", txn)
+            return JobQueue.Job(jobID: jobID, userID: job.userID, createdAt: job.createdAt)
         }
         return JobQueue(status: status, jobs: jobs)
     }

@@ -129,6 +129,8 @@ struct ReferenceImageRecord: EntityRecord {
     }
 }
 
+/// A generation job. Its fixed fields come first (`JobHead`), so that rules and queries that need only those decode no
+/// string, and a status change rewrites the record by patching its first byte and its last field (`error`).
 struct JobRecord: EntityRecord {
     var created: GenerationJobCreated
     var numberOfShots: Int
@@ -142,35 +144,86 @@ struct JobRecord: EntityRecord {
             (created, numberOfShots, status, error, createdAt, position)
     }
     init(from r: inout RecordReader) throws {
+        let head = try JobHead(from: &r)
+        (status, createdAt, position, numberOfShots) = (head.status, head.createdAt, head.position, head.numberOfShots)
         created = GenerationJobCreated(
-            jobID: try r.uuid(), userID: try r.uuid(), sessionID: try r.optionalUUID(), frameID: try r.optionalUUID(),
+            jobID: head.jobID, userID: head.userID, sessionID: head.sessionID, frameID: head.frameID,
             prompt: try r.string(), generatedPrompt: try r.optionalString(), shotType: try r.optionalString(),
             cameraAngle: try r.optionalString(), style: try r.optionalString(), location: try r.optionalString(),
             lighting: try r.optionalString(), weather: try r.optionalString(), aspectRatio: try r.optionalString(),
             numberOfShots: nil, referenceImageIDs: try r.uuids()
         )
-        numberOfShots = try r.int()
-        status = try JobStatus(code: try r.u8())
         error = try r.optionalString()
-        createdAt = Int64(try r.int())
-        position = try r.u64()
     }
     func encode(into w: inout RecordWriter) {
-        w.uuid(created.jobID)
-        w.uuid(created.userID)
-        w.uuid(created.sessionID)
-        w.uuid(created.frameID)
+        JobHead(
+            status: status, createdAt: createdAt, position: position, numberOfShots: numberOfShots, jobID: created.jobID,
+            userID: created.userID, sessionID: created.sessionID, frameID: created.frameID
+        ).encode(into: &w)
         w.string(created.prompt)
         for field in [created.generatedPrompt, created.shotType, created.cameraAngle, created.style, created.location,
                       created.lighting, created.weather, created.aspectRatio] {
             w.string(field)
         }
         w.uuids(created.referenceImageIDs ?? [])
-        w.int(numberOfShots)
-        w.u8(status.code)
         w.string(error)
+    }
+
+    /// A stored job record with another status and error: the same bytes but for the first and the last field.
+    static func replacingStatus(in stored: UnsafeRawBufferPointer, with status: JobStatus, error: String?) throws -> [UInt8] {
+        var r = RecordReader(stored, what: "job")
+        _ = try JobHead(from: &r)
+        try r.skipString()
+        for _ in 0..<8 {
+            if try r.flag() { try r.skipString() }
+        }
+        _ = try r.uuids()
+        let errorStart = stored.count - r.inner.remaining
+        var w = RecordWriter()
+        w.string(error)
+        var bytes = Array(stored[..<errorStart]) + w.inner.bytes
+        bytes[0] = status.code
+        return bytes
+    }
+}
+
+/// The fixed fields a job record starts with: all a rule or a query needs that does not show the job's parameters.
+struct JobHead: EntityRecord {
+    var status: JobStatus
+    var createdAt: Int64
+    var position: UInt64
+    var numberOfShots: Int
+    var jobID: UUID
+    var userID: UUID
+    var sessionID: UUID?
+    var frameID: UUID?
+
+    init(
+        status: JobStatus, createdAt: Int64, position: UInt64, numberOfShots: Int, jobID: UUID, userID: UUID, sessionID: UUID?,
+        frameID: UUID?
+    ) {
+        (self.status, self.createdAt, self.position, self.numberOfShots) = (status, createdAt, position, numberOfShots)
+        (self.jobID, self.userID, self.sessionID, self.frameID) = (jobID, userID, sessionID, frameID)
+    }
+    init(from r: inout RecordReader) throws {
+        status = try JobStatus(code: try r.u8())
+        createdAt = Int64(try r.int())
+        position = try r.u64()
+        numberOfShots = try r.int()
+        jobID = try r.uuid()
+        userID = try r.uuid()
+        sessionID = try r.optionalUUID()
+        frameID = try r.optionalUUID()
+    }
+    func encode(into w: inout RecordWriter) {
+        w.u8(status.code)
         w.int(Int(createdAt))
         w.u64(position)
+        w.int(numberOfShots)
+        w.uuid(jobID)
+        w.uuid(userID)
+        w.uuid(sessionID)
+        w.uuid(frameID)
     }
 }
 

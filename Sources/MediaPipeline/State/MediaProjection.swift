@@ -15,7 +15,8 @@ public struct MediaProjection: Projection {
     /// 4: `scene-images` holds a scene's images in front-coded chunks of 64 image indexes (`SceneImageChunk`), not
     /// one key per image.
     /// 5: sessions' records are stored by user (`user-sessions`; `sessions` maps ids to their user) and keep their
-    /// thumbnail URL, so a user's sessions are one key range.
+    /// thumbnail URL, so a user's sessions are one key range; a job's record starts with its fixed fields and ends
+    /// with its error (`JobHead`), so a status change patches it and most reads decode no string.
     public let version: UInt32 = 5
     public let databases = Tables.names.map { ProjectionDatabase($0) }
 
@@ -255,24 +256,24 @@ private struct Fold {
     }
 
     func transition(_ jobID: UUID, from: [JobStatus], to status: JobStatus, error: String?, _ txn: borrowing Transaction) throws {
-        var job = try must(JobRecord.self, t.jobs, jobID, "job", txn)
+        // Only the record's head is decoded, and the stored bytes are patched, not decoded and encoded again.
+        guard let stored = try t.get(t.jobs, Key(jobID), txn) else { throw reject("job \(jobID.text) does not exist") }
+        let job = try stored.withUnsafeBytes { try JobHead(bytes: $0) }
         try require(
             from.contains(job.status),
             "job \(jobID.text) is \(job.status.rawValue), not \(from.map(\.rawValue).joined(separator: " or "))"
         )
         try t.delete(t.jobsByStatus, Key(job.status.code).with(job.position), txn)
         try t.put(t.jobsByStatus, Key(status.code).with(job.position), id: jobID, txn)
-        job.status = status
-        job.error = error
-        try t.put(job, t.jobs, jobID, txn)
-        if status == .completed, let frameID = job.created.frameID, var frame = try t.record(FrameRecord.self, t.frames, frameID, txn) {
+        try t.put(t.jobs, Key(jobID), try stored.withUnsafeBytes { try JobRecord.replacingStatus(in: $0, with: status, error: error) }, txn)
+        if status == .completed, let frameID = job.frameID, var frame = try t.record(FrameRecord.self, t.frames, frameID, txn) {
             frame.latestCompletedJobID = jobID
             try t.put(frame, t.frames, frameID, txn)
         }
     }
 
     func imageGenerated(_ e: ImageGenerated, _ txn: borrowing Transaction) throws {
-        let job = try must(JobRecord.self, t.jobs, e.jobID, "job", txn)
+        let job = try must(JobHead.self, t.jobs, e.jobID, "job", txn)
         try require(job.status == .processing, "job \(e.jobID.text) is \(job.status.rawValue), not processing")
         try require(
             (1...job.numberOfShots).contains(e.generationIndex),
@@ -287,7 +288,7 @@ private struct Fold {
             throw reject("job \(e.jobID.text) already has image \(other) at generation_index \(e.generationIndex)")
         }
         try claim(e.imageID, "image", txn)
-        let sessionID = job.created.sessionID
+        let sessionID = job.sessionID
         let image = ImageRecord(
             jobID: e.jobID, generationIndex: e.generationIndex, gcpBucketPath: e.gcpBucketPath, gcpURL: e.gcpURL,
             thumbnailURL: e.thumbnailURL, createdAt: time, position: position, deleted: false, sessionID: sessionID
@@ -296,7 +297,7 @@ private struct Fold {
         try t.put(t.jobImages, slot, id: e.imageID, txn)
         // The job's session is its user's (checked when the job was created), so the record is found without a lookup
         // of the session's owner.
-        if let sessionID, var session = try t.session(sessionID, of: job.created.userID, txn) {
+        if let sessionID, var session = try t.session(sessionID, of: job.userID, txn) {
             try t.put(t.sessionImages, Key(sessionID).with(e.generationIndex).with(position), id: e.imageID, txn)
             try t.put(t.sessionImagesByTime, Key(sessionID).with(position), id: e.imageID, txn)
             session.imageCount += 1
@@ -304,7 +305,7 @@ private struct Fold {
             session.updatedPosition = position
             // The newest image is the session's earliest only when the session was empty.
             if session.thumbnailURL == nil { session.thumbnailURL = e.gcpURL }
-            try t.put(session, sessionID, of: job.created.userID, txn)
+            try t.put(session, sessionID, of: job.userID, txn)
         }
     }
 
@@ -497,8 +498,8 @@ private struct Fold {
     func frameApproved(_ e: FrameApproved, _ txn: borrowing Transaction) throws {
         var frame = try must(FrameRecord.self, t.frames, e.frameID, "frame", txn)
         if checks {
-            let job = try must(JobRecord.self, t.jobs, e.jobID, "job", txn)
-            try require(job.created.frameID == e.frameID, "job \(e.jobID.text) was not created for frame \(e.frameID.text)")
+            let job = try must(JobHead.self, t.jobs, e.jobID, "job", txn)
+            try require(job.frameID == e.frameID, "job \(e.jobID.text) was not created for frame \(e.frameID.text)")
             try require(job.status == .completed, "job \(e.jobID.text) is \(job.status.rawValue), not completed")
         }
         frame.status = .approved
