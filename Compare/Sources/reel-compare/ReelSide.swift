@@ -16,7 +16,8 @@ enum ReelLoad {
     /// With `syncEvery`, the store is opened with deferred durability and synced after every `syncEvery` events
     /// (all enqueued batches committed first), and at the end: durable in steps of that size, like the peers' loads.
     static func load(_ media: MediaStore, _ inputs: [MediaStore.Input], batch: Int = 1_000, syncEvery: Int? = nil) throws -> Double {
-        let loader = Loader(media, window: 16_384)
+        // As many events in flight as `reel append` keeps, so that group commits grow as large as the engine takes.
+        let loader = Loader(media, window: 98_304)
         var resolver = StreamResolver(capacity: 2_000_000)
         let seconds = try time {
             var start = 0
