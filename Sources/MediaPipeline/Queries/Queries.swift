@@ -263,37 +263,68 @@ public struct SnapshotQueries {
 
     func sessions(_ userID: UUID, _ txn: borrowing Transaction) throws -> Sessions {
         _ = try must(UserRecord.self, t.users, userID, "user", txn)
-        // The user's sessions are one key range of records, each with its thumbnail and count.
-        var entries: [(session: Sessions.Session, position: UInt64)] = []
+        // The user's sessions are one key range of records, each with its thumbnail and count. The thumbnails go
+        // into one text, which the result slices: one allocation for them all rather than one per session.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(2_048)
+        var entries: [(sessionID: UUID, title: String, thumbnail: Range<Int>?, count: Int, createdAt: Int64, updatedAt: Int64, position: UInt64)] = []
+        entries.reserveCapacity(32)
         try t.scan(t.userSessions, prefix: Key(userID), txn) { suffix, value in
-            var reader = ByteReader(suffix)
-            guard suffix.count == 16, let sessionID = try? reader.uuid() else { throw DamagedRecord(what: "session") }
-            let session = try SessionRecord(bytes: value)
-            entries.append((
-                Sessions.Session(
-                    sessionID: sessionID, title: session.title, thumbnailURL: session.thumbnailURL, generatedCount: session.imageCount,
-                    createdAt: session.createdAt, updatedAt: session.updatedAt
-                ),
-                session.updatedPosition
-            ))
+            var key = ByteReader(suffix)
+            guard suffix.count == 16, let sessionID = try? key.uuid() else { throw DamagedRecord(what: "session") }
+            // The fields in `SessionRecord.init(from:)`'s order.
+            var r = RecordReader(value, what: "session")
+            let title = try r.string()
+            let createdAt = Int64(try r.int())
+            let updatedAt = Int64(try r.int())
+            let position = try r.u64()
+            let count = try r.int()
+            let thumbnail = try r.optionalString(appendingTo: &bytes)
+            entries.append((sessionID, title, thumbnail, count, createdAt, updatedAt, position))
             return true
         }
-        entries.sort { ($0.session.updatedAt, $0.position) > ($1.session.updatedAt, $1.position) }
-        return Sessions(userID: userID, sessions: entries.map(\.session))
+        guard let text = Self.text(of: bytes, pieceEnds: entries.lazy.compactMap { $0.thumbnail?.upperBound }) else {
+            throw DamagedRecord(what: "session")
+        }
+        entries.sort { ($0.updatedAt, $0.position) > ($1.updatedAt, $1.position) }
+        let utf8 = text.utf8
+        return Sessions(userID: userID, sessions: entries.map { entry in
+            Sessions.Session(
+                sessionID: entry.sessionID, title: entry.title,
+                thumbnailURL: entry.thumbnail.map { range in
+                    text[utf8.index(utf8.startIndex, offsetBy: range.lowerBound)..<utf8.index(utf8.startIndex, offsetBy: range.upperBound)]
+                },
+                generatedCount: entry.count, createdAt: entry.createdAt, updatedAt: entry.updatedAt
+            )
+        })
     }
 
+    /// An image's summary, decoded from its record without making the strings it does not show.
     private func summary(_ imageID: UUID, _ txn: borrowing Transaction) throws -> ImageSummary {
-        let image = try must(ImageRecord.self, t.images, imageID, "image", txn)
-        return ImageSummary(
-            imageID: imageID, jobID: image.jobID, generationIndex: image.generationIndex, gcpURL: image.gcpURL,
-            thumbnailURL: image.thumbnailURL, createdAt: image.createdAt
-        )
+        let summary = try imageID.withBytes { key in
+            try txn.get(t.images, key) { value -> ImageSummary? in
+                guard let value else { return nil }
+                // The fields in `ImageRecord.init(from:)`'s order.
+                var r = RecordReader(value, what: "image")
+                let jobID = try r.uuid()
+                let generationIndex = try r.int()
+                try r.skipString()
+                return ImageSummary(
+                    imageID: imageID, jobID: jobID, generationIndex: generationIndex, gcpURL: try r.string(),
+                    thumbnailURL: try r.optionalString(), createdAt: Int64(try r.int())
+                )
+            }
+        }
+        guard let summary else { throw UnknownEntity(entity: "image", id: imageID) }
+        return summary
     }
 
     func job(_ jobID: UUID, _ txn: borrowing Transaction) throws -> JobView {
         let job = try must(JobRecord.self, t.jobs, jobID, "job", txn)
         let urls = try (job.created.referenceImageIDs ?? []).map { referenceID in
-            try must(ReferenceImageRecord.self, t.referenceImages, referenceID, "reference image", txn).gcpURL
+            let url = try referenceID.withBytes { key in try txn.get(t.referenceImages, key) { try $0.map(ReferenceImageRecord.gcpURL) } }
+            guard let url else { throw UnknownEntity(entity: "reference image", id: referenceID) }
+            return url
         }
         let images = try t.ids(t.jobImages, prefix: Key(jobID), txn).map { try summary($0, txn) }
         return JobView(

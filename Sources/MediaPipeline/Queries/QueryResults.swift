@@ -258,8 +258,9 @@ public struct Sessions: QueryResult, Equatable {
     public struct Session: Sendable, Equatable {
         public let sessionID: UUID
         public let title: String
-        /// `gcp_url` of the earliest image still in the session.
-        public let thumbnailURL: String?
+        /// `gcp_url` of the earliest image still in the session: a slice of one text holding the whole result's
+        /// thumbnails; `String($0)` copies it out.
+        public let thumbnailURL: Substring?
         /// Images in the session now.
         public let generatedCount: Int
         public let createdAt: Int64
@@ -275,7 +276,7 @@ public struct Sessions: QueryResult, Equatable {
             var s = ObjectBuilder()
             s.add("session_id", session.sessionID)
             s.add("title", session.title)
-            s.add("thumbnail_url", session.thumbnailURL)
+            s.add("thumbnail_url", session.thumbnailURL.map(String.init))
             s.add("generated_count", session.generatedCount)
             s.add("created_at", time: session.createdAt)
             s.add("updated_at", time: session.updatedAt)

@@ -109,6 +109,16 @@ struct ReferenceImageRecord: EntityRecord {
         (self.userID, self.sessionID, self.gcpBucketPath, self.gcpURL) = (userID, sessionID, gcpBucketPath, gcpURL)
         (self.filename, self.uploadedAt, self.position) = (filename, uploadedAt, position)
     }
+    /// `gcp_url` alone, without making the record's other strings; the fields before it are read as ``init(from:)``
+    /// reads them.
+    static func gcpURL(_ bytes: UnsafeRawBufferPointer) throws -> String {
+        var r = RecordReader(bytes, what: "reference image")
+        _ = try r.uuid()
+        _ = try r.optionalUUID()
+        try r.skipString()
+        return try r.string()
+    }
+
     init(from r: inout RecordReader) throws {
         userID = try r.uuid()
         sessionID = try r.optionalUUID()
