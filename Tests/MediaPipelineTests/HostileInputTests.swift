@@ -228,7 +228,7 @@ struct HostileInputTests {
             let kinds: [(String, Database, @Sendable (UnsafeRawBufferPointer) throws -> Void)] = [
                 ("user", t.users, { _ = try UserRecord(bytes: $0) }), ("session", t.userSessions, { _ = try SessionRecord(bytes: $0) }),
                 ("session owner", t.sessions, { _ = try SessionOwner(bytes: $0) }),
-                ("scene images", t.sceneImages, { _ = try SceneImageChunk.decode($0) }),
+                ("scene images", t.sceneImages, { _ = try SceneImageChunk.urls($0) }),
                 ("reference image", t.referenceImages, { _ = try ReferenceImageRecord(bytes: $0) }),
                 ("job", t.jobs, { _ = try JobRecord(bytes: $0) }),
                 ("image", t.images, { _ = try ImageRecord(bytes: $0) }), ("project", t.projects, { _ = try ProjectRecord(bytes: $0) }),

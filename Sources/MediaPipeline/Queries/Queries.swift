@@ -272,15 +272,8 @@ public struct SnapshotQueries {
         try t.scan(t.userSessions, prefix: Key(userID), txn) { suffix, value in
             var key = ByteReader(suffix)
             guard suffix.count == 16, let sessionID = try? key.uuid() else { throw DamagedRecord(what: "session") }
-            // The fields in `SessionRecord.init(from:)`'s order.
-            var r = RecordReader(value, what: "session")
-            let title = try r.string()
-            let createdAt = Int64(try r.int())
-            let updatedAt = Int64(try r.int())
-            let position = try r.u64()
-            let count = try r.int()
-            let thumbnail = try r.optionalString(appendingTo: &bytes)
-            entries.append((sessionID, title, thumbnail, count, createdAt, updatedAt, position))
+            let (session, thumbnail) = try SessionRecord.read(value, thumbnailInto: &bytes)
+            entries.append((sessionID, session.title, thumbnail, session.imageCount, session.createdAt, session.updatedAt, session.updatedPosition))
             return true
         }
         guard let text = Self.text(of: bytes, pieceEnds: entries.lazy.compactMap { $0.thumbnail?.upperBound }) else {
@@ -304,14 +297,10 @@ public struct SnapshotQueries {
         let summary = try imageID.withBytes { key in
             try txn.get(t.images, key) { value -> ImageSummary? in
                 guard let value else { return nil }
-                // The fields in `ImageRecord.init(from:)`'s order.
-                var r = RecordReader(value, what: "image")
-                let jobID = try r.uuid()
-                let generationIndex = try r.int()
-                try r.skipString()
+                let image = try ImageRecord.summary(value)
                 return ImageSummary(
-                    imageID: imageID, jobID: jobID, generationIndex: generationIndex, gcpURL: try r.string(),
-                    thumbnailURL: try r.optionalString(), createdAt: Int64(try r.int())
+                    imageID: imageID, jobID: image.jobID, generationIndex: image.generationIndex, gcpURL: image.gcpURL,
+                    thumbnailURL: image.thumbnailURL, createdAt: image.createdAt
                 )
             }
         }

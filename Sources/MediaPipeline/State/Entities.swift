@@ -1,3 +1,4 @@
+import EventStore
 import Foundation
 
 /// Status of a generation job: `pending → processing → completed`, `pending|processing → failed`.
@@ -70,12 +71,23 @@ struct SessionRecord: EntityRecord {
         (self.updatedPosition, self.imageCount, self.thumbnailURL) = (updatedPosition, imageCount, thumbnailURL)
     }
     init(from r: inout RecordReader) throws {
+        try self.init(fixedFieldsFrom: &r)
+        thumbnailURL = try r.optionalString()
+    }
+    /// A stored record without its thumbnail URL, which is appended to `text` instead of made a string: its range
+    /// there.
+    static func read(_ bytes: UnsafeRawBufferPointer, thumbnailInto text: inout [UInt8]) throws -> (SessionRecord, thumbnail: Range<Int>?) {
+        var r = RecordReader(bytes, what: "session")
+        let record = try SessionRecord(fixedFieldsFrom: &r)
+        return (record, try r.optionalString(appendingTo: &text))
+    }
+    private init(fixedFieldsFrom r: inout RecordReader) throws {
         title = try r.string()
         createdAt = Int64(try r.int())
         updatedAt = Int64(try r.int())
         updatedPosition = try r.u64()
         imageCount = try r.int()
-        thumbnailURL = try r.optionalString()
+        thumbnailURL = nil
     }
     func encode(into w: inout RecordWriter) {
         w.string(title)
@@ -189,11 +201,11 @@ struct JobRecord: EntityRecord {
         }
         _ = try r.uuids()
         let errorStart = stored.count - r.inner.remaining
-        var w = RecordWriter()
+        var w = RecordWriter(inner: ByteWriter(capacity: errorStart + 8 + (error?.utf8.count ?? 0)))
+        w.u8(status.code)
+        w.inner.raw(stored[1..<errorStart])
         w.string(error)
-        var bytes = Array(stored[..<errorStart]) + w.inner.bytes
-        bytes[0] = status.code
-        return bytes
+        return w.inner.bytes
     }
 }
 
@@ -262,6 +274,18 @@ struct ImageRecord: EntityRecord {
         _ = try r.int()
         try r.skipString()
         return try r.string()
+    }
+
+    /// What an image's summary shows, without making the record's other strings; the fields before them are read
+    /// as ``init(from:)`` reads them.
+    static func summary(_ bytes: UnsafeRawBufferPointer) throws
+        -> (jobID: UUID, generationIndex: Int, gcpURL: String, thumbnailURL: String?, createdAt: Int64)
+    {
+        var r = RecordReader(bytes, what: "image")
+        let jobID = try r.uuid()
+        let generationIndex = try r.int()
+        try r.skipString()
+        return (jobID, generationIndex, try r.string(), try r.optionalString(), Int64(try r.int()))
     }
 
     init(from r: inout RecordReader) throws {

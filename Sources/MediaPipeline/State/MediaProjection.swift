@@ -257,15 +257,19 @@ private struct Fold {
 
     func transition(_ jobID: UUID, from: [JobStatus], to status: JobStatus, error: String?, _ txn: borrowing Transaction) throws {
         // Only the record's head is decoded, and the stored bytes are patched, not decoded and encoded again.
-        guard let stored = try t.get(t.jobs, Key(jobID), txn) else { throw reject("job \(jobID.text) does not exist") }
-        let job = try stored.withUnsafeBytes { try JobHead(bytes: $0) }
+        let found = try jobID.withBytes { key in
+            try txn.get(t.jobs, key) { stored in
+                try stored.map { (try JobHead(bytes: $0), try JobRecord.replacingStatus(in: $0, with: status, error: error)) }
+            }
+        }
+        guard let (job, updated) = found else { throw reject("job \(jobID.text) does not exist") }
         try require(
             from.contains(job.status),
             "job \(jobID.text) is \(job.status.rawValue), not \(from.map(\.rawValue).joined(separator: " or "))"
         )
         try t.delete(t.jobsByStatus, Key(job.status.code).with(job.position), txn)
         try t.put(t.jobsByStatus, Key(status.code).with(job.position), id: jobID, txn)
-        try t.put(t.jobs, Key(jobID), try stored.withUnsafeBytes { try JobRecord.replacingStatus(in: $0, with: status, error: error) }, txn)
+        _ = try jobID.withBytes { key in try updated.withUnsafeBytes { try txn.put(t.jobs, key, $0) } }
         if status == .completed, let frameID = job.frameID, var frame = try t.record(FrameRecord.self, t.frames, frameID, txn) {
             frame.latestCompletedJobID = jobID
             try t.put(frame, t.frames, frameID, txn)
@@ -342,15 +346,12 @@ private struct Fold {
         try require(!e.imageURL.isEmpty, "image_url of project \(e.projectID.text) scene \(e.sceneIndex) is empty")
         // The scene's chunk of images holding this image_index: read, the URL put in its place, written back.
         let key = Key(e.projectID).with(e.sceneIndex).with(SceneImageChunk.chunk(of: imageIndex))
-        let slot = UInt8(imageIndex % SceneImageChunk.width)
-        var entries = try t.get(t.sceneImages, key, txn).map { stored in try stored.withUnsafeBytes { try SceneImageChunk.decode($0) } } ?? []
-        let entry = SceneImageChunk.Entry(slot: slot, url: Array(e.imageURL.utf8))
-        if let index = entries.firstIndex(where: { $0.slot >= slot }) {
-            if entries[index].slot == slot { entries[index] = entry } else { entries.insert(entry, at: index) }
-        } else {
-            entries.append(entry)
+        let chunk = try key.withBytes { key in
+            try txn.get(t.sceneImages, key) { stored in
+                try SceneImageChunk.upserting(e.imageURL, at: imageIndex % SceneImageChunk.width, into: stored)
+            }
         }
-        try t.put(t.sceneImages, key, SceneImageChunk.encode(entries), txn)
+        try t.put(t.sceneImages, key, chunk, txn)
     }
 
     func sceneImagesCleared(_ e: SceneImagesCleared, _ txn: borrowing Transaction) throws {

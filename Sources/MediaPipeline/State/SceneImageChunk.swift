@@ -17,53 +17,65 @@ import EventStore
 enum SceneImageChunk {
     static let width = 64
 
-    struct Entry: Equatable {
-        /// `image_index % width`.
-        var slot: UInt8
-        var url: [UInt8]
+    /// The chunk with the URL at `slot` (`image_index % width`) put in, replacing one there: `stored` (a chunk's
+    /// value, or `nil` for none) decoded into one buffer and encoded again, a few allocations whatever its size.
+    static func upserting(_ url: String, at slot: Int, into stored: UnsafeRawBufferPointer?) throws -> [UInt8] {
+        precondition(slot >= 0 && slot < width)
+        var text: [UInt8] = []
+        var pieces: [(slot: Int, range: Range<Int>)] = []
+        if let stored {
+            let total = try total(stored)
+            text = [UInt8](repeating: 0, count: total)
+            var ends: [Int] = []
+            ends.reserveCapacity(8)
+            var slots: [Int] = []
+            slots.reserveCapacity(8)
+            _ = try text.withUnsafeMutableBytes { buffer in
+                try decode(stored, into: buffer, at: 0, ends: &ends, slots: &slots)
+            }
+            pieces.reserveCapacity(ends.count + 1)
+            for index in ends.indices { pieces.append((slots[index], (index == 0 ? 0 : ends[index - 1])..<ends[index])) }
+        }
+        let added = text.count..<text.count + url.utf8.count
+        text.append(contentsOf: url.utf8)
+        if let index = pieces.firstIndex(where: { $0.slot >= slot }) {
+            if pieces[index].slot == slot { pieces[index].range = added } else { pieces.insert((slot, added), at: index) }
+        } else {
+            pieces.append((slot, added))
+        }
+        return encode(pieces.lazy.map { (UInt8($0.slot), text[$0.range]) })
     }
 
-    /// The key suffix (after the project) of the chunk holding `imageIndex` of `scene`.
-    static func chunk(of imageIndex: Int) -> Int { imageIndex / width }
-
-    static func encode(_ entries: [Entry]) -> [UInt8] {
+    /// Front-codes `(slot, url)` pairs, in slot order.
+    static func encode(_ entries: some Collection<(slot: UInt8, url: ArraySlice<UInt8>)>) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(entries.reduce(16) { $0 + $1.url.count / 2 + 8 })
+        out.reserveCapacity(entries.reduce(16) { $0 + $1.url.count + 8 })
         varint(entries.reduce(0) { $0 + $1.url.count }, into: &out)
-        var previous: [UInt8] = []
-        for entry in entries {
+        var previous: ArraySlice<UInt8> = []
+        for (slot, url) in entries {
             var shared = 0
-            let limit = min(previous.count, entry.url.count)
-            while shared < limit && previous[shared] == entry.url[shared] { shared += 1 }
-            out.append(entry.slot)
+            let limit = min(previous.count, url.count)
+            while shared < limit && previous[previous.startIndex + shared] == url[url.startIndex + shared] { shared += 1 }
+            out.append(slot)
             varint(shared, into: &out)
-            varint(entry.url.count - shared, into: &out)
-            out.append(contentsOf: entry.url[shared...])
-            previous = entry.url
+            varint(url.count - shared, into: &out)
+            out.append(contentsOf: url.dropFirst(shared))
+            previous = url
         }
         return out
     }
 
-    /// The entries of a stored chunk, in slot order.
-    static func decode(_ value: UnsafeRawBufferPointer) throws(DamagedRecord) -> [Entry] {
-        var reader = Reader(value)
-        let total = try reader.varint()
-        var entries: [Entry] = []
-        var sum = 0
-        while !reader.atEnd {
-            let slot = try reader.byte()
-            let shared = try reader.varint()
-            let rest = try reader.bytes(try reader.varint())
-            guard slot < width, entries.last.map({ $0.slot < slot }) ?? true, shared <= (entries.last?.url.count ?? 0) else {
-                throw damaged
-            }
-            let url = Array(entries.last?.url[..<shared] ?? []) + rest
-            sum += url.count
-            entries.append(Entry(slot: slot, url: url))
-        }
-        guard sum == total, !entries.isEmpty else { throw damaged }
-        return entries
+    /// The URLs of a stored chunk, in slot order.
+    static func urls(_ value: UnsafeRawBufferPointer) throws -> [(slot: Int, url: [UInt8])] {
+        var text = [UInt8](repeating: 0, count: try total(value))
+        var ends: [Int] = []
+        var slots: [Int] = []
+        _ = try text.withUnsafeMutableBytes { buffer in try decode(value, into: buffer, at: 0, ends: &ends, slots: &slots) }
+        return ends.indices.map { (slots[$0], Array(text[($0 == 0 ? 0 : ends[$0 - 1])..<ends[$0]])) }
     }
+
+    /// The key suffix (after the project and scene) of the chunk holding `imageIndex`.
+    static func chunk(of imageIndex: Int) -> Int { imageIndex / width }
 
     /// The total bytes of a stored chunk's URLs. No URL is longer than the chunk and there are at most ``width`` of
     /// them, so a larger total is damage (and is not allocated).
@@ -79,6 +91,15 @@ enum SceneImageChunk {
     static func decode(
         _ value: UnsafeRawBufferPointer, into text: UnsafeMutableRawBufferPointer, at offset: Int, ends: inout [Int]
     ) throws(DamagedRecord) -> Int {
+        var slots: [Int] = []
+        return try decode(value, into: text, at: offset, ends: &ends, slots: &slots, keepingSlots: false)
+    }
+
+    /// ``decode(_:into:at:ends:)``, appending each URL's slot to `slots` as well when `keepingSlots`.
+    static func decode(
+        _ value: UnsafeRawBufferPointer, into text: UnsafeMutableRawBufferPointer, at offset: Int, ends: inout [Int], slots: inout [Int],
+        keepingSlots: Bool = true
+    ) throws(DamagedRecord) -> Int {
         var reader = Reader(value)
         let total = try reader.varint()
         guard total <= text.count - offset else { throw damaged }
@@ -89,6 +110,7 @@ enum SceneImageChunk {
             let slot = Int(try reader.byte())
             guard slot >= nextSlot, slot < width else { throw damaged }
             nextSlot = slot + 1
+            if keepingSlots { slots.append(slot) }
             let shared = try reader.varint()
             let rest = try reader.varint()
             guard shared <= previousLength, rest <= limit - end - shared else { throw damaged }
@@ -148,6 +170,5 @@ enum SceneImageChunk {
             return UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count])
         }
 
-        mutating func bytes(_ count: Int) throws(DamagedRecord) -> [UInt8] { Array(try raw(count)) }
     }
 }
