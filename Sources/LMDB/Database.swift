@@ -45,6 +45,9 @@ public struct PutFlags: OptionSet, Sendable, Hashable {
     /// In a `duplicateSort` database, the value is greater than every value the key has: a fast append to the key's
     /// values. A value that is not greater is an error (``LMDBError/Kind/keyExists``).
     public static let appendDuplicate = PutFlags(rawValue: UInt32(MDB_APPENDDUP))
+    /// Through a cursor only: replace the value of the entry the cursor is on, whose key must be the one given; no
+    /// search of the tree.
+    public static let current = PutFlags(rawValue: UInt32(MDB_CURRENT))
 }
 
 /// Page counts of a database, from `mdb_stat`.

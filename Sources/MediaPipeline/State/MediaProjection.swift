@@ -346,12 +346,9 @@ private struct Fold {
         try require(!e.imageURL.isEmpty, "image_url of project \(e.projectID.text) scene \(e.sceneIndex) is empty")
         // The scene's chunk of images holding this image_index: read, the URL put in its place, written back.
         let key = Key(e.projectID).with(e.sceneIndex).with(SceneImageChunk.chunk(of: imageIndex))
-        let chunk = try key.withBytes { key in
-            try txn.get(t.sceneImages, key) { stored in
-                try SceneImageChunk.upserting(e.imageURL, at: imageIndex % SceneImageChunk.width, into: stored)
-            }
+        try t.update(t.sceneImages, key, txn) { stored in
+            try SceneImageChunk.upserting(e.imageURL, at: imageIndex % SceneImageChunk.width, into: stored)
         }
-        try t.put(t.sceneImages, key, chunk, txn)
     }
 
     func sceneImagesCleared(_ e: SceneImagesCleared, _ txn: borrowing Transaction) throws {

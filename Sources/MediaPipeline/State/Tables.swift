@@ -223,6 +223,24 @@ final class Tables: Sendable {
         _ = try key.withBytes { try txn.delete(database, $0) }
     }
 
+    /// Replaces the value under `key` with what `body` makes of the stored one (`nil` when there is none), in one
+    /// search of the tree: a cursor finds the entry, then writes where it stands.
+    func update(_ database: Database, _ key: Key, _ txn: borrowing Transaction, _ body: (UnsafeRawBufferPointer?) throws -> [UInt8]) throws {
+        try key.withBytes { key in
+            try txn.withCursor(database) { cursor in
+                let replaced = try cursor.seek(atLeast: key) { found, value -> [UInt8]? in
+                    guard found.elementsEqual(key) else { return nil }
+                    return try body(value)
+                } ?? nil
+                if let replaced {
+                    _ = try replaced.withUnsafeBytes { try cursor.put(key, $0, flags: .current) }
+                } else {
+                    _ = try body(nil).withUnsafeBytes { try cursor.put(key, $0) }
+                }
+            }
+        }
+    }
+
     func get(_ database: Database, _ key: Key, _ txn: borrowing Transaction) throws -> [UInt8]? {
         try key.withBytes { key in try txn.get(database, key) { $0.map { Array($0) } } }
     }
