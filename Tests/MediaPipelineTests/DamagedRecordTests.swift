@@ -111,7 +111,7 @@ struct DamagedRecordTests {
             // A well-framed chunk whose URL is not UTF-8, then chunks whose framing is wrong.
             let chunk = Key(project).with(0).with(1)
             let damaged: [[UInt8]] = [
-                SceneImageChunk.encode([(slot: UInt8(0), url: ArraySlice<UInt8>([0xFF, 0x41]))]),
+                SceneImageChunk.encode([(slot: 0, url: [0xFF, 0x41])]),
                 [], [2], [2, 0, 0, 2, 0x41], [3, 0, 0, 1, 0x41, 0, 1, 1, 0x42], [2, 64, 0, 2, 0x41, 0x42],
                 [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0, 0, 1, 0x41],
             ]

@@ -17,61 +17,57 @@ import EventStore
 enum SceneImageChunk {
     static let width = 64
 
-    /// The chunk with the URL at `slot` (`image_index % width`) put in, replacing one there: `stored` (a chunk's
-    /// value, or `nil` for none) decoded into one buffer and encoded again, a few allocations whatever its size.
+    /// The chunk with `url` at `slot` (`image_index % width`) put in, replacing one there: `stored` (a chunk's
+    /// value, or `nil` for none) is decoded into a temporary buffer and encoded again; the result is the one
+    /// allocation.
     static func upserting(_ url: String, at slot: Int, into stored: UnsafeRawBufferPointer?) throws -> [UInt8] {
         precondition(slot >= 0 && slot < width)
-        var text: [UInt8] = []
-        var pieces: [(slot: Int, range: Range<Int>)] = []
-        if let stored {
-            let total = try total(stored)
-            text = [UInt8](repeating: 0, count: total)
-            var ends: [Int] = []
-            ends.reserveCapacity(8)
-            var slots: [Int] = []
-            slots.reserveCapacity(8)
-            _ = try text.withUnsafeMutableBytes { buffer in
-                try decode(stored, into: buffer, at: 0, ends: &ends, slots: &slots)
+        var url = url
+        return try url.withUTF8 { new in
+            let new = UnsafeRawBufferPointer(new)
+            guard let stored else {
+                var out = Encoder(total: new.count, capacity: new.count + 12)
+                out.add(slot, new)
+                return out.bytes
             }
-            pieces.reserveCapacity(ends.count + 1)
-            for index in ends.indices { pieces.append((slots[index], (index == 0 ? 0 : ends[index - 1])..<ends[index])) }
+            let total = try total(stored)
+            return try withUnsafeTemporaryAllocation(byteCount: max(total, 1), alignment: 1) { text in
+                try withUnsafeTemporaryAllocation(of: (slot: Int, start: Int, end: Int).self, capacity: width) { pieces in
+                    var count = 0
+                    _ = try walk(stored, into: text, at: 0) { slot, start, end in
+                        pieces[count] = (slot, start, end)
+                        count += 1
+                    }
+                    let replaced = pieces[..<count].first { $0.slot == slot }.map { $0.end - $0.start } ?? 0
+                    var out = Encoder(total: total - replaced + new.count, capacity: stored.count + new.count + 12)
+                    var added = false
+                    for piece in pieces[..<count] where piece.slot != slot {
+                        if !added && piece.slot > slot {
+                            out.add(slot, new)
+                            added = true
+                        }
+                        out.add(piece.slot, UnsafeRawBufferPointer(rebasing: text[piece.start..<piece.end]))
+                    }
+                    if !added { out.add(slot, new) }
+                    return out.bytes
+                }
+            }
         }
-        let added = text.count..<text.count + url.utf8.count
-        text.append(contentsOf: url.utf8)
-        if let index = pieces.firstIndex(where: { $0.slot >= slot }) {
-            if pieces[index].slot == slot { pieces[index].range = added } else { pieces.insert((slot, added), at: index) }
-        } else {
-            pieces.append((slot, added))
-        }
-        return encode(pieces.lazy.map { (UInt8($0.slot), text[$0.range]) })
     }
 
-    /// Front-codes `(slot, url)` pairs, in slot order.
-    static func encode(_ entries: some Collection<(slot: UInt8, url: ArraySlice<UInt8>)>) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(entries.reduce(16) { $0 + $1.url.count + 8 })
-        varint(entries.reduce(0) { $0 + $1.url.count }, into: &out)
-        var previous: ArraySlice<UInt8> = []
-        for (slot, url) in entries {
-            var shared = 0
-            let limit = min(previous.count, url.count)
-            while shared < limit && previous[previous.startIndex + shared] == url[url.startIndex + shared] { shared += 1 }
-            out.append(slot)
-            varint(shared, into: &out)
-            varint(url.count - shared, into: &out)
-            out.append(contentsOf: url.dropFirst(shared))
-            previous = url
-        }
-        return out
+    /// Front-codes `(slot, url)` pairs given in slot order.
+    static func encode(_ entries: [(slot: Int, url: [UInt8])]) -> [UInt8] {
+        var out = Encoder(total: entries.reduce(0) { $0 + $1.url.count }, capacity: entries.reduce(16) { $0 + $1.url.count + 8 })
+        for (slot, url) in entries { url.withUnsafeBytes { out.add(slot, $0) } }
+        return out.bytes
     }
 
     /// The URLs of a stored chunk, in slot order.
     static func urls(_ value: UnsafeRawBufferPointer) throws -> [(slot: Int, url: [UInt8])] {
         var text = [UInt8](repeating: 0, count: try total(value))
-        var ends: [Int] = []
-        var slots: [Int] = []
-        _ = try text.withUnsafeMutableBytes { buffer in try decode(value, into: buffer, at: 0, ends: &ends, slots: &slots) }
-        return ends.indices.map { (slots[$0], Array(text[($0 == 0 ? 0 : ends[$0 - 1])..<ends[$0]])) }
+        var pieces: [(slot: Int, range: Range<Int>)] = []
+        _ = try text.withUnsafeMutableBytes { buffer in try walk(value, into: buffer, at: 0) { pieces.append(($0, $1..<$2)) } }
+        return pieces.map { ($0.slot, Array(text[$0.range])) }
     }
 
     /// The key suffix (after the project and scene) of the chunk holding `imageIndex`.
@@ -91,14 +87,15 @@ enum SceneImageChunk {
     static func decode(
         _ value: UnsafeRawBufferPointer, into text: UnsafeMutableRawBufferPointer, at offset: Int, ends: inout [Int]
     ) throws(DamagedRecord) -> Int {
-        var slots: [Int] = []
-        return try decode(value, into: text, at: offset, ends: &ends, slots: &slots, keepingSlots: false)
+        try walk(value, into: text, at: offset) { _, _, end in ends.append(end) }
     }
 
-    /// ``decode(_:into:at:ends:)``, appending each URL's slot to `slots` as well when `keepingSlots`.
-    static func decode(
-        _ value: UnsafeRawBufferPointer, into text: UnsafeMutableRawBufferPointer, at offset: Int, ends: inout [Int], slots: inout [Int],
-        keepingSlots: Bool = true
+    /// Decodes a stored chunk's URLs one after the other into `text` from `offset`, telling `body` each one's slot
+    /// and where it starts and ends; returns the offset after the last. Fails on a chunk that is empty, out of slot
+    /// order, or does not fit its declared total or `text`.
+    static func walk(
+        _ value: UnsafeRawBufferPointer, into text: UnsafeMutableRawBufferPointer, at offset: Int,
+        _ body: (_ slot: Int, _ start: Int, _ end: Int) -> Void
     ) throws(DamagedRecord) -> Int {
         var reader = Reader(value)
         let total = try reader.varint()
@@ -110,7 +107,6 @@ enum SceneImageChunk {
             let slot = Int(try reader.byte())
             guard slot >= nextSlot, slot < width else { throw damaged }
             nextSlot = slot + 1
-            if keepingSlots { slots.append(slot) }
             let shared = try reader.varint()
             let rest = try reader.varint()
             guard shared <= previousLength, rest <= limit - end - shared else { throw damaged }
@@ -118,10 +114,33 @@ enum SceneImageChunk {
             let tail = try reader.raw(rest)
             if rest > 0 { text.baseAddress!.advanced(by: end + shared).copyMemory(from: tail.baseAddress!, byteCount: rest) }
             (start, previousLength, end) = (end, shared + rest, end + shared + rest)
-            ends.append(end)
+            body(slot, start, end)
         } while !reader.atEnd
         guard end == limit else { throw damaged }
         return end
+    }
+
+    /// Writes a chunk: the total, then each URL front-coded against the one before it.
+    private struct Encoder {
+        var bytes: [UInt8] = []
+        var previous = UnsafeRawBufferPointer(start: nil, count: 0)
+
+        init(total: Int, capacity: Int) {
+            bytes.reserveCapacity(capacity)
+            varint(total, into: &bytes)
+        }
+
+        /// Adds a URL; `url` must stay valid until the next call.
+        mutating func add(_ slot: Int, _ url: UnsafeRawBufferPointer) {
+            var shared = 0
+            let limit = min(previous.count, url.count)
+            while shared < limit && previous[shared] == url[shared] { shared += 1 }
+            bytes.append(UInt8(slot))
+            varint(shared, into: &bytes)
+            varint(url.count - shared, into: &bytes)
+            bytes.append(contentsOf: url[shared...])
+            previous = url
+        }
     }
 
     private static var damaged: DamagedRecord { DamagedRecord(what: "scene images") }
