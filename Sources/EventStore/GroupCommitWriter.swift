@@ -34,7 +34,15 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var activeCallers = 0
     private var lastCommitSeconds = 0.0
     /// Answered groups, not freed yet: the next callers free them (see `commit`).
-    private var answeredGroups: [[Pending]] = []
+    private var answeredGroups: [Answered] = []
+
+    /// A committed group with what its commit made: the requests handed to `GroupAppend` and their outcomes. They
+    /// hold the last references to the group's events and results, so all of it is freed together, by a caller.
+    private struct Answered: Sendable {
+        let group: [Pending]
+        let requests: [AppendRequest]
+        let outcomes: [Result<AppendResult, any Error>]
+    }
 
     /// The longest the writer waits for answered callers to come back before starting a smaller group.
     static let maxLinger = 0.0005
@@ -135,7 +143,8 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     private func commit(_ group: [Pending]) {
         let started = DispatchTime.now().uptimeNanoseconds
-        let (head, outcomes) = append.commit(group.map(\.request), environment)
+        let requests = group.map(\.request)
+        let (head, outcomes) = append.commit(requests, environment)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         condition.withLock {
             lastCommitSeconds = seconds
@@ -145,13 +154,13 @@ final class GroupCommitWriter: @unchecked Sendable {
         for (pending, outcome) in zip(group, outcomes) {
             pending.complete(outcome)
         }
-        // The group's events (payloads, records, names, decoded attachments) are freed by the callers, each
+        // The group's events (payloads, records, names, decoded attachments) and results are freed by the callers, each
         // `enqueue` freeing one answered group: freeing them here took about a tenth of the writer's time in a bulk
         // `reel append`, and the writer is the bottleneck; a caller frees what its own thread allocated, the cheapest
         // place for malloc. When callers do not come back soon enough, the reaper queue frees the older groups, and
         // when it lags too the writer frees its own: memory waiting to be freed stays bounded.
-        let overflow: [Pending]? = condition.withLock {
-            answeredGroups.insert(group, at: 0)
+        let overflow: Answered? = condition.withLock {
+            answeredGroups.insert(Answered(group: group, requests: requests, outcomes: outcomes), at: 0)
             return answeredGroups.count > Self.maxAnsweredGroups ? answeredGroups.removeLast() : nil
         }
         guard let overflow else { return }
