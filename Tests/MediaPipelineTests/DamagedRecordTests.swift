@@ -119,6 +119,16 @@ struct DamagedRecordTests {
                 try damage { t, txn in try t.put(t.sceneImages, chunk, value, txn) }
                 #expect(throws: DamagedRecord.self, "\(value)") { try media.imagesByScene(project: project) }
             }
+            // Keys that are not project ‖ scene ‖ chunk: a scene index past Int.max, an extra number.
+            let sound = SceneImageChunk.encode([(slot: 0, url: [0x41])])
+            for key in [Key(project).with(UInt64(1) << 63).with(0), Key(project).with(3).with(0).with(0)] {
+                try damage { t, txn in
+                    try t.put(t.sceneImages, chunk, sound, txn)
+                    try t.put(t.sceneImages, key, sound, txn)
+                }
+                #expect(throws: DamagedRecord.self, "\(key.bytes)") { try media.imagesByScene(project: project) }
+                try damage { t, txn in try t.delete(t.sceneImages, key, txn) }
+            }
             try damage { t, txn in try t.put(t.sceneImages, chunk, [2, 0, 0, 2, 0x41, 0x42], txn) }
             #expect(try media.imagesByScene(project: project).scenes.map { $0.imageURLs.map(String.init) } == [
                 ["https://img/0/0.png", "https://img/0/1.png", "AB"], ["https://img/1/0.png", "https://img/1/1.png"],

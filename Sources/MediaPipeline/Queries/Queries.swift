@@ -54,7 +54,10 @@ public struct SnapshotQueries {
         chunks.reserveCapacity(128)
         var total = 0
         try t.scan(t.sceneImages, prefix: Key(projectID), txn) { suffix, value in
-            chunks.append((Int(BigEndian.u64(suffix) ?? 0), value))
+            guard suffix.count == 16, let scene = BigEndian.u64(suffix), scene <= UInt64(Int.max) else {
+                throw DamagedRecord(what: "scene images")
+            }
+            chunks.append((Int(scene), value))
             total += try SceneImageChunk.total(value)
             return true
         }

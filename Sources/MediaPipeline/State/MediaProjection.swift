@@ -210,6 +210,10 @@ private struct Fold {
 
     func sessionCreated(_ e: SessionCreated, _ txn: borrowing Transaction) throws {
         try mustExist(t.users, e.userID, "user", txn)
+        // In a refold (no checks) a repeated id replaces the session, which must then leave its former user's range.
+        if !checks, let former = try t.owner(ofSession: e.sessionID, txn), former != e.userID {
+            try t.delete(t.userSessions, Key(former).with(e.sessionID), txn)
+        }
         try create(SessionOwner(userID: e.userID), t.sessions, e.sessionID, "session", txn)
         let session = SessionRecord(title: e.title, createdAt: time, updatedAt: time, updatedPosition: position, imageCount: 0, thumbnailURL: nil)
         try t.put(session, e.sessionID, of: e.userID, txn)
@@ -279,6 +283,7 @@ private struct Fold {
     func imageGenerated(_ e: ImageGenerated, _ txn: borrowing Transaction) throws {
         let job = try must(JobHead.self, t.jobs, e.jobID, "job", txn)
         try require(job.status == .processing, "job \(e.jobID.text) is \(job.status.rawValue), not processing")
+        guard job.numberOfShots >= 1 else { throw DamagedRecord(what: "job") }
         try require(
             (1...job.numberOfShots).contains(e.generationIndex),
             "generation_index \(e.generationIndex) is not within 1…\(job.numberOfShots) (number_of_shots of job \(e.jobID.text))"
@@ -292,16 +297,19 @@ private struct Fold {
             throw reject("job \(e.jobID.text) already has image \(other) at generation_index \(e.generationIndex)")
         }
         try claim(e.imageID, "image", txn)
-        let sessionID = job.sessionID
+        // The job's session is its user's (checked when the job was created), so its record is found without a lookup
+        // of the session's owner. The image counts in the session only if it is found there, and then keeps the
+        // session's id, by which `image.deleted` finds the session again (through its owner).
+        let found = try job.sessionID.flatMap { id in try t.session(id, of: job.userID, txn).map { (id, $0) } }
+        let sessionID = found?.0
         let image = ImageRecord(
             jobID: e.jobID, generationIndex: e.generationIndex, gcpBucketPath: e.gcpBucketPath, gcpURL: e.gcpURL,
             thumbnailURL: e.thumbnailURL, createdAt: time, position: position, deleted: false, sessionID: sessionID
         )
         try t.put(image, t.images, e.imageID, txn)
         try t.put(t.jobImages, slot, id: e.imageID, txn)
-        // The job's session is its user's (checked when the job was created), so the record is found without a lookup
-        // of the session's owner.
-        if let sessionID, var session = try t.session(sessionID, of: job.userID, txn) {
+        if let (sessionID, found) = found {
+            var session = found
             try t.put(t.sessionImages, Key(sessionID).with(e.generationIndex).with(position), id: e.imageID, txn)
             try t.put(t.sessionImagesByTime, Key(sessionID).with(position), id: e.imageID, txn)
             session.imageCount += 1
