@@ -155,11 +155,7 @@ public struct SnapshotQueries {
             if let range = shot.audioFilePathRange { pieceEnds.append(range.upperBound) }
         }
         guard let text = Self.text(of: arena!.text, pieceEnds: pieceEnds) else { throw DamagedRecord(what: "scenelet or shot") }
-        func slice(_ range: Range<Int>?) -> Substring? {
-            guard let range else { return nil }
-            let start = text.utf8.index(text.utf8.startIndex, offsetBy: range.lowerBound)
-            return text[start..<text.utf8.index(start, offsetBy: range.count)]
-        }
+        func slice(_ range: Range<Int>?) -> Substring? { range.map { Self.slice(text, $0) } }
 
         // Pre-order from the root, children in the order added (`records` is in that order): a child list per
         // scenelet as first child and next sibling, then an explicit stack.
@@ -224,6 +220,12 @@ public struct SnapshotQueries {
         return String(validating: bytes, as: UTF8.self)
     }
 
+    /// The piece of `text` at UTF-8 offsets `range` (from `text(of:pieceEnds:)`, so on character boundaries).
+    static func slice(_ text: String, _ range: Range<Int>) -> Substring {
+        let start = text.utf8.index(text.utf8.startIndex, offsetBy: range.lowerBound)
+        return text[start..<text.utf8.index(start, offsetBy: range.count)]
+    }
+
     /// Whether a buffer of pieces is UTF-8 with no piece ending inside a character (see `text(of:pieceEnds:)`),
     /// checked without a copy.
     static func isText(_ bytes: UnsafeBufferPointer<UInt8>, pieceEnds: [Int]) -> Bool {
@@ -283,13 +285,9 @@ public struct SnapshotQueries {
             throw DamagedRecord(what: "session")
         }
         entries.sort { ($0.updatedAt, $0.position) > ($1.updatedAt, $1.position) }
-        let utf8 = text.utf8
         return Sessions(userID: userID, sessions: entries.map { entry in
             Sessions.Session(
-                sessionID: entry.sessionID, title: entry.title,
-                thumbnailURL: entry.thumbnail.map { range in
-                    text[utf8.index(utf8.startIndex, offsetBy: range.lowerBound)..<utf8.index(utf8.startIndex, offsetBy: range.upperBound)]
-                },
+                sessionID: entry.sessionID, title: entry.title, thumbnailURL: entry.thumbnail.map { Self.slice(text, $0) },
                 generatedCount: entry.count, createdAt: entry.createdAt, updatedAt: entry.updatedAt
             )
         })
@@ -297,25 +295,19 @@ public struct SnapshotQueries {
 
     /// An image's summary, decoded from its record without making the strings it does not show.
     private func summary(_ imageID: UUID, _ txn: borrowing Transaction) throws -> ImageSummary {
-        let summary = try imageID.withBytes { key in
-            try txn.get(t.images, key) { value -> ImageSummary? in
-                guard let value else { return nil }
-                let image = try ImageRecord.summary(value)
-                return ImageSummary(
-                    imageID: imageID, jobID: image.jobID, generationIndex: image.generationIndex, gcpURL: image.gcpURL,
-                    thumbnailURL: image.thumbnailURL, createdAt: image.createdAt
-                )
-            }
-        }
-        guard let summary else { throw UnknownEntity(entity: "image", id: imageID) }
-        return summary
+        guard let image = try t.read(t.images, imageID, txn, ImageRecord.summary) else { throw UnknownEntity(entity: "image", id: imageID) }
+        return ImageSummary(
+            imageID: imageID, jobID: image.jobID, generationIndex: image.generationIndex, gcpURL: image.gcpURL,
+            thumbnailURL: image.thumbnailURL, createdAt: image.createdAt
+        )
     }
 
     func job(_ jobID: UUID, _ txn: borrowing Transaction) throws -> JobView {
         let job = try must(JobRecord.self, t.jobs, jobID, "job", txn)
         let urls = try (job.created.referenceImageIDs ?? []).map { referenceID in
-            let url = try referenceID.withBytes { key in try txn.get(t.referenceImages, key) { try $0.map(ReferenceImageRecord.gcpURL) } }
-            guard let url else { throw UnknownEntity(entity: "reference image", id: referenceID) }
+            guard let url = try t.read(t.referenceImages, referenceID, txn, ReferenceImageRecord.gcpURL) else {
+                throw UnknownEntity(entity: "reference image", id: referenceID)
+            }
             return url
         }
         let images = try t.ids(t.jobImages, prefix: Key(jobID), txn).map { try summary($0, txn) }

@@ -191,10 +191,11 @@ struct JobRecord: EntityRecord {
         w.string(error)
     }
 
-    /// A stored job record with another status and error: the same bytes but for the first and the last field.
-    static func replacingStatus(in stored: UnsafeRawBufferPointer, with status: JobStatus, error: String?) throws -> [UInt8] {
+    /// A stored job record's head as it was, and the record with another status and error: the same bytes but for the
+    /// first and the last field.
+    static func replacingStatus(in stored: UnsafeRawBufferPointer, with status: JobStatus, error: String?) throws -> (JobHead, [UInt8]) {
         var r = RecordReader(stored, what: "job")
-        _ = try JobHead(from: &r)
+        let head = try JobHead(from: &r)
         try r.skipString()
         for _ in 0..<8 {
             if try r.flag() { try r.skipString() }
@@ -205,7 +206,7 @@ struct JobRecord: EntityRecord {
         w.u8(status.code)
         w.inner.raw(stored[1..<errorStart])
         w.string(error)
-        return w.inner.bytes
+        return (head, w.inner.bytes)
     }
 }
 

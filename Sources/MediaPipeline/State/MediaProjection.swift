@@ -145,8 +145,8 @@ private struct Fold {
         case let .userRegistered(e): try userRegistered(e, txn)
         case let .sessionCreated(e): try sessionCreated(e, txn)
         case let .sessionRenamed(e):
-            let userID = try must(SessionOwner.self, t.sessions, e.sessionID, "session", txn).userID
-            guard var session = try t.session(e.sessionID, of: userID, txn) else { throw DamagedRecord(what: "session") }
+            guard let (userID, stored) = try t.session(e.sessionID, txn) else { throw reject("session \(e.sessionID.text) does not exist") }
+            var session = stored
             session.title = e.title
             session.updatedAt = time
             session.updatedPosition = position
@@ -261,11 +261,7 @@ private struct Fold {
 
     func transition(_ jobID: UUID, from: [JobStatus], to status: JobStatus, error: String?, _ txn: borrowing Transaction) throws {
         // Only the record's head is decoded, and the stored bytes are patched, not decoded and encoded again.
-        let found = try jobID.withBytes { key in
-            try txn.get(t.jobs, key) { stored in
-                try stored.map { (try JobHead(bytes: $0), try JobRecord.replacingStatus(in: $0, with: status, error: error)) }
-            }
-        }
+        let found = try t.read(t.jobs, jobID, txn) { try JobRecord.replacingStatus(in: $0, with: status, error: error) }
         guard let (job, updated) = found else { throw reject("job \(jobID.text) does not exist") }
         try require(
             from.contains(job.status),
@@ -328,9 +324,8 @@ private struct Fold {
         image.deleted = true
         try t.put(image, t.images, e.imageID, txn)
         try t.delete(t.jobImages, Key(image.jobID).with(image.generationIndex), txn)
-        if let sessionID = image.sessionID, let userID = try t.owner(ofSession: sessionID, txn),
-            var session = try t.session(sessionID, of: userID, txn)
-        {
+        if let sessionID = image.sessionID, let (userID, stored) = try t.session(sessionID, txn) {
+            var session = stored
             try t.delete(t.sessionImages, Key(sessionID).with(image.generationIndex).with(image.position), txn)
             try t.delete(t.sessionImagesByTime, Key(sessionID).with(image.position), txn)
             session.imageCount -= 1
@@ -338,7 +333,7 @@ private struct Fold {
             session.updatedPosition = position
             // The thumbnail is the earliest image still in the session.
             session.thumbnailURL = try t.firstID(t.sessionImagesByTime, prefix: Key(sessionID), txn).flatMap { first in
-                try first.withBytes { key in try txn.get(t.images, key) { try $0.map(ImageRecord.gcpURL) } }
+                try t.read(t.images, first, txn, ImageRecord.gcpURL)
             }
             try t.put(session, sessionID, of: userID, txn)
         }

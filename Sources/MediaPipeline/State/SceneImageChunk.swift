@@ -55,21 +55,6 @@ enum SceneImageChunk {
         }
     }
 
-    /// Front-codes `(slot, url)` pairs given in slot order.
-    static func encode(_ entries: [(slot: Int, url: [UInt8])]) -> [UInt8] {
-        var out = Encoder(total: entries.reduce(0) { $0 + $1.url.count }, capacity: entries.reduce(16) { $0 + $1.url.count + 8 })
-        for (slot, url) in entries { url.withUnsafeBytes { out.add(slot, $0) } }
-        return out.bytes
-    }
-
-    /// The URLs of a stored chunk, in slot order.
-    static func urls(_ value: UnsafeRawBufferPointer) throws -> [(slot: Int, url: [UInt8])] {
-        var text = [UInt8](repeating: 0, count: try total(value))
-        var pieces: [(slot: Int, range: Range<Int>)] = []
-        _ = try text.withUnsafeMutableBytes { buffer in try walk(value, into: buffer, at: 0) { pieces.append(($0, $1..<$2)) } }
-        return pieces.map { ($0.slot, Array(text[$0.range])) }
-    }
-
     /// The key suffix (after the project and scene) of the chunk holding `imageIndex`.
     static func chunk(of imageIndex: Int) -> Int { imageIndex / width }
 
@@ -121,7 +106,7 @@ enum SceneImageChunk {
     }
 
     /// Writes a chunk: the total, then each URL front-coded against the one before it.
-    private struct Encoder {
+    struct Encoder {
         var bytes: [UInt8] = []
         var previous = UnsafeRawBufferPointer(start: nil, count: 0)
 

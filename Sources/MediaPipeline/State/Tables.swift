@@ -57,7 +57,12 @@ final class Tables: Sendable {
     // MARK: Records
 
     func record<R: EntityRecord>(_ type: R.Type, _ database: Database, _ id: UUID, _ txn: borrowing Transaction) throws -> R? {
-        try id.withBytes { key in try txn.get(database, key) { value in try value.map { try R(bytes: $0) } } }
+        try read(database, id, txn) { try R(bytes: $0) }
+    }
+
+    /// What `decode` makes of the value stored under `id` (read in place, in the map), or `nil` when there is none.
+    func read<R>(_ database: Database, _ id: UUID, _ txn: borrowing Transaction, _ decode: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        try id.withBytes { key in try txn.get(database, key) { value in try value.map(decode) } }
     }
 
     func record<R: EntityRecord>(_ type: R.Type, _ database: Database, _ key: Key, _ txn: borrowing Transaction) throws -> R? {
@@ -104,6 +109,13 @@ final class Tables: Sendable {
     /// The user a session belongs to, or `nil` when there is no such session.
     func owner(ofSession id: UUID, _ txn: borrowing Transaction) throws -> UUID? {
         try record(SessionOwner.self, sessions, id, txn)?.userID
+    }
+
+    /// A session's owner and record, or `nil` when there is no such session.
+    func session(_ id: UUID, _ txn: borrowing Transaction) throws -> (userID: UUID, record: SessionRecord)? {
+        guard let userID = try owner(ofSession: id, txn) else { return nil }
+        guard let record = try session(id, of: userID, txn) else { throw DamagedRecord(what: "session") }
+        return (userID, record)
     }
 
     /// A session's record, stored under its user.
