@@ -93,6 +93,7 @@ public final class Environment: @unchecked Sendable {
 
     deinit {
         if !isClosed {
+            _ = abortIdleReaders()
             mdb_env_close(handle)
             OpenPaths.shared.remove(canonicalPath)
         }
@@ -109,6 +110,7 @@ public final class Environment: @unchecked Sendable {
         gate.exclusive {
             guard !isClosed else { return }
             isClosed = true
+            _ = abortIdleReaders()
             mdb_env_close(handle)
             OpenPaths.shared.remove(canonicalPath)
         }
@@ -228,12 +230,39 @@ public final class Environment: @unchecked Sendable {
     /// Keep it short: a reader pins the pages of its snapshot (the file grows under churn while it lives), and a map
     /// resize waits for it. Do not start another transaction of this environment inside `body`.
     public func read<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
-        gate.enterShared()
-        defer { gate.leaveShared() }
-        if isClosed { throw closedError("read") }
-        let txn = try begin(flags: UInt32(MDB_RDONLY), holdingShared: true)
-        defer { mdb_txn_abort(txn.handle) }
+        // A kept transaction is renewed rather than a new one begun (see `ReaderGate`); after the body it is reset,
+        // still inside the gate, and kept again.
+        let kept = gate.enterSharedTakingIdle()
+        var handle: OpaquePointer?
+        defer {
+            if let handle {
+                mdb_txn_reset(handle)
+                if let surplus = gate.leaveShared(keeping: handle) { mdb_txn_abort(surplus) }
+            } else {
+                gate.leaveShared()
+            }
+        }
+        if isClosed { throw closedError("read") }  // close() took the kept ones: `kept` is nil
+        let txn = try beginRead(renewing: kept)
+        handle = txn.handle
         return try body(txn)
+    }
+
+    /// Renews `kept`, a reset read transaction, or begins a new one when there is none or it cannot be renewed (the
+    /// map was resized by another process: the new one adopts the size).
+    private func beginRead(renewing kept: OpaquePointer?) throws -> Transaction {
+        if let kept {
+            if mdb_txn_renew(kept) == 0 { return Transaction(handle: kept, ledger: nil) }
+            mdb_txn_abort(kept)
+        }
+        return try begin(flags: UInt32(MDB_RDONLY), holdingShared: true)
+    }
+
+    /// Aborts the kept read transactions, releasing their reader slots. Returns how many there were.
+    private func abortIdleReaders() -> Int {
+        let handles = gate.takeIdle()
+        for handle in handles { mdb_txn_abort(handle) }
+        return handles.count
     }
 
     /// Runs `body` in the write transaction and commits when it returns; aborts when it throws and rethrows.
@@ -291,7 +320,8 @@ public final class Environment: @unchecked Sendable {
             if rc == 0, let txn { return Transaction(handle: txn, ledger: ledger) }
             // Every reader slot taken: slots of processes that died inside a read transaction stay taken until someone
             // runs mdb_reader_check, and a process that keeps the store open would otherwise never see them freed.
-            if rc == MDB_READERS_FULL, checkReaders() > 0 { continue }
+            // This process's kept read transactions hold slots too: they go first.
+            if rc == MDB_READERS_FULL, abortIdleReaders() > 0 || checkReaders() > 0 { continue }
             guard rc == MDB_MAP_RESIZED else { throw LMDBError(code: rc, operation: "mdb_txn_begin") }
             // lmdb.h, MDB_MAP_RESIZED: "the database was grown by another process; call mdb_env_set_mapsize() with a
             // size of zero to adopt the new size" — with no transaction of this process open.
