@@ -182,6 +182,8 @@ for query in QueryName.allCases {
         throw Failure(description: "W2 \(query.rawValue): the sides disagree\n reel: \(reelSignature.prefix(300))\n pg:   \(pgSignature.prefix(300))\n lite: \(liteSignature.prefix(300))")
     }
     // The three sides take turns, one query each, so that the noise of the shared machine falls on all of them alike.
+    // Each timed query ends by settling the allocator, so that a side pays for the blocks its own query freed and
+    // not for those of the side before it (see `settleAllocator`).
     let warmup = max(50, samples / 10)
     var latencies: [[Double]] = [[], [], []]
     let bodies: [() throws -> Void] = [
@@ -194,6 +196,7 @@ for query in QueryName.allCases {
         for (side, body) in bodies.enumerated() {
             let start = clock.now
             try body()
+            settleAllocator()
             let d = start.duration(to: clock.now)
             if i >= warmup { latencies[side].append(Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12) }
         }
@@ -242,3 +245,16 @@ let markdown = report.markdown()
 try markdown.write(toFile: out, atomically: true, encoding: .utf8)
 print(markdown)
 log("wrote \(out)")
+
+/// Makes glibc's malloc merge the small blocks freed since the last time (its fast bins): it does so before serving
+/// any request above its small-bin range, so one 4 KB allocation does it.
+///
+/// Without this, the garbage a query leaves is merged by whatever allocates a large block next — in W2 the next
+/// side's query. The SQLite side frees about a thousand small blocks per query (its rows and their strings), and
+/// the Reel query that followed it spent about 9 µs merging them at its first 3 KB allocation: most of its time.
+func settleAllocator() {
+    settleSink = malloc(4096)  // kept in a global so the optimizer cannot drop the pair
+    free(settleSink)
+}
+
+nonisolated(unsafe) private var settleSink: UnsafeMutableRawPointer?

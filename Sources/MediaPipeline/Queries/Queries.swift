@@ -45,7 +45,6 @@ public struct SnapshotQueries {
     }
 
     func imagesByScene(_ projectID: UUID, _ txn: borrowing Transaction) throws -> ImagesByScene {
-        _ = try must(ProjectRecord.self, t.projects, projectID, "project", txn)
         // Every URL goes into one text, which the scenes share with where each URL ends: a few allocations for the
         // whole result rather than one per URL and per scene (malloc is most of such a query's time), and no
         // `Substring` until a URL is read. The scan reads each chunk's total (a read snapshot's values stay where
@@ -60,6 +59,12 @@ public struct SnapshotQueries {
             chunks.append((Int(scene), value))
             total += try SceneImageChunk.total(value)
             return true
+        }
+        // No event removes a project, and its chunks exist only once it does: the project's record is read only
+        // when it has none.
+        if chunks.isEmpty {
+            guard try t.exists(t.projects, projectID, txn) else { throw UnknownEntity(entity: "project", id: projectID) }
+            return ImagesByScene(projectID: projectID, scenes: [])
         }
         var ends: [Int] = []
         ends.reserveCapacity(chunks.count * 4)
