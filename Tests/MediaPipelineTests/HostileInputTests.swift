@@ -230,7 +230,7 @@ struct HostileInputTests {
                 ("session owner", t.sessions, { _ = try SessionOwner(bytes: $0) }),
                 ("scene images", t.sceneImages, { _ = try SceneImageChunk.urls($0) }),
                 ("reference image", t.referenceImages, { _ = try ReferenceImageRecord(bytes: $0) }),
-                ("job", t.jobs, { _ = try JobRecord(bytes: $0) }),
+                ("job", t.jobs, { _ = try JobRecord(bytes: $0) }), ("job image", t.jobImages, { _ = try JobImageEntry(bytes: $0) }),
                 ("image", t.images, { _ = try ImageRecord(bytes: $0) }), ("project", t.projects, { _ = try ProjectRecord(bytes: $0) }),
                 ("story", t.stories, { _ = try StoryRecord(bytes: $0) }), ("scenelet", t.storyScenelets, { _ = try SceneletRecord(bytes: $0) }),
                 ("shot", t.storyShots, { _ = try ShotRecord(bytes: $0) }), ("frame", t.frames, { _ = try FrameRecord(bytes: $0) }),

@@ -258,9 +258,7 @@ public struct SnapshotQueries {
                     let frame = try must(FrameRecord.self, t.frames, frameID, "frame", txn)
                     var url: String?
                     if frame.status == .approved, let jobID = frame.currentJobID {
-                        url = try t.ids(t.jobImages, prefix: Key(jobID), txn).first.flatMap { imageID in
-                            try t.record(ImageRecord.self, t.images, imageID, txn)?.gcpURL
-                        }
+                        url = try images(ofJob: jobID, firstOnly: true, txn).first?.gcpURL
                     }
                     return PlayerBundle.Frame(frameID: frameID, frameType: frame.frameType, status: frame.status, approvedImageURL: url)
                 }
@@ -307,19 +305,28 @@ public struct SnapshotQueries {
         )
     }
 
+    /// The job's record (with its reference images' URLs) and one key range of its images: no other record is read.
     func job(_ jobID: UUID, _ txn: borrowing Transaction) throws -> JobView {
         let job = try must(JobRecord.self, t.jobs, jobID, "job", txn)
-        let urls = try (job.created.referenceImageIDs ?? []).map { referenceID in
-            guard let url = try t.read(t.referenceImages, referenceID, txn, ReferenceImageRecord.gcpURL) else {
-                throw UnknownEntity(entity: "reference image", id: referenceID)
-            }
-            return url
-        }
-        let images = try t.ids(t.jobImages, prefix: Key(jobID), txn).map { try summary($0, txn) }
         return JobView(
             job: job.created, numberOfShots: job.numberOfShots, status: job.status, error: job.error, createdAt: job.createdAt,
-            referenceImageURLs: urls, images: images
+            referenceImageURLs: job.referenceImageURLs, images: try images(ofJob: jobID, txn)
         )
+    }
+
+    /// A job's images by generation index, from its entries in `job-images` (or only the first).
+    private func images(ofJob jobID: UUID, firstOnly: Bool = false, _ txn: borrowing Transaction) throws -> [ImageSummary] {
+        var images: [ImageSummary] = []
+        try t.scan(t.jobImages, prefix: Key(jobID), txn) { suffix, value in
+            guard suffix.count == 8, let index = BigEndian.u64(suffix), index <= UInt64(Int.max),
+                let entry = try? JobImageEntry(bytes: value)
+            else { throw DamagedRecord(what: "job image") }
+            images.append(ImageSummary(
+                imageID: entry.imageID, jobID: jobID, generationIndex: Int(index), gcpURL: entry.gcpURL,
+                thumbnailURL: entry.thumbnailURL, createdAt: entry.createdAt))
+            return !firstOnly
+        }
+        return images
     }
 
     func sessionImages(_ sessionID: UUID, _ txn: borrowing Transaction) throws -> SessionImages {

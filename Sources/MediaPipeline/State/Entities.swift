@@ -152,18 +152,24 @@ struct ReferenceImageRecord: EntityRecord {
 }
 
 /// A generation job. Its fixed fields come first (`JobHead`), so that rules and queries that need only those decode no
-/// string, and a status change rewrites the record by patching its first byte and its last field (`error`).
+/// string, and a status change rewrites the record by patching its first byte and its last field (`error`). It keeps
+/// its reference images' URLs, in order, beside their ids: a reference image never changes, and the job query then
+/// reads no reference image record.
 struct JobRecord: EntityRecord {
     var created: GenerationJobCreated
+    var referenceImageURLs: [String]
     var numberOfShots: Int
     var status: JobStatus
     var error: String?
     var createdAt: Int64
     var position: UInt64
 
-    init(created: GenerationJobCreated, numberOfShots: Int, status: JobStatus, error: String?, createdAt: Int64, position: UInt64) {
-        (self.created, self.numberOfShots, self.status, self.error, self.createdAt, self.position) =
-            (created, numberOfShots, status, error, createdAt, position)
+    init(
+        created: GenerationJobCreated, referenceImageURLs: [String], numberOfShots: Int, status: JobStatus, error: String?,
+        createdAt: Int64, position: UInt64
+    ) {
+        (self.created, self.referenceImageURLs, self.numberOfShots, self.status, self.error, self.createdAt, self.position) =
+            (created, referenceImageURLs, numberOfShots, status, error, createdAt, position)
     }
     init(from r: inout RecordReader) throws {
         let head = try JobHead(from: &r)
@@ -175,6 +181,8 @@ struct JobRecord: EntityRecord {
             lighting: try r.optionalString(), weather: try r.optionalString(), aspectRatio: try r.optionalString(),
             numberOfShots: nil, referenceImageIDs: try r.uuids()
         )
+        referenceImageURLs = try r.strings()
+        guard referenceImageURLs.count == created.referenceImageIDs?.count ?? 0 else { throw DamagedRecord(what: "job") }
         error = try r.optionalString()
     }
     func encode(into w: inout RecordWriter) {
@@ -188,6 +196,7 @@ struct JobRecord: EntityRecord {
             w.string(field)
         }
         w.uuids(created.referenceImageIDs ?? [])
+        w.strings(referenceImageURLs)
         w.string(error)
     }
 
@@ -201,6 +210,7 @@ struct JobRecord: EntityRecord {
             if try r.flag() { try r.skipString() }
         }
         _ = try r.uuids()
+        try r.skipStrings()
         let errorStart = stored.count - r.inner.remaining
         var w = RecordWriter(inner: ByteWriter(capacity: errorStart + 8 + (error?.utf8.count ?? 0)))
         w.u8(status.code)
@@ -247,6 +257,33 @@ struct JobHead: EntityRecord {
         w.uuid(userID)
         w.uuid(sessionID)
         w.uuid(frameID)
+    }
+}
+
+/// A job's image as the job query shows it: the value under job id ‖ generation index in `job-images`, so that the
+/// query reads its images in one key range rather than each image's record. Written with the image, removed when it
+/// is deleted (an image never changes otherwise). The image's id comes first: the rule that a generation index is
+/// free reads only that.
+struct JobImageEntry: EntityRecord {
+    var imageID: UUID
+    var gcpURL: String
+    var thumbnailURL: String?
+    var createdAt: Int64
+
+    init(imageID: UUID, gcpURL: String, thumbnailURL: String?, createdAt: Int64) {
+        (self.imageID, self.gcpURL, self.thumbnailURL, self.createdAt) = (imageID, gcpURL, thumbnailURL, createdAt)
+    }
+    init(from r: inout RecordReader) throws {
+        imageID = try r.uuid()
+        gcpURL = try r.string()
+        thumbnailURL = try r.optionalString()
+        createdAt = Int64(try r.int())
+    }
+    func encode(into w: inout RecordWriter) {
+        w.uuid(imageID)
+        w.string(gcpURL)
+        w.string(thumbnailURL)
+        w.int(Int(createdAt))
     }
 }
 

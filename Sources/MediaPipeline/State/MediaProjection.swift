@@ -17,7 +17,7 @@ public struct MediaProjection: Projection {
     /// 5: sessions' records are stored by user (`user-sessions`; `sessions` maps ids to their user) and keep their
     /// thumbnail URL, so a user's sessions are one key range; a job's record starts with its fixed fields and ends
     /// with its error (`JobHead`), so a status change patches it and most reads decode no string.
-    public let version: UInt32 = 5
+    public let version: UInt32 = 6
     public let databases = Tables.names.map { ProjectionDatabase($0) }
 
     public init() {}
@@ -244,16 +244,26 @@ private struct Fold {
         try mustExist(t.users, e.userID, "user", txn)
         try sessionOfUser(e.sessionID, e.userID, txn)
         if let frameID = e.frameID { try mustExist(t.frames, frameID, "frame", txn) }
-        for referenceID in checks ? e.referenceImageIDs ?? [] : [] {
+        // The job keeps its reference images' URLs (read in a refold too: the job query shows them).
+        let referenceURLs = try (e.referenceImageIDs ?? []).map { referenceID in
+            guard checks else {
+                guard let url = try t.read(t.referenceImages, referenceID, txn, ReferenceImageRecord.gcpURL) else {
+                    throw reject("reference image \(referenceID.text) does not exist")
+                }
+                return url
+            }
             let reference = try must(ReferenceImageRecord.self, t.referenceImages, referenceID, "reference image", txn)
             try require(
                 reference.userID == e.userID,
                 "reference image \(referenceID.text) belongs to user \(reference.userID.text), not \(e.userID.text)"
             )
+            return reference.gcpURL
         }
         var created = e
         created.numberOfShots = nil
-        let job = JobRecord(created: created, numberOfShots: shots, status: .pending, error: nil, createdAt: time, position: position)
+        let job = JobRecord(
+            created: created, referenceImageURLs: referenceURLs, numberOfShots: shots, status: .pending, error: nil, createdAt: time,
+            position: position)
         try create(job, t.jobs, e.jobID, "job", txn)
         try t.put(t.jobsByStatus, Key(JobStatus.pending.code).with(position), id: e.jobID, txn)
         if let frameID = e.frameID { try t.put(t.frameJobs, Key(frameID).with(position), id: e.jobID, txn) }
@@ -303,7 +313,7 @@ private struct Fold {
             thumbnailURL: e.thumbnailURL, createdAt: time, position: position, deleted: false, sessionID: sessionID
         )
         try t.put(image, t.images, e.imageID, txn)
-        try t.put(t.jobImages, slot, id: e.imageID, txn)
+        try t.put(t.jobImages, slot, JobImageEntry(imageID: e.imageID, gcpURL: e.gcpURL, thumbnailURL: e.thumbnailURL, createdAt: time).bytes, txn)
         if let (sessionID, found) = found {
             var session = found
             try t.put(t.sessionImages, Key(sessionID).with(e.generationIndex).with(position), id: e.imageID, txn)

@@ -54,6 +54,10 @@ struct RecordWriter {
         inner.u32(UInt32(values.count))
         for value in values { inner.uuid(value) }
     }
+    mutating func strings(_ values: [String]) {
+        inner.u32(UInt32(values.count))
+        for value in values { inner.string(value) }
+    }
 }
 
 struct RecordReader {
@@ -128,6 +132,17 @@ struct RecordReader {
         do { count = try inner.u32() } catch { throw damaged() }
         guard Int(count) * 16 <= inner.remaining else { throw damaged() }
         return try (0..<count).map { _ in try uuid() }
+    }
+    mutating func strings() throws -> [String] {
+        let count: UInt32
+        do { count = try inner.u32() } catch { throw damaged() }
+        guard Int(count) * 4 <= inner.remaining else { throw damaged() }  // each at least its length
+        return try (0..<count).map { _ in try string() }
+    }
+    mutating func skipStrings() throws {
+        let count: UInt32
+        do { count = try inner.u32() } catch { throw damaged() }
+        for _ in 0..<count { try skipString() }
     }
 }
 
