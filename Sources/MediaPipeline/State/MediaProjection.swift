@@ -352,15 +352,17 @@ private struct Fold {
     // MARK: Projects (seed 003)
 
     func sceneImageSaved(_ e: SceneImageSaved, _ txn: borrowing Transaction) throws {
-        try mustExist(t.projects, e.projectID, "project", txn)
         let imageIndex = e.imageIndex ?? 0
         try require(e.sceneIndex >= 0, "scene_index \(e.sceneIndex) of project \(e.projectID.text) is negative")
         try require(imageIndex >= 0, "image_index \(imageIndex) of project \(e.projectID.text) is negative")
         try require(!e.imageURL.isEmpty, "image_url of project \(e.projectID.text) scene \(e.sceneIndex) is empty")
-        // The scene's chunk of images holding this image_index: read, the URL put in its place, written back.
+        // The scene's chunk of images holding this image_index: read, the URL put in its place, written back. A stored
+        // chunk means the project exists (no event removes one), so the project is looked up only when there is none:
+        // for the first image of a scene's run of 64, not for the others.
         let key = Key(e.projectID).with(e.sceneIndex).with(SceneImageChunk.chunk(of: imageIndex))
         try t.update(t.sceneImages, key, txn) { stored in
-            try SceneImageChunk.upserting(e.imageURL, at: imageIndex % SceneImageChunk.width, into: stored)
+            if stored == nil { try mustExist(t.projects, e.projectID, "project", txn) }
+            return try SceneImageChunk.upserting(e.imageURL, at: imageIndex % SceneImageChunk.width, into: stored)
         }
     }
 
