@@ -112,21 +112,55 @@ public enum ExpectedVersion: Sendable, Hashable {
 
 /// What an append did.
 public struct AppendResult: Sendable, Hashable {
-    /// The position of each event, in the order given.
-    public let positions: [UInt64]
-    /// The stream version of each event, in the order given.
-    public let versions: [UInt64]
+    /// One event's position and version are kept inline: a bulk load answers a million one-event batches, and the
+    /// writer thread then allocates no arrays for them. (Always `.one` for one event, so equal results are equal.)
+    private enum Storage: Sendable, Hashable {
+        case one(position: UInt64, version: UInt64)
+        case many(positions: [UInt64], versions: [UInt64])
+    }
+
+    private let storage: Storage
     /// `true` when every event was already stored with the same content: nothing was written and the positions are
     /// the original ones.
     public let isDuplicate: Bool
 
     public init(positions: [UInt64], versions: [UInt64], isDuplicate: Bool) {
-        self.positions = positions
-        self.versions = versions
+        if positions.count == 1, versions.count == 1 {
+            storage = .one(position: positions[0], version: versions[0])
+        } else {
+            storage = .many(positions: positions, versions: versions)
+        }
         self.isDuplicate = isDuplicate
     }
 
-    public var lastPosition: UInt64 { positions.last ?? 0 }
+    /// The result of one event.
+    public init(position: UInt64, version: UInt64, isDuplicate: Bool) {
+        storage = .one(position: position, version: version)
+        self.isDuplicate = isDuplicate
+    }
+
+    /// The position of each event, in the order given.
+    public var positions: [UInt64] {
+        switch storage {
+        case let .one(position, _): [position]
+        case let .many(positions, _): positions
+        }
+    }
+
+    /// The stream version of each event, in the order given.
+    public var versions: [UInt64] {
+        switch storage {
+        case let .one(_, version): [version]
+        case let .many(_, versions): versions
+        }
+    }
+
+    public var lastPosition: UInt64 {
+        switch storage {
+        case let .one(position, _): position
+        case let .many(positions, _): positions.last ?? 0
+        }
+    }
 }
 
 extension UUID {

@@ -1,8 +1,9 @@
 import Foundation
 import LMDB
 
-/// One caller's batch, waiting for the writer.
-struct AppendRequest: Sendable {
+/// One caller's batch, waiting for the writer. A class: the writer's queue, its group and the answered group that
+/// frees it each hold one reference, not one per array.
+final class AppendRequest: Sendable {
     let events: [NewEvent]
     let expected: [String: ExpectedVersion]
     /// Each event's record, encoded on the caller's thread.
@@ -97,7 +98,8 @@ struct GroupAppend {
         try catchUpProjections(to: head.position, txn)
         var outcomes: [Result<AppendResult, any Error>] = []
         outcomes.reserveCapacity(requests.count)
-        for (index, request) in requests.enumerated() {
+        for index in requests.indices {
+            let request = requests[index]
             if excluded.contains(index) {
                 outcomes.append(.failure(EventStoreError.invalidBatch("excluded")))  // replaced by the caller
                 continue
@@ -188,8 +190,11 @@ struct GroupAppend {
         }
         var positions: [UInt64] = []
         var versions: [UInt64] = []
-        positions.reserveCapacity(request.events.count)
-        versions.reserveCapacity(request.events.count)
+        let single = request.events.count == 1  // answered with an inline result, no arrays
+        if !single {
+            positions.reserveCapacity(request.events.count)
+            versions.reserveCapacity(request.events.count)
+        }
         for index in request.events.indices {
             let record = request.records[index]
             let existing = try streamHead(request.events[index].stream, &state, txn)
@@ -227,6 +232,7 @@ struct GroupAppend {
             if ascending { state.lastID = event.id }
             state.streams[event.stream] = (StreamHead(number: number, version: version, lastPosition: position), true)
             if existing == nil { state.nextStream += 1 }
+            if single { return AppendResult(position: position, version: version, isDuplicate: false) }
             positions.append(position)
             versions.append(version)
         }

@@ -8,10 +8,7 @@ import LMDB
 /// writer lock), and Swift tasks hop threads at every `await`, so callers never touch the write transaction: they
 /// enqueue a request and suspend until this thread resumes them.
 final class GroupCommitWriter: @unchecked Sendable {
-    private struct Pending: Sendable {
-        let request: AppendRequest
-        let complete: @Sendable (Result<AppendResult, any Error>) -> Void
-    }
+    typealias Completion = @Sendable (Result<AppendResult, any Error>) -> Void
 
     /// Upper bound of one group: more events than this wait for the next transaction. It only matters when that many
     /// are queued at once — a bulk load such as `reel append` — and then larger is faster: random keys dirty about
@@ -26,7 +23,12 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let append: GroupAppend
     private let onCommit: @Sendable (UInt64) -> Void
     private let condition = NSCondition()
-    private var queue: [Pending] = []
+    /// Queued batches and their callers' completions, from `queueHead` on (the slots before it were taken: each is
+    /// moved out into a group, not copied, so a bulk load's million batches cost no reference counting here).
+    private var queuedRequests: [AppendRequest?] = []
+    private var queuedCompletions: [Completion?] = []
+    private var queueHead = 0
+    private var queuedCount: Int { queuedRequests.count - queueHead }
     private var stopping = false
     private var finished = false
     /// Callers seen active around the last commit (its group plus those that queued while it ran), and how long it
@@ -39,8 +41,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// A committed group with what its commit made: the requests handed to `GroupAppend` and their outcomes. They
     /// hold the last references to the group's events and results, so all of it is freed together, by a caller.
     private struct Answered: Sendable {
-        let group: [Pending]
         let requests: [AppendRequest]
+        let completions: [Completion]
         let outcomes: [Result<AppendResult, any Error>]
     }
 
@@ -66,14 +68,15 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     /// Queues a batch at once, behind every batch queued before it; `complete` runs on the writer thread after the
     /// batch's commit (or rejection).
-    func enqueue(_ request: AppendRequest, _ complete: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) {
+    func enqueue(_ request: AppendRequest, _ complete: @escaping Completion) {
         condition.lock()
         if stopping {
             condition.unlock()
             complete(.failure(EventStoreError.closed))
             return
         }
-        queue.append(Pending(request: request, complete: complete))
+        queuedRequests.append(request)
+        queuedCompletions.append(complete)
         condition.signal()
         // An answered group, if one waits, is freed here, on the caller's thread (see `commit`).
         let answered = answeredGroups.popLast()
@@ -91,8 +94,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private func run() {
-        while let group = nextGroup() {
-            commit(group)
+        while let (requests, completions) = nextGroup() {
+            commit(requests, completions)
         }
         condition.lock()
         freeAnsweredGroups()
@@ -110,10 +113,10 @@ final class GroupCommitWriter: @unchecked Sendable {
         condition.lock()
     }
 
-    private func nextGroup() -> [Pending]? {
+    private func nextGroup() -> (requests: [AppendRequest], completions: [Completion])? {
         condition.lock()
         defer { condition.unlock() }
-        while queue.isEmpty {
+        while queuedCount == 0 {
             if stopping { return nil }
             // Out of work: answered groups no caller came back to free are freed here, so an idle store holds none.
             if !answeredGroups.isEmpty {
@@ -125,34 +128,51 @@ final class GroupCommitWriter: @unchecked Sendable {
         // Linger: the callers the last commit answered are usually preparing their next batch. Starting a transaction
         // for the first of them alone makes small groups, and with random keys each group dirties (and syncs) about
         // as many pages as a large one. So wait briefly — at most half the last commit's time — for them.
-        if queue.count < activeCallers {
+        if queuedCount < activeCallers {
             let deadline = Date(timeIntervalSinceNow: min(Self.maxLinger, lastCommitSeconds / 2))
-            while queue.count < activeCallers, !stopping, condition.wait(until: deadline) {}
+            while queuedCount < activeCallers, !stopping, condition.wait(until: deadline) {}
         }
         var events = 0
-        var count = 0
-        for pending in queue {
-            if count > 0, events + pending.request.events.count > Self.maxEventsPerGroup { break }
-            events += pending.request.events.count
-            count += 1
+        var end = queueHead
+        while end < queuedRequests.count {
+            let count = queuedRequests[end]!.events.count
+            if end > queueHead, events + count > Self.maxEventsPerGroup { break }
+            events += count
+            end += 1
         }
-        let group = Array(queue.prefix(count))
-        queue.removeFirst(count)
-        return group
+        var requests: [AppendRequest] = []
+        var completions: [Completion] = []
+        requests.reserveCapacity(end - queueHead)
+        completions.reserveCapacity(end - queueHead)
+        for index in queueHead..<end {
+            requests.append(queuedRequests[index].take()!)
+            completions.append(queuedCompletions[index].take()!)
+        }
+        queueHead = end
+        if queueHead == queuedRequests.count {
+            queuedRequests.removeAll(keepingCapacity: true)
+            queuedCompletions.removeAll(keepingCapacity: true)
+            queueHead = 0
+        } else if queueHead >= 4_096, queueHead * 2 >= queuedRequests.count {
+            // The taken slots are empty: dropping them moves the rest down, with no reference counting.
+            queuedRequests.removeFirst(queueHead)
+            queuedCompletions.removeFirst(queueHead)
+            queueHead = 0
+        }
+        return (requests, completions)
     }
 
-    private func commit(_ group: [Pending]) {
+    private func commit(_ requests: [AppendRequest], _ completions: [Completion]) {
         let started = DispatchTime.now().uptimeNanoseconds
-        let requests = group.map(\.request)
         let (head, outcomes) = append.commit(requests, environment)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         condition.withLock {
             lastCommitSeconds = seconds
-            activeCallers = group.count + queue.count
+            activeCallers = requests.count + queuedCount
         }
         if let head { onCommit(head) }
-        for (pending, outcome) in zip(group, outcomes) {
-            pending.complete(outcome)
+        for index in completions.indices {
+            completions[index](outcomes[index])
         }
         // The group's events (payloads, records, names, decoded attachments) and results are freed by the callers, each
         // `enqueue` freeing one answered group: freeing them here took about a tenth of the writer's time in a bulk
@@ -160,7 +180,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         // place for malloc. When callers do not come back soon enough, the reaper queue frees the older groups, and
         // when it lags too the writer frees its own: memory waiting to be freed stays bounded.
         let overflow: Answered? = condition.withLock {
-            answeredGroups.insert(Answered(group: group, requests: requests, outcomes: outcomes), at: 0)
+            answeredGroups.insert(Answered(requests: requests, completions: completions, outcomes: outcomes), at: 0)
             return answeredGroups.count > Self.maxAnsweredGroups ? answeredGroups.removeLast() : nil
         }
         guard let overflow else { return }
