@@ -237,7 +237,10 @@ public final class Environment: @unchecked Sendable {
         defer {
             if let handle {
                 mdb_txn_reset(handle)
-                if let surplus = gate.leaveShared(keeping: handle) { mdb_txn_abort(surplus) }
+                if !gate.leaveShared(keeping: handle) {
+                    mdb_txn_abort(handle)
+                    gate.leaveShared()
+                }
             } else {
                 gate.leaveShared()
             }
@@ -328,6 +331,8 @@ public final class Environment: @unchecked Sendable {
             if holdingShared { gate.leaveShared() }
             defer { if holdingShared { gate.enterShared() } }
             try gate.exclusive { () throws in
+                // Between leaving the shared side and taking this one, `close()` may have run.
+                if isClosed { throw closedError("mdb_txn_begin") }
                 try check(mdb_env_set_mapsize(handle, 0), "mdb_env_set_mapsize(0)")
             }
         }

@@ -18,9 +18,11 @@ final class ReaderGate: @unchecked Sendable {
     /// Reset read transactions, for reuse. Each keeps its reader slot (`MDB_NOTLS`), so they are few.
     private var idle: [OpaquePointer] = []
 
-    /// Reset read transactions kept at most. Each holds one of the environment's reader slots (shared by every
-    /// process) while it waits.
-    static let maxIdle = 4
+    /// Reset read transactions kept at most: one. Each holds one of the environment's reader slots, which every
+    /// process of the environment shares and no other process can free while this one lives, so a process keeps one
+    /// slot when idle — as LMDB's default mode keeps one per thread that has read. Concurrent reads beyond it begin
+    /// new transactions, as before.
+    static let maxIdle = 1
 
     func enterShared() {
         condition.lock()
@@ -46,16 +48,17 @@ final class ReaderGate: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Leaves the shared side keeping `handle`, a reset read transaction, for the next reader. Returns it when enough
-    /// are kept already, for the caller to abort.
-    func leaveShared(keeping handle: OpaquePointer) -> OpaquePointer? {
+    /// Leaves the shared side keeping `handle`, a reset read transaction, for the next reader; `false`, still inside,
+    /// when enough are kept already: the caller aborts it, then leaves with ``leaveShared()`` — not after leaving, when
+    /// a `close()` may already have closed the environment under it.
+    func leaveShared(keeping handle: OpaquePointer) -> Bool {
         condition.lock()
+        defer { condition.unlock() }
+        guard idle.count < Self.maxIdle else { return false }
+        idle.append(handle)
         readers -= 1
         if readers == 0 { condition.broadcast() }
-        let kept = idle.count < Self.maxIdle
-        if kept { idle.append(handle) }
-        condition.unlock()
-        return kept ? nil : handle
+        return true
     }
 
     /// Takes every kept read transaction, for the caller to abort: before the environment closes, or to free their

@@ -156,6 +156,78 @@ struct EnvironmentTests {
     }
 }
 
+extension EnvironmentTests {
+    @Test("closing while many threads read: every read either works or fails cleanly, nothing touches the closed map")
+    func closeWhileReading() throws {
+        for round in 0..<60 {
+            let path = try temporaryPath()
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let environment = try Environment(path: path)
+            let database = try environment.openDatabases { try $0.openDatabase("d", flags: .create) }
+            _ = try environment.write { try $0.put(database, [1], [2]) }
+            let stop = Locked(false)
+            let outcomes = Locked((read: 0, closed: 0, other: 0))
+            let group = DispatchGroup()
+            for _ in 0..<12 {
+                group.enter()
+                Thread.detachNewThread {
+                    while !stop.withLock({ $0 }) {
+                        do {
+                            _ = try environment.read { try $0.get(database, [1]) }
+                            outcomes.withLock { $0.read += 1 }
+                        } catch is EnvironmentClosed {
+                            outcomes.withLock { $0.closed += 1 }
+                        } catch {
+                            outcomes.withLock { $0.other += 1 }
+                        }
+                    }
+                    group.leave()
+                }
+            }
+            usleep(UInt32(200 + (round % 7) * 150))  // reads overlap, so spare transactions are aborted meanwhile
+            environment.close()
+            stop.withLock { $0 = true }
+            group.wait()
+            let seen = outcomes.withLock { $0 }
+            #expect(seen.other == 0 && seen.read > 0, "round \(round): \(seen)")
+        }
+    }
+
+    @Test("an idle process keeps one reader slot: another process still reads when all but one are taken")
+    func idleProcessKeepsOneSlot() async throws {
+        let path = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var options = Environment.Options()
+        options.maxReaders = 2
+        let environment = try Environment(path: path, options: options)
+        let database = try environment.openDatabases { try $0.openDatabase("d", flags: .create) }
+        _ = try environment.write { try $0.put(database, [1], [2]) }
+        // Two reads at once take both slots; afterwards this process keeps one of them, idle.
+        let inside = DispatchGroup()
+        let done = DispatchGroup()
+        for _ in 0..<2 {
+            inside.enter()
+            done.enter()
+            Thread.detachNewThread {
+                _ = try? environment.read { _ in
+                    inside.leave()
+                    inside.wait()
+                }
+                done.leave()
+            }
+        }
+        done.wait()
+        await #expect(processExitsWith: .success) { [path = path as String] in
+            var options = Environment.Options()
+            options.maxReaders = 2
+            let other = try Environment(path: path, options: options)
+            let database = try other.openDatabases { try $0.openDatabase("d") }
+            guard try other.read({ try $0.get(database, [1]) }) == [2] else { exit(1) }
+        }
+        #expect(try environment.read { try $0.get(database, [1]) } == [2])
+    }
+}
+
 /// A value behind a lock, for the test's threads.
 private final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()
