@@ -89,14 +89,24 @@ public final class Environment: @unchecked Sendable {
         self.path = path
         self.isReadOnly = options.readOnly
         _ = checkReaders()
+        LiveEnvironments.shared.insert(self)
     }
 
     deinit {
+        LiveEnvironments.shared.remove(self)
         if !isClosed {
             _ = abortIdleReaders()
             mdb_env_close(handle)
             OpenPaths.shared.remove(canonicalPath)
         }
+    }
+
+    /// Aborts the read transaction kept for reuse, releasing its reader slot; called when the process exits, so that
+    /// one ending without closing the environment leaves no slot behind.
+    fileprivate func releaseKeptReaders() {
+        gate.enterShared()
+        defer { gate.leaveShared() }
+        if !isClosed { _ = abortIdleReaders() }
     }
 
     /// Closes the environment now, once the transaction running in this process (if any) has finished: later calls
@@ -317,14 +327,23 @@ public final class Environment: @unchecked Sendable {
     }
 
     private func begin(flags: UInt32, holdingShared: Bool, ledger: WriteLedger? = nil) throws -> Transaction {
+        var retriedFull = false
         while true {
             var txn: OpaquePointer?
             let rc = mdb_txn_begin(handle, nil, flags, &txn)
             if rc == 0, let txn { return Transaction(handle: txn, ledger: ledger) }
             // Every reader slot taken: slots of processes that died inside a read transaction stay taken until someone
             // runs mdb_reader_check, and a process that keeps the store open would otherwise never see them freed.
-            // This process's kept read transactions hold slots too: they go first.
-            if rc == MDB_READERS_FULL, abortIdleReaders() > 0 || checkReaders() > 0 { continue }
+            // This process's kept read transactions hold slots too: they go first. Another thread of this process may
+            // have just freed slots (its own check cleared the dead ones first), so a check that frees none here is
+            // still followed by one more try.
+            if rc == MDB_READERS_FULL {
+                let freed = abortIdleReaders() + checkReaders()
+                if freed > 0 || !retriedFull {
+                    retriedFull = retriedFull || freed == 0
+                    continue
+                }
+            }
             guard rc == MDB_MAP_RESIZED else { throw LMDBError(code: rc, operation: "mdb_txn_begin") }
             // lmdb.h, MDB_MAP_RESIZED: "the database was grown by another process; call mdb_env_set_mapsize() with a
             // size of zero to adopt the new size" — with no transaction of this process open.
@@ -380,6 +399,32 @@ public struct EnvironmentClosed: Error, Sendable, CustomStringConvertible {
     public let path: String
     public let operation: String
     public var description: String { "\(operation): the environment at \(path) is closed" }
+}
+
+/// The environments alive in this process. When it exits (`exit`, or returning from `main`), each releases the read
+/// transaction it keeps for reuse: that transaction holds a reader slot of the environment's lock file, and a process
+/// that ended without closing would otherwise leave it taken until another process's `mdb_reader_check` (at its next
+/// open, or when every slot is taken). A process that is killed still leaves its slots so, as LMDB's always did.
+private final class LiveEnvironments: @unchecked Sendable {
+    static let shared: LiveEnvironments = {
+        atexit { LiveEnvironments.shared.releaseKeptReaders() }
+        return LiveEnvironments()
+    }()
+
+    private struct Entry {
+        weak var environment: Environment?
+    }
+
+    private let lock = NSLock()
+    private var entries: [ObjectIdentifier: Entry] = [:]
+
+    func insert(_ environment: Environment) { lock.withLock { entries[ObjectIdentifier(environment)] = Entry(environment: environment) } }
+    func remove(_ environment: Environment) { lock.withLock { _ = entries.removeValue(forKey: ObjectIdentifier(environment)) } }
+
+    func releaseKeptReaders() {
+        let alive = lock.withLock { entries.values.compactMap(\.environment) }
+        for environment in alive { environment.releaseKeptReaders() }
+    }
 }
 
 /// Directories with an environment open in this process (LMDB forbids opening one twice).

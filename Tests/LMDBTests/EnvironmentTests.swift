@@ -8,6 +8,14 @@ private func temporaryPath() throws -> String {
     return path
 }
 
+/// An environment whose map starts at 256 KiB, so that writes of a few megabytes grow it, and its database "d".
+private func smallMapEnvironment(_ path: String) throws -> (Environment, Database) {
+    var options = Environment.Options()
+    options.mapSize = 256 * 1024
+    let environment = try Environment(path: path, options: options)
+    return (environment, try environment.openDatabases { try $0.openDatabase("d", flags: .create) })
+}
+
 @Suite("LMDB wrapper")
 struct EnvironmentTests {
     @Test("put, get, cursor order and delete")
@@ -74,10 +82,7 @@ struct EnvironmentTests {
     func growth() throws {
         let path = try temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        var options = Environment.Options()
-        options.mapSize = 256 * 1024
-        let environment = try Environment(path: path, options: options)
-        let database = try environment.openDatabases { try $0.openDatabase("d", flags: .create) }
+        let (environment, database) = try smallMapEnvironment(path)
         let value = [UInt8](repeating: 42, count: 3000)
         var runs = 0
         for batch in 0..<100 {
@@ -97,19 +102,9 @@ struct EnvironmentTests {
     func keptReadTransactions() async throws {
         let path = try temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        var options = Environment.Options()
-        options.mapSize = 256 * 1024
-        let environment = try Environment(path: path, options: options)
-        let database = try environment.openDatabases { try $0.openDatabase("d", flags: .create) }
+        let (environment, database) = try smallMapEnvironment(path)
         @Sendable func count() throws -> Int { try environment.read { try $0.statistics(database).entries } }
         let value = [UInt8](repeating: 42, count: 3000)
-        func fill(_ environment: Environment, _ database: Database, _ prefix: String, _ keys: Int) throws {
-            for batch in 0..<(keys / 50) {
-                try environment.write { txn in
-                    for i in 0..<50 { try txn.put(database, Array("\(prefix)\(batch)-\(i)".utf8), value) }
-                }
-            }
-        }
 
         // Each read renews the transaction the one before it left: it sees every commit made in between.
         #expect(try count() == 0)
@@ -118,7 +113,11 @@ struct EnvironmentTests {
             #expect(try count() == i)
         }
         // This process grows the map (about 30 MB of values) between reads.
-        try fill(environment, database, "a", 10_000)
+        for batch in 0..<200 {
+            _ = try environment.write { txn in
+                for i in 0..<50 { try txn.put(database, Array("a\(batch)-\(i)".utf8), value) }
+            }
+        }
         #expect(environment.info().mapSize > 30 << 20)
         #expect(try count() == 10_005)
 
@@ -184,7 +183,11 @@ extension EnvironmentTests {
                     group.leave()
                 }
             }
-            usleep(UInt32(200 + (round % 7) * 150))  // reads overlap, so spare transactions are aborted meanwhile
+            // Close while the reads overlap (so spare transactions are being aborted): once they are under way, after a
+            // varying moment. On a loaded machine the threads can take a while to start.
+            let started = ContinuousClock.now
+            while outcomes.withLock({ $0.read }) < 24, ContinuousClock.now - started < .seconds(5) { usleep(50) }
+            usleep(UInt32(100 + (round % 7) * 100))
             environment.close()
             stop.withLock { $0 = true }
             group.wait()
