@@ -104,7 +104,9 @@ public final class Environment: @unchecked Sendable {
     /// Aborts the read transaction kept for reuse, releasing its reader slot; called when the process exits, so that
     /// one ending without closing the environment leaves no slot behind.
     fileprivate func releaseKeptReaders() {
-        gate.enterShared()
+        // Never waits: the exiting thread may itself be a reader that a pending resize or `close()` waits for. The
+        // slot is then left to the next `mdb_reader_check`, as a killed process's is.
+        guard gate.tryEnterShared() else { return }
         defer { gate.leaveShared() }
         if !isClosed { _ = abortIdleReaders() }
     }
@@ -328,7 +330,11 @@ public final class Environment: @unchecked Sendable {
 
     private func begin(flags: UInt32, holdingShared: Bool, ledger: WriteLedger? = nil) throws -> Transaction {
         var retriedFull = false
+        var fullRetries = 0
         while true {
+            // A reader that adopted another process's map size below left the shared side meanwhile: `close()` may
+            // have run. (A writer holds the write lock, which `close()` takes too.)
+            if isClosed { throw closedError("mdb_txn_begin") }
             var txn: OpaquePointer?
             let rc = mdb_txn_begin(handle, nil, flags, &txn)
             if rc == 0, let txn { return Transaction(handle: txn, ledger: ledger) }
@@ -337,7 +343,8 @@ public final class Environment: @unchecked Sendable {
             // This process's kept read transactions hold slots too: they go first. Another thread of this process may
             // have just freed slots (its own check cleared the dead ones first), so a check that frees none here is
             // still followed by one more try.
-            if rc == MDB_READERS_FULL {
+            if rc == MDB_READERS_FULL, fullRetries < 8 {
+                fullRetries += 1
                 let freed = abortIdleReaders() + checkReaders()
                 if freed > 0 || !retriedFull {
                     retriedFull = retriedFull || freed == 0

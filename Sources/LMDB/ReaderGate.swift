@@ -31,6 +31,15 @@ final class ReaderGate: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Enters the shared side unless a resize or a close holds (or waits for) the exclusive side; never waits.
+    func tryEnterShared() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !resizing else { return false }
+        readers += 1
+        return true
+    }
+
     /// Enters the shared side and takes a reset read transaction to renew, if one is kept.
     func enterSharedTakingIdle() -> OpaquePointer? {
         condition.lock()

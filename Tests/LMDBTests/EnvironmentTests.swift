@@ -212,10 +212,13 @@ extension EnvironmentTests {
             inside.enter()
             done.enter()
             Thread.detachNewThread {
+                var entered = false
                 _ = try? environment.read { _ in
+                    entered = true
                     inside.leave()
                     inside.wait()
                 }
+                if !entered { inside.leave() }
                 done.leave()
             }
         }
@@ -228,6 +231,29 @@ extension EnvironmentTests {
             guard try other.read({ try $0.get(database, [1]) }) == [2] else { exit(1) }
         }
         #expect(try environment.read { try $0.get(database, [1]) } == [2])
+    }
+}
+
+extension EnvironmentTests {
+    /// Keeps an environment alive until the process exits (no `deinit`, no `close()`).
+    nonisolated(unsafe) static var leftOpen: Environment?
+
+    @Test("a process that exits without closing releases the read transaction it kept: no reader slot is left")
+    func exitWithoutClosing() async throws {
+        let path = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let environment = try Environment(path: path)
+        let database = try environment.openDatabases { try $0.openDatabase("d", flags: .create) }
+        _ = try environment.write { try $0.put(database, [1], [2]) }
+        await #expect(processExitsWith: .success) { [path = path as String] in
+            let other = try Environment(path: path)
+            let database = try other.openDatabases { try $0.openDatabase("d") }
+            guard try other.read({ try $0.get(database, [1]) }) == [2] else { exit(1) }
+            EnvironmentTests.leftOpen = other
+            exit(0)
+        }
+        // A slot left by the child (whose process no longer exists) would be cleared here, and counted.
+        #expect(environment.clearStaleReaders() == 0)
     }
 }
 
