@@ -17,6 +17,8 @@ public struct MediaProjection: Projection {
     /// 5: sessions' records are stored by user (`user-sessions`; `sessions` maps ids to their user) and keep their
     /// thumbnail URL, so a user's sessions are one key range; a job's record starts with its fixed fields and ends
     /// with its error (`JobHead`), so a status change patches it and most reads decode no string.
+    /// 6: a job's record keeps its reference images' URLs, and each `job-images` entry its image's URLs and time
+    /// (`JobImageEntry`), so the job query reads no other record.
     public let version: UInt32 = 6
     public let databases = Tables.names.map { ProjectionDatabase($0) }
 
