@@ -69,8 +69,14 @@ struct RegisteredProjection: Sendable {
 
     let projection: any Projection
     let generations: [ProjectionDatabases]
+    /// The meta key that says which generation is in use: read by every query, so made once.
+    let generationKey: [UInt8]
     var name: String { projection.name }
-    var generationKey: [UInt8] { Array("generation.\(projection.name)".utf8) }
+
+    init(projection: any Projection, generations: [ProjectionDatabases]) {
+        (self.projection, self.generations) = (projection, generations)
+        generationKey = Array("generation.\(projection.name)".utf8)
+    }
 }
 
 /// The last event of the log, as the next append needs it.

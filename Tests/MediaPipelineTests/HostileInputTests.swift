@@ -231,6 +231,17 @@ struct HostileInputTests {
                 ("scene images", t.sceneImages, { _ = try SceneImageChunk.urls($0) }),
                 ("reference image", t.referenceImages, { _ = try ReferenceImageRecord(bytes: $0) }),
                 ("job", t.jobs, { _ = try JobRecord(bytes: $0) }), ("job image", t.jobImages, { _ = try JobImageEntry(bytes: $0) }),
+                // As the job query reads them: the URLs into one text, then sliced.
+                ("job (query)", t.jobs, { value in
+                    var (text, ends) = ([UInt8](), [Int]())
+                    _ = try JobRecord.read(value, referenceURLsInto: &text, ends: &ends)
+                    try slices(text, ends)
+                }),
+                ("job image (query)", t.jobImages, { value in
+                    var text: [UInt8] = []
+                    let entry = try JobImageEntry.read(value, urlsInto: &text)
+                    try slices(text, [entry.gcpURL.upperBound] + (entry.thumbnailURL.map { [$0.upperBound] } ?? []))
+                }),
                 ("image", t.images, { _ = try ImageRecord(bytes: $0) }), ("project", t.projects, { _ = try ProjectRecord(bytes: $0) }),
                 ("story", t.stories, { _ = try StoryRecord(bytes: $0) }), ("scenelet", t.storyScenelets, { _ = try SceneletRecord(bytes: $0) }),
                 ("shot", t.storyShots, { _ = try ShotRecord(bytes: $0) }), ("frame", t.frames, { _ = try FrameRecord(bytes: $0) }),
@@ -247,6 +258,17 @@ struct HostileInputTests {
             }
             return records
         }
+    }
+}
+
+/// Makes the text of a buffer of pieces and every piece's slice, as the queries that share one text do.
+private func slices(_ bytes: [UInt8], _ ends: [Int]) throws {
+    guard let text = SnapshotQueries.text(of: bytes, pieceEnds: ends) else { throw DamagedRecord(what: "text") }
+    var start = 0
+    for end in ends {
+        guard start <= end, end <= bytes.count else { throw DamagedRecord(what: "text") }
+        _ = SnapshotQueries.slice(text, start..<end)
+        start = end
     }
 }
 

@@ -96,7 +96,7 @@ struct SessionScenarioTests {
             let user = try await media.user()
             let session = try await media.session(of: user)
             var references: [UUID] = []
-            for name in ["c", "a", "b"] {
+            for name in ["c", "à", "b"] {
                 let id = UUID()
                 references.append(id)
                 try await media.append(.referenceImageUploaded(ReferenceImageUploaded(
@@ -104,15 +104,22 @@ struct SessionScenarioTests {
                 )))
             }
             let job = try await media.job(of: user, session: session, shots: 3, references: references, start: true)
-            try await media.image(of: job, index: 3)
-            try await media.image(of: job, index: 1)
+            let third = try await media.image(of: job, index: 3, url: "https://img/ünï/3")
+            let first = UUID()
+            try await media.append(.imageGenerated(ImageGenerated(
+                imageID: first, jobID: job, generationIndex: 1, gcpBucketPath: "generated/1", gcpURL: "https://img/1",
+                thumbnailURL: "https://img/t/1€"
+            )))
             let view = try media.job(job)
-            #expect(view.referenceImageURLs == ["https://ref/c", "https://ref/a", "https://ref/b"])
-            #expect(view.images.map(\.generationIndex) == [1, 3])
+            // The URLs are slices of one text: each must come back whole, multi-byte characters included.
+            #expect(view.referenceImageURLs == ["https://ref/c", "https://ref/à", "https://ref/b"])
+            #expect(view.images.map(\.generationIndex) == [1, 3] && view.images.map(\.imageID) == [first, third])
+            #expect(view.images.map(\.gcpURL) == ["https://img/1", "https://img/ünï/3"])
+            #expect(view.images.map(\.thumbnailURL) == ["https://img/t/1€", nil])
             #expect(view.job.style == "noir" && view.numberOfShots == 3 && view.status == .processing)
             let json = String(decoding: JSONWriter.canonical(view.json), as: UTF8.self)
             #expect(json.contains(#""camera_angle":null"#) && json.contains(#""number_of_shots":3"#))
-            #expect(try media.referenceImages(user: user).referenceImages.map(\.gcpURL) == ["https://ref/b", "https://ref/a", "https://ref/c"])
+            #expect(try media.referenceImages(user: user).referenceImages.map(\.gcpURL) == ["https://ref/b", "https://ref/à", "https://ref/c"])
 
             // A status change rewrites only the record's status and error: every parameter is still there.
             try await media.append(.generationJobFailed(GenerationJobFailed(jobID: job, error: "GPU lost: ünïcode")))

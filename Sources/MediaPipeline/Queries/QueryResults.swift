@@ -286,24 +286,26 @@ public struct Sessions: QueryResult, Equatable {
     }
 }
 
-/// An image as listed by `job` and `session-images`.
+/// An image as listed by `job` and `session-images`. Its URLs are slices of a text the result's URLs share (see
+/// ``JobView``); `String(url)` makes one a string of its own.
 public struct ImageSummary: Sendable, Equatable {
     public let imageID: UUID
     public let jobID: UUID
     public let generationIndex: Int
-    public let gcpURL: String
-    public let thumbnailURL: String?
+    public let gcpURL: Substring
+    public let thumbnailURL: Substring?
     public let createdAt: Int64
 }
 
-/// `job`: every parameter, the status, reference image URLs as given and the images.
+/// `job`: every parameter, the status, reference image URLs as given and the images. The reference images' URLs and
+/// the images' URLs are slices of one text, made with a few allocations for the whole result rather than one per URL.
 public struct JobView: QueryResult, Equatable {
     public let job: GenerationJobCreated
     public let numberOfShots: Int
     public let status: JobStatus
     public let error: String?
     public let createdAt: Int64
-    public let referenceImageURLs: [String]
+    public let referenceImageURLs: [Substring]
     public let images: [ImageSummary]
 
     public var json: JSONValue {
@@ -326,7 +328,7 @@ public struct JobView: QueryResult, Equatable {
         o.add("error", error)
         o.add("created_at", time: createdAt)
         o.add("reference_image_ids", .array((job.referenceImageIDs ?? []).map { .string($0.text) }))
-        o.add("reference_image_urls", .array(referenceImageURLs.map { .string($0) }))
+        o.add("reference_image_urls", .array(referenceImageURLs.map { .string(String($0)) }))
         o.add("images", .array(images.map { image in
             var i = ObjectBuilder()
             i.add("image_id", image.imageID)

@@ -172,6 +172,23 @@ struct JobRecord: EntityRecord {
             (created, referenceImageURLs, numberOfShots, status, error, createdAt, position)
     }
     init(from r: inout RecordReader) throws {
+        try self.init(allButURLsFrom: &r)
+        referenceImageURLs = try r.strings()
+        guard referenceImageURLs.count == created.referenceImageIDs?.count ?? 0 else { throw DamagedRecord(what: "job") }
+        error = try r.optionalString()
+    }
+    /// A stored record whose reference images' URLs are appended to `text` instead of made strings (its own
+    /// `referenceImageURLs` left empty), with where each ends appended to `ends`.
+    static func read(_ bytes: UnsafeRawBufferPointer, referenceURLsInto text: inout [UInt8], ends: inout [Int]) throws -> JobRecord {
+        var r = RecordReader(bytes, what: "job")
+        var record = try JobRecord(allButURLsFrom: &r)
+        let first = ends.count
+        try r.strings(appendingTo: &text, ends: &ends)
+        guard ends.count - first == record.created.referenceImageIDs?.count ?? 0 else { throw DamagedRecord(what: "job") }
+        record.error = try r.optionalString()
+        return record
+    }
+    private init(allButURLsFrom r: inout RecordReader) throws {
         let head = try JobHead(from: &r)
         (status, createdAt, position, numberOfShots) = (head.status, head.createdAt, head.position, head.numberOfShots)
         created = GenerationJobCreated(
@@ -181,9 +198,7 @@ struct JobRecord: EntityRecord {
             lighting: try r.optionalString(), weather: try r.optionalString(), aspectRatio: try r.optionalString(),
             numberOfShots: nil, referenceImageIDs: try r.uuids()
         )
-        referenceImageURLs = try r.strings()
-        guard referenceImageURLs.count == created.referenceImageIDs?.count ?? 0 else { throw DamagedRecord(what: "job") }
-        error = try r.optionalString()
+        (referenceImageURLs, error) = ([], nil)
     }
     func encode(into w: inout RecordWriter) {
         JobHead(
@@ -278,6 +293,15 @@ struct JobImageEntry: EntityRecord {
         gcpURL = try r.string()
         thumbnailURL = try r.optionalString()
         createdAt = Int64(try r.int())
+    }
+    /// A stored entry whose URLs are appended to `text` instead of made strings: its fields, with the URLs' ranges there.
+    static func read(_ bytes: UnsafeRawBufferPointer, urlsInto text: inout [UInt8]) throws
+        -> (imageID: UUID, gcpURL: Range<Int>, thumbnailURL: Range<Int>?, createdAt: Int64) {
+        var r = RecordReader(bytes, what: "job image")
+        let imageID = try r.uuid()
+        let gcpURL = try r.string(appendingTo: &text)
+        let thumbnailURL = try r.optionalString(appendingTo: &text)
+        return (imageID, gcpURL, thumbnailURL, Int64(try r.int()))
     }
     func encode(into w: inout RecordWriter) {
         w.uuid(imageID)

@@ -121,6 +121,10 @@ struct RecordReader {
     /// What ``bytes()`` reads, appended to `buffer` instead of copied into an array of its own: its range there.
     mutating func bytes(appendingTo buffer: inout [UInt8]) throws -> Range<Int>? {
         guard try flag() else { return nil }
+        return try string(appendingTo: &buffer)
+    }
+    /// What ``string()`` reads, appended to `buffer` (unchecked, as in ``optionalString(appendingTo:)``): its range there.
+    mutating func string(appendingTo buffer: inout [UInt8]) throws -> Range<Int> {
         do {
             let blob = try inner.blob()
             buffer.append(contentsOf: blob)
@@ -138,6 +142,14 @@ struct RecordReader {
         do { count = try inner.u32() } catch { throw damaged() }
         guard Int(count) * 4 <= inner.remaining else { throw damaged() }  // each at least its length
         return try (0..<count).map { _ in try string() }
+    }
+    /// What ``strings()`` reads, appended to `buffer` one after the other (unchecked, as in
+    /// ``optionalString(appendingTo:)``), with where each ends appended to `ends`.
+    mutating func strings(appendingTo buffer: inout [UInt8], ends: inout [Int]) throws {
+        let count: UInt32
+        do { count = try inner.u32() } catch { throw damaged() }
+        guard Int(count) * 4 <= inner.remaining else { throw damaged() }
+        for _ in 0..<count { ends.append(try string(appendingTo: &buffer).upperBound) }
     }
     mutating func skipStrings() throws {
         let count: UInt32
