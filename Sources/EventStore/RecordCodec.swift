@@ -45,7 +45,8 @@ enum RecordCodec {
         var hasher = SHA256()
         hasher.update(bufferPointer: previous)
         hasher.update(bufferPointer: canonical)
-        return Array(hasher.finalize())
+        // Through the digest's bytes: `Array(digest)` iterates an array the digest makes first, two allocations.
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
     /// Why a stored record could not be read.

@@ -14,8 +14,10 @@ public struct InvalidData: Error, Sendable, Equatable, CustomStringConvertible {
 struct DataReader {
     let type: String
     let object: JSONObject
-    /// Keys asked for so far, and how many of them the object has: more members than that means an unknown field.
-    private var asked: [String] = []
+    /// Which members were asked for so far (bit i: member i; members past 63 in `askedBeyond`), and how many: more
+    /// members than that means an unknown field. Bits rather than a list of keys: no allocation per event.
+    private var asked: UInt64 = 0
+    private var askedBeyond: [Int] = []
     private var present = 0
 
     init(type: String, object: JSONObject) {
@@ -26,9 +28,10 @@ struct DataReader {
     private func invalid(_ field: String, _ reason: String) -> InvalidData { InvalidData(type: type, field: field, reason: reason) }
 
     private mutating func value(_ key: String) -> JSONValue? {
-        asked.append(key)
-        guard let value = object[key] else { return nil }
+        guard let index = object.members.firstIndex(where: { $0.key == key }) else { return nil }
+        if index < 64 { asked |= 1 << UInt64(index) } else { askedBeyond.append(index) }
         present += 1
+        let value = object.members[index].value
         return value == .null ? nil : value
     }
 
@@ -116,15 +119,16 @@ struct DataReader {
     /// Refuses fields the event type does not have.
     func finish() throws {
         guard object.members.count != present else { return }
-        for key in object.keys where !asked.contains(key) {
-            throw invalid(String(key.prefix(64)), "is not a field of \(type)")
+        for (index, member) in object.members.enumerated()
+        where index < 64 ? asked & (1 << UInt64(index)) == 0 : !askedBeyond.contains(index) {
+            throw invalid(String(member.key.prefix(64)), "is not a field of \(type)")
         }
     }
 }
 
 /// Builds an event's `data` object; absent optionals are left out.
 struct DataWriter {
-    var object = JSONObject()
+    var object = JSONObject(reservingCapacity: 8)  // most events' fields, without growing by doubling from one
 
     mutating func put(_ key: String, _ value: String?) { if let value { object.set(key, .string(value)) } }
     mutating func put(_ key: String, _ value: UUID?) { if let value { object.set(key, .string(value.lowercased)) } }

@@ -22,7 +22,7 @@ public enum InputLine {
             throw Invalid(message: error.description)
         }
         guard case let .object(line) = value else { throw Invalid(message: "a line must be a JSON object, not \(value.typeName)") }
-        if let unknown = line.keys.first(where: { !fields.contains($0) }) {
+        if let unknown = line.members.first(where: { !fields.contains($0.key) })?.key {
             throw Invalid(message: "\"\(unknown.prefix(64))\" is not a field of an input line (type, data, id, expected_version, metadata)")
         }
         guard let typeValue = line["type"], typeValue != .null else { throw Invalid(message: "\"type\" is required") }
@@ -50,7 +50,7 @@ public enum InputLine {
         switch line["metadata"] {
         case nil, .null?: break
         case let .object(metadata)?:
-            if let unknown = metadata.keys.first(where: { !metadataFields.contains($0) }) {
+            if let unknown = metadata.members.first(where: { !metadataFields.contains($0.key) })?.key {
                 throw Invalid(message: "metadata.\(unknown.prefix(64)) is not a metadata field (actor, correlation_id, causation_id)")
             }
             func text(_ key: String) throws -> String? {

@@ -85,6 +85,8 @@ public struct JSONReader {
             offset += 1
             return .object(JSONObject(uncheckedMembers: members))
         }
+        // Room for an input line's members, or for most events' data, at once rather than by doubling from one.
+        members.reserveCapacity(depth == 1 ? 4 : 8)
         while true {
             skipWhitespace()
             guard current == UInt8(ascii: "\"") else { throw error("an object key (a string) was expected") }

@@ -44,6 +44,12 @@ public struct JSONObject: Sendable, Hashable {
 
     public init() { members = [] }
 
+    /// An empty object with room for `capacity` members.
+    init(reservingCapacity capacity: Int) {
+        members = []
+        members.reserveCapacity(capacity)
+    }
+
     init(uncheckedMembers members: [(key: String, value: JSONValue)]) { self.members = members }
 
     public subscript(key: String) -> JSONValue? {
