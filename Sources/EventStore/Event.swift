@@ -192,14 +192,14 @@ extension UUID {
             }
             return (state.milliseconds, state.counter, state.random.next())
         }
-        var b = [UInt8](repeating: 0, count: 16)
-        for i in 0..<6 { b[i] = UInt8(truncatingIfNeeded: time >> (40 - 8 * UInt64(i))) }
-        b[6] = 0x70 | UInt8(truncatingIfNeeded: count >> 22)  // version 7, counter bits 25…22
-        b[7] = UInt8(truncatingIfNeeded: count >> 14)
-        b[8] = 0x80 | UInt8(truncatingIfNeeded: (count >> 8) & 0x3F)  // variant, counter bits 13…8
-        b[9] = UInt8(truncatingIfNeeded: count)
-        for i in 10..<16 { b[i] = UInt8(truncatingIfNeeded: random >> (8 * UInt64(i - 10))) }
-        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+        // Two big-endian words, no temporary array: time (48 bits), version 7 and counter bits 25…14; then the variant,
+        // counter bits 13…0 and 48 random bits.
+        let high = time << 16 | 0x7000 | (count >> 14) & 0x0FFF
+        let low = 0x8000_0000_0000_0000 | (count & 0x3FFF) << 48 | random & 0xFFFF_FFFF_FFFF
+        return withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { bytes in
+            UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                        bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        }
     }
 }
 

@@ -102,13 +102,21 @@ struct UUIDTextTests {
         }
     }
 
-    @Test("time-ordered ids of one process increase strictly")
+    @Test("time-ordered ids of one process increase strictly, with RFC 9562's version 7 layout")
     func timeOrderedIncrease() {
+        let before = UInt64(Date().timeIntervalSince1970 * 1000)
         var previous = UUID.timeOrdered()
         for _ in 0..<10_000 {
             let next = UUID.timeOrdered()
             #expect(next.isGreater(than: previous))
             previous = next
         }
+        let after = UInt64(Date().timeIntervalSince1970 * 1000)
+        let text = previous.lowercased
+        let bytes = withUnsafeBytes(of: previous.uuid) { Array($0) }
+        #expect(bytes[6] >> 4 == 7 && bytes[8] >> 6 == 0b10, "version 7, variant 10: \(text)")
+        let milliseconds = bytes[0..<6].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        // The counter may carry into the millisecond when more than 2^26 ids are asked for in one; 10,000 are not.
+        #expect(before <= milliseconds && milliseconds <= after, "\(text): \(milliseconds) outside \(before)…\(after)")
     }
 }

@@ -211,6 +211,24 @@ struct HostileInputTests {
         #expect(throws: InvalidData.self) { try Array(line.utf8).withUnsafeBytes { try InputLine.parse($0) } }
     }
 
+    @Test("an unknown field is named, wherever the known ones stand among many members")
+    func unknownFieldAmongMany() throws {
+        // The data reader marks the first 64 members asked for in a 64-bit mask: put the known fields past them, after
+        // 64 unknown ones, and before them.
+        let unknown = (0..<64).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
+        let known = #""user_id":"\#(UUID().lowercased)","email":"a@example.com""#
+        for (data, named) in [(unknown + "," + known, "k0"), (known + "," + unknown, "k0"), (known + ",\"k64\":1", "k64")] {
+            let line = #"{"type":"user.registered","data":{\#(data)}}"#
+            #expect {
+                try Array(line.utf8).withUnsafeBytes { try InputLine.parse($0) }
+            } throws: { error in
+                String(describing: error).contains("data.\(named) is not a field of user.registered")
+            }
+        }
+        let fine = #"{"type":"user.registered","data":{\#(known)}}"#
+        #expect(throws: Never.self) { try Array(fine.utf8).withUnsafeBytes { try InputLine.parse($0) } }
+    }
+
     struct Unexpected: Error {}
 
     /// The stored value of an event, as the log holds it.

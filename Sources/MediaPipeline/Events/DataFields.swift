@@ -14,10 +14,10 @@ public struct InvalidData: Error, Sendable, Equatable, CustomStringConvertible {
 struct DataReader {
     let type: String
     let object: JSONObject
-    /// Which members were asked for so far (bit i: member i; members past 63 in `askedBeyond`), and how many: more
-    /// members than that means an unknown field. Bits rather than a list of keys: no allocation per event.
+    /// Which of the first 64 members were asked for so far (bit i: member i), and how many members in all: more
+    /// members than that means an unknown field. Bits rather than a list of keys: no allocation per event. No event
+    /// type has 64 fields, so an object of more members has an unknown one among its first 64.
     private var asked: UInt64 = 0
-    private var askedBeyond: [Int] = []
     private var present = 0
 
     init(type: String, object: JSONObject) {
@@ -29,7 +29,7 @@ struct DataReader {
 
     private mutating func value(_ key: String) -> JSONValue? {
         guard let index = object.members.firstIndex(where: { $0.key == key }) else { return nil }
-        if index < 64 { asked |= 1 << UInt64(index) } else { askedBeyond.append(index) }
+        if index < 64 { asked |= 1 << UInt64(index) }
         present += 1
         let value = object.members[index].value
         return value == .null ? nil : value
@@ -119,8 +119,7 @@ struct DataReader {
     /// Refuses fields the event type does not have.
     func finish() throws {
         guard object.members.count != present else { return }
-        for (index, member) in object.members.enumerated()
-        where index < 64 ? asked & (1 << UInt64(index)) == 0 : !askedBeyond.contains(index) {
+        for (index, member) in object.members.enumerated() where index >= 64 || asked & (1 << UInt64(index)) == 0 {
             throw invalid(String(member.key.prefix(64)), "is not a field of \(type)")
         }
     }

@@ -30,16 +30,28 @@ public struct JSONWriter {
             bytes.append(UInt8(ascii: "]"))
         case let .object(object):
             bytes.append(UInt8(ascii: "{"))
-            var members = object.members
-            if sortKeys, !Self.isSorted(members) { members.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) } }
-            for (index, member) in members.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                string(member.key)
-                bytes.append(UInt8(ascii: ":"))
-                write(member.value, sortKeys: sortKeys)
+            let members = object.members
+            if sortKeys, !Self.isSorted(members) {
+                // Sorted through a permutation of indexes in temporary (usually stack) memory, not a copy of the
+                // members: a copy is an allocation per event.
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: members.count) { buffer in
+                    var order = buffer
+                    for index in order.indices { order.initializeElement(at: index, to: index) }
+                    order.sort { members[$0].key.utf8.lexicographicallyPrecedes(members[$1].key.utf8) }
+                    for (rank, index) in order.enumerated() { write(member: members[index], first: rank == 0, sortKeys: sortKeys) }
+                }
+            } else {
+                for (index, member) in members.enumerated() { write(member: member, first: index == 0, sortKeys: sortKeys) }
             }
             bytes.append(UInt8(ascii: "}"))
         }
+    }
+
+    private mutating func write(member: (key: String, value: JSONValue), first: Bool, sortKeys: Bool) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        string(member.key)
+        bytes.append(UInt8(ascii: ":"))
+        write(member.value, sortKeys: sortKeys)
     }
 
     public mutating func raw(_ text: StaticString) {
