@@ -359,7 +359,9 @@ public struct SnapshotQueries {
     private func firstImageURL(ofJob jobID: UUID, _ txn: borrowing Transaction) throws -> String? {
         var url: String?
         try t.scan(t.jobImages, prefix: Key(jobID), txn) { suffix, value in
-            guard suffix.count == 8, let entry = try? JobImageEntry(bytes: value) else { throw DamagedRecord(what: "job image") }
+            guard suffix.count == 8, let index = BigEndian.u64(suffix), index <= UInt64(Int.max),
+                let entry = try? JobImageEntry(bytes: value)
+            else { throw DamagedRecord(what: "job image") }
             url = entry.gcpURL
             return false
         }
