@@ -91,10 +91,13 @@ struct GroupAppend {
         )
         // The event-type index never rejects an event, and appending a group's positions type by type through one
         // cursor costs less than a put per event.
+        let eventCount = requests.reduce(0) { $0 + $1.events.count }
         if let index = layout.projections.firstIndex(where: { $0.projection is EventTypeIndex }) {
             state.typeIndex = (index, layout.projections[index].projection as! EventTypeIndex)
-            state.typed.reserveCapacity(requests.reduce(0) { $0 + $1.events.count })
+            state.typed.reserveCapacity(eventCount)
         }
+        // At most one stream per event: room for them all at once, rather than rehashing every name at each doubling.
+        state.streams.reserveCapacity(eventCount)
         try catchUpProjections(to: head.position, txn)
         var outcomes: [Result<AppendResult, any Error>] = []
         outcomes.reserveCapacity(requests.count)
@@ -197,7 +200,10 @@ struct GroupAppend {
         }
         for index in request.events.indices {
             let record = request.records[index]
-            let existing = try streamHead(request.events[index].stream, &state, txn)
+            // The stream's entry in the group's table, found once: it is updated in place below, without hashing the
+            // name again (nothing else changes the table in between).
+            let slot = try streamSlot(request.events[index].stream, &state, txn)
+            let existing = slot.map { state.streams.values[$0].head }
             let number = existing?.number ?? state.nextStream
             let version = (existing?.version ?? 0) + 1
             let position = state.head.position + 1
@@ -230,7 +236,8 @@ struct GroupAppend {
             }
             state.head = Head(position: position, hash: hash, recordedAt: state.now)
             if ascending { state.lastID = event.id }
-            state.streams[event.stream] = (StreamHead(number: number, version: version, lastPosition: position), true)
+            let head = (StreamHead(number: number, version: version, lastPosition: position), dirty: true)
+            if let slot { state.streams.values[slot] = head } else { state.streams[event.stream] = head }
             if existing == nil { state.nextStream += 1 }
             if single { return AppendResult(position: position, version: version, isDuplicate: false) }
             positions.append(position)
@@ -240,10 +247,18 @@ struct GroupAppend {
     }
 
     private func streamHead(_ name: String, _ state: inout State, _ txn: borrowing Transaction) throws -> StreamHead? {
-        if let cached = state.streams[name] { return cached.head }
+        try streamSlot(name, &state, txn).map { state.streams.values[$0].head }
+    }
+
+    /// Where the group's table of streams holds `name`, read from the store into it on first use; `nil` for a stream
+    /// that does not exist yet.
+    private func streamSlot(
+        _ name: String, _ state: inout State, _ txn: borrowing Transaction
+    ) throws -> Dictionary<String, (head: StreamHead, dirty: Bool)>.Index? {
+        if let slot = state.streams.index(forKey: name) { return slot }
         guard let stored = try layout.streamHead(name, txn) else { return nil }
         state.streams[name] = (stored, false)
-        return stored
+        return state.streams.index(forKey: name)
     }
 
     /// `nil` when no event of the batch is stored yet; the original result when all are, with the same content;
