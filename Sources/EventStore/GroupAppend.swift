@@ -129,12 +129,10 @@ struct GroupAppend {
         guard state.head.position != state.startPosition else { return }
         for (name, stream) in state.streams where stream.dirty {
             var name = name
-            var value = ByteWriter(capacity: 24)
-            value.u64(stream.head.number)
-            value.u64(stream.head.version)
-            value.u64(stream.head.lastPosition)
+            // Number, version and last position, big-endian, in a value on the stack: no buffer allocated per stream.
+            let value = (stream.head.number.bigEndian, stream.head.version.bigEndian, stream.head.lastPosition.bigEndian)
             _ = try name.withUTF8 { key in
-                try value.bytes.withUnsafeBytes { try txn.put(layout.streams, UnsafeRawBufferPointer(key), $0) }
+                try withUnsafeBytes(of: value) { try txn.put(layout.streams, UnsafeRawBufferPointer(key), $0) }
             }
         }
         _ = try Layout.metaNextStreamKey.withUnsafeBytes { key in
