@@ -16,7 +16,7 @@ version=$(swift --version 2>&1 | sed -n 's/.*Swift version \([0-9][0-9.]*\).*/\1
 path="Thresholds/swift-$version"
 # The hot-path benchmarks: every name without a space. (package-benchmark writes a threshold file with the name's
 # spaces turned into '_' but looks it up by the name as it is, so only names without spaces can have thresholds.)
-filter='(Append|GroupCommit|Decode|Rebuild|Query)\..*'
+filter='(Append|GroupCommit|Decode|Parse|Rebuild|Query)\..*'
 case $operation in
 update)
     mkdir -p "$path"

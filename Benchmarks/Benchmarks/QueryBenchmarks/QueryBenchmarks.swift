@@ -185,6 +185,24 @@ struct RenderedLines {
     }
 }
 
+extension RenderedLines {
+    /// The first `count` lines.
+    func prefix(_ count: Int) -> RenderedLines {
+        var lines = RenderedLines()
+        lines.ranges = Array(ranges.prefix(count))
+        lines.bytes = Array(bytes[..<(lines.ranges.last.map { $0.upperBound + 1 } ?? 0)])
+        return lines
+    }
+}
+
+/// Lines rendered in a benchmark's setup, for its iterations.
+final class LinesBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines = RenderedLines()
+    func set(_ value: RenderedLines) { lock.withLock { lines = value } }
+    func get() -> RenderedLines { lock.withLock { lines } }
+}
+
 /// A fresh store for the append pipeline (default options: every commit synced, unless `durability` says otherwise),
 /// and the production that feeds it.
 final class AppendFixture: @unchecked Sendable {
@@ -470,6 +488,45 @@ let benchmarks: @Sendable () -> Void = {
                 }
             } catch {
                 benchmark.error("decode failed: \(String(reflecting: error))")
+            }
+            benchmark.stopMeasurement()
+        }
+    }
+
+    // Parse: `InputLine.parse` and `MediaStore.prepare` of the same 1,000 NDJSON lines of the production each
+    // iteration (the first 1,000, rendered once in the setup), with a new stream resolver: what `reel append`'s
+    // parsing thread does per line — JSON read, typed, checked, the payload made canonical, the record encoded —
+    // without writing. Its malloc count guards the parsing path's allocations.
+    do {
+        let fixture = AppendFixture(durability: .deferred)
+        let lines = LinesBox()
+        Benchmark(
+            "Parse.input-lines.1000-lines",
+            configuration: .init(
+                metrics: [.mallocCountTotal, .wallClock, .throughput], timeUnits: .microseconds, warmupIterations: 5,
+                scalingFactor: .one, maxDuration: .seconds(3), maxIterations: 500, thresholds: exactMallocs,
+                setup: {
+                    try fixture.open()
+                    let rendered = fixture.render(atLeast: 1_000)
+                    lines.set(rendered.prefix(1_000))
+                },
+                teardown: { try fixture.close() }
+            )
+        ) { benchmark in
+            let lines = lines.get()
+            let media = fixture.media
+            var resolver = StreamResolver()
+            benchmark.startMeasurement()
+            lines.bytes.withUnsafeBytes { buffer in
+                for range in lines.ranges {
+                    do {
+                        let input = try InputLine.parse(UnsafeRawBufferPointer(rebasing: buffer[range]))
+                        blackHole(try media.prepare([input], resolver: &resolver))
+                    } catch {
+                        benchmark.error("line \(range): \(error)")
+                        return
+                    }
+                }
             }
             benchmark.stopMeasurement()
         }
