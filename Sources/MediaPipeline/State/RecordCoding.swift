@@ -131,30 +131,26 @@ struct RecordReader {
             return buffer.count - blob.count..<buffer.count
         } catch { throw damaged() }
     }
-    mutating func uuids() throws -> [UUID] {
+    /// A list's length, checked against the bytes left: each element takes at least `minimum` bytes.
+    private mutating func count(each minimum: Int) throws -> Int {
         let count: UInt32
         do { count = try inner.u32() } catch { throw damaged() }
-        guard Int(count) * 16 <= inner.remaining else { throw damaged() }
-        return try (0..<count).map { _ in try uuid() }
+        guard Int(count) * minimum <= inner.remaining else { throw damaged() }
+        return Int(count)
+    }
+    mutating func uuids() throws -> [UUID] {
+        try (0..<count(each: 16)).map { _ in try uuid() }
     }
     mutating func strings() throws -> [String] {
-        let count: UInt32
-        do { count = try inner.u32() } catch { throw damaged() }
-        guard Int(count) * 4 <= inner.remaining else { throw damaged() }  // each at least its length
-        return try (0..<count).map { _ in try string() }
+        try (0..<count(each: 4)).map { _ in try string() }  // each at least its length
     }
     /// What ``strings()`` reads, appended to `buffer` one after the other (unchecked, as in
     /// ``optionalString(appendingTo:)``), with where each ends appended to `ends`.
     mutating func strings(appendingTo buffer: inout [UInt8], ends: inout [Int]) throws {
-        let count: UInt32
-        do { count = try inner.u32() } catch { throw damaged() }
-        guard Int(count) * 4 <= inner.remaining else { throw damaged() }
-        for _ in 0..<count { ends.append(try string(appendingTo: &buffer).upperBound) }
+        for _ in 0..<(try count(each: 4)) { ends.append(try string(appendingTo: &buffer).upperBound) }
     }
     mutating func skipStrings() throws {
-        let count: UInt32
-        do { count = try inner.u32() } catch { throw damaged() }
-        for _ in 0..<count { try skipString() }
+        for _ in 0..<(try count(each: 4)) { try skipString() }
     }
 }
 
