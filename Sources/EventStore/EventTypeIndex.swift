@@ -18,14 +18,16 @@ public struct EventTypeIndex: Projection {
     /// through one cursor, rather than a put per event as it is appended. It never rejects an event, so the append may
     /// defer it.
     func index(_ entries: [(type: String, position: UInt64)], _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
+        // Each type's positions as big-endian values side by side, put in one call (`MDB_MULTIPLE`): the type's key is
+        // found once per group, not once per event.
         var byType: [String: [UInt64]] = [:]
-        for entry in entries { byType[entry.type, default: []].append(entry.position) }
+        for entry in entries { byType[entry.type, default: []].append(entry.position.bigEndian) }
         try txn.withCursor(databases.memoized { $0["positions"] }) { cursor in
             for (type, positions) in byType {
                 var type = type
                 try type.withUTF8 { key in
-                    for position in positions {
-                        _ = try BigEndian.withBytes(position) { try cursor.put(UnsafeRawBufferPointer(key), $0, flags: .appendDuplicate) }
+                    try positions.withUnsafeBytes {
+                        try cursor.putMultiple(UnsafeRawBufferPointer(key), values: $0, count: positions.count, flags: .appendDuplicate)
                     }
                 }
             }

@@ -133,6 +133,31 @@ public struct Cursor: ~Copyable {
         return true
     }
 
+    /// Stores `values`, `count` contiguous values of `values.count / count` bytes each, under `key` in one call
+    /// (`MDB_MULTIPLE`): the key is found once, not once per value. Only in a `duplicateSort | duplicateFixed` database;
+    /// with `.appendDuplicate`, each value must be greater than the key's last (they then go at its end).
+    @inlinable
+    public func putMultiple(_ key: UnsafeRawBufferPointer, values: UnsafeRawBufferPointer, count: Int, flags: PutFlags = []) throws {
+        guard count > 0 else { return }
+        precondition(values.count % count == 0, "putMultiple: \(values.count) bytes are not \(count) values of one size")
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        // LMDB reads two MDB_vals: the first value (its size and where the array starts), then the count in `mv_size`
+        // (it stores them all or fails).
+        var v = (
+            MDB_val(mv_size: values.count / count, mv_data: UnsafeMutableRawPointer(mutating: values.baseAddress)),
+            MDB_val(mv_size: count, mv_data: nil)
+        )
+        let rc = withUnsafeMutableBytes(of: &v) { pair in
+            mdb_cursor_put(handle, &k, pair.baseAddress!.assumingMemoryBound(to: MDB_val.self), flags.rawValue | UInt32(MDB_MULTIPLE))
+        }
+        if rc != 0 {
+            let error = LMDBError(code: rc, operation: "mdb_cursor_put(\(database), MDB_MULTIPLE)")
+            if let ledger, ledger.failure == nil, error.kind != .badValueSize { ledger.failure = error }
+            throw error
+        }
+        ledger?.writes += count
+    }
+
     /// Deletes the entry the cursor is on.
     @inlinable
     public func deleteCurrent() throws {

@@ -16,6 +16,9 @@ private func smallMapEnvironment(_ path: String) throws -> (Environment, Databas
     return (environment, try environment.openDatabases { try $0.openDatabase("d", flags: .create) })
 }
 
+/// A big-endian u64 value.
+private func bigEndianU64(_ bytes: UnsafeRawBufferPointer) -> UInt64 { bytes.reduce(0) { $0 << 8 | UInt64($1) } }
+
 @Suite("LMDB wrapper")
 struct EnvironmentTests {
     @Test("put, get, cursor order and delete")
@@ -43,6 +46,52 @@ struct EnvironmentTests {
         let deleted = try environment.write { txn in try txn.delete(database, Array("b".utf8)) }
         #expect(deleted)
         #expect(try environment.read { try $0.get(database, Array("b".utf8)) } == nil)
+    }
+
+    @Test("putMultiple stores many fixed-size values of one key in one call, in order, and is refused where values are not fixed")
+    func putMultiple() throws {
+        let path = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let environment = try Environment(path: path)
+        let (fixed, plain) = try environment.openDatabases { txn in
+            (try txn.openDatabase("fixed", flags: [.create, .duplicateSort, .duplicateFixed]), try txn.openDatabase("plain", flags: .create))
+        }
+        func values(_ numbers: [UInt64]) -> [UInt8] { numbers.flatMap { withUnsafeBytes(of: $0.bigEndian, Array.init) } }
+        let key = Array("k".utf8)
+        try environment.write { txn in
+            try txn.withCursor(fixed) { cursor in
+                try key.withUnsafeBytes { key in
+                    // Appended in two calls, then three values that fall between the stored ones (no append flag).
+                    try values([1, 5, 9]).withUnsafeBytes { try cursor.putMultiple(key, values: $0, count: 3, flags: .appendDuplicate) }
+                    try values([12, 20]).withUnsafeBytes { try cursor.putMultiple(key, values: $0, count: 2, flags: .appendDuplicate) }
+                    try values([2, 10, 11]).withUnsafeBytes { try cursor.putMultiple(key, values: $0, count: 3) }
+                    try values([]).withUnsafeBytes { try cursor.putMultiple(key, values: $0, count: 0) }
+                }
+            }
+        }
+        let stored = try environment.read { txn in
+            var stored: [UInt64] = []
+            try txn.withCursor(fixed) { cursor in
+                var more = try cursor.move(.first) { _, value in stored.append(bigEndianU64(value)) } != nil
+                while more { more = try cursor.move(.nextDuplicate) { _, value in stored.append(bigEndianU64(value)) } != nil }
+                #expect(try cursor.valueCount() == 8)
+            }
+            return stored
+        }
+        #expect(stored == [1, 2, 5, 9, 10, 11, 12, 20])
+        // In a database without fixed-size duplicates LMDB refuses it, and the transaction writes nothing.
+        let refused = #expect(throws: LMDBError.self) {
+            try environment.write { txn in
+                try txn.withCursor(plain) { cursor in
+                    try key.withUnsafeBytes { key in
+                        try values([1, 2]).withUnsafeBytes { try cursor.putMultiple(key, values: $0, count: 2) }
+                    }
+                }
+            }
+        }
+        #expect(refused?.code == -30784)  // MDB_INCOMPATIBLE
+        #expect(try environment.read { try $0.statistics(plain).entries } == 0)
+        #expect(try environment.read { try $0.statistics(fixed).entries } == 8)
     }
 
     @Test("a write body that throws writes nothing")
