@@ -10,14 +10,9 @@ import LMDB
 final class GroupCommitWriter: @unchecked Sendable {
     typealias Completion = @Sendable (Result<AppendResult, any Error>) -> Void
 
-    /// Upper bound of one group: more events than this wait for the next transaction. It only matters when that many
-    /// are queued at once — a bulk load such as `reel append` — and then larger is faster: random keys dirty about
-    /// 0.7 pages per event, and a page rewritten by many events of one transaction is written to the file once. A 1M
-    /// event `reel append --no-sync` took about 10% less time with 65,536 than with 16,384 in alternating runs. It is
-    /// also a bound on memory: LMDB keeps the buffers of a transaction's dirty pages for reuse (`me_dpages`), so the
-    /// largest transaction sets how much heap the writing process holds afterwards (about 160 MB after groups of
-    /// 65,536 such events; the peak of that `reel append` was 320 MB instead of 120 MB).
-    static let maxEventsPerGroup = 65_536
+    /// Upper bound of one group (``StoreOptions/maxEventsPerGroup``): more events than this wait for the next
+    /// transaction.
+    private let maxEventsPerGroup: Int
 
     private let environment: Environment
     private let append: GroupAppend
@@ -49,9 +44,10 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// The longest the writer waits for answered callers to come back before starting a smaller group.
     static let maxLinger = 0.0005
 
-    init(environment: Environment, append: GroupAppend, onCommit: @escaping @Sendable (UInt64) -> Void) {
+    init(environment: Environment, append: GroupAppend, maxEventsPerGroup: Int, onCommit: @escaping @Sendable (UInt64) -> Void) {
         self.environment = environment
         self.append = append
+        self.maxEventsPerGroup = maxEventsPerGroup
         self.onCommit = onCommit
         let thread = Thread { [self] in run() }
         thread.name = "reel.writer"
@@ -144,7 +140,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         var end = queueHead
         while end < queuedRequests.count {
             let count = queuedRequests[end]!.events.count
-            if end > queueHead, events + count > Self.maxEventsPerGroup { break }
+            if end > queueHead, events + count > maxEventsPerGroup { break }
             events += count
             end += 1
         }

@@ -111,10 +111,13 @@ func warn(_ message: String) {
 
 /// Opens the media store for a command, turning a failure to open into exit 3 with the reason on stderr. Commands
 /// that only read open read-only and never create a store.
-func openStore(_ location: StoreLocation, readOnly: Bool, durability: Durability = .synced) throws -> MediaStore {
+func openStore(
+    _ location: StoreLocation, readOnly: Bool, durability: Durability = .synced, maxEventsPerGroup: Int? = nil
+) throws -> MediaStore {
     var options = StoreOptions()
     options.readOnly = readOnly
     options.durability = durability
+    if let maxEventsPerGroup { options.maxEventsPerGroup = maxEventsPerGroup }
     // LMDB has no checksums: damage it cannot see may crash it on a read (a page past the end of data.mdb). Say so and
     // exit 3 instead of trapping.
     FaultGuard.install(

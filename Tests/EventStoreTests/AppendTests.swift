@@ -1,4 +1,5 @@
 import Foundation
+import LMDB
 import Testing
 @testable import EventStore
 
@@ -31,6 +32,50 @@ struct AppendTests {
             let all = try store.events(from: 1, limit: 20_000)
             #expect(all.map(\.position) == Array(1...16_000))
             #expect(Set(all.map(\.id)).count == 16_000)
+        }
+    }
+
+    @Test("a group commit takes at most StoreOptions.maxEventsPerGroup queued events, and every batch lands in order")
+    func groupBound() async throws {
+        /// Records the size of each write transaction's group: an event folded before anything else was written in its
+        /// transaction starts a group (the writer folds each event before writing it to the log).
+        struct GroupRecorder: Projection {
+            let sizes: Locked<[Int]>
+            let name = "groups"
+            let version: UInt32 = 1
+            let databases: [ProjectionDatabase] = []
+            func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
+                let starts = txn.changeCount == 0
+                sizes.withLock { if starts { $0.append(1) } else { $0[$0.count - 1] += 1 } }
+            }
+        }
+        let sizes = Locked<[Int]>([])
+        var options = StoreOptions()
+        options.maxEventsPerGroup = 4
+        try await withStore(projections: [GroupRecorder(sizes: sizes), EventTypeIndex()], options: options) { store, _ in
+            // Forty one-event batches and two of three, queued at once: the writer finds them waiting.
+            let batches = (0..<40).map { [sampleEvent(stream: "s-\($0 % 7)")] } + [(0..<3).map { _ in sampleEvent(stream: "t") }, (0..<3).map { _ in sampleEvent(stream: "u") }]
+            let answered = Locked<[Int: UInt64]>([:])
+            let done = DispatchSemaphore(value: 0)
+            for (index, batch) in batches.enumerated() {
+                store.enqueue(batch) { outcome in
+                    if case let .success(result) = outcome { answered.withLock { $0[index] = result.positions[0] } }
+                    done.signal()
+                }
+            }
+            for _ in batches { done.wait() }
+            let recorded = sizes.withLock { $0 }
+            #expect(recorded.reduce(0, +) == 46)
+            #expect(recorded.allSatisfy { $0 <= 4 }, "group sizes \(recorded)")
+            // In queue order, each batch's events consecutive.
+            var position: UInt64 = 1
+            for index in batches.indices {
+                #expect(answered.withLock { $0[index] } == position)
+                position += UInt64(batches[index].count)
+            }
+            let ids = batches.flatMap { $0.map(\.id) }
+            let stored = try store.events(from: 1, limit: 100)
+            #expect(stored.map(\.id) == ids)
         }
     }
 

@@ -16,8 +16,9 @@ enum ReelLoad {
     /// With `syncEvery`, the store is opened with deferred durability and synced after every `syncEvery` events
     /// (all enqueued batches committed first), and at the end: durable in steps of that size, like the peers' loads.
     static func load(_ media: MediaStore, _ inputs: [MediaStore.Input], batch: Int = 1_000, syncEvery: Int? = nil) throws -> Double {
-        // As many events in flight as `reel append` keeps, so that group commits grow as large as the engine takes.
-        let loader = Loader(media, window: 98_304)
+        // As many events in flight as `reel append` keeps: one and a half of the store's largest group, so that group
+        // commits grow about as large as the store takes.
+        let loader = Loader(media, window: media.store.options.maxEventsPerGroup * 3 / 2)
         var resolver = StreamResolver(capacity: 2_000_000)
         let seconds = try time {
             var start = 0

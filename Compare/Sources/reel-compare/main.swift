@@ -97,14 +97,18 @@ report.rows = rows.rowCount
 // MARK: W3 — bulk load
 
 log("W3: Reel load")
-var media: MediaStore! = try MediaStore.open(at: reelPath)
+// A bulk load's options, as `reel append` opens its store with: groups of up to 196,608 events (the store is opened
+// again with the defaults for the workloads after W6).
+var bulk = StoreOptions()
+bulk.maxEventsPerGroup = 196_608
+var media: MediaStore! = try MediaStore.open(at: reelPath, options: bulk)
 report.reelLoad = try ReelLoad.load(media, inputs)
 log(String(format: "W3: Reel %.1f s (%.0f events/s)", report.reelLoad, Double(inputs.count) / report.reelLoad))
 
 do {
     log("W3: Reel load, deferred durability synced every 50,000 events")
     let path = work + "/reel-deferred"
-    var options = StoreOptions()
+    var options = bulk
     options.durability = .deferred
     let deferred = try MediaStore.open(at: path, options: options)
     report.reelLoadDeferred = try ReelLoad.load(deferred, inputs, syncEvery: 50_000)
