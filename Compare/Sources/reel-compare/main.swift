@@ -54,6 +54,14 @@ func log(_ message: String) {
     FileHandle.standardError.write(Data("[\(stamp)] \(message)\n".utf8))
 }
 
+/// Writes every file system's dirty pages to disk (`sync(2)`) before a timed load, so that no side's syncs wait behind
+/// writeback left by what ran before it (the build, the cluster's start, an earlier load's files). A precaution: the
+/// loads vary from run to run more than this explains (Reel's durable load took 5.1–7.5 s in back-to-back runs of the
+/// same binary on this host).
+func settleDisk() {
+    sync()
+}
+
 func median(_ values: [Double]) -> Double {
     let s = values.sorted()
     return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
@@ -102,6 +110,7 @@ log("W3: Reel load")
 var bulk = StoreOptions()
 bulk.maxEventsPerGroup = 196_608
 var media: MediaStore! = try MediaStore.open(at: reelPath, options: bulk)
+settleDisk()
 report.reelLoad = try ReelLoad.load(media, inputs)
 log(String(format: "W3: Reel %.1f s (%.0f events/s)", report.reelLoad, Double(inputs.count) / report.reelLoad))
 
@@ -111,6 +120,7 @@ do {
     var options = bulk
     options.durability = .deferred
     let deferred = try MediaStore.open(at: path, options: options)
+    settleDisk()
     report.reelLoadDeferred = try ReelLoad.load(deferred, inputs, syncEvery: 50_000)
     try deferred.close()
     try? FileManager.default.removeItem(atPath: path)
@@ -124,6 +134,7 @@ report.postgresSettings = try pg.rows("""
     SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings
     WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'shared_buffers', 'max_wal_size')
     """)[0][0] ?? "?"
+settleDisk()
 report.postgresLoad = try Postgres.load(pg, rows)
 log(String(format: "W3: PostgreSQL %.1f s", report.postgresLoad))
 try pg.exec("ANALYZE")
@@ -131,6 +142,7 @@ try pg.exec("ANALYZE")
 log("W3: SQLite load")
 let lite = try SQLiteSide.open(sqlitePath)
 report.sqliteVersion = String(cString: sqlite3_libversion())
+settleDisk()
 report.sqliteLoad = try SQLiteSide.load(lite, rows)
 log(String(format: "W3: SQLite %.1f s", report.sqliteLoad))
 try lite.exec("ANALYZE")
@@ -159,6 +171,7 @@ do {
     report.rawEntries = databases.reduce(0) { $0 + $1.entries.count }
     report.reelTreeBytes = databases.reduce(0) { $0 + $1.pageBytes }
     log("W6: raw LMDB ceiling: \(databases.count) databases, \(report.rawEntries) entries, \(report.rawBytes) bytes")
+    settleDisk()
     report.rawAppend = try RawCeiling.write(databases, to: rawPath, transactions: inputs.count / 1_000)
     let projections = databases.filter { $0.name.hasPrefix("proj.") && !$0.entries.isEmpty }
     report.rawRebuildBytes = projections.reduce(0) { $0 + $1.byteCount }
