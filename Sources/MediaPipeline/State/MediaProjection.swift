@@ -25,17 +25,19 @@ public struct MediaProjection: Projection {
     public init() {}
 
     public func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
-        let domainEvent: DomainEvent
-        var checks = true
-        if let decoded = event.attachment as? Decoded {
-            (domainEvent, checks) = (decoded.event, decoded.checks)
-        } else {
-            domainEvent = try DomainEvent(recorded: event)
+        func fold(checks: Bool) -> Fold {
+            Fold(
+                t: databases.memoized(Tables.init), checks: checks, type: event.type, id: event.id, stream: event.stream,
+                time: event.recordedAtMilliseconds, position: event.position)
         }
-        var fold = Fold(
-            t: databases.memoized(Tables.init), checks: checks, type: event.type, id: event.id, stream: event.stream,
-            time: event.recordedAtMilliseconds, position: event.position)
-        try fold.apply(domainEvent, txn)
+        if let decoded = event.attachment as? Decoded {
+            // Folded from the decoded event where it lies: a copy of the whole event would retain each of its strings.
+            var fold = fold(checks: decoded.checks)
+            try fold.apply(decoded.event, txn)
+        } else {
+            var fold = fold(checks: true)
+            try fold.apply(try DomainEvent(recorded: event), txn)
+        }
     }
 
     /// Decodes the payload ahead of ``apply(_:_:_:)`` in a refold of the log.
