@@ -39,6 +39,8 @@ final class GroupCommitWriter: @unchecked Sendable {
         let requests: [AppendRequest]
         let completions: [Completion]
         let outcomes: [Result<AppendResult, any Error>]
+        /// The events of `requests`.
+        let events: Int
     }
 
     /// The longest the writer waits for answered callers to come back before starting a smaller group.
@@ -90,8 +92,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private func run() {
-        while let (requests, completions) = nextGroup() {
-            commit(requests, completions)
+        while let (requests, completions, events) = nextGroup() {
+            commit(requests, completions, events: events)
         }
         condition.lock()
         freeAnsweredGroups()
@@ -102,22 +104,22 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     /// Frees every answered group still waiting, outside the lock; called and returns with `condition` locked.
     ///
-    /// Large groups go to the reaper queue: freeing another thread's allocations is slow (about 3 µs per event of a
+    /// Large groups go to the reaper queue: freeing another thread's allocations is slow (about 2 µs per event of a
     /// bulk load), and this runs when the writer ran out of work — often at the end of a load, when its caller is about
     /// to close the store, which would otherwise wait for it. Small groups are freed at once, without a hand-off.
     private func freeAnsweredGroups() {
         let answered = answeredGroups
         answeredGroups = []
         condition.unlock()
-        let batches = answered.reduce(0) { $0 + $1.requests.count }
-        if batches < Self.freedInline || !reap(answered) { withExtendedLifetime(answered) {} }
+        let events = answered.reduce(0) { $0 + $1.events }
+        if events < Self.freedInline || !reap(answered) { withExtendedLifetime(answered) {} }
         condition.lock()
     }
 
-    /// Answered batches, at most, that the writer frees itself when it runs out of work.
+    /// Below this many answered events, the writer frees them itself when it runs out of work.
     private static let freedInline = 4_096
 
-    private func nextGroup() -> (requests: [AppendRequest], completions: [Completion])? {
+    private func nextGroup() -> (requests: [AppendRequest], completions: [Completion], events: Int)? {
         condition.lock()
         defer { condition.unlock() }
         while queuedCount == 0 {
@@ -163,10 +165,10 @@ final class GroupCommitWriter: @unchecked Sendable {
             queuedCompletions.removeFirst(queueHead)
             queueHead = 0
         }
-        return (requests, completions)
+        return (requests, completions, events)
     }
 
-    private func commit(_ requests: [AppendRequest], _ completions: [Completion]) {
+    private func commit(_ requests: [AppendRequest], _ completions: [Completion], events: Int) {
         let started = DispatchTime.now().uptimeNanoseconds
         let (head, outcomes) = append.commit(requests, environment)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
@@ -184,25 +186,26 @@ final class GroupCommitWriter: @unchecked Sendable {
         // place for malloc. When callers do not come back soon enough, the reaper queue frees the older groups, and
         // when it lags too the writer frees its own: memory waiting to be freed stays bounded.
         let overflow: Answered? = condition.withLock {
-            answeredGroups.insert(Answered(requests: requests, completions: completions, outcomes: outcomes), at: 0)
+            answeredGroups.insert(Answered(requests: requests, completions: completions, outcomes: outcomes, events: events), at: 0)
             return answeredGroups.count > Self.maxAnsweredGroups ? answeredGroups.removeLast() : nil
         }
         if let overflow, !reap([overflow]) { withExtendedLifetime(overflow) {} }
     }
 
-    /// Hands answered groups to the reaper queue to be freed there; false (the caller frees them) when the reaper is
-    /// too far behind.
+    /// Hands answered groups to the reaper queue to be freed there; false (the caller frees them) when that would put
+    /// more than ``maxReaperBacklog`` groups in its care.
     private func reap(_ groups: [Answered]) -> Bool {
+        let count = groups.count
         let reaping = reaperBacklog.withLock { backlog -> Bool in
-            guard backlog < Self.maxReaperBacklog else { return false }
-            backlog += 1
+            guard backlog + count <= Self.maxReaperBacklog else { return false }
+            backlog += count
             return true
         }
         guard reaping else { return false }
         let backlog = reaperBacklog
         Self.reaper.async {
             withExtendedLifetime(groups) {}
-            backlog.withLock { $0 -= 1 }
+            backlog.withLock { $0 -= count }
         }
         return true
     }

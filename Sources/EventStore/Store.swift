@@ -28,10 +28,11 @@ public struct StoreOptions: Sendable {
     /// The most events one group commit takes from the queue. It only matters when that many are queued at once — a
     /// bulk load — and then larger is faster, most of all when every commit is synced: random keys dirty about half a
     /// page per event, and a page that many events of one transaction change is written (and synced) once. A durable
-    /// 1M-event `reel append`, which sets 196,608, took 6.0–6.2 s against 7.1–7.3 s with this default. The price is
+    /// 1M-event `reel append`, which sets 196,608, took 6.0–6.4 s against 7.2–7.8 s with this default. The price is
     /// heap: a transaction's dirty pages are buffers on the heap, and LMDB keeps the largest transaction's buffers for
     /// reuse until the store closes (about 160 MB after groups of 65,536 events of the production mix, about three
-    /// times that after groups of 196,608).
+    /// times that after groups of 196,608). Values below 1 act as 1; a batch larger than this still commits whole, as a
+    /// group of its own.
     public var maxEventsPerGroup = 65_536
 
     public init() {}

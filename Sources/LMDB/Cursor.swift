@@ -135,14 +135,18 @@ public struct Cursor: ~Copyable {
 
     /// Stores `values`, `count` contiguous values of `values.count / count` bytes each, under `key` in one call
     /// (`MDB_MULTIPLE`): the key is found once, not once per value. Only in a `duplicateSort | duplicateFixed` database;
-    /// with `.appendDuplicate`, each value must be greater than the key's last (they then go at its end).
+    /// with `.appendDuplicate`, each value must be greater than the one before it (they then go at the key's end).
+    ///
+    /// LMDB puts the values one by one: when one fails (a value out of order, a full map), those before it are already
+    /// in the transaction. The error marks the transaction failed, so it never commits (``Environment/write(_:)``).
     @inlinable
     public func putMultiple(_ key: UnsafeRawBufferPointer, values: UnsafeRawBufferPointer, count: Int, flags: PutFlags = []) throws {
         guard count > 0 else { return }
-        precondition(values.count % count == 0, "putMultiple: \(values.count) bytes are not \(count) values of one size")
+        precondition(
+            values.count >= count && values.count % count == 0, "putMultiple: \(values.count) bytes are not \(count) values of one size")
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         // LMDB reads two MDB_vals: the first value (its size and where the array starts), then the count in `mv_size`
-        // (it stores them all or fails).
+        // (where it writes back how many it stored).
         var v = (
             MDB_val(mv_size: values.count / count, mv_data: UnsafeMutableRawPointer(mutating: values.baseAddress)),
             MDB_val(mv_size: count, mv_data: nil)

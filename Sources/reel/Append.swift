@@ -19,8 +19,8 @@ struct Append: AsyncParsableCommand {
     @Flag(help: "Sync once at the end instead of at every commit (bulk loads).") var noSync = false
 
     /// The writer's largest group for this bulk load (``StoreOptions/maxEventsPerGroup``): three times the library's
-    /// default. A durable 1M-event append took 6.0–6.2 s instead of 7.1–7.3 s (the no-sync one 5.9–6.0 s instead of
-    /// 6.1–6.3 s), for a peak heap of about 730 MB instead of 325 MB; 131,072 took 6.3–6.5 s, 262,144 was slower again.
+    /// default. A durable 1M-event append took 6.0–6.4 s instead of 7.2–7.8 s (the no-sync one 5.7–6.0 s instead of
+    /// 6.0–6.6 s), for a peak heap of about 735 MB instead of 325 MB; 131,072 took 6.3–6.5 s, 262,144 was slower again.
     static let maxEventsPerGroup = 196_608
 
     /// Lines queued but not yet committed, at most: one and a half of the writer's largest group, so that the next

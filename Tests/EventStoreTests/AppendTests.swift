@@ -56,14 +56,18 @@ struct AppendTests {
             // Forty one-event batches and two of three, queued at once: the writer finds them waiting.
             let batches = (0..<40).map { [sampleEvent(stream: "s-\($0 % 7)")] } + [(0..<3).map { _ in sampleEvent(stream: "t") }, (0..<3).map { _ in sampleEvent(stream: "u") }]
             let answered = Locked<[Int: UInt64]>([:])
-            let done = DispatchSemaphore(value: 0)
-            for (index, batch) in batches.enumerated() {
-                store.enqueue(batch) { outcome in
-                    if case let .success(result) = outcome { answered.withLock { $0[index] = result.positions[0] } }
-                    done.signal()
+            await withCheckedContinuation { (allAnswered: CheckedContinuation<Void, Never>) in
+                for (index, batch) in batches.enumerated() {
+                    store.enqueue(batch) { outcome in
+                        let position = (try? outcome.get())?.positions[0] ?? 0
+                        let count = answered.withLock { answers in
+                            answers[index] = position
+                            return answers.count
+                        }
+                        if count == batches.count { allAnswered.resume() }
+                    }
                 }
             }
-            for _ in batches { done.wait() }
             let recorded = sizes.withLock { $0 }
             #expect(recorded.reduce(0, +) == 46)
             #expect(recorded.allSatisfy { $0 <= 4 }, "group sizes \(recorded)")

@@ -79,6 +79,41 @@ struct EnvironmentTests {
             return stored
         }
         #expect(stored == [1, 2, 5, 9, 10, 11, 12, 20])
+        // Many values in one call, as a bulk load's group makes: past the few that fit in the key's page, LMDB moves them
+        // into a tree of their own and splits its pages as it goes.
+        let many = (0..<10_000).map { UInt64(100 + 3 * $0) }
+        try environment.write { txn in
+            try txn.withCursor(fixed) { cursor in
+                try Array("m".utf8).withUnsafeBytes { key in
+                    try values(many).withUnsafeBytes { try cursor.putMultiple(key, values: $0, count: many.count, flags: .appendDuplicate) }
+                }
+            }
+        }
+        func all(_ key: String) throws -> [UInt64] {
+            try environment.read { txn in
+                var found: [UInt64] = []
+                try txn.withCursor(fixed) { cursor in
+                    try Array(key.utf8).withUnsafeBytes { key in
+                        var more = try cursor.seek(exactly: key) { _, value in found.append(bigEndianU64(value)) } != nil
+                        while more { more = try cursor.move(.nextDuplicate) { _, value in found.append(bigEndianU64(value)) } != nil }
+                    }
+                }
+                return found
+            }
+        }
+        #expect(try all("m") == many)
+        // A value out of order fails the call after the values before it went in: the transaction writes nothing.
+        #expect(throws: LMDBError.self) {
+            try environment.write { txn in
+                try txn.withCursor(fixed) { cursor in
+                    try Array("m".utf8).withUnsafeBytes { key in
+                        try values([40_000, 40_001, 3]).withUnsafeBytes { try cursor.putMultiple(key, values: $0, count: 3, flags: .appendDuplicate) }
+                    }
+                }
+            }
+        }
+        #expect(try all("m") == many)
+        #expect(try environment.read { try $0.statistics(fixed).entries } == 8 + many.count)
         // In a database without fixed-size duplicates LMDB refuses it, and the transaction writes nothing.
         let refused = #expect(throws: LMDBError.self) {
             try environment.write { txn in
@@ -91,7 +126,7 @@ struct EnvironmentTests {
         }
         #expect(refused?.code == -30784)  // MDB_INCOMPATIBLE
         #expect(try environment.read { try $0.statistics(plain).entries } == 0)
-        #expect(try environment.read { try $0.statistics(fixed).entries } == 8)
+        #expect(try environment.read { try $0.statistics(fixed).entries } == 8 + many.count)
     }
 
     @Test("a write body that throws writes nothing")

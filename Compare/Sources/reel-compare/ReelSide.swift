@@ -18,7 +18,7 @@ enum ReelLoad {
     static func load(_ media: MediaStore, _ inputs: [MediaStore.Input], batch: Int = 1_000, syncEvery: Int? = nil) throws -> Double {
         // As many events in flight as `reel append` keeps: one and a half of the store's largest group, so that group
         // commits grow about as large as the store takes.
-        let loader = Loader(media, window: media.store.options.maxEventsPerGroup * 3 / 2)
+        let loader = Loader(media, window: max(1, media.store.options.maxEventsPerGroup) * 3 / 2)
         var resolver = StreamResolver(capacity: 2_000_000)
         let seconds = try time {
             var start = 0

@@ -25,17 +25,17 @@ public struct MediaProjection: Projection {
     public init() {}
 
     public func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
-        func fold(checks: Bool) -> Fold {
+        func makeFold(checks: Bool) -> Fold {
             Fold(
                 t: databases.memoized(Tables.init), checks: checks, type: event.type, id: event.id, stream: event.stream,
                 time: event.recordedAtMilliseconds, position: event.position)
         }
         if let decoded = event.attachment as? Decoded {
             // Folded from the decoded event where it lies: a copy of the whole event would retain each of its strings.
-            var fold = fold(checks: decoded.checks)
+            var fold = makeFold(checks: decoded.checks)
             try fold.apply(decoded.event, txn)
         } else {
-            var fold = fold(checks: true)
+            var fold = makeFold(checks: true)
             try fold.apply(try DomainEvent(recorded: event), txn)
         }
     }
