@@ -39,7 +39,7 @@ struct Append: AsyncParsableCommand {
         defer { if descriptor != 0 { close(descriptor) } }
         let media = try openStore(
             location, readOnly: false, durability: noSync ? .deferred : .synced, maxEventsPerGroup: allOrNothing ? nil : Self.maxEventsPerGroup)
-        let tally = Tally()
+        let tally = Tally(byteWindow: Self.byteWindow)
         var reader = LineReader(descriptor: descriptor)
         if allOrNothing {
             try await appendAtomically(&reader, media, tally)
@@ -92,7 +92,7 @@ struct Append: AsyncParsableCommand {
         do {
             try readLines(&reader, media, tally, resolver)
         } catch is StopReading {}
-        tally.waitForRoom(lines: 1, bytes: 0, byteWindow: Self.byteWindow)
+        tally.waitForRoom(lines: 1, bytes: 0)
     }
 
     private func readLines(_ reader: inout LineReader, _ media: MediaStore, _ tally: Tally, _ resolver: Resolver) throws {
@@ -107,7 +107,7 @@ struct Append: AsyncParsableCommand {
             }
             let size: Int
             if case let .text(bytes) = line { size = bytes.count } else { size = 0 }
-            tally.waitForRoom(lines: Self.window, bytes: size, byteWindow: Self.byteWindow)
+            tally.waitForRoom(lines: Self.window, bytes: size)
             // The store failed (a full disk): the lines after this one would fail the same way. Stop reading.
             if tally.storeFailure != nil { throw StopReading() }
             tally.started(bytes: size)
@@ -164,15 +164,18 @@ final class Tally: Sendable {
     var storeFailure: (line: Int, error: EventStoreError)? { state.withLock { $0.storeFailure } }
 
     private let state = Locked(State())
-    /// Guards `inFlight` and `waitingBelow`.
+    /// Guards `inFlight`, `inFlightBytes`, `waitingBelow` and `waitingBytes`.
     private let room = NSCondition()
+    /// Bytes of lines in flight, at most (one line at least).
+    private let byteWindow: Int
     /// Lines queued but not answered yet, and their bytes.
     nonisolated(unsafe) private var inFlight = 0
     nonisolated(unsafe) private var inFlightBytes = 0
     /// What the reader waits for (see `hasRoom`); `waitingBelow` is 0 when it is not waiting.
     nonisolated(unsafe) private var waitingBelow = 0
     nonisolated(unsafe) private var waitingBytes = 0
-    nonisolated(unsafe) private var byteWindow = Int.max
+
+    init(byteWindow: Int = .max) { self.byteWindow = byteWindow }
 
     func reject(_ line: Int, _ message: String) {
         state.withLock { $0.rejected += 1 }
@@ -219,11 +222,10 @@ final class Tally: Sendable {
         inFlight < lines && (inFlightBytes == 0 || inFlightBytes + bytes <= byteWindow)
     }
 
-    /// Blocks until fewer than `lines` lines are in flight and a line of `bytes` fits within `byteWindow` bytes in
-    /// flight (the writer thread answers on its own, so this cannot deadlock; it only holds the reading thread back).
-    func waitForRoom(lines: Int, bytes: Int, byteWindow: Int) {
+    /// Blocks until fewer than `lines` lines are in flight and a line of `bytes` fits in the byte window (the writer
+    /// thread answers on its own, so this cannot deadlock; it only holds the reading thread back).
+    func waitForRoom(lines: Int, bytes: Int) {
         room.lock()
-        self.byteWindow = byteWindow
         (waitingBelow, waitingBytes) = (lines, bytes)
         while !hasRoom(lines: lines, bytes: bytes) { room.wait() }
         (waitingBelow, waitingBytes) = (0, 0)
