@@ -490,9 +490,10 @@ import Testing
             previous = recomputed
         }
 
-        // Many events, so that the import commits in more than one transaction before it meets the bad one.
+        // More events than one import transaction takes (20,000), so that the import commits a transaction before it
+        // meets the bad one.
         var bulk: [String] = []
-        for i in 0..<5_600 {
+        for i in 0..<20_600 {
             bulk.append(inputLine("scene_image.saved", ["project_id": .string(p.project), "scene_index": .int(10 + i / 4), "image_index": .int(i % 4), "image_url": .string("gs://reel-projects/bulk/\(i).png")]))
         }
         let appended = try append(ndjson(bulk), to: store, ["--no-sync"])
