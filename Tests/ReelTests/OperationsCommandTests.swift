@@ -515,12 +515,16 @@ import Testing
 
         let target = temporaryStorePath()
         defer { remove(target) }
-        let file = try temporaryFile(ndjson(forged))
+        // A blank line (skipped by both passes) a few lines before the bad one, in the same transaction's chunk, moves
+        // it to line k + 1 of the file.
+        var withBlank = forged
+        withBlank.insert("", at: k - 10)
+        let file = try temporaryFile(ndjson(withBlank))
         defer { remove(file) }
         let run = try reel(["import", "--store", target, file])
         #expect(run.status == 1, "\(run)")
         #expect(run.stdout.isEmpty, "\(run)")
-        #expect(run.stderr.contains("line \(k):"), "names the line that breaks the rule: \(run)")
+        #expect(run.stderr.contains("line \(k + 1):"), "names the file's line that breaks the rule: \(run)")
         #expect(!run.stderr.contains("hash"), "the forged chain is sound; the domain rule fails: \(run)")
         if exists(target + "/data.mdb") {
             let read = try reel(["read", "--store", target])
