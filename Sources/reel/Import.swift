@@ -47,14 +47,19 @@ struct Import: AsyncParsableCommand {
         let restorer = Restorer(media, progress: progress)
         var batch: [ExportedEvent] = []
         var lines: [Int] = []
+        batch.reserveCapacity(Self.chunk)
+        lines.reserveCapacity(Self.chunk)
         do {
             try forEachLine { number, line in
                 batch.append(try parse(number, line))
                 lines.append(number)
                 if batch.count == Self.chunk {
                     try restorer.restore(batch, lines: lines)
+                    // New arrays, not emptied ones: the queued chunk keeps the old.
                     batch = []
                     lines = []
+                    batch.reserveCapacity(Self.chunk)
+                    lines.reserveCapacity(Self.chunk)
                 }
             }
             if !batch.isEmpty { try restorer.restore(batch, lines: lines) }
