@@ -54,15 +54,15 @@ struct GroupAppend {
 
     /// Appends a group in one write transaction and commits it, redoing the group without any batch that failed
     /// after writing. Returns the head after the commit (`nil` when the transaction failed as a whole) and one outcome
-    /// per request, in order.
+    /// per request, in order. `events` is the requests' number of events, which the writer counted as it took them.
     func commit(
-        _ requests: [AppendRequest], _ environment: Environment
+        _ requests: [AppendRequest], events: Int, _ environment: Environment
     ) -> (head: UInt64?, outcomes: [Result<AppendResult, any Error>]) {
         var excluded: [Int: any Error] = [:]
         while true {
             do {
                 let (head, outcomes) = try environment.write { txn in
-                    try run(requests, excluded: Set(excluded.keys), txn)
+                    try run(requests, events: events, excluded: Set(excluded.keys), txn)
                 }
                 let merged = outcomes.enumerated().map { index, outcome in excluded[index].map { .failure($0) } ?? outcome }
                 return (head.position, merged)
@@ -76,9 +76,10 @@ struct GroupAppend {
         }
     }
 
-    /// Runs the group inside `txn`. Returns the new head and one outcome per request (excluded ones get a placeholder).
+    /// Runs the group of `events` events inside `txn`. Returns the new head and one outcome per request (excluded ones
+    /// get a placeholder).
     func run(
-        _ requests: [AppendRequest], excluded: Set<Int>, _ txn: borrowing Transaction
+        _ requests: [AppendRequest], events eventCount: Int, excluded: Set<Int>, _ txn: borrowing Transaction
     ) throws -> (head: Head, outcomes: [Result<AppendResult, any Error>]) {
         let head = try layout.head(txn)
         var state = State(
@@ -91,7 +92,6 @@ struct GroupAppend {
         )
         // The event-type index never rejects an event, and appending a group's positions type by type through one
         // cursor costs less than a put per event.
-        let eventCount = requests.reduce(0) { $0 + $1.events.count }
         if let index = layout.projections.firstIndex(where: { $0.projection is EventTypeIndex }) {
             state.typeIndex = (index, layout.projections[index].projection as! EventTypeIndex)
             state.typed.reserveCapacity(eventCount)

@@ -170,7 +170,7 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     private func commit(_ requests: [AppendRequest], _ completions: [Completion], events: Int) {
         let started = DispatchTime.now().uptimeNanoseconds
-        let (head, outcomes) = append.commit(requests, environment)
+        let (head, outcomes) = append.commit(requests, events: events, environment)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         condition.withLock {
             lastCommitSeconds = seconds

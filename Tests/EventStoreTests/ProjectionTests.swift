@@ -56,7 +56,7 @@ struct ProjectionTests {
                 AppendRequest(events: [sampleEvent(stream: "x", type: "good")], expected: ["x": .exactly(1)]),
             ]
             let append = GroupAppend(layout: store.layout, clock: Store.systemClock)
-            let (head, outcomes) = append.commit(requests, store.environment)
+            let (head, outcomes) = append.commit(requests, events: requests.reduce(0) { $0 + $1.events.count }, store.environment)
             #expect(head == 2)
             #expect(try outcomes[0].get().positions == [1])
             #expect(throws: RejectingCounter.Rejected.self) { try outcomes[1].get() }
