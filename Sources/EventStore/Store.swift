@@ -36,6 +36,10 @@ public struct StoreOptions: Sendable {
     public var maxEventsPerGroup = 65_536
 
     public init() {}
+
+    /// The group bound of a bulk load in a process that ends with it (``maxEventsPerGroup``): what `reel append` uses.
+    /// Keep about one and a half times this many events in flight, so that the next group is read while one commits.
+    public static let bulkLoadMaxEventsPerGroup = 196_608
 }
 
 /// An event store: an LMDB log with gapless positions, stream versions, idempotent ids, a hash chain and inline

@@ -22,7 +22,7 @@ struct Append: AsyncParsableCommand {
     /// The writer's largest group for this bulk load (``StoreOptions/maxEventsPerGroup``): three times the library's
     /// default. A durable 1M-event append took 6.0–6.4 s instead of 7.2–7.8 s (the no-sync one 5.7–6.0 s instead of
     /// 6.0–6.6 s), for a peak heap of about 735 MB instead of 325 MB; 131,072 took 6.3–6.5 s, 262,144 was slower again.
-    static let maxEventsPerGroup = 196_608
+    static let maxEventsPerGroup = StoreOptions.bulkLoadMaxEventsPerGroup
 
     /// Lines queued but not yet committed, at most: one and a half of the writer's largest group, so that the next
     /// group is read while one commits (groups then settle at about half the window).

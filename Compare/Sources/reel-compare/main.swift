@@ -108,7 +108,7 @@ log("W3: Reel load")
 // A bulk load's options, as `reel append` opens its store with: groups of up to 196,608 events (the store is opened
 // again with the defaults for the workloads after W6).
 var bulk = StoreOptions()
-bulk.maxEventsPerGroup = 196_608
+bulk.maxEventsPerGroup = StoreOptions.bulkLoadMaxEventsPerGroup
 var media: MediaStore! = try MediaStore.open(at: reelPath, options: bulk)
 settleDisk()
 report.reelLoad = try ReelLoad.load(media, inputs)
