@@ -10,6 +10,8 @@ public struct EventTypeIndex: Projection {
     /// 2: positions as sorted duplicate values of one key per type (1 kept one entry per event, `type ‖ 0 ‖ position`,
     /// in a database named `by-type`, which a writable open of a store made with version 1 deletes).
     public let version: UInt32 = 2
+    /// It indexes positions by type only.
+    public let readsHash = false
     public let databases = [ProjectionDatabase("positions", flags: [.duplicateSort, .duplicateFixed])]
 
     public init() {}

@@ -50,7 +50,18 @@ struct GroupAppend {
         var typeIndex: (index: Int, projection: EventTypeIndex)?
         /// The group's accepted events so far, for the event-type index.
         var typed: [(type: String, position: UInt64)] = []
+        /// Computes the group's hash chain on a thread of its own, when the group is large and no projection reads
+        /// hashes; its events' log records are then written when the group finishes.
+        var sealer: Sealer?
+        /// With a sealer: every accepted event of the group, in position order (the first at `startPosition + 1`).
+        var sealing: [Sealer.Event] = []
+        /// How many of `sealing` the sealer was given.
+        var sealed = 0
     }
+
+    /// The least events in a group for its hash chain to be computed on a second thread: below it, handing events over
+    /// costs more than it saves.
+    static let sealAsideMinimum = 4_096
 
     /// Appends a group in one write transaction and commits it, redoing the group without any batch that failed
     /// after writing. Returns the head after the commit (`nil` when the transaction failed as a whole) and one outcome
@@ -98,6 +109,13 @@ struct GroupAppend {
         }
         // At most one stream per event: room for them all at once, rather than rehashing every name at each doubling.
         state.streams.reserveCapacity(eventCount)
+        if eventCount >= Self.sealAsideMinimum, layout.projections.allSatisfy({ !$0.projection.readsHash }) {
+            state.sealer = Sealer(previousHash: head.hash, recordedAt: state.now)
+            state.sealing.reserveCapacity(eventCount)
+        }
+        // However the group ends — a batch's restart, a failed write, a map to grow — the sealer is done with the
+        // group's records before they are used again.
+        defer { state.sealer?.stop() }
         try catchUpProjections(to: head.position, txn)
         var outcomes: [Result<AppendResult, any Error>] = []
         outcomes.reserveCapacity(requests.count)
@@ -109,10 +127,17 @@ struct GroupAppend {
             }
             let mark = txn.changeCount
             let typedMark = state.typed.count
+            let sealingMark = state.sealing.count
             do {
                 outcomes.append(.success(try append(request, &state, txn)))
+                if let sealer = state.sealer, state.sealed < state.sealing.count {
+                    // A copy: the slice would share the array's buffer, and the next append copy all of it.
+                    sealer.seal(Array(state.sealing[state.sealed...]), from: state.startPosition + 1 + UInt64(state.sealed))
+                    state.sealed = state.sealing.count
+                }
             } catch {
                 state.typed.removeSubrange(typedMark...)
+                state.sealing.removeSubrange(sealingMark...)
                 // A failed put or get leaves the transaction unusable: the whole group fails or is retried. A key or
                 // value too large is checked before anything is touched: only this caller's batch fails.
                 if let lmdb = error as? LMDBError, lmdb.kind != .badValueSize { throw error }
@@ -127,6 +152,19 @@ struct GroupAppend {
     /// Writes what the group deferred: stream heads, the stream counter and the projections' checkpoints.
     func finish(_ state: inout State, _ txn: borrowing Transaction) throws {
         guard state.head.position != state.startPosition else { return }
+        if let sealer = state.sealer {
+            // The log records, sealed meanwhile, appended in position order through one cursor, which stays at the end.
+            state.head.hash = sealer.finish()
+            try txn.withCursor(layout.log) { cursor in
+                var position = state.startPosition
+                for event in state.sealing {
+                    position += 1
+                    _ = try BigEndian.withBytes(position) { key in
+                        try event.record.bytes.withUnsafeBytes { try cursor.put(key, $0, flags: .append) }
+                    }
+                }
+            }
+        }
         for (name, stream) in state.streams where stream.dirty {
             var name = name
             // Number, version and last position, big-endian, in a value on the stack: no buffer allocated per stream.
@@ -181,7 +219,7 @@ struct GroupAppend {
     // MARK: One batch
 
     private func append(_ request: AppendRequest, _ state: inout State, _ txn: borrowing Transaction) throws -> AppendResult {
-        if let duplicate = try duplicateCheck(request, above: state.lastID, txn) { return duplicate }
+        if let duplicate = try duplicateCheck(request, state, txn) { return duplicate }
         for (stream, expectation) in request.expected {
             guard case let .exactly(expected) = expectation else { continue }
             let actual = try streamHead(stream, &state, txn)?.version ?? 0
@@ -205,9 +243,15 @@ struct GroupAppend {
             let number = existing?.number ?? state.nextStream
             let version = (existing?.version ?? 0) + 1
             let position = state.head.position + 1
-            let hash = record.seal(
-                previousHash: state.head.hash, previousInStream: existing?.lastPosition ?? 0, position: position, version: version,
-                recordedAt: state.now)
+            let hash: [UInt8]
+            if state.sealer != nil {
+                hash = []
+                state.sealing.append(Sealer.Event(request: request, index: index, previousInStream: existing?.lastPosition ?? 0, version: version))
+            } else {
+                hash = record.seal(
+                    previousHash: state.head.hash, previousInStream: existing?.lastPosition ?? 0, position: position, version: version,
+                    recordedAt: state.now)
+            }
             // Built from the request's event field by field: a copy of the whole event first would retain each of its
             // arrays and strings once more.
             let recorded = RecordedEvent(
@@ -222,7 +266,7 @@ struct GroupAppend {
             if state.typeIndex != nil { state.typed.append((event.type, position)) }
             let ascending = state.lastID.map { event.id.isGreater(than: $0) } ?? true
             try BigEndian.withBytes(position) { key in
-                _ = try record.bytes.withUnsafeBytes { try txn.put(layout.log, key, $0, flags: .append) }
+                if state.sealer == nil { _ = try record.bytes.withUnsafeBytes { try txn.put(layout.log, key, $0, flags: .append) } }
                 if version % Layout.streamIndexInterval == 0 {
                     _ = try BigEndian.withBytes(number, version) { try txn.put(layout.streamEvents, $0, key) }
                 }
@@ -260,21 +304,30 @@ struct GroupAppend {
     }
 
     /// `nil` when no event of the batch is stored yet; the original result when all are, with the same content;
-    /// otherwise an error. An id above `lastID`, the greatest key of the id index, cannot be stored: time-ordered
-    /// ids of new events usually are, and skip the lookup.
-    private func duplicateCheck(_ request: AppendRequest, above lastID: UUID?, _ txn: borrowing Transaction) throws -> AppendResult? {
+    /// otherwise an error. An id above `state.lastID`, the greatest key of the id index, cannot be stored:
+    /// time-ordered ids of new events usually are, and skip the lookup.
+    private func duplicateCheck(_ request: AppendRequest, _ state: State, _ txn: borrowing Transaction) throws -> AppendResult? {
         var found: [(event: NewEvent, position: UInt64)] = []
         for index in request.events.indices {
             let id = request.events[index].id
-            if let lastID, id.isGreater(than: lastID) { continue }
+            if let lastID = state.lastID, id.isGreater(than: lastID) { continue }
             if let position = try layout.position(of: id, txn) { found.append((request.events[index], position)) }
         }
         guard !found.isEmpty else { return nil }
         var positions: [UInt64] = []
         var versions: [UInt64] = []
         for (event, position) in found {
-            guard let stored = try layout.event(at: position, txn) else {
-                throw EventStoreError.corruptRecord(position: position, reason: "the id index points at a missing event")
+            let stored: (stream: String, type: String, payload: [UInt8], version: UInt64)
+            if state.sealer != nil, position > state.startPosition {
+                // Appended earlier in this group: its log record is written when the group finishes.
+                let earlier = state.sealing[Int(position - state.startPosition - 1)]
+                let event = earlier.request.events[earlier.index]
+                stored = (event.stream, event.type, event.payload, earlier.version)
+            } else {
+                guard let event = try layout.event(at: position, txn) else {
+                    throw EventStoreError.corruptRecord(position: position, reason: "the id index points at a missing event")
+                }
+                stored = (event.stream, event.type, event.payload, event.version)
             }
             guard stored.stream == event.stream, stored.type == event.type, stored.payload == event.payload else {
                 throw EventStoreError.idempotencyConflict(id: event.id, position: position)

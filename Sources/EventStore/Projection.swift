@@ -30,10 +30,15 @@ public protocol Projection: Sendable {
     /// finds the result as the event's ``RecordedEvent/attachment``. Return `nil` for nothing to hand over, also when
     /// the event cannot be prepared: `apply` then meets the problem itself and throws. The default returns `nil`.
     func prepare(_ event: RecordedEvent) -> (any Sendable)?
+    /// Whether ``apply(_:_:_:)`` reads the event's ``RecordedEvent/hash``. When no projection of a store does, the
+    /// writer computes a large group's hash chain on a second thread while it folds the group, and `apply` is given
+    /// events whose `hash` is empty (the stored event has its hash, as always). The default is `true`.
+    var readsHash: Bool { get }
 }
 
 extension Projection {
     public func prepare(_ event: RecordedEvent) -> (any Sendable)? { nil }
+    public var readsHash: Bool { true }
 }
 
 /// The declaration of one database a projection owns.

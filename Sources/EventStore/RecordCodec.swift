@@ -154,7 +154,8 @@ enum RecordCodec {
 /// ``seal(previousHash:previousInStream:position:version:recordedAt:)`` writes in place. Encoding the record and copying
 /// its payload then cost the writer thread, which every append waits on, nothing.
 ///
-/// Only one thread at a time may use a record (the caller that made it, then the writer).
+/// Only one thread at a time may use a record (the caller that made it, then the writer, which may lend it to its
+/// ``Sealer``).
 final class PendingRecord: @unchecked Sendable {
     /// The stored value (``RecordCodec``'s layout), complete once sealed.
     private(set) var bytes: [UInt8]

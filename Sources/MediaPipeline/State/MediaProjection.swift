@@ -20,6 +20,8 @@ public struct MediaProjection: Projection {
     /// 6: a job's record keeps its reference images' URLs, and each `job-images` entry its image's URLs and time
     /// (`JobImageEntry`), so the job query reads no other record.
     public let version: UInt32 = 6
+    /// The rules and records never look at the hash chain.
+    public let readsHash = false
     public let databases = Tables.names.map { ProjectionDatabase($0) }
 
     public init() {}
