@@ -62,6 +62,17 @@ struct GroupAppend {
     /// The least events in a group for its hash chain to be computed on a second thread: below it, handing events over
     /// costs more than it saves.
     static let sealAsideMinimum = 4_096
+    /// Events handed to the sealer at a time (at least; a batch is never split): one hand-over per one-event batch
+    /// would cost more than the hashing.
+    static let sealChunk = 1_024
+
+    /// Hands the accepted events the sealer has not been given yet over to it.
+    private func handOver(_ state: inout State) {
+        guard let sealer = state.sealer, state.sealed < state.sealing.count else { return }
+        // A copy: a slice would share the array's buffer, and the next append would copy all of it.
+        sealer.seal(Array(state.sealing[state.sealed...]), from: state.startPosition + 1 + UInt64(state.sealed))
+        state.sealed = state.sealing.count
+    }
 
     /// Appends a group in one write transaction and commits it, redoing the group without any batch that failed
     /// after writing. Returns the head after the commit (`nil` when the transaction failed as a whole) and one outcome
@@ -130,11 +141,7 @@ struct GroupAppend {
             let sealingMark = state.sealing.count
             do {
                 outcomes.append(.success(try append(request, &state, txn)))
-                if let sealer = state.sealer, state.sealed < state.sealing.count {
-                    // A copy: the slice would share the array's buffer, and the next append copy all of it.
-                    sealer.seal(Array(state.sealing[state.sealed...]), from: state.startPosition + 1 + UInt64(state.sealed))
-                    state.sealed = state.sealing.count
-                }
+                if state.sealing.count - state.sealed >= Self.sealChunk { handOver(&state) }
             } catch {
                 state.typed.removeSubrange(typedMark...)
                 state.sealing.removeSubrange(sealingMark...)
@@ -154,6 +161,7 @@ struct GroupAppend {
         guard state.head.position != state.startPosition else { return }
         if let sealer = state.sealer {
             // The log records, sealed meanwhile, appended in position order through one cursor, which stays at the end.
+            handOver(&state)
             state.head.hash = sealer.finish()
             try txn.withCursor(layout.log) { cursor in
                 var position = state.startPosition
