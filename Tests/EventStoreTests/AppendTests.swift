@@ -83,8 +83,8 @@ struct AppendTests {
         }
     }
 
-    /// Counts the events it is given without their hash, writes an entry for each, and refuses `reject.late` after
-    /// writing (the group's restart path).
+    /// Counts the events it is given without their hash, writes an entry for each, refuses `reject.me` before writing
+    /// and `reject.late` after writing (the group's restart path).
     struct SealWitness: Projection {
         let unhashed: Locked<Int>
         var readsHash: Bool
@@ -94,26 +94,31 @@ struct AppendTests {
 
         func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
             if event.hash.isEmpty { unhashed.withLock { $0 += 1 } }
+            if event.type == "reject.me" { throw RejectingCounter.Rejected(position: event.position) }
             try txn.put(databases["seen"], BigEndian.bytes(event.position), [])
             if event.type == "reject.late" { throw RejectingCounter.Rejected(position: event.position) }
         }
     }
 
     @Test(
-        "a large group's hash chain is sealed on a second thread while it folds: the chain holds, a batch retried in the group is answered with its first positions, one refused after writing leaves no trace"
+        "a large group's hash chain is sealed on a second thread while it folds: the chain holds, a batch retried in the group is answered with its first positions, one refused before writing takes no position and one refused after writing leaves no trace"
     )
     func sealedAside() async throws {
         let unhashed = Locked<Int>(0)
         try await withStore(projections: [SealWitness(unhashed: unhashed, readsHash: false), EventTypeIndex()]) { store, _ in
             try await store.append(sampleEvent(stream: "before"))  // the group's chain starts from a stored hash
             let first = (0..<3_000).map { sampleEvent(stream: "s-\($0 % 50)") }
+            let second = (0..<1_500).map { sampleEvent(stream: "s-\($0 % 7)") }
             let requests = [
                 AppendRequest(events: first, expected: [:]),
-                AppendRequest(events: (0..<1_500).map { sampleEvent(stream: "s-\($0 % 7)") }, expected: [:]),
+                // Refused before writing anything: it takes no position, and the group goes on.
+                AppendRequest(events: [sampleEvent(stream: "v", type: "reject.me")], expected: [:]),
+                AppendRequest(events: second, expected: [:]),
                 AppendRequest(events: first, expected: [:]),  // a retry of the first
                 AppendRequest(events: [sampleEvent(stream: "t"), sampleEvent(stream: "t", type: "reject.late")], expected: [:]),
                 // s-0 has 60 events of the first batch and 215 of the second by now.
                 AppendRequest(events: (0..<100).map { sampleEvent(stream: "s-\($0 % 3)") }, expected: ["s-0": .exactly(275)]),
+                AppendRequest(events: second, expected: [:]),  // a retry of the second, found after the refused batch
             ]
             let count = requests.reduce(0) { $0 + $1.events.count }
             #expect(count >= GroupAppend.sealAsideMinimum)
@@ -121,19 +126,34 @@ struct AppendTests {
             #expect(head == 4_601)
             let original = try outcomes[0].get()
             #expect(original.positions == Array(2...3_001))
-            #expect(try outcomes[1].get().positions == Array(3_002...4_501))
-            let retried = try outcomes[2].get()
+            #expect(throws: RejectingCounter.Rejected.self) { try outcomes[1].get() }
+            let secondResult = try outcomes[2].get()
+            #expect(secondResult.positions == Array(3_002...4_501))
+            let retried = try outcomes[3].get()
             #expect(retried.isDuplicate)
             #expect(retried.positions == original.positions)
             #expect(retried.versions == original.versions)
-            #expect(throws: RejectingCounter.Rejected.self) { try outcomes[3].get() }
-            #expect(try outcomes[4].get().positions == Array(4_502...4_601))
+            #expect(throws: RejectingCounter.Rejected.self) { try outcomes[4].get() }
+            #expect(try outcomes[5].get().positions == Array(4_502...4_601))
+            let retriedSecond = try outcomes[6].get()
+            #expect(retriedSecond.isDuplicate)
+            #expect(retriedSecond.positions == secondResult.positions)
+            #expect(retriedSecond.versions == secondResult.versions)
+            #expect(try store.version(of: "v") == 0)
             #expect(try store.version(of: "t") == 0)
             #expect(unhashed.withLock { $0 } > 0, "the group was folded with its hashes left to the sealer")
+            // A bulk load's shape: one-event batches, handed to the sealer a thousand or more at a time, and a retry of
+            // one of them in the same group.
+            let singles = (0..<5_000).map { AppendRequest(events: [sampleEvent(stream: "w-\($0 % 13)")], expected: [:]) }
+            let (singlesHead, singleOutcomes) = GroupAppend(layout: store.layout, clock: Store.systemClock).commit(
+                singles + [singles[2_500]], events: 5_001, store.environment)
+            #expect(singlesHead == 9_601)
+            #expect(try singleOutcomes.map { try $0.get().positions[0] } == Array(4_602...9_601) + [7_102])
+            #expect(try singleOutcomes[5_000].get().isDuplicate)
             // One large batch through the writer, too.
             try await store.append((0..<5_000).map { sampleEvent(stream: "u-\($0 % 11)") })
-            let stored = try store.events(from: 1, limit: 10_000)
-            #expect(stored.map(\.position) == Array(1...9_601))
+            let stored = try store.events(from: 1, limit: 20_000)
+            #expect(stored.map(\.position) == Array(1...14_601))
             #expect(stored.allSatisfy { $0.hash.count == 32 })
             #expect(try store.verify().isEmpty, "every stored hash covers the one before it")
         }
