@@ -1,7 +1,8 @@
 // reel-compare: every workload of issue 6 against Reel, PostgreSQL 15 and SQLite in one run; writes a Markdown table
 // of medians with ratios to Reel. Started by tools/compare, which sets up the PostgreSQL cluster.
 //
-//   reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--race-per-writer M] [--out FILE]
+//   reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--load-rounds L] [--race-per-writer M]
+//                [--out FILE]
 
 import CSQLite3
 import EventStore
@@ -15,6 +16,7 @@ import ProductionFixtures
 var events = 1_000_000
 var samples = 1_000
 var rounds = 5
+var loadRounds = 3
 var perWriter = 200
 var conninfo = ""
 var work = ""
@@ -32,6 +34,7 @@ do {
         case "--events": events = Int(value().replacingOccurrences(of: "_", with: ""))!
         case "--samples": samples = Int(value())!
         case "--rounds": rounds = Int(value())!
+        case "--load-rounds": loadRounds = max(1, Int(value())!)
         case "--race-per-writer": perWriter = Int(value())!
         case "--pg": conninfo = value()
         case "--work": work = value()
@@ -39,7 +42,7 @@ do {
         case "--command": command = value()
         case "--reel-commit": reelCommit = value()
         default:
-            FileHandle.standardError.write(Data("usage: reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--race-per-writer M] [--out FILE]\n".utf8))
+            FileHandle.standardError.write(Data("usage: reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--load-rounds L] [--race-per-writer M] [--out FILE]\n".utf8))
             exit(2)
         }
     }
@@ -104,15 +107,50 @@ report.rows = rows.rowCount
 
 // MARK: W3 — bulk load
 
-log("W3: Reel load")
+// `loadRounds` rounds, the sides taking turns in each, into fresh stores and tables; medians. One load per side was
+// at the mercy of the shared disk: Reel's took 4.6–7.4 s in four back-to-back runs of one binary.
 // A bulk load's options, as `reel append` opens its store with: groups of up to 196,608 events (the store is opened
 // again with the defaults for the workloads after W6).
 var bulk = StoreOptions()
 bulk.maxEventsPerGroup = StoreOptions.bulkLoadMaxEventsPerGroup
-var media: MediaStore! = try MediaStore.open(at: reelPath, options: bulk)
-settleDisk()
-report.reelLoad = try ReelLoad.load(media, inputs)
-log(String(format: "W3: Reel %.1f s (%.0f events/s)", report.reelLoad, Double(inputs.count) / report.reelLoad))
+var media: MediaStore!
+let pg = try PG(conninfo)
+report.postgresVersion = try pg.rows("SHOW server_version")[0][0] ?? "?"
+report.postgresSettings = try pg.rows("""
+    SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings
+    WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'shared_buffers', 'max_wal_size')
+    """)[0][0] ?? "?"
+report.sqliteVersion = String(cString: sqlite3_libversion())
+var lite: SQLite!
+for round in 1...loadRounds {
+    // The last round's store and tables are the ones the other workloads use.
+    if media != nil {
+        try media.close()
+        media = nil
+    }
+    lite = nil  // closes the connection
+    for path in [reelPath, sqlitePath] {
+        try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    log("W3 round \(round): Reel load")
+    media = try retryingBusy { try MediaStore.open(at: reelPath, options: bulk) }
+    settleDisk()
+    report.reelLoads.append(try ReelLoad.load(media, inputs))
+    log(String(format: "W3 round %d: Reel %.1f s (%.0f events/s)", round, report.reelLoads.last!, Double(inputs.count) / report.reelLoads.last!))
+    settleDisk()
+    report.postgresLoads.append(try Postgres.load(pg, rows))
+    log(String(format: "W3 round %d: PostgreSQL %.1f s", round, report.postgresLoads.last!))
+    lite = try SQLiteSide.open(sqlitePath)
+    settleDisk()
+    report.sqliteLoads.append(try SQLiteSide.load(lite, rows))
+    log(String(format: "W3 round %d: SQLite %.1f s", round, report.sqliteLoads.last!))
+}
+report.reelLoad = median(report.reelLoads)
+report.postgresLoad = median(report.postgresLoads)
+report.sqliteLoad = median(report.sqliteLoads)
+try pg.exec("ANALYZE")
+try lite.exec("ANALYZE")
 
 do {
     log("W3: Reel load, deferred durability synced every 50,000 events")
@@ -127,25 +165,6 @@ do {
     log(String(format: "W3: Reel, synced every 50,000: %.1f s", report.reelLoadDeferred))
 }
 
-log("W3: PostgreSQL load")
-let pg = try PG(conninfo)
-report.postgresVersion = try pg.rows("SHOW server_version")[0][0] ?? "?"
-report.postgresSettings = try pg.rows("""
-    SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings
-    WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'shared_buffers', 'max_wal_size')
-    """)[0][0] ?? "?"
-settleDisk()
-report.postgresLoad = try Postgres.load(pg, rows)
-log(String(format: "W3: PostgreSQL %.1f s", report.postgresLoad))
-try pg.exec("ANALYZE")
-
-log("W3: SQLite load")
-let lite = try SQLiteSide.open(sqlitePath)
-report.sqliteVersion = String(cString: sqlite3_libversion())
-settleDisk()
-report.sqliteLoad = try SQLiteSide.load(lite, rows)
-log(String(format: "W3: SQLite %.1f s", report.sqliteLoad))
-try lite.exec("ANALYZE")
 
 // MARK: W5 — bytes on disk
 
