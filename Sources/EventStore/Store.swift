@@ -104,7 +104,7 @@ public final class Store: Sendable {
             }
         } catch let error as LMDBError {
             switch error.kind {
-            case .invalidFile:
+            case .invalidFile, .incompatible:
                 throw EventStoreError.notAStore(path: path, reason: error.description)
             case .corrupted:
                 throw EventStoreError.damaged(path: path, reason: error.description)

@@ -18,6 +18,9 @@ public struct LMDBError: Error, Sendable, Equatable, CustomStringConvertible {
         case badValueSize
         /// The file is not an LMDB environment, or of an incompatible LMDB version.
         case invalidFile
+        /// The operation does not fit the database's flags (`MDB_INCOMPATIBLE`): a named database opened with other
+        /// flags than it was made with, or a multiple-value put into a database without `duplicateFixed`.
+        case incompatible
         /// The data file is damaged (`MDB_CORRUPTED`, `MDB_PAGE_NOTFOUND`, `MDB_PANIC`).
         case corrupted
         /// A transaction cannot continue after an earlier failure (`MDB_BAD_TXN`).
@@ -54,7 +57,8 @@ public struct LMDBError: Error, Sendable, Equatable, CustomStringConvertible {
         case MDB_READERS_FULL: .readersFull
         case MDB_KEYEXIST: .keyExists
         case MDB_BAD_VALSIZE: .badValueSize
-        case MDB_INVALID, MDB_VERSION_MISMATCH, MDB_INCOMPATIBLE: .invalidFile
+        case MDB_INVALID, MDB_VERSION_MISMATCH: .invalidFile
+        case MDB_INCOMPATIBLE: .incompatible
         case MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_PANIC: .corrupted
         case MDB_BAD_TXN: .badTransaction
         case MDB_DBS_FULL: .databasesFull
@@ -76,6 +80,8 @@ public struct LMDBError: Error, Sendable, Equatable, CustomStringConvertible {
         case .keyExists: "the key already exists"
         case .badValueSize: "a key is longer than 511 bytes or empty; shorten it"
         case .invalidFile: "this is not an LMDB store, or one written by an incompatible LMDB version"
+        case .incompatible:
+            "the database was made with other flags than this operation needs: a store of another format, or a program error"
         case .corrupted where code == MDB_PANIC:
             "an earlier write of this process failed (a full disk or an I/O error); reopen the store: every acknowledged commit is intact"
         case .corrupted: "the data file is damaged; restore it from a backup or an export"

@@ -125,6 +125,7 @@ struct EnvironmentTests {
             }
         }
         #expect(refused?.code == -30784)  // MDB_INCOMPATIBLE
+        #expect(refused?.kind == .incompatible)
         #expect(try environment.read { try $0.statistics(plain).entries } == 0)
         #expect(try environment.read { try $0.statistics(fixed).entries } == 8 + many.count)
     }
