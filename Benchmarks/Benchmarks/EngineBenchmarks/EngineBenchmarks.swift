@@ -58,6 +58,8 @@ func indexKey(_ stream: some Collection<UInt8>, _ position: UInt64, into key: in
 struct IndexProjection: Projection {
     let name = "bench-index"
     let version: UInt32 = 1
+    /// It keys by stream and position only: a large group's hash chain may be sealed beside the writer.
+    let readsHash = false
     var databases: [ProjectionDatabase] { [ProjectionDatabase("by-stream-type")] }
 
     func apply(_ event: RecordedEvent, _ txn: borrowing Transaction, _ databases: ProjectionDatabases) throws {
@@ -566,6 +568,26 @@ let benchmarks: @Sendable () -> Void = {
                         blackHole(try await store.append(event))
                     }
                 }
+            }
+        }
+    }
+
+    // A bulk group: one `store.append([8,192 events])` per iteration, one group commit of 8,192 events — past
+    // `GroupAppend.sealAsideMinimum`, so its hash chain is sealed on a second thread while the writer folds, and its log
+    // records are appended when the group finishes.
+    do {
+        let fixture = StoreFixture("hot-bulk-group")
+        Benchmark(
+            "GroupCommit.1-writer.batch-of-8192",
+            configuration: .init(
+                metrics: [eventsPerSecond] + hotMetrics, warmupIterations: 2, maxDuration: .seconds(10), maxIterations: 20,
+                thresholds: appendMallocs, setup: { try fixture.open() }, teardown: { try fixture.close() }
+            )
+        ) { benchmark in
+            let events = fixture.makeEvents(8_192)
+            let store = fixture.store
+            await measure(benchmark, events: events.count) {
+                blackHole(try await store.append(events))
             }
         }
     }
