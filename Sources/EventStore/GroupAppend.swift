@@ -156,7 +156,8 @@ struct GroupAppend {
         return (state.head, outcomes)
     }
 
-    /// Writes what the group deferred: stream heads, the stream counter and the projections' checkpoints.
+    /// Writes what the group deferred: the log records of a group sealed beside the writer, stream heads, the stream
+    /// counter and the projections' checkpoints.
     func finish(_ state: inout State, _ txn: borrowing Transaction) throws {
         guard state.head.position != state.startPosition else { return }
         if let sealer = state.sealer {
