@@ -5,9 +5,16 @@ import LMDB
 public enum Durability: Sendable, Hashable {
     /// An append returns after its commit is synced to disk (the default).
     case synced
-    /// Commits are not synced one by one; ``Store/sync()`` and ``Store/close()`` sync everything before them. For
-    /// bulk loads: a crash may lose the commits since the last sync, never the store's integrity.
+    /// Each commit syncs its pages but not its meta page (`MDB_NOMETASYNC`: one `fdatasync` instead of two); the meta
+    /// page reaches the disk with the next commit, ``Store/sync()`` or ``Store/close()``. For bulk loads: a system crash
+    /// (power loss, kernel panic) may undo the last commit, never the store's integrity; a crash of the process loses
+    /// nothing committed.
     case deferred
+    /// Nothing is synced until ``Store/sync()`` or ``Store/close()`` (`MDB_NOSYNC`). Only for filling a new store that
+    /// can be made again (`reel import` into a new directory): LMDB then writes each commit's meta page right after its
+    /// data pages without a sync between them, and a system crash may leave the store damaged — the page cache may
+    /// write the meta page first. A crash of the process alone loses nothing committed.
+    case unsynced
     /// Nothing is ever synced and pages are written through the map (``Environment/Options/disposable``): for scratch
     /// stores thrown away after use, such as a replay's view. A crash may leave such a store unusable.
     case disposable
@@ -90,7 +97,8 @@ public final class Store: Sendable {
         var environmentOptions = Environment.Options()
         environmentOptions.mapSize = options.initialMapSize
         environmentOptions.readOnly = options.readOnly
-        environmentOptions.noSync = options.durability == .deferred
+        environmentOptions.noMetaSync = options.durability == .deferred
+        environmentOptions.noSync = options.durability == .unsynced
         environmentOptions.disposable = options.durability == .disposable
         let environment: Environment
         let layout: Layout

@@ -25,8 +25,14 @@ public final class Environment: @unchecked Sendable {
         public var maxReaders: UInt32 = 126
         /// Open read-only: nothing is created or written, not even the lock file's reader table if it exists read-only.
         public var readOnly = false
-        /// Do not sync on commit (`MDB_NOSYNC`); call ``sync()`` to make earlier commits durable.
+        /// Do not sync on commit (`MDB_NOSYNC`); call ``sync()`` to make earlier commits durable. A crash of the system
+        /// (not just of the process) may then also damage the file: LMDB writes the meta page right after the data
+        /// pages, and the page cache may put the meta page on disk first. Prefer ``noMetaSync``.
         public var noSync = false
+        /// Sync only the data pages on commit (`MDB_NOMETASYNC`), one `fdatasync` instead of two; the meta page reaches
+        /// the disk with the next commit's sync or ``sync()``. A system crash may undo the last commit, never the
+        /// file's integrity: no meta page ever points at pages not yet on disk.
+        public var noMetaSync = false
         /// A disposable environment (scratch work thrown away after use): written through the map, never synced
         /// (`MDB_WRITEMAP | MDB_NOSYNC | MDB_NOMETASYNC`). Dirty pages cost no heap and commits no copies, but a crash
         /// may leave the file unusable — never use it for data that must survive.
@@ -62,6 +68,7 @@ public final class Environment: @unchecked Sendable {
             var flags = UInt32(MDB_NOTLS)
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
             if options.noSync { flags |= UInt32(MDB_NOSYNC) }
+            if options.noMetaSync { flags |= UInt32(MDB_NOMETASYNC) }
             if options.disposable { flags |= UInt32(MDB_WRITEMAP) | UInt32(MDB_NOSYNC) | UInt32(MDB_NOMETASYNC) | UInt32(MDB_NORDAHEAD) }
             let canonical = Self.canonicalize(path)
             guard OpenPaths.shared.insert(canonical) else {
@@ -206,7 +213,18 @@ public final class Environment: @unchecked Sendable {
         try body(fd, file)
     }
 
-    /// Flushes earlier commits to disk (needed only with ``Options/noSync``).
+    /// What a commit syncs, from the flags the environment is open with (`mdb_env_get_flags`): its data pages unless
+    /// `MDB_NOSYNC`, its meta page unless `MDB_NOSYNC` or `MDB_NOMETASYNC`.
+    package var commitSyncs: (data: Bool, meta: Bool) {
+        gate.enterShared()
+        defer { gate.leaveShared() }
+        var flags: UInt32 = 0
+        if !isClosed { mdb_env_get_flags(handle, &flags) }
+        let data = flags & UInt32(MDB_NOSYNC) == 0
+        return (data, data && flags & UInt32(MDB_NOMETASYNC) == 0)
+    }
+
+    /// Flushes earlier commits to disk (needed only with ``Options/noSync`` or ``Options/noMetaSync``).
     public func sync() throws {
         gate.enterShared()
         defer { gate.leaveShared() }

@@ -17,11 +17,13 @@ struct Append: AsyncParsableCommand {
     @OptionGroup var location: StoreLocation
     @Argument(help: "The input file; `-` or nothing for standard input.") var file: String?
     @Flag(help: "One transaction: nothing is written if any line fails.") var allOrNothing = false
-    @Flag(help: "Sync once at the end instead of at every commit (bulk loads).") var noSync = false
+    @Flag(
+        help: "Sync each commit's pages but not its meta page, one fdatasync instead of two (bulk loads): a system crash may undo the last commit, never the store's integrity."
+    ) var noSync = false
 
     /// The writer's largest group for this bulk load (``StoreOptions/maxEventsPerGroup``): three times the library's
-    /// default. A durable 1M-event append took 6.0–6.4 s instead of 7.2–7.8 s (the no-sync one 5.7–6.0 s instead of
-    /// 6.0–6.6 s), for a peak heap of about 735 MB instead of 325 MB; 131,072 took 6.3–6.5 s, 262,144 was slower again.
+    /// default. A durable 1M-event append took 6.0–6.4 s instead of 7.2–7.8 s, for a peak heap of about 735 MB instead
+    /// of 325 MB; 131,072 took 6.3–6.5 s, 262,144 was slower again.
     static let maxEventsPerGroup = StoreOptions.bulkLoadMaxEventsPerGroup
 
     /// Lines queued but not yet committed, at most: one and a half of the writer's largest group, so that the next

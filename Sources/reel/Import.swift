@@ -8,6 +8,10 @@ import MediaPipeline
 /// Two passes: the first checks every line and the whole hash chain and writes nothing; the second restores the
 /// events in large transactions, folding every projection (so every domain rule is checked again). If anything fails
 /// in the second pass the store is emptied again: nothing half-imported stays behind.
+///
+/// A store the import creates is filled without a sync per transaction (``Durability/unsynced``) and synced at the
+/// end: should the system crash meanwhile, the new store may be damaged, but it holds nothing but the import — delete
+/// it and import again. An existing (empty) store is opened ``Durability/deferred``, which never risks its integrity.
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Import an export into an empty store, verifying every hash.")
 
@@ -36,7 +40,8 @@ struct Import: AsyncParsableCommand {
             expected = (event.position + 1, event.hash, event.recordedAtMilliseconds)
         }
         // Pass 2: restore into the empty store.
-        let media = try openStore(location, readOnly: false, durability: .deferred)
+        let isNew = !FileManager.default.fileExists(atPath: (location.path as NSString).appendingPathComponent("data.mdb"))
+        let media = try openStore(location, readOnly: false, durability: isNew ? .unsynced : .deferred)
         guard try media.store.head() == 0 else {
             warn("reel: the store at \(location.path) is not empty; import only into an empty store")
             throw Exit.rejected

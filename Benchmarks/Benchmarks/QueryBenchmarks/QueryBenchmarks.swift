@@ -325,7 +325,8 @@ func appendPipelineBenchmark(_ name: String, _ fixture: AppendFixture, stage: Pi
         }
         loader.drain()
         do {
-            // With deferred durability, `reel append --no-sync` syncs once at the end; so does each iteration here.
+            // With deferred durability, `reel append --no-sync` syncs the last commit's meta page at the end; so does each
+            // iteration here.
             if stage == .append, media.store.options.durability == .deferred { try media.store.sync() }
         } catch {
             loader.fail("sync: \(error)")
@@ -564,7 +565,8 @@ let benchmarks: @Sendable () -> Void = {
 
     // Diagnostics: where the pipeline's time goes.
 
-    // The same with deferred durability and one sync per iteration (`reel append --no-sync`).
+    // The same with deferred durability (each commit syncs its data pages, not its meta page) and one sync per
+    // iteration (`reel append --no-sync`).
     appendPipelineBenchmark(
         "reel append pipeline, 100k events, deferred", AppendFixture(durability: .deferred), stage: .append, iterations: 10
     )
