@@ -333,7 +333,7 @@ public final class Store: Sendable {
         }
     }
 
-    /// Makes every earlier commit durable (needed only with ``Durability/deferred``).
+    /// Makes every earlier commit durable (needed only with ``Durability/deferred`` or ``Durability/unsynced``).
     public func sync() throws {
         do { try environment.sync() } catch { throw EventStoreError.wrap(error) }
     }

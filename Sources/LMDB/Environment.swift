@@ -214,12 +214,13 @@ public final class Environment: @unchecked Sendable {
     }
 
     /// What a commit syncs, from the flags the environment is open with (`mdb_env_get_flags`): its data pages unless
-    /// `MDB_NOSYNC`, its meta page unless `MDB_NOSYNC` or `MDB_NOMETASYNC`.
-    package var commitSyncs: (data: Bool, meta: Bool) {
+    /// `MDB_NOSYNC`, its meta page unless `MDB_NOSYNC` or `MDB_NOMETASYNC`; `nil` once closed.
+    package var commitSyncs: (data: Bool, meta: Bool)? {
         gate.enterShared()
         defer { gate.leaveShared() }
+        guard !isClosed else { return nil }
         var flags: UInt32 = 0
-        if !isClosed { mdb_env_get_flags(handle, &flags) }
+        mdb_env_get_flags(handle, &flags)
         let data = flags & UInt32(MDB_NOSYNC) == 0
         return (data, data && flags & UInt32(MDB_NOMETASYNC) == 0)
     }

@@ -15,7 +15,7 @@ struct DurabilityTests {
         var options = StoreOptions()
         options.durability = durability
         let store = try Store.open(at: directory.path, projections: [EventTypeIndex()], options: options)
-        let syncs = store.environment.commitSyncs
+        let syncs = try #require(store.environment.commitSyncs)
         switch durability {
         case .synced: #expect(syncs.data && syncs.meta)
         case .deferred: #expect(syncs.data && !syncs.meta)

@@ -347,7 +347,7 @@ func appendPipelineBenchmark(_ name: String, _ fixture: AppendFixture, stage: Pi
 
 // MARK: - Small media stores (decode, rebuild)
 
-/// A fresh media store holding the first `eventCount` events of the production (deferred durability, synced once),
+/// A fresh media store holding the first `eventCount` events of the production (deferred durability, synced at the end),
 /// built in a benchmark's setup.
 final class SmallMediaFixture: @unchecked Sendable {
     private let label: String

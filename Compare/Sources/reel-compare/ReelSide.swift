@@ -13,7 +13,7 @@ struct Failure: Error, CustomStringConvertible {
 enum ReelLoad {
     /// Loads `inputs` in atomic batches of `batch` events (each checked against every rule), enqueued in order so the
     /// group-commit writer folds concurrent batches into shared durable transactions. Returns seconds.
-    /// With `syncEvery`, the store is opened with deferred durability and synced after every `syncEvery` events
+    /// With `syncEvery`, the store should be opened ``Durability/unsynced``; it is synced after every `syncEvery` events
     /// (all enqueued batches committed first), and at the end: durable in steps of that size, like the peers' loads.
     static func load(_ media: MediaStore, _ inputs: [MediaStore.Input], batch: Int = 1_000, syncEvery: Int? = nil) throws -> Double {
         // As many events in flight as `reel append` keeps: one and a half of the store's largest group, so that group

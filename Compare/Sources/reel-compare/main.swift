@@ -153,10 +153,11 @@ try pg.exec("ANALYZE")
 try lite.exec("ANALYZE")
 
 do {
-    log("W3: Reel load, deferred durability synced every 50,000 events")
+    // Nothing synced but every 50,000 events (`.unsynced`: a scratch store, deleted afterwards).
+    log("W3: Reel load, synced every 50,000 events")
     let path = work + "/reel-deferred"
     var options = bulk
-    options.durability = .deferred
+    options.durability = .unsynced
     let deferred = try MediaStore.open(at: path, options: options)
     settleDisk()
     report.reelLoadDeferred = try ReelLoad.load(deferred, inputs, syncEvery: 50_000)
