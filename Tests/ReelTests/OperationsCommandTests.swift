@@ -359,6 +359,25 @@ import Testing
         try expectVerified(store)
     }
 
+    @Test("import into a store that exists but holds no event (the branch that opens it deferred) restores the export whole")
+    func importIntoExistingEmptyStore() throws {
+        let (_, store, _) = try productionWithCoda()
+        let target = temporaryStorePath()
+        defer { remove(store); remove(target) }
+        let export = try reel(["export", "--store", store]).stdout
+        let file = try temporaryFile(Data(export.utf8))
+        defer { remove(file) }
+        // An empty input still creates the store.
+        let empty = try append("", to: target)
+        try #require(empty.status == 0, "\(empty)")
+        try #require(FileManager.default.fileExists(atPath: target + "/data.mdb"))
+
+        let run = try reel(["import", "--store", target, file])
+        #expect(run.status == 0, "\(run)")
+        #expect(try reel(["export", "--store", target]).stdout == export)
+        try expectVerified(target)
+    }
+
     @Test("import into a non-empty store exits 1 and changes nothing")
     func importIntoNonEmptyStore() throws {
         let (_, store, _) = try productionWithCoda()
