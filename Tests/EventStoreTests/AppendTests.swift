@@ -159,6 +159,34 @@ struct AppendTests {
         }
     }
 
+    @Test("a large group sealed aside that fills the map midway runs again in a grown map: every batch lands once, the chain holds")
+    func sealedAsideMapFull() async throws {
+        let unhashed = Locked<Int>(0)
+        var options = StoreOptions()
+        options.initialMapSize = 1 << 20
+        try await withStore(projections: [SealWitness(unhashed: unhashed, readsHash: false), EventTypeIndex()], options: options) { store, _ in
+            try await store.append(sampleEvent(stream: "before"))
+            let before = store.environment.info().mapSize
+            // About 5 MB: the first attempt's transaction runs out of the 1 MiB map partway, after the sealer has been
+            // handed (and has sealed) some of its records; the second seals them again from the start.
+            let requests = (0..<10).map { batch in
+                AppendRequest(events: (0..<500).map { sampleEvent(stream: "m-\(($0 + batch) % 17)", size: 1_000) }, expected: [:])
+            }
+            let (head, outcomes) = GroupAppend(layout: store.layout, clock: Store.systemClock).commit(requests, events: 5_000, store.environment)
+            #expect(head == 5_001)
+            for (index, outcome) in outcomes.enumerated() {
+                #expect(try outcome.get().positions == Array(UInt64(2 + index * 500)...UInt64(1 + (index + 1) * 500)))
+            }
+            #expect(store.environment.info().mapSize > before, "the map grew during the group")
+            #expect(unhashed.withLock { $0 } > 0, "the group was folded with its hashes left to the sealer")
+            let stored = try store.events(from: 1, limit: 6_000)
+            #expect(stored.map(\.position) == Array(1...5_001))
+            #expect(stored.dropFirst().map(\.id) == requests.flatMap { $0.events.map(\.id) })
+            #expect(try store.read { try EventTypeIndex.positions(ofType: "sample.happened", in: $0) }.count == 5_001)
+            #expect(try store.verify().isEmpty, "every stored hash covers the one before it")
+        }
+    }
+
     @Test("a projection that reads hashes is given them in a large group")
     func hashesForReaders() async throws {
         let unhashed = Locked<Int>(0)
