@@ -104,18 +104,29 @@ public final class MediaStore: MediaQueries {
 
         public init() {}
 
-        /// What ``add(_:in:resolver:)`` did.
+        /// What ``add(_:in:resolver:skippingStored:)`` did.
         public enum Added: Sendable, Equatable {
             case added
             /// The input repeats an earlier one of the batch (same id and content): it was left out.
             case repeats(Int)
+            /// The store already holds the input's event (same id, stream, type and data), at this position and
+            /// version: it was left out, a no-op as a re-append of a stored event always is.
+            case stored(position: UInt64, version: UInt64)
         }
 
         /// Adds one input, or throws for it alone (the batch is unchanged): its stream cannot be resolved, its id
         /// repeats an earlier input with other content, or its expected version contradicts an earlier input's on the
         /// same stream. An `expected_version` counts the events of the stream before this input, earlier inputs of
         /// the batch included.
-        public mutating func add(_ input: Input, in media: MediaStore, resolver: inout StreamResolver) throws -> Added {
+        ///
+        /// - Parameter skippingStored: Look the input's id up in the store first: an event stored with the same
+        ///   content is left out (``Added/stored(position:version:)``), one stored with other content is an
+        ///   ``EventStoreError/idempotencyConflict(id:position:)``. Without it, a batch that mixes stored and new events
+        ///   fails as a whole when appended (``EventStoreError/partialDuplicate(id:position:)``). An event stored
+        ///   after the lookup, by another writer, still makes the append fail that way.
+        public mutating func add(
+            _ input: Input, in media: MediaStore, resolver: inout StreamResolver, skippingStored: Bool = false
+        ) throws -> Added {
             let event = try Self.newEvent(input, in: media, resolver: &resolver)
             let stream = event.stream
             if let earlier = byID[input.id] {
@@ -124,6 +135,13 @@ public final class MediaStore: MediaQueries {
                     throw EventStoreError.idempotencyConflict(id: input.id, position: 0)
                 }
                 return .repeats(earlier)
+            }
+            if skippingStored, let stored = try media.store.event(id: input.id) {
+                // The engine's rule for a re-appended event: the same stream, type and data.
+                guard stored.stream == event.stream, stored.type == event.type, stored.payload == event.payload else {
+                    throw EventStoreError.idempotencyConflict(id: input.id, position: stored.position)
+                }
+                return .stored(position: stored.position, version: stored.version)
             }
             let before = perStream[stream] ?? 0
             if case let .exactly(version) = input.expectedVersion {

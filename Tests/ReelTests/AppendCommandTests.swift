@@ -611,6 +611,39 @@ import Testing
         try expectVerified(store)
     }
 
+    @Test("--all-or-nothing with lines already stored counts them as duplicates and appends the others in one transaction")
+    func allOrNothingWithStoredLines() throws {
+        let store = temporaryStorePath()
+        defer { remove(store) }
+        let project = uuid(), projectEventID = uuid()
+        let first = [
+            inputLine("project.created", ["project_id": .string(project)], id: projectEventID),
+            inputLine("scene_image.saved", ["project_id": .string(project), "scene_index": 0, "image_url": "gs://x/0.png"], id: uuid()),
+        ]
+        #expect(try append(ndjson(first), to: store).stdout == summary(appended: 2, lastPosition: 2))
+        // The first run's file again, with new lines after and between: a re-run after a partial load.
+        let more = [
+            inputLine("scene_image.saved", ["project_id": .string(project), "scene_index": 1, "image_url": "gs://x/1.png"], id: uuid()),
+            inputLine("scene_image.saved", ["project_id": .string(project), "scene_index": 2, "image_url": "gs://x/2.png"], expectedVersion: 3),
+        ]
+        let rerun = try append(ndjson([first[0], more[0], first[1], more[1]]), to: store, ["--all-or-nothing"])
+        #expect(rerun.status == 0, "\(rerun)")
+        #expect(rerun.stdout == summary(appended: 2, duplicates: 2, lastPosition: 4), "\(rerun)")
+        #expect(rerun.stderr.isEmpty, "\(rerun)")
+        #expect(try readAll(store).count == 4)
+        // Every line stored already: nothing to write, all duplicates.
+        let again = try append(ndjson(first + [more[0]]), to: store, ["--all-or-nothing"])
+        #expect(again.status == 0 && again.stdout == summary(appended: 0, duplicates: 3, lastPosition: 3), "\(again)")
+        // A stored id with other content is still refused, and nothing of the file is written.
+        let changed = inputLine("project.created", ["project_id": .string(uuid())], id: projectEventID)
+        let conflict = try append(ndjson([inputLine("project.created", ["project_id": .string(uuid())]), changed]), to: store, ["--all-or-nothing"])
+        #expect(conflict.status == 1, "\(conflict)")
+        #expect(conflict.stdout == summary(appended: 0, rejected: 1, lastPosition: 4), "\(conflict)")
+        #expect(conflict.stderrLines.count == 1 && conflict.stderrLines.first?.hasPrefix("line 2: ") == true, "\(conflict)")
+        #expect(try readAll(store).count == 4, "nothing was written")
+        try expectVerified(store)
+    }
+
     /// Bad lines for `--all-or-nothing`, each built against a store that already holds one project (position 1).
     enum AtomicBadLine: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case malformed, ruleBroken, unknownImage, unknownScenelet, unknownShot, staleExpectedVersion, conflictingId
