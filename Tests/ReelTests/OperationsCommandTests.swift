@@ -679,10 +679,12 @@ import Testing
         #expect(json.stdoutLines == readLines.enumerated().filter { positions.contains($0.offset + 1) }.map(\.element), "\(json)")
         #expect(json.stdout.hasSuffix("\n"))
 
-        // A frame with no jobs: only its own events.
+        // A frame with no jobs: its own events, and the event of its story's stream that made it a scenelet's end frame.
         let end = try reel(["audit", "history", "--frame", p.endFrame, "--json", "--store", store])
         #expect(end.status == 0, "\(end)")
-        #expect(try parseLines(end.stdout).map { $0["type"] as? String } == ["frame.created"], "\(end)")
+        let endFrameEvents = events.filter { $0["stream"] as? String == "frame-\(p.endFrame)" || $0["type"] as? String == "scenelet.end_frame_set" }
+        #expect(endFrameEvents.map { $0["type"] as? String } == ["frame.created", "scenelet.end_frame_set"])
+        #expect(try parseLines(end.stdout).map { $0["position"] as? Int } == endFrameEvents.map { $0["position"] as? Int }, "\(end)")
         try expectVerified(store)
     }
 
@@ -769,6 +771,59 @@ import Testing
         #expect(sceneletHistory.status == 0, "\(sceneletHistory)")
         let sceneletPositions = try parseLines(sceneletHistory.stdout).compactMap { $0["position"] as? Int }
         #expect(sceneletPositions.contains(4) && sceneletPositions.contains(9), "scenelet.added and scenelet.removed: \(sceneletHistory)")
+        try expectVerified(store)
+    }
+
+    @Test("audit history lists the events of other streams that changed the entity without naming it there")
+    func historyOfTouchedEntities() throws {
+        let store = temporaryStorePath()
+        defer { remove(store) }
+        let (user, session, story, root, child, shot) = (uuid(), uuid(), uuid(), uuid(), uuid(), uuid())
+        let (first, second, job, image) = (uuid(), uuid(), uuid(), uuid())
+        let lines = [
+            inputLine("user.registered", ["user_id": .string(user), "email": "toucher@studio.example"]),  // 1
+            inputLine("session.created", ["session_id": .string(session), "user_id": .string(user), "title": "s"]),  // 2
+            inputLine("story.created", ["story_id": .string(story), "title": "Touched"]),  // 3
+            inputLine("scenelet.added", ["scenelet_id": .string(root), "story_id": .string(story), "content": ["text": "root"]]),  // 4
+            inputLine(
+                "scenelet.added",
+                ["scenelet_id": .string(child), "story_id": .string(story), "parent_id": .string(root), "content": ["text": "child"]]),  // 5
+            inputLine("shot.planned", ["shot_id": .string(shot), "scenelet_id": .string(child), "shot_index": 1]),  // 6
+            inputLine("frame.created", ["frame_id": .string(first), "shot_id": .string(shot), "frame_type": "key"]),  // 7
+            inputLine(
+                "frame.created",
+                ["frame_id": .string(second), "shot_id": .string(shot), "frame_type": "end", "previous_frame_id": .string(first)]),  // 8
+            inputLine("scenelet.end_frame_set", ["scenelet_id": .string(root), "frame_id": .string(first)]),  // 9
+            inputLine(
+                "generation_job.created",
+                ["job_id": .string(job), "user_id": .string(user), "session_id": .string(session), "frame_id": .string(first), "prompt": "p"]),  // 10
+            inputLine("generation_job.started", ["job_id": .string(job)]),  // 11
+            inputLine(
+                "image.generated",
+                ["image_id": .string(image), "job_id": .string(job), "generation_index": 1, "gcp_bucket_path": "b/1", "gcp_url": "gs://b/1"]),  // 12
+            // Removes the shot and both frames, and clears the root's end frame and the second frame's previous frame.
+            inputLine("scenelet.removed", ["scenelet_id": .string(child)]),  // 13
+        ]
+        let run = try append(ndjson(lines), to: store)
+        try #require(run.status == 0, "\(run)")
+
+        func positions(_ arguments: [String]) throws -> [Int] {
+            let history = try reel(["audit", "history"] + arguments + ["--json", "--store", store])
+            #expect(history.status == 0, "\(arguments): \(history)")
+            return try parseLines(history.stdout).compactMap { $0["position"] as? Int }
+        }
+        // Set as the root's end frame (9, in the story's stream), its job's events, removed with the child scenelet (13).
+        #expect(try positions(["--frame", first]) == [7, 9, 10, 11, 12, 13])
+        #expect(try positions(["--id", first]) == [7, 9, 10, 11, 12, 13], "--id of a frame is --frame")
+        #expect(try positions(["--id", second]) == [8, 13])
+        // Planned, given two frames (in the frames' streams), removed with its scenelet.
+        #expect(try positions(["--id", shot]) == [6, 7, 8, 13])
+        // Added, given a child, given an end frame, and that end frame cleared by the child's removal.
+        #expect(try positions(["--id", root]) == [4, 5, 9, 13])
+        // Created, and its image counted (in the job's stream).
+        #expect(try positions(["--id", session]) == [2, 12])
+        // Registered, and given a session (in the session's stream).
+        #expect(try positions(["--id", user]) == [1, 2])
         try expectVerified(store)
     }
 

@@ -19,7 +19,9 @@ public struct MediaProjection: Projection {
     /// with its error (`JobHead`), so a status change patches it and most reads decode no string.
     /// 6: a job's record keeps its reference images' URLs, and each `job-images` entry its image's URLs and time
     /// (`JobImageEntry`), so the job query reads no other record.
-    public let version: UInt32 = 6
+    /// 7: the add-only `entity-touches` index: the events that changed an entity from outside its own stream without
+    /// naming it there (cascades, cleared pointers, counts), so its history lists them.
+    public let version: UInt32 = 7
     /// The rules and records never look at the hash chain.
     public let readsHash = false
     public let databases = Tables.names.map { ProjectionDatabase($0) }
@@ -132,6 +134,12 @@ private struct Fold {
         if try !t.recordStream(of: id, stream, replacing: !checks, txn) { throw reject("\(what) id \(id.text) was used before") }
     }
 
+    /// Records that this event changed entity `id` from outside the entity's own stream without naming it there, for
+    /// the entity's history (`entity-touches`).
+    func touch(_ id: UUID, _ txn: borrowing Transaction) throws {
+        try t.put(t.entityTouches, Key(id).with(position), [], txn)
+    }
+
     /// Every event must be in the stream of the entity it belongs to (SPEC §3), or reads by stream would lie.
     func requireStream(_ entity: String, _ id: UUID) throws {
         // `<entity>-<uuid>`, compared without building the expected name.
@@ -223,6 +231,7 @@ private struct Fold {
         try create(SessionOwner(userID: e.userID), t.sessions, e.sessionID, "session", txn)
         let session = SessionRecord(title: e.title, createdAt: time, updatedAt: time, updatedPosition: position, imageCount: 0, thumbnailURL: nil)
         try t.put(session, e.sessionID, of: e.userID, txn)
+        try touch(e.userID, txn)  // one more of the user's sessions
     }
 
     /// A session given with a user: it must exist and belong to that user.
@@ -241,6 +250,7 @@ private struct Fold {
         )
         try create(record, t.referenceImages, e.referenceImageID, "reference image", txn)
         try t.put(t.userReferenceImages, Key(e.userID).with(position), id: e.referenceImageID, txn)
+        try touch(e.userID, txn)  // one more of the user's reference images
     }
 
     func jobCreated(_ e: GenerationJobCreated, _ txn: borrowing Transaction) throws {
@@ -330,6 +340,7 @@ private struct Fold {
             // The newest image is the session's earliest only when the session was empty.
             if session.thumbnailURL == nil { session.thumbnailURL = e.gcpURL }
             try t.put(session, sessionID, of: job.userID, txn)
+            try touch(sessionID, txn)
         }
     }
 
@@ -352,6 +363,7 @@ private struct Fold {
                 try t.read(t.images, first, txn, ImageRecord.gcpURL)
             }
             try t.put(session, sessionID, of: userID, txn)
+            try touch(sessionID, txn)
         }
     }
 
@@ -440,10 +452,12 @@ private struct Fold {
         let shotID = shot.id
         for frameID in try t.ids(t.shotFrames, prefix: Key(shotID), txn) {
             guard let frame = try t.record(FrameRecord.self, t.frames, frameID, txn) else { continue }
+            try touch(frameID, txn)
             for sceneletID in try t.members(t.endFrameRefs, prefix: Key(frameID), txn) {
                 if var scenelet = try t.scenelet(sceneletID, txn) {
                     scenelet.endFrameID = nil
                     try t.put(scenelet, new: false, txn)
+                    try touch(sceneletID, txn)
                 }
                 try t.delete(t.endFrameRefs, Key(frameID).with(sceneletID), txn)
             }
@@ -451,6 +465,7 @@ private struct Fold {
                 if var next = try t.record(FrameRecord.self, t.frames, nextID, txn) {
                     next.previousFrameID = nil
                     try t.put(next, t.frames, nextID, txn)
+                    try touch(nextID, txn)
                 }
                 try t.delete(t.previousFrameRefs, Key(frameID).with(nextID), txn)
             }
@@ -461,6 +476,7 @@ private struct Fold {
             try t.delete(t.frames, frameID, txn)
         }
         try t.delete(shot, txn)
+        try touch(shotID, txn)
     }
 
     func endFrameSet(_ e: SceneletEndFrameSet, _ txn: borrowing Transaction) throws {
@@ -473,10 +489,14 @@ private struct Fold {
                 "frame \(e.frameID.text) belongs to story \(frame.storyID.text), scenelet \(e.sceneletID.text) to story \(scenelet.storyID.text)"
             )
         }
-        if let old = scenelet.endFrameID { try t.delete(t.endFrameRefs, Key(old).with(e.sceneletID), txn) }
+        if let old = scenelet.endFrameID {
+            try t.delete(t.endFrameRefs, Key(old).with(e.sceneletID), txn)
+            if old != e.frameID { try touch(old, txn) }  // no longer the scenelet's end frame
+        }
         scenelet.endFrameID = e.frameID
         try t.put(scenelet, new: false, txn)
         try t.put(t.endFrameRefs, Key(e.frameID).with(e.sceneletID), [], txn)
+        try touch(e.frameID, txn)
     }
 
     func shotPlanned(_ e: ShotPlanned, _ txn: borrowing Transaction) throws {
@@ -512,6 +532,7 @@ private struct Fold {
         try t.put(frame, t.frames, e.frameID, txn)
         try t.put(t.shotFrameTypes, typeKey, id: e.frameID, txn)
         try t.put(t.shotFrames, Key(e.shotID).with(position), id: e.frameID, txn)
+        try touch(e.shotID, txn)  // one more of the shot's frames
     }
 
     func frameApproved(_ e: FrameApproved, _ txn: borrowing Transaction) throws {

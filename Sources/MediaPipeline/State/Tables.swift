@@ -33,13 +33,18 @@ final class Tables: Sendable {
     /// Add-only: the stream of every image, scenelet, shot and frame ever created, kept when the entity is removed —
     /// so its id is never reused and its history can still be found.
     let entityStreams: Database
+    /// Add-only, keyed `entity id ‖ position`: the events that changed an entity from outside its own stream without
+    /// naming it there, for its history (``MediaStore/history(id:)``) — a frame set as a scenelet's end frame, shots
+    /// and frames removed with their scenelet, pointers at them cleared, a shot given a frame, a session's images
+    /// counted, a user given a session or a reference image.
+    let entityTouches: Database
 
     static let names = [
         "users", "emails", "sessions", "user-sessions", "session-images", "session-images-by-time",
         "reference-images", "user-reference-images", "jobs", "jobs-by-status", "job-images", "images",
         "projects", "scene-images", "stories", "scenelets", "story-scenelets", "scenelet-children", "shots", "story-shots",
         "frames", "shot-frames", "shot-frame-types", "frame-jobs", "end-frame-refs", "previous-frame-refs",
-        "entity-streams",
+        "entity-streams", "entity-touches",
     ]
 
     init(_ d: ProjectionDatabases) {
@@ -52,6 +57,7 @@ final class Tables: Sendable {
         (frames, shotFrames, shotFrameTypes, frameJobs) = (d["frames"], d["shot-frames"], d["shot-frame-types"], d["frame-jobs"])
         (endFrameRefs, previousFrameRefs) = (d["end-frame-refs"], d["previous-frame-refs"])
         entityStreams = d["entity-streams"]
+        entityTouches = d["entity-touches"]
     }
 
     // MARK: Records
