@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "LMDB", "reel-test-driver"]),
         .testTarget(name: "MediaPipelineTests", dependencies: ["MediaPipeline", "EventStore", "LMDB"]),
         // End-to-end tests of the built `reel` binary, run as a real process.
-        .testTarget(name: "ReelTests", dependencies: ["reel", "reel-test-driver"]),
+        .testTarget(name: "ReelTests", dependencies: ["reel", "reel-test-driver", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]
 )
