@@ -12,7 +12,7 @@ struct Rebuild: AsyncParsableCommand {
     @Option(help: "Only this projection (media, event-types).") var projection: String?
 
     func run() async throws {
-        let media = try openStore(location, readOnly: false)
+        let media = try openStore(location, readOnly: false, existing: true)
         let progress = isatty(2) == 1
         let started = Date()
         let rebuilt: [String]

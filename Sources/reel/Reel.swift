@@ -111,9 +111,16 @@ func warn(_ message: String) {
 
 /// Opens the media store for a command, turning a failure to open into exit 3 with the reason on stderr. Commands
 /// that only read open read-only and never create a store.
+///
+/// - Parameter existing: The command works on a store that must exist already (as a read-only one does): a writable
+///   open would otherwise create an empty store at a mistyped path.
 func openStore(
-    _ location: StoreLocation, readOnly: Bool, durability: Durability = .synced, maxEventsPerGroup: Int? = nil
+    _ location: StoreLocation, readOnly: Bool, existing: Bool = false, durability: Durability = .synced, maxEventsPerGroup: Int? = nil
 ) throws -> MediaStore {
+    if existing, !readOnly, !FileManager.default.fileExists(atPath: (location.path as NSString).appendingPathComponent("data.mdb")) {
+        warn("reel: cannot open the store at \(location.path): \(EventStoreError.notAStore(path: location.path, reason: "no data.mdb in it"))")
+        throw Exit.cannotOpen
+    }
     var options = StoreOptions()
     options.readOnly = readOnly
     options.durability = durability

@@ -4,16 +4,20 @@ import Testing
 /// The command line's contract (SPEC §5): where the store is, and the exit codes — 0 success; 1 rejected input,
 /// unknown id or failed check; 2 usage error; 3 the store cannot be opened.
 @Suite struct CommandLineTests {
-    /// Read-only commands.
+    /// Commands that work on a store that exists: the read-only ones, and `rebuild` (which writes, but must not make a
+    /// new empty store at a mistyped path).
     static let readers: [[String]] = [
         ["query", "jobs", "--status", "pending"],
         ["query", "job", "--job", "00000000-0000-4000-8000-000000000001"],
         ["read"],
         ["read", "--limit", "1"],
         ["verify"],
+        ["stats"],
+        ["export"],
+        ["rebuild"],
     ]
 
-    @Test("read-only commands on a path without a store exit 3 and create nothing", arguments: readers)
+    @Test("read-only commands and rebuild on a path without a store exit 3 and create nothing", arguments: readers)
     func readersOnMissingStore(_ command: [String]) throws {
         let store = temporaryStorePath()
         defer { remove(store) }
@@ -24,7 +28,7 @@ import Testing
         #expect(!exists(store), "no store was created")
     }
 
-    @Test("read-only commands on an empty directory exit 3 and leave it empty", arguments: readers)
+    @Test("read-only commands and rebuild on an empty directory exit 3 and leave it empty", arguments: readers)
     func readersOnEmptyDirectory(_ command: [String]) throws {
         let store = temporaryStorePath()
         defer { remove(store) }
@@ -35,7 +39,7 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: store) == ["README.txt"])
     }
 
-    @Test("read-only commands through REEL_STORE on a missing store exit 3 and create nothing", arguments: readers)
+    @Test("read-only commands and rebuild through REEL_STORE on a missing store exit 3 and create nothing", arguments: readers)
     func readersOnMissingStoreFromEnvironment(_ command: [String]) throws {
         let store = temporaryStorePath()
         defer { remove(store) }
