@@ -15,8 +15,11 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         guard writers > 0, images > 0 else { throw ValidationError("--writers and --images must be positive") }
         let media = try openStore(location, readOnly: false)
-        var production = Production(media: media)
-        print("Reel demo: building a production in \(location.path)\n")
+        // Run again on the same store, the demo adds a second production beside the first: its users need emails of
+        // their own (an email is registered once).
+        let before = try media.store.head()
+        var production = Production(media: media, emailTag: before == 0 ? nil : String(UUID().lowercased.prefix(8)))
+        print("Reel demo: building a production in \(location.path)\(before == 0 ? "" : ", beside the \(before) events already there")\n")
 
         let clock = ContinuousClock()
         let started = clock.now
@@ -24,16 +27,16 @@ struct Demo: AsyncParsableCommand {
         try await production.story()
         try await production.frameReviews()
         try await production.sessions()
-        let sequential = try media.store.head()
+        let sequential = try media.store.head() - before
         let sequentialTime = started.duration(to: clock.now)
         let projectStart = clock.now
         let project = try await production.project(writers: writers, imagesEach: images)
         let projectTime = projectStart.duration(to: clock.now)
         let head = try media.store.head()
 
-        print("Built \(head) events:")
+        print("Built \(head - before) events:")
         print("  \(sequential) events of users, sessions, a story, shots, frames and jobs, one durable append at a time, \(rate(Int(sequential), sequentialTime))")
-        print("  \(Int(head - sequential)) scene images from \(writers) concurrent writers into one project, \(rate(Int(head - sequential), projectTime)), every one durable\n")
+        print("  \(Int(head - before - sequential)) scene images from \(writers) concurrent writers into one project, \(rate(Int(head - sequential), projectTime)), every one durable\n")
         try production.show(project: project)
         let problems = try media.store.verify() + media.store.verifyProjections()
         print("\nIntegrity (hash chain, gapless positions and versions, indexes, every projection against a fresh fold): \(problems.isEmpty ? "OK" : "\(problems.count) problems")")
@@ -66,15 +69,21 @@ struct Production {
     var frames: [UUID] = []
     var approvedFrame = UUID()
     var sessionIDs: [UUID] = []
+    /// Added to the users' emails (`mara+tag@…`) when the store holds an earlier production.
+    let emailTag: String?
 
-    init(media: MediaStore) { self.media = media }
+    init(media: MediaStore, emailTag: String? = nil) {
+        self.media = media
+        self.emailTag = emailTag
+    }
 
     private func append(_ event: DomainEvent, by actor: String, correlation: String) async throws {
         try await media.append(event, metadata: EventMetadata(actor: actor, correlationID: correlation))
     }
 
     mutating func cast() async throws {
-        for (id, email) in [(director, "mara@lighthouse.film"), (artist, "ivo@lighthouse.film"), (reviewer, "june@lighthouse.film")] {
+        for (id, name) in [(director, "mara"), (artist, "ivo"), (reviewer, "june")] {
+            let email = "\(name)\(emailTag.map { "+\($0)" } ?? "")@lighthouse.film"
             try await append(.userRegistered(UserRegistered(userID: id, email: email)), by: "admin", correlation: "onboarding")
         }
     }

@@ -20,6 +20,16 @@ import Testing
         #expect(!run.stdout.isEmpty, "\(run)")
         #expect(Date().timeIntervalSince(started) < 60, "the demo took \(Date().timeIntervalSince(started)) s")
         #expect(try readAll(store, ["--limit", "1"]).count == 1, "the demo wrote events")
+        let first = try readAll(store).count
+        #expect(run.stdout.contains("Built \(first) events"), "\(run)")
+
+        // Again on the same store: a second production beside the first (its users registered under emails of their
+        // own), counted on its own.
+        let again = try reel(arguments)
+        #expect(again.status == 0, "\(again)")
+        #expect(again.stdout.contains("beside the \(first) events already there"), "\(again)")
+        let second = try readAll(store).count - first
+        #expect(second > 0 && again.stdout.contains("Built \(second) events"), "\(again)")
         try expectVerified(store)
     }
 }
