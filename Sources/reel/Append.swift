@@ -112,7 +112,7 @@ struct Append: AsyncParsableCommand {
             tally.waitForRoom(lines: Self.window, bytes: size)
             // The store failed (a full disk): the lines after this one would fail the same way. Stop reading.
             if tally.storeFailure != nil { throw StopReading() }
-            tally.started(bytes: size)
+            tally.started(number, bytes: size)
             media.store.enqueue(prepared.0, expected: prepared.1) { outcome in
                 tally.finished(number, outcome, bytes: size)
             }
@@ -175,7 +175,7 @@ struct Append: AsyncParsableCommand {
     }
 }
 
-/// Counts outcomes and lines in flight; prints each rejection on stderr naming its line.
+/// Counts outcomes and lines in flight; prints each rejection on stderr naming its line, in line order.
 final class Tally: Sendable {
     private struct State {
         var appended = 0
@@ -184,6 +184,24 @@ final class Tally: Sendable {
         var lastPosition: UInt64 = 0
         /// The first line the store itself failed (a full disk), and how.
         var storeFailure: (line: Int, error: EventStoreError)?
+        /// The lines queued and not answered yet, in the order queued (ascending), from `oldest` on.
+        var queued: [Int] = []
+        var oldest = 0
+        /// Rejections found while reading a line after lines still in flight: held until those are answered, so that
+        /// stderr lists rejections in line order (the writer answers lines in the order queued).
+        var held: [(line: Int, message: String)] = []
+
+        /// The first line still waiting for the writer, if any.
+        var firstQueued: Int? { oldest < queued.count ? queued[oldest] : nil }
+
+        /// Prints the held rejections of lines before the first one in flight (all of them when none is).
+        mutating func release() {
+            let bound = firstQueued ?? .max
+            guard let first = held.first, first.line < bound else { return }
+            let ready = held.prefix { $0.line < bound }
+            for (line, message) in ready { warn("line \(line): \(message)") }
+            held.removeFirst(ready.count)
+        }
     }
 
     var storeFailure: (line: Int, error: EventStoreError)? { state.withLock { $0.storeFailure } }
@@ -203,11 +221,19 @@ final class Tally: Sendable {
     init(byteWindow: Int = .max) { self.byteWindow = byteWindow }
 
     func reject(_ line: Int, _ message: String) {
-        state.withLock { $0.rejected += 1 }
-        warn("line \(line): \(message)")
+        state.withLock { state in
+            state.rejected += 1
+            if let first = state.firstQueued, first < line {
+                state.held.append((line, message))  // lines are read in order: `held` stays sorted
+            } else {
+                warn("line \(line): \(message)")
+            }
+        }
     }
 
-    func started(bytes: Int) {
+    /// Line `line` (of `bytes` bytes) was queued for the writer.
+    func started(_ line: Int, bytes: Int) {
+        state.withLock { $0.queued.append(line) }
         room.lock()
         inFlight += 1
         inFlightBytes += bytes
@@ -231,6 +257,19 @@ final class Tally: Sendable {
             }
         case let .failure(error):
             reject(line, "\(error)")
+        }
+        state.withLock { state in
+            guard let index = state.queued[state.oldest...].firstIndex(of: line) else { return }
+            if index == state.oldest {
+                state.oldest += 1
+            } else {
+                state.queued.remove(at: index)  // answered out of order: not expected of the one writer, but harmless
+            }
+            if state.oldest > 4_096, state.oldest * 2 > state.queued.count {
+                state.queued.removeFirst(state.oldest)
+                state.oldest = 0
+            }
+            state.release()
         }
         room.lock()
         inFlight -= 1
@@ -259,7 +298,8 @@ final class Tally: Sendable {
 
     func summary(head: UInt64?) -> (appended: Int, duplicates: Int, rejected: Int, lastPosition: UInt64) {
         state.withLock { state in
-            (state.appended, state.duplicates, state.rejected, state.lastPosition == 0 ? head ?? 0 : state.lastPosition)
+            state.release()
+            return (state.appended, state.duplicates, state.rejected, state.lastPosition == 0 ? head ?? 0 : state.lastPosition)
         }
     }
 }

@@ -849,4 +849,32 @@ import Testing
         #expect((scenes.first?["image_urls"] as? [String])?.prefix(2) == ["gs://x/0.png", "gs://x/40.png"])
         try expectVerified(store)
     }
+
+    @Test("rejections come out on stderr in line order, whether found while reading a line or when the writer folds it")
+    func rejectionsInLineOrder() throws {
+        let store = temporaryStorePath()
+        defer { remove(store) }
+        let project = uuid()
+        var lines = [inputLine("project.created", ["project_id": .string(project)])]
+        var expected: [Int] = []
+        for n in 0..<3_000 {
+            switch n % 7 {
+            case 3:  // an image that does not exist: its stream cannot be found, so the line is refused as it is read
+                lines.append(inputLine("image.deleted", ["image_id": .string(uuid())]))
+                expected.append(lines.count)
+            case 5:  // a rule the writer checks as it folds the line
+                lines.append(inputLine("scene_image.saved", ["project_id": .string(project), "scene_index": .int(-1 - n), "image_url": "u"]))
+                expected.append(lines.count)
+            default:
+                lines.append(inputLine("scene_image.saved", ["project_id": .string(project), "scene_index": .int(n), "image_url": "u"]))
+            }
+        }
+        let run = try append(ndjson(lines), to: store)
+        #expect(run.status == 1)
+        #expect(run.stdout == summary(appended: lines.count - expected.count, rejected: expected.count, lastPosition: lines.count - expected.count))
+        let reported = run.stderrLines.compactMap { $0.firstMatch(of: #/^line (\d+): /#).map { Int($0.1)! } }
+        #expect(reported.count == run.stderrLines.count, "every stderr line names its input line: \(run.stderrLines.prefix(3))")
+        #expect(reported == expected, "first lines reported: \(reported.prefix(8))")
+        try expectVerified(store)
+    }
 }
