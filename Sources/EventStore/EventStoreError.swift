@@ -29,6 +29,9 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
     /// A read-only open found a projection built by another version of its fold than this program's: its databases
     /// may not mean what this program reads them as. A writable open rebuilds it.
     case projectionOutdated(name: String, built: UInt32, current: UInt32)
+    /// A read-only open found no databases of a registered projection (`missing` names the first one looked for): the
+    /// store was never opened writable with it. A writable open builds it.
+    case projectionNotBuilt(name: String, missing: String)
     /// LMDB failed; the underlying error says what and how to remedy it.
     case storage(LMDBError)
 
@@ -52,6 +55,9 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case let .projectionOutdated(name, built, current):
             "projection \(name) was built by version \(built) of its fold and this program has version \(current); open the store "
                 + "writable once (any writing command, such as `reel rebuild`) to rebuild it"
+        case let .projectionNotBuilt(name, missing):
+            "projection \(name) has not been built in this store (\(missing)); open the store writable once (any writing "
+                + "command, such as `reel rebuild`) to build it"
         case let .storage(error): error.description
         }
     }

@@ -19,6 +19,9 @@ struct Layout: Sendable {
     /// projection name → checkpoint position (u64) ‖ projection version (u32).
     let checkpoints: Database
     let projections: [RegisteredProjection]
+    /// Projections registered but not served by a read-only open, and why: their databases are missing (the store
+    /// never folded them) or were built by another version of their fold. A writable open builds them.
+    private(set) var unavailable: [String: EventStoreError] = [:]
 
     /// Versions 64, 128, … of each stream are indexed in `reel.stream-events`; the others are reached by following the
     /// records' back links from the next indexed version (or the stream's head). One dense per-stream index would dirty
@@ -32,7 +35,8 @@ struct Layout: Sendable {
         "proj.\(projection).\(database)\(generation)"
     }
 
-    /// Opens every database, creating what is missing unless read-only.
+    /// Opens every database, creating what is missing unless read-only. Read-only, a projection whose databases are
+    /// missing is left out and listed in ``unavailable``.
     init(txn: borrowing Transaction, projections: [any Projection], create: Bool) throws {
         let flags: DatabaseFlags = create ? .create : []
         meta = try txn.openDatabase("reel.meta", flags: flags)
@@ -42,21 +46,42 @@ struct Layout: Sendable {
         ids = try txn.openDatabase("reel.ids", flags: flags)
         checkpoints = try txn.openDatabase("reel.checkpoints", flags: flags)
         var registered: [RegisteredProjection] = []
+        var unavailable: [String: EventStoreError] = [:]
         var seen = Set<String>()
         for projection in projections {
             precondition(seen.insert(projection.name).inserted, "two projections are named \(projection.name)")
             var generations: [ProjectionDatabases] = []
-            for suffix in RegisteredProjection.generationSuffixes {
-                var handles: [String: Database] = [:]
-                for spec in projection.databases {
-                    let name = Self.projectionDatabaseName(projection.name, spec.name, generation: suffix)
-                    handles[spec.name] = try txn.openDatabase(name, flags: create ? spec.flags.union(.create) : spec.flags)
+            do {
+                for suffix in RegisteredProjection.generationSuffixes {
+                    var handles: [String: Database] = [:]
+                    for spec in projection.databases {
+                        let name = Self.projectionDatabaseName(projection.name, spec.name, generation: suffix)
+                        handles[spec.name] = try txn.openDatabase(name, flags: create ? spec.flags.union(.create) : spec.flags)
+                    }
+                    generations.append(ProjectionDatabases(handles: handles))
                 }
-                generations.append(ProjectionDatabases(handles: handles))
+            } catch let error as LMDBError where !create && error.kind == .notFound {
+                unavailable[projection.name] = .projectionNotBuilt(name: projection.name, missing: error.operation)
+                continue
             }
             registered.append(RegisteredProjection(projection: projection, generations: generations))
         }
         self.projections = registered
+        self.unavailable = unavailable
+    }
+
+    /// This layout without the projections in `reasons`, which say why each is left out.
+    func excluding(_ reasons: [String: EventStoreError]) -> Layout {
+        var layout = Layout(copying: self, projections: projections.filter { reasons[$0.name] == nil })
+        layout.unavailable.merge(reasons) { first, _ in first }
+        return layout
+    }
+
+    private init(copying other: Layout, projections: [RegisteredProjection]) {
+        (meta, log, streams, streamEvents, ids, checkpoints) =
+            (other.meta, other.log, other.streams, other.streamEvents, other.ids, other.checkpoints)
+        self.projections = projections
+        unavailable = other.unavailable
     }
 }
 

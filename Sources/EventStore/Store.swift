@@ -101,7 +101,7 @@ public final class Store: Sendable {
         environmentOptions.noSync = options.durability == .unsynced
         environmentOptions.disposable = options.durability == .disposable
         let environment: Environment
-        let layout: Layout
+        var layout: Layout
         do {
             environment = try Environment(path: path, options: environmentOptions)
             layout = try environment.openDatabases { txn in
@@ -125,22 +125,26 @@ public final class Store: Sendable {
                 throw EventStoreError.storage(error)
             }
         }
+        if options.readOnly {
+            // A projection whose fold changed is rebuilt by a writable open; a read-only one must not read it. The rest
+            // of the store (the log, the other projections) is served; a query of it throws why.
+            let outdated = try environment.read { txn in
+                try layout.projections.reduce(into: [String: EventStoreError]()) { outdated, registered in
+                    guard let checkpoint = try layout.checkpoint(of: registered.name, txn) else { return }
+                    if checkpoint.version != registered.projection.version {
+                        outdated[registered.name] = .projectionOutdated(
+                            name: registered.name, built: checkpoint.version, current: registered.projection.version)
+                    }
+                }
+            }
+            if !outdated.isEmpty { layout = layout.excluding(outdated) }
+        }
         self.environment = environment
         self.layout = layout
         let head = try environment.read { try layout.head($0) }.position
         notifier = CommitNotifier(head: head)
         let append = GroupAppend(layout: layout, clock: clock)
         if options.readOnly {
-            // A projection whose fold changed is rebuilt by a writable open; a read-only one must not read it.
-            try environment.read { txn in
-                for registered in layout.projections {
-                    guard let checkpoint = try layout.checkpoint(of: registered.name, txn) else { continue }
-                    if checkpoint.version != registered.projection.version {
-                        throw EventStoreError.projectionOutdated(
-                            name: registered.name, built: checkpoint.version, current: registered.projection.version)
-                    }
-                }
-            }
             writer = nil
         } else {
             try Self.catchUp(layout.projections, append: append, environment: environment, chunk: options.rebuildChunk)

@@ -41,6 +41,14 @@ extension Store {
     ///
     /// Reads the live store only (it works on a read-only store and appends go on meanwhile).
     public func verifyProjections() throws -> [IntegrityProblem] {
+        // Registered projections a read-only open cannot serve are not checked, and say so.
+        let unchecked = layout.unavailable.sorted { $0.key < $1.key }.map { name, reason in
+            IntegrityProblem(location: .projection(name), message: "not checked: \(reason)")
+        }
+        return try unchecked + verifyServedProjections()
+    }
+
+    private func verifyServedProjections() throws -> [IntegrityProblem] {
         guard !layout.projections.isEmpty else { return [] }
         do {
             let scratch = try ScratchFold(layout.projections, of: environment, layout: layout, chunk: options.rebuildChunk, name: "reel-verify")

@@ -234,6 +234,37 @@ public final class Environment: @unchecked Sendable {
         if rc != 0 { throw Diagnosis.diskFull(LMDBError(code: rc, operation: "mdb_env_sync"), path: path) }
     }
 
+    /// Writes a copy of the environment as of one snapshot (`mdb_env_copy2`) into `directory`, which must exist and
+    /// hold no `data.mdb`, and syncs it to disk before returning. Writers go on meanwhile (LMDB blocks them only while
+    /// it copies the meta pages); the copy's read transaction pins the pages of its snapshot, so under heavy writes
+    /// the file may grow while it runs, and a map resize of this process waits for it.
+    ///
+    /// - Parameter compact: Leave out free pages and number the pages in order (`MDB_CP_COMPACT`): a smaller file, at
+    ///   more CPU.
+    public func copy(to directory: String, compact: Bool) throws {
+        gate.enterShared()
+        defer { gate.leaveShared() }
+        if isClosed { throw closedError("mdb_env_copy2") }
+        let file = (directory as NSString).appendingPathComponent("data.mdb")
+        let rc = mdb_env_copy2(handle, directory, compact ? UInt32(MDB_CP_COMPACT) : 0)
+        if rc != 0 {
+            let detail: String? =
+                switch rc {
+                case EEXIST: "\(file) exists already: a copy never replaces a file"
+                case ENOSPC, EDQUOT: "no room for the copy on the disk holding \(directory); remove its partial data.mdb before trying again"
+                default: nil
+                }
+            throw LMDBError(code: rc, operation: "mdb_env_copy2(\(directory))", detail: detail)
+        }
+        // LMDB writes the copy (with O_DIRECT where it can) but does not sync it: the file, then the directory entry.
+        for (path, flags) in [(file, O_RDONLY), (directory, O_RDONLY | O_DIRECTORY)] {
+            let fd = open(path, flags)
+            guard fd >= 0 else { throw LMDBError(code: errno, operation: "open(\(path))") }
+            defer { _ = Foundation.close(fd) }
+            guard fsync(fd) == 0 else { throw LMDBError(code: errno, operation: "fsync(\(path))") }
+        }
+    }
+
     /// Size facts of the environment.
     public func info() -> EnvironmentInfo {
         gate.enterShared()

@@ -11,7 +11,7 @@ struct Reel: AsyncParsableCommand {
         commandName: "reel",
         abstract: "An embedded, event-sourced store for generative-media pipelines, on LMDB.",
         subcommands: [
-            Demo.self, Append.self, Read.self, Query.self, Audit.self, Replay.self, Rebuild.self, Export.self, Import.self, Stats.self,
+            Demo.self, Append.self, Read.self, Query.self, Audit.self, Replay.self, Rebuild.self, Export.self, Import.self, Backup.self, Stats.self,
             Verify.self,
         ]
     )
@@ -71,7 +71,8 @@ extension EventStoreError {
         switch self {
         // A key or value LMDB finds too long fails only the batch that carried it; the store is fine.
         case let .storage(error): error.kind != .badValueSize
-        case .damaged, .notAStore, .newerFormat, .corruptRecord: true
+        // A projection this build cannot read until a writable open refolds it: the store cannot serve the command.
+        case .damaged, .notAStore, .newerFormat, .corruptRecord, .projectionOutdated, .projectionNotBuilt: true
         default: false
         }
     }

@@ -125,6 +125,25 @@ struct ProjectionTests {
             try store.close()
         }
         do {
+            // Read-only, a projection the store has never folded cannot be built: the log is served, the projection's
+            // queries say why they cannot be, and the audit says it was not checked.
+            var readOnly = StoreOptions()
+            readOnly.readOnly = true
+            let reader = try Store.open(at: directory.path, projections: [RejectingCounter()], options: readOnly)
+            #expect(try reader.head() == 50)
+            #expect(try reader.events(from: 1, limit: 100).count == 50)
+            #expect(throws: EventStoreError.projectionNotBuilt(name: "counter", missing: "mdb_dbi_open(proj.counter.counts)")) {
+                try RejectingCounter.count("good", in: reader)
+            }
+            let unchecked = try reader.verifyProjections()
+            #expect(unchecked.map(\.description) == [
+                "projection counter: not checked: projection counter has not been built in this store (mdb_dbi_open(proj.counter.counts)); "
+                    + "open the store writable once (any writing command, such as `reel rebuild`) to build it"
+            ])
+            #expect(try reader.verify().isEmpty, "the log itself is sound")
+            try reader.close()
+        }
+        do {
             let store = try Store.open(at: directory.path, projections: [RejectingCounter(), EventTypeIndex()], options: {
                 var options = StoreOptions()
                 options.rebuildChunk = 7
@@ -147,11 +166,18 @@ struct ProjectionTests {
                 try txn.put(databases["counts"], key, BigEndian.bytes(count + 1))
             }
         }
-        // Read-only, the store cannot rebuild it: it refuses to serve version 1's databases to version 2's code.
+        // Read-only, the store cannot rebuild it: it refuses to serve version 1's databases to version 2's code, and
+        // serves the rest.
         var readOnly = StoreOptions()
         readOnly.readOnly = true
-        #expect(throws: EventStoreError.projectionOutdated(name: "counter", built: 1, current: 2)) {
-            try Store.open(at: directory.path, projections: [CounterV2()], options: readOnly)
+        do {
+            let outdated = try Store.open(at: directory.path, projections: [CounterV2(), EventTypeIndex()], options: readOnly)
+            #expect(throws: EventStoreError.projectionOutdated(name: "counter", built: 1, current: 2)) {
+                try RejectingCounter.count("other", in: outdated)
+            }
+            #expect(try outdated.read { try EventTypeIndex.positions(ofType: "other", in: $0) }.count == 30)
+            #expect(try outdated.verifyProjections().map(\.location) == [.projection("counter")])
+            try outdated.close()
         }
         let store = try Store.open(at: directory.path, projections: [CounterV2()])
         #expect(try RejectingCounter.count("good", in: store) == 0, "version 1's data is gone")
