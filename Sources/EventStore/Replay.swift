@@ -17,6 +17,8 @@ extension Store {
     public func replay(through position: UInt64) throws -> Store {
         let head = try self.head()
         guard position <= head else { throw EventStoreError.invalidBatch("position \(position) is beyond the head \(head)") }
+        // The new store registers every projection: one this read-only open cannot serve would be missing from it.
+        if let (_, reason) = layout.unavailable.min(by: { $0.key < $1.key }) { throw reason }
         let projections = layout.projections.map(\.projection)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-replay-\(UUID().uuidString)").path
         var target: Environment?
@@ -142,14 +144,17 @@ public final class ProjectionReplay: Sendable {
     /// How many streams had events by then.
     public let streams: Int
     private let scratch: ScratchFold
+    /// Registered projections the store could not serve (see ``Layout/unavailable``), which were not folded.
+    private let unavailable: [String: EventStoreError]
 
-    init(position: UInt64, streams: Int, scratch: ScratchFold) {
-        (self.position, self.streams, self.scratch) = (position, streams, scratch)
+    init(position: UInt64, streams: Int, scratch: ScratchFold, unavailable: [String: EventStoreError]) {
+        (self.position, self.streams, self.scratch, self.unavailable) = (position, streams, scratch, unavailable)
     }
 
     /// Lends a read transaction of a projection's databases to a query, as ``Snapshot/query(_:_:)`` does.
     public func query<R>(_ projection: String, _ body: (borrowing Transaction, ProjectionDatabases) throws -> R) throws -> R {
         guard let part = scratch.parts.first(where: { $0.registered.name == projection }) else {
+            if let reason = unavailable[projection] { throw reason }
             preconditionFailure("no projection named \(projection) is registered with this store")
         }
         do {
@@ -179,7 +184,7 @@ extension Store {
         }
         do {
             let streams = try scratch.fold(from: environment, layout: layout, through: position)
-            return ProjectionReplay(position: position, streams: streams, scratch: scratch)
+            return ProjectionReplay(position: position, streams: streams, scratch: scratch, unavailable: layout.unavailable)
         } catch {
             scratch.remove()
             if let refused = error as? ScratchFold.Refused { throw EventStoreError.wrap(refused.error) }

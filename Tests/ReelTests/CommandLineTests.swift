@@ -48,6 +48,39 @@ import Testing
         #expect(!exists(store))
     }
 
+    @Test("a store without the media projection (written through the library): read, export, stats and backup work; query and replay exit 3 saying what to do; verify reports it unchecked")
+    func storeWithoutMediaProjection() throws {
+        let store = temporaryStorePath()
+        defer { remove(store) }
+        // The test driver appends through the engine with the event-type index only.
+        let driver = Process()
+        driver.executableURL = URL(fileURLWithPath: builtExecutable("reel-test-driver"))
+        driver.arguments = ["append", store, "40", "engine", "10"]
+        driver.standardOutput = FileHandle.nullDevice
+        try driver.run()
+        driver.waitUntilExit()
+        try #require(driver.terminationStatus == 0)
+
+        let read = try reel(["read", "--store", store])
+        #expect(read.status == 0 && read.stdoutLines.count == 40, "\(read)")
+        #expect(try reel(["export", "--store", store]).stdoutLines.count == 40)
+        let stats = try reel(["stats", "--store", store])
+        #expect(stats.status == 0 && stats.stdout.contains("driver.appended"), "\(stats)")
+        let copy = temporaryStorePath()
+        defer { remove(copy) }
+        let backup = try reel(["backup", copy, "--store", store])
+        #expect(backup.status == 0, "\(backup)")
+        for command in [["query", "jobs", "--status", "pending"], ["replay", "--to", "10", "query", "jobs", "--status", "pending"]] {
+            let run = try reel(command + ["--store", store])
+            #expect(run.status == 3, "\(command): \(run)")
+            #expect(run.stderr.contains("projection media has not been built in this store") && run.stderr.contains("writable"), "\(command): \(run)")
+        }
+        let verify = try reel(["audit", "verify", "--store", store])
+        #expect(verify.status == 1, "\(verify)")
+        #expect(verify.stdout.contains("projection media: not checked"), "\(verify)")
+        #expect(!verify.stdout.contains("projection event-types"), "the type index was checked and agrees: \(verify)")
+    }
+
     @Test("a store that is not one (a regular file, a damaged data file) cannot be opened: exit 3")
     func notAStore() throws {
         let file = temporaryStorePath()
