@@ -93,7 +93,14 @@ struct Append: AsyncParsableCommand {
         let resolver = Resolver()
         do {
             try readLines(&reader, media, tally, resolver)
-        } catch is StopReading {}
+        } catch is StopReading {
+        } catch {
+            // Reading failed (an I/O error): the lines queued are still answered, and every rejection held for them
+            // printed, before the command fails.
+            tally.waitForRoom(lines: 1, bytes: 0)
+            tally.flush()
+            throw error
+        }
         tally.waitForRoom(lines: 1, bytes: 0)
     }
 
@@ -295,6 +302,9 @@ final class Tally: Sendable {
         (waitingBelow, waitingBytes) = (0, 0)
         room.unlock()
     }
+
+    /// Prints the rejections still held (once no line is in flight, all of them).
+    func flush() { state.withLock { $0.release() } }
 
     func summary(head: UInt64?) -> (appended: Int, duplicates: Int, rejected: Int, lastPosition: UInt64) {
         state.withLock { state in

@@ -36,7 +36,7 @@ struct Demo: AsyncParsableCommand {
 
         print("Built \(head - before) events:")
         print("  \(sequential) events of users, sessions, a story, shots, frames and jobs, one durable append at a time, \(rate(Int(sequential), sequentialTime))")
-        print("  \(Int(head - before - sequential)) scene images from \(writers) concurrent writers into one project, \(rate(Int(head - sequential), projectTime)), every one durable\n")
+        print("  \(Int(head - before - sequential)) scene images from \(writers) concurrent writers into one project, \(rate(Int(head - before - sequential), projectTime)), every one durable\n")
         try production.show(project: project)
         let problems = try media.store.verify() + media.store.verifyProjections()
         print("\nIntegrity (hash chain, gapless positions and versions, indexes, every projection against a fresh fold): \(problems.isEmpty ? "OK" : "\(problems.count) problems")")
@@ -72,6 +72,9 @@ struct Production {
     /// Added to the users' emails (`mara+tag@…`) when the store holds an earlier production.
     let emailTag: String?
 
+    /// The email of the cast member `name`.
+    func email(_ name: String) -> String { "\(name)\(emailTag.map { "+\($0)" } ?? "")@lighthouse.film" }
+
     init(media: MediaStore, emailTag: String? = nil) {
         self.media = media
         self.emailTag = emailTag
@@ -83,7 +86,7 @@ struct Production {
 
     mutating func cast() async throws {
         for (id, name) in [(director, "mara"), (artist, "ivo"), (reviewer, "june")] {
-            let email = "\(name)\(emailTag.map { "+\($0)" } ?? "")@lighthouse.film"
+            let email = self.email(name)
             try await append(.userRegistered(UserRegistered(userID: id, email: email)), by: "admin", correlation: "onboarding")
         }
     }
@@ -239,7 +242,7 @@ struct Production {
             }
         }
         let sessions = try media.sessions(user: artist)
-        print("\nSessions of ivo@lighthouse.film, most recently updated first:")
+        print("\nSessions of \(email("ivo")), most recently updated first:")
         for session in sessions.sessions {
             print("  \(session.title.padding(toLength: 18, withPad: " ", startingAt: 0)) \(session.generatedCount) images, thumbnail \(session.thumbnailURL.map { "…" + $0.suffix(24) } ?? "none")")
         }

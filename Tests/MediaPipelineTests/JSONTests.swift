@@ -1,3 +1,5 @@
+import EventStore
+import Foundation
 import Testing
 @testable import MediaPipeline
 
@@ -42,5 +44,25 @@ struct JSONTests {
         #expect(throws: JSONError(message: "nested deeper than 256 levels", offset: 256)) { try JSONReader.read(deep) }
         let fine = String(repeating: "[", count: 200) + String(repeating: "]", count: 200)
         _ = try JSONReader.read(fine)
+    }
+
+    @Test("an envelope stays one line: a payload written through the engine that is not JSON, or JSON with a line break, prints as hex")
+    func envelopeOfEnginePayloads() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-envelope-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try Store.open(at: path)
+        let payloads: [[UInt8]] = [Array("{\n\"a\": 1}".utf8), Array("{\"a\":\r1}".utf8), [0xFF, 0x00, 0x0A], Array(#"{"a":1}"#.utf8)]
+        try await store.append(payloads.map { NewEvent(stream: "engine", type: "raw", payload: $0) })
+        let lines = try store.events(from: 1, limit: 10).map(Envelope.render)
+        for (line, payload) in zip(lines, payloads) {
+            #expect(!line.contains("\n") && !line.contains("\r"), "\(line)")
+            let data = try #require((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["data"])
+            if payload == Array(#"{"a":1}"#.utf8) {
+                #expect((data as? [String: Any])?["a"] as? Int == 1, "canonical JSON prints as it is: \(line)")
+            } else {
+                #expect(data as? String == Envelope.hex(payload), "\(line)")
+            }
+        }
+        try store.close()
     }
 }

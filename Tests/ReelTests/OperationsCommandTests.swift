@@ -780,6 +780,7 @@ import Testing
         defer { remove(store) }
         let (user, session, story, root, child, shot) = (uuid(), uuid(), uuid(), uuid(), uuid(), uuid())
         let (first, second, job, image) = (uuid(), uuid(), uuid(), uuid())
+        let (other, rootShot, third) = (uuid(), uuid(), uuid())
         let lines = [
             inputLine("user.registered", ["user_id": .string(user), "email": "toucher@studio.example"]),  // 1
             inputLine("session.created", ["session_id": .string(session), "user_id": .string(user), "title": "s"]),  // 2
@@ -803,6 +804,14 @@ import Testing
                 ["image_id": .string(image), "job_id": .string(job), "generation_index": 1, "gcp_bucket_path": "b/1", "gcp_url": "gs://b/1"]),  // 12
             // Removes the shot and both frames, and clears the root's end frame and the second frame's previous frame.
             inputLine("scenelet.removed", ["scenelet_id": .string(child)]),  // 13
+            inputLine(
+                "scenelet.added",
+                ["scenelet_id": .string(other), "story_id": .string(story), "parent_id": .string(root), "content": ["text": "other"]]),  // 14
+            inputLine("shot.planned", ["shot_id": .string(rootShot), "scenelet_id": .string(root), "shot_index": 1]),  // 15
+            inputLine("frame.created", ["frame_id": .string(third), "shot_id": .string(rootShot), "frame_type": "key"]),  // 16
+            inputLine("scenelet.end_frame_set", ["scenelet_id": .string(other), "frame_id": .string(third)]),  // 17
+            // The frame stays, but is no longer an end frame.
+            inputLine("scenelet.removed", ["scenelet_id": .string(other)]),  // 18
         ]
         let run = try append(ndjson(lines), to: store)
         try #require(run.status == 0, "\(run)")
@@ -818,12 +827,21 @@ import Testing
         #expect(try positions(["--id", second]) == [8, 13])
         // Planned, given two frames (in the frames' streams), removed with its scenelet.
         #expect(try positions(["--id", shot]) == [6, 7, 8, 13])
-        // Added, given a child, given an end frame, and that end frame cleared by the child's removal.
-        #expect(try positions(["--id", root]) == [4, 5, 9, 13])
+        // Added, given a child, given an end frame, that end frame cleared by the child's removal, given another child
+        // and a shot.
+        #expect(try positions(["--id", root]) == [4, 5, 9, 13, 14, 15])
         // Created, and its image counted (in the job's stream).
         #expect(try positions(["--id", session]) == [2, 12])
         // Registered, and given a session (in the session's stream).
         #expect(try positions(["--id", user]) == [1, 2])
+        // A frame whose scenelet, not the frame, was removed: no longer an end frame.
+        #expect(try positions(["--frame", third]) == [16, 17, 18])
+        #expect(try positions(["--id", rootShot]) == [15, 16])
+        // --frame and --job take only a frame's or a job's id, however touched the entity is.
+        for option in ["--frame", "--job"] {
+            let wrong = try reel(["audit", "history", option, shot, "--store", store])
+            #expect(wrong.status == 1 && wrong.stdout.isEmpty, "\(option) of a shot: \(wrong)")
+        }
         try expectVerified(store)
     }
 

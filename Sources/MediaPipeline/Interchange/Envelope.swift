@@ -25,10 +25,11 @@ public enum Envelope {
         w.raw(",\"recorded_at\":\"")
         w.raw(Timestamp.iso8601(event.recordedAtMilliseconds))
         w.raw("\",\"data\":")
-        if (try? event.payload.withUnsafeBytes({ try JSONReader.read($0) })) != nil {
+        if !event.payload.contains(where: { $0 == 0x0A || $0 == 0x0D }), (try? event.payload.withUnsafeBytes({ try JSONReader.read($0) })) != nil {
             w.raw(String(decoding: event.payload, as: UTF8.self))
         } else {
-            // A payload written through the engine directly that is not JSON prints as hex rather than breaking the line.
+            // A payload written through the engine directly that is not JSON, or JSON with a line break in its
+            // whitespace, prints as hex rather than breaking the line (the domain always stores canonical JSON).
             w.string(hex(event.payload))
         }
         w.raw(",\"metadata\":{")

@@ -7,9 +7,10 @@ extension MediaStore {
     /// (set as a scenelet's end frame or no longer, removed with its scenelet, its previous frame removed).
     public func history(frame: UUID) throws -> [RecordedEvent] {
         try store.read { snapshot in
-            let events = try frameEvents(frame, snapshot) + touches(of: frame, snapshot)
-            guard !events.isEmpty else { throw UnknownEntity(entity: "frame", id: frame) }
-            return Self.inOrder(events)
+            // Only a frame's id: another entity's touches must not pass for a frame's history.
+            let own = try frameEvents(frame, snapshot)
+            guard !own.isEmpty else { throw UnknownEntity(entity: "frame", id: frame) }
+            return Self.inOrder(try own + touches(of: frame, snapshot))
         }
     }
 
@@ -24,13 +25,12 @@ extension MediaStore {
         return try own + jobs.flatMap { try snapshot.stream("job-\($0.text)", from: 1, limit: .max) }
     }
 
-    /// Every event that touched a job: its stream (creation, status changes, its images and their deletion).
+    /// Every event that touched a job: its stream (creation, status changes, its images and their deletion). No
+    /// event of another stream changes a job.
     public func history(job: UUID) throws -> [RecordedEvent] {
-        try store.read { snapshot in
-            let events = try snapshot.stream("job-\(job.text)", from: 1, limit: .max) + touches(of: job, snapshot)
-            guard !events.isEmpty else { throw UnknownEntity(entity: "job", id: job) }
-            return Self.inOrder(events)
-        }
+        let events = try store.stream("job-\(job.text)", from: 1, limit: .max)
+        guard !events.isEmpty else { throw UnknownEntity(entity: "job", id: job) }
+        return events
     }
 
     /// Every event that touched any entity with this id, or the event with this id: the entity's own stream if it

@@ -437,7 +437,10 @@ private struct Fold {
         for shot in try t.shots(of: scenelet, txn) {
             try removeShot(shot, txn)
         }
-        if let frameID = scenelet.endFrameID { try t.delete(t.endFrameRefs, Key(frameID).with(e.sceneletID), txn) }
+        if let frameID = scenelet.endFrameID {
+            try t.delete(t.endFrameRefs, Key(frameID).with(e.sceneletID), txn)
+            try touch(frameID, txn)  // no longer an end frame
+        }
         if let parentID = scenelet.parentID {
             try t.delete(t.sceneletChildren, Key(parentID).with(scenelet.position), txn)
         } else if var story = try t.record(StoryRecord.self, t.stories, scenelet.storyID, txn), story.rootID == e.sceneletID {
