@@ -247,21 +247,24 @@ public final class Environment: @unchecked Sendable {
         if isClosed { throw closedError("mdb_env_copy2") }
         let file = (directory as NSString).appendingPathComponent("data.mdb")
         let rc = mdb_env_copy2(handle, directory, compact ? UInt32(MDB_CP_COMPACT) : 0)
+        if rc == EEXIST {
+            throw LMDBError(code: rc, operation: "mdb_env_copy2(\(directory))", detail: "\(file) exists already: a copy never replaces a file")
+        }
+        // LMDB created the file itself (`O_EXCL`): a copy that failed halfway is removed, never left to pass for a store.
+        func failed(_ error: LMDBError) -> LMDBError {
+            unlink(file)
+            return error
+        }
         if rc != 0 {
-            let detail: String? =
-                switch rc {
-                case EEXIST: "\(file) exists already: a copy never replaces a file"
-                case ENOSPC, EDQUOT: "no room for the copy on the disk holding \(directory); remove its partial data.mdb before trying again"
-                default: nil
-                }
-            throw LMDBError(code: rc, operation: "mdb_env_copy2(\(directory))", detail: detail)
+            let detail = [ENOSPC, EDQUOT].contains(rc) ? "no room for the copy on the disk holding \(directory); the partial copy was removed" : nil
+            throw failed(LMDBError(code: rc, operation: "mdb_env_copy2(\(directory))", detail: detail))
         }
         // LMDB writes the copy (with O_DIRECT where it can) but does not sync it: the file, then the directory entry.
         for (path, flags) in [(file, O_RDONLY), (directory, O_RDONLY | O_DIRECTORY)] {
             let fd = open(path, flags)
-            guard fd >= 0 else { throw LMDBError(code: errno, operation: "open(\(path))") }
+            guard fd >= 0 else { throw failed(LMDBError(code: errno, operation: "open(\(path))")) }
             defer { _ = Foundation.close(fd) }
-            guard fsync(fd) == 0 else { throw LMDBError(code: errno, operation: "fsync(\(path))") }
+            guard fsync(fd) == 0 else { throw failed(LMDBError(code: errno, operation: "fsync(\(path))")) }
         }
     }
 

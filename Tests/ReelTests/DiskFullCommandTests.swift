@@ -96,4 +96,36 @@ struct DiskFullCommandTests {
         #expect(try readAll(store).count == before)
         try expectVerified(store)
     }
+
+    @Test(
+        "a backup onto a disk without room for it exits 1 naming the disk, leaves no partial copy, and the store is untouched",
+        .enabled(if: getuid() == 0, "mounting the small tmpfs it fills needs root")
+    )
+    func backupOntoFullDisk() throws {
+        let store = temporaryStorePath()
+        defer { remove(store) }
+        let project = uuid()
+        var lines = [inputLine("project.created", ["project_id": .string(project)])]
+        for n in 0..<3_000 {
+            lines.append(inputLine("scene_image.saved", ["project_id": .string(project), "scene_index": .int(n), "image_url": .string("https://cdn/\(n)-" + String(repeating: "x", count: 400))]))
+        }
+        #expect(try append(ndjson(lines), to: store).status == 0)
+        let before = try reel(["read", "--store", store]).stdout
+        let mountPoint = temporaryStorePath()
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        defer { remove(mountPoint) }
+        guard mount("tmpfs", mountPoint, "tmpfs", 0, "size=1m") == 0 else {
+            print("DiskFullCommandTests skipped: mount -t tmpfs failed: \(String(cString: strerror(errno)))")
+            return
+        }
+        defer { umount2(mountPoint, Int32(MNT_DETACH)) }
+        for flags in [[], ["--compact"]] {
+            let run = try reel(["backup", mountPoint + "/copy"] + flags + ["--store", store])
+            #expect(run.status == 1, "\(flags): \(run)")
+            #expect(run.stderr.contains("no room for the copy") && run.stderr.contains("partial copy was removed"), "\(flags): \(run)")
+            #expect(!FileManager.default.fileExists(atPath: mountPoint + "/copy/data.mdb"), "\(flags): no partial copy left")
+        }
+        #expect(try reel(["read", "--store", store]).stdout == before)
+        try expectVerified(store)
+    }
 }
