@@ -14,20 +14,20 @@ extension Store {
     /// `directory` (created if missing; it must not hold a store), synced to disk before this returns. Appends, of
     /// this process or others, go on meanwhile; the copy is a store like any other (open it, verify it, query it).
     ///
+    /// A copy that fails is removed; a `data.mdb` already in `directory` is never touched. If the copy is written but
+    /// its head cannot be read back, the copy stays and the error is thrown.
+    ///
     /// - Parameter compact: Leave out the free pages a store accumulates (a bulk load's large commits leave about a
     ///   quarter of the file free until later writes reuse it): a smaller copy, at more CPU.
     /// - Throws: ``EventStoreError/storage(_:)`` when the directory cannot be made or written, or already holds a
     ///   `data.mdb`.
     public func backup(to directory: String, compact: Bool = false) throws -> Backup {
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let created = try Self.makeDirectories(directory)
+            // A directory made here is named by its parent's entry: that is synced too.
+            try environment.copy(to: directory, compact: compact, syncParent: created)
         } catch {
-            throw EventStoreError.storage(LMDBError(code: EACCES, operation: "creating \(directory)", detail: "\(error)"))
-        }
-        do {
-            try environment.copy(to: directory, compact: compact)
-        } catch let error as LMDBError {
-            throw EventStoreError.storage(error)
+            throw EventStoreError.wrap(error)
         }
         // The copy's head, read from the copy itself: appends went on while it was made.
         var options = StoreOptions()
@@ -37,5 +37,18 @@ extension Store {
         try copy.close()
         let attributes = try? FileManager.default.attributesOfItem(atPath: (directory as NSString).appendingPathComponent("data.mdb"))
         return Backup(position: position, bytes: (attributes?[.size] as? Int) ?? 0)
+    }
+
+    /// Makes `path` and any missing parent (`mkdir -p`); whether it made `path` itself.
+    private static func makeDirectories(_ path: String) throws -> Bool {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw LMDBError(code: ENOTDIR, operation: "mkdir(\(path))", detail: "\(path) is a file") }
+            return false
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path { _ = try makeDirectories(parent) }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw LMDBError(code: errno, operation: "mkdir(\(path))") }
+        return true
     }
 }

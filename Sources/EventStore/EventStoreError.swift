@@ -32,6 +32,9 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
     /// A read-only open found no databases of a registered projection (`missing` names the first one looked for): the
     /// store was never opened writable with it. A writable open builds it.
     case projectionNotBuilt(name: String, missing: String)
+    /// A read-only open found a projection that has folded the log only up to `folded` of `head` (a process without
+    /// it appended, or its fold was cut short). A writable open catches it up.
+    case projectionBehind(name: String, folded: UInt64, head: UInt64)
     /// LMDB failed; the underlying error says what and how to remedy it.
     case storage(LMDBError)
 
@@ -55,6 +58,9 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case let .projectionOutdated(name, built, current):
             "projection \(name) was built by version \(built) of its fold and this program has version \(current); open the store "
                 + "writable once (any writing command, such as `reel rebuild`) to rebuild it"
+        case let .projectionBehind(name, folded, head):
+            "projection \(name) has folded the log up to position \(folded) of \(head); open the store writable once (any "
+                + "writing command, such as `reel rebuild`) to catch it up"
         case let .projectionNotBuilt(name, missing):
             "projection \(name) has not been built in this store (\(missing)); open the store writable once (any writing "
                 + "command, such as `reel rebuild`) to build it"

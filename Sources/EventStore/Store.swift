@@ -126,14 +126,18 @@ public final class Store: Sendable {
             }
         }
         if options.readOnly {
-            // A projection whose fold changed is rebuilt by a writable open; a read-only one must not read it. The rest
-            // of the store (the log, the other projections) is served; a query of it throws why.
+            // A projection whose fold changed, or that has not folded the whole log (a process without it appended, or
+            // its fold was cut short), is brought up to date by a writable open; a read-only one must not read it. The
+            // rest of the store (the log, the other projections) is served; a query of it throws why.
             let outdated = try environment.read { txn in
-                try layout.projections.reduce(into: [String: EventStoreError]()) { outdated, registered in
-                    guard let checkpoint = try layout.checkpoint(of: registered.name, txn) else { return }
-                    if checkpoint.version != registered.projection.version {
+                let head = try layout.head(txn).position
+                return try layout.projections.reduce(into: [String: EventStoreError]()) { outdated, registered in
+                    let checkpoint = try layout.checkpoint(of: registered.name, txn)
+                    if let checkpoint, checkpoint.version != registered.projection.version {
                         outdated[registered.name] = .projectionOutdated(
                             name: registered.name, built: checkpoint.version, current: registered.projection.version)
+                    } else if (checkpoint?.position ?? 0) < head {
+                        outdated[registered.name] = .projectionBehind(name: registered.name, folded: checkpoint?.position ?? 0, head: head)
                     }
                 }
             }
@@ -367,6 +371,10 @@ public final class Store: Sendable {
 
     /// The position of the last event (0 for an empty store).
     public func head() throws -> UInt64 { try read { try $0.head() } }
+
+    /// Registered projections this (read-only) store does not serve, and why: not built, built by another version of
+    /// their fold, or behind the log. Always empty for a writable store, which brings them up to date when it opens.
+    public var unservedProjections: [String: EventStoreError] { layout.unavailable }
 
     /// Up to `limit` events from `position` on, in order.
     public func events(from position: UInt64 = 1, limit: Int = 1_000) throws -> [RecordedEvent] {

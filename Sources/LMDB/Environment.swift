@@ -234,37 +234,74 @@ public final class Environment: @unchecked Sendable {
         if rc != 0 { throw Diagnosis.diskFull(LMDBError(code: rc, operation: "mdb_env_sync"), path: path) }
     }
 
-    /// Writes a copy of the environment as of one snapshot (`mdb_env_copy2`) into `directory`, which must exist and
-    /// hold no `data.mdb`, and syncs it to disk before returning. Writers go on meanwhile (LMDB blocks them only while
-    /// it copies the meta pages); the copy's read transaction pins the pages of its snapshot, so under heavy writes
-    /// the file may grow while it runs, and a map resize of this process waits for it.
+    /// Writes a copy of the environment as of one snapshot into `directory`, which must exist and hold no
+    /// `data.mdb`, and syncs it to disk — the file, the directory's entry for it and, with `syncParent`, the parent's
+    /// entry for the directory — before returning. Writers go on meanwhile (LMDB blocks them only while it copies the
+    /// meta pages); the copy's read transaction pins the pages of its snapshot, so under heavy writes the file may grow
+    /// while it runs, and while it runs a map resize of this process waits for it — and readers and writers of this
+    /// process wait for that resize.
+    ///
+    /// The file is created here (`O_CREAT | O_EXCL`) and written through `mdb_env_copyfd2`: a copy that fails is
+    /// removed, and a file that was there already is never touched.
     ///
     /// - Parameter compact: Leave out free pages and number the pages in order (`MDB_CP_COMPACT`): a smaller file, at
     ///   more CPU.
-    public func copy(to directory: String, compact: Bool) throws {
-        gate.enterShared()
-        defer { gate.leaveShared() }
-        if isClosed { throw closedError("mdb_env_copy2") }
+    public func copy(to directory: String, compact: Bool, syncParent: Bool = false) throws {
         let file = (directory as NSString).appendingPathComponent("data.mdb")
-        let rc = mdb_env_copy2(handle, directory, compact ? UInt32(MDB_CP_COMPACT) : 0)
-        if rc == EEXIST {
-            throw LMDBError(code: rc, operation: "mdb_env_copy2(\(directory))", detail: "\(file) exists already: a copy never replaces a file")
+        let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let code = errno
+            throw LMDBError(
+                code: code, operation: "open(\(file))", detail: code == EEXIST ? "\(file) exists already: a copy never replaces a file" : nil)
         }
-        // LMDB created the file itself (`O_EXCL`): a copy that failed halfway is removed, never left to pass for a store.
-        func failed(_ error: LMDBError) -> LMDBError {
-            unlink(file)
-            return error
+        var done = false
+        defer {
+            _ = Foundation.close(fd)
+            if !done { unlink(file) }  // ours (`O_EXCL`): a failed copy never passes for a store
         }
-        if rc != 0 {
+        gate.enterShared()
+        var holding = true
+        defer { if holding { gate.leaveShared() } }
+        if isClosed { throw closedError("mdb_env_copyfd2") }
+        var attempts = 0
+        while true {
+            let rc = mdb_env_copyfd2(handle, fd, compact ? UInt32(MDB_CP_COMPACT) : 0)
+            if rc == 0 { break }
+            attempts += 1
+            // As `begin` does: every reader slot taken (free dead and idle ones), or a map another process grew
+            // (adopt its size, with no transaction of this process open). Nothing was written yet.
+            if rc == MDB_READERS_FULL, attempts < 8 {
+                _ = abortIdleReaders() + checkReaders()
+                continue
+            }
+            if rc == MDB_MAP_RESIZED, attempts < 8 {
+                gate.leaveShared()
+                holding = false
+                try gate.exclusive { () throws in
+                    if isClosed { throw closedError("mdb_env_copyfd2") }
+                    try check(mdb_env_set_mapsize(handle, 0), "mdb_env_set_mapsize(0)")
+                }
+                gate.enterShared()
+                holding = true
+                if isClosed { throw closedError("mdb_env_copyfd2") }
+                guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else { throw LMDBError(code: errno, operation: "ftruncate(\(file))") }
+                continue
+            }
             let detail = [ENOSPC, EDQUOT].contains(rc) ? "no room for the copy on the disk holding \(directory); the partial copy was removed" : nil
-            throw failed(LMDBError(code: rc, operation: "mdb_env_copy2(\(directory))", detail: detail))
+            throw LMDBError(code: rc, operation: "mdb_env_copyfd2(\(file))", detail: detail)
         }
-        // LMDB writes the copy (with O_DIRECT where it can) but does not sync it: the file, then the directory entry.
-        for (path, flags) in [(file, O_RDONLY), (directory, O_RDONLY | O_DIRECTORY)] {
-            let fd = open(path, flags)
-            guard fd >= 0 else { throw failed(LMDBError(code: errno, operation: "open(\(path))")) }
-            defer { _ = Foundation.close(fd) }
-            guard fsync(fd) == 0 else { throw failed(LMDBError(code: errno, operation: "fsync(\(path))")) }
+        guard fsync(fd) == 0 else {
+            let code = errno
+            throw LMDBError(code: code, operation: "fsync(\(file))", detail: [ENOSPC, EDQUOT].contains(code) ? "no room for the copy on the disk holding \(directory); the partial copy was removed" : nil)
+        }
+        done = true
+        // The entries that name the copy. Some file systems cannot sync a directory (EINVAL): the copy is whole, so
+        // that is no failure.
+        for path in [directory] + (syncParent ? [(directory as NSString).deletingLastPathComponent] : []) {
+            let dir = open(path.isEmpty ? "." : path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard dir >= 0 else { throw LMDBError(code: errno, operation: "open(\(path))") }
+            defer { _ = Foundation.close(dir) }
+            guard fsync(dir) == 0 || errno == EINVAL else { throw LMDBError(code: errno, operation: "fsync(\(path))") }
         }
     }
 

@@ -72,7 +72,7 @@ extension EventStoreError {
         // A key or value LMDB finds too long fails only the batch that carried it; the store is fine.
         case let .storage(error): error.kind != .badValueSize
         // A projection this build cannot read until a writable open refolds it: the store cannot serve the command.
-        case .damaged, .notAStore, .newerFormat, .corruptRecord, .projectionOutdated, .projectionNotBuilt: true
+        case .damaged, .notAStore, .newerFormat, .corruptRecord, .projectionOutdated, .projectionNotBuilt, .projectionBehind: true
         default: false
         }
     }

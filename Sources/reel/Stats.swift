@@ -22,7 +22,7 @@ struct Stats: AsyncParsableCommand {
             typesUnavailable = nil
         } catch let error as EventStoreError {
             switch error {
-            case .projectionOutdated, .projectionNotBuilt: (types, typesUnavailable) = (nil, error)
+            case .projectionOutdated, .projectionNotBuilt, .projectionBehind: (types, typesUnavailable) = (nil, error)
             default: throw error
             }
         }
@@ -48,6 +48,11 @@ struct Stats: AsyncParsableCommand {
                 j.set("entries", .number(JSONNumber(p.entries)))
                 return .object(j)
             }))
+            if !store.unservedProjections.isEmpty {
+                var unserved = JSONObject()
+                for (name, reason) in store.unservedProjections.sorted(by: { $0.key < $1.key }) { unserved.set(name, .string("\(reason)")) }
+                o.set("unserved_projections", .object(unserved))
+            }
             printJSON(.object(o))
             return
         }
@@ -62,6 +67,9 @@ struct Stats: AsyncParsableCommand {
         print("\nprojections:")
         for p in stats.projections {
             print("  \(p.name.padding(toLength: 14, withPad: " ", startingAt: 0)) v\(p.version)  checkpoint \(p.checkpoint)  \(p.entries) entries  \(size(p.bytes))")
+        }
+        for (name, reason) in store.unservedProjections.sorted(by: { $0.key < $1.key }) {
+            print("  \(name.padding(toLength: 14, withPad: " ", startingAt: 0)) not served: \(reason)")
         }
     }
 }

@@ -11,30 +11,85 @@ struct BackupTests {
             for i in 0..<2_000 { try await store.append(sampleEvent(stream: "s-\(i % 13)", type: i.isMultiple(of: 3) ? "third" : "other", size: 300)) }
             // Churn first, so that the file holds free pages a compact copy leaves out.
             try store.rebuild()
+            let stop = Locked(false)
             let writer = Task {
-                for i in 0..<400 { try await store.append((0..<5).map { _ in sampleEvent(stream: "w-\(i % 7)", size: 200) }) }
+                var i = 0
+                while !stop.withLock({ $0 }) {
+                    try await store.append((0..<5).map { _ in sampleEvent(stream: "w-\(i % 7)", size: 200) })
+                    i += 1
+                }
             }
-            let copyPath = directory.path + "-backup"
-            defer { try? FileManager.default.removeItem(atPath: copyPath) }
-            let backup = try store.backup(to: copyPath, compact: compact)
+            var copies: [(path: String, backup: Store.Backup)] = []
+            defer { for copy in copies { try? FileManager.default.removeItem(atPath: copy.path) } }
+            // Copies taken one after another while the writer appends: each a snapshot of its own moment.
+            while copies.count < 4 {
+                let seen = try store.head()
+                while try store.head() == seen { try await Task.sleep(for: .milliseconds(1)) }  // the writer is going
+                let path = directory.path + "-backup-\(copies.count)"
+                copies.append((path, try store.backup(to: path, compact: compact)))
+            }
+            stop.withLock { $0 = true }
             try await writer.value
-            #expect(backup.position >= 2_000 && backup.position <= 4_000)
-            #expect(backup.bytes > 0)
-
-            let copy = try Store.open(at: copyPath, projections: [EventTypeIndex()])
-            #expect(try copy.head() == backup.position, "the copy holds what the backup reported")
-            let original = try store.events(from: 1, limit: Int(backup.position))
-            let copied = try copy.events(from: 1, limit: 10_000)
-            #expect(copied == original, "the same events, positions, hashes")
-            // Its projections are as of the same snapshot as its log (a fold from scratch agrees), and it takes appends.
-            try expectSound(copy)
-            #expect(try copy.read { try EventTypeIndex.positions(ofType: "third", in: $0) }.count == 667)
-            try await copy.append(sampleEvent(stream: "after-backup"))
-            #expect(try copy.head() == backup.position + 1)
-            try expectSound(copy)
-            try copy.close()
+            let head = try store.head()
+            // Each copy waited for the writer to move on since the one before: they were taken while it appended.
+            let positions = copies.map(\.backup.position)
+            #expect(positions.first! > 2_000 && positions.last! <= head, "\(positions), head \(head)")
+            #expect(zip(positions, positions.dropFirst()).allSatisfy { $0 < $1 }, "\(positions)")
+            for (path, backup) in copies {
+                #expect(backup.bytes > 0)
+                let copy = try Store.open(at: path, projections: [EventTypeIndex()])
+                #expect(try copy.head() == backup.position, "the copy holds what the backup reported")
+                let original = try store.events(from: 1, limit: Int(backup.position))
+                #expect(try copy.events(from: 1, limit: 100_000) == original, "the same events, positions, hashes")
+                // Its projections are as of the same snapshot as its log (a fold from scratch agrees), and it takes appends.
+                try expectSound(copy)
+                #expect(try copy.read { try EventTypeIndex.positions(ofType: "third", in: $0) }.count == 667)
+                try await copy.append(sampleEvent(stream: "after-backup"))
+                #expect(try copy.head() == backup.position + 1)
+                try expectSound(copy)
+                try copy.close()
+            }
             try expectSound(store)
         }
+    }
+
+    @Test("a backup after another process grew the map adopts the new size (MDB_MAP_RESIZED) and copies everything")
+    func backupAfterAnotherProcessGrewTheMap() async throws {
+        var options = StoreOptions()
+        options.initialMapSize = 1 << 20
+        try await withStore(options: options) { store, directory in
+            try await store.append(sampleEvent(stream: "here"))
+            // The driver opens the store with a 1 GiB map and writes past the 1 MiB this process has mapped: the copy's
+            // read transaction meets MDB_MAP_RESIZED and must adopt the new size.
+            let driver = Process()
+            driver.executableURL = URL(fileURLWithPath: builtExecutable("reel-test-driver"))
+            driver.arguments = ["append", directory.path, "20000", "there", "100"]
+            driver.standardOutput = FileHandle.nullDevice
+            try driver.run()
+            driver.waitUntilExit()
+            try #require(driver.terminationStatus == 0)
+            let path = directory.path + "-grown"
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let backup = try store.backup(to: path)
+            #expect(backup.position == 20_001)
+            let copy = try Store.open(at: path, projections: [EventTypeIndex()])
+            #expect(try copy.events(from: 1, limit: 30_000) == store.events(from: 1, limit: 30_000))
+            try expectSound(copy)
+            try copy.close()
+        }
+    }
+
+    @Test("a backup that fails removes the file it made, and only that")
+    func failedBackupRemovesItsCopy() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store.open(at: directory.path, projections: [EventTypeIndex()])
+        try await store.append(sampleEvent(stream: "a"))
+        try store.close()
+        let path = directory.path + "-closed"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: EventStoreError.self) { try store.backup(to: path) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: path).isEmpty, "no partial copy left")
     }
 
     @Test("a compact backup leaves out free pages; a plain one copies the file as it is")

@@ -189,6 +189,41 @@ struct ProjectionTests {
         try reader.close()
     }
 
+    @Test("read-only, a projection behind the log (a writer without it appended) is not served; a writable open catches it up")
+    func projectionBehindNotServed() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let store = try Store.open(at: directory.path, projections: [RejectingCounter(), EventTypeIndex()])
+            for _ in 0..<10 { try await store.append(sampleEvent(stream: "s", type: "good")) }
+            try store.close()
+        }
+        do {
+            // A writer that does not register the counter appends more.
+            let store = try Store.open(at: directory.path, projections: [EventTypeIndex()])
+            for _ in 0..<5 { try await store.append(sampleEvent(stream: "s", type: "good")) }
+            try store.close()
+        }
+        var readOnly = StoreOptions()
+        readOnly.readOnly = true
+        do {
+            let reader = try Store.open(at: directory.path, projections: [RejectingCounter(), EventTypeIndex()], options: readOnly)
+            #expect(throws: EventStoreError.projectionBehind(name: "counter", folded: 10, head: 15)) { try RejectingCounter.count("good", in: reader) }
+            #expect(reader.unservedProjections.keys.sorted() == ["counter"])
+            #expect(try reader.read { try EventTypeIndex.positions(ofType: "good", in: $0) }.count == 15)
+            #expect(try reader.verifyProjections().map(\.location) == [.projection("counter")])
+            try reader.close()
+        }
+        let writer = try Store.open(at: directory.path, projections: [RejectingCounter(), EventTypeIndex()])
+        #expect(try RejectingCounter.count("good", in: writer) == 15, "caught up when opened writable")
+        try expectSound(writer)
+        try writer.close()
+        let reader = try Store.open(at: directory.path, projections: [RejectingCounter(), EventTypeIndex()], options: readOnly)
+        #expect(reader.unservedProjections.isEmpty)
+        #expect(try RejectingCounter.count("good", in: reader) == 15)
+        try reader.close()
+    }
+
     @Test("a version that stops declaring a database drops it in both generations; other databases stay")
     func undeclaredDatabasesDropped() async throws {
         let directory = TemporaryDirectory()
