@@ -20,7 +20,8 @@ struct Layout: Sendable {
     let checkpoints: Database
     let projections: [RegisteredProjection]
     /// Projections registered but not served by a read-only open, and why: their databases are missing (the store
-    /// never folded them) or were built by another version of their fold. A writable open builds them.
+    /// never folded them), were built by another version of their fold, or have not folded the whole log. A writable
+    /// open builds them or catches them up.
     private(set) var unavailable: [String: EventStoreError] = [:]
 
     /// Versions 64, 128, … of each stream are indexed in `reel.stream-events`; the others are reached by following the

@@ -78,7 +78,8 @@ public struct Snapshot: ~Copyable {
     /// Lends the snapshot's transaction and a registered projection's databases to a query.
     public func query<R>(_ projection: String, _ body: (borrowing Transaction, ProjectionDatabases) throws -> R) throws -> R {
         guard let registered = layout.projections.first(where: { $0.name == projection }) else {
-            // Registered, but a read-only open could not serve it (not built, or built by another fold's version).
+            // Registered, but a read-only open could not serve it (not built, built by another fold's version, or
+            // behind the log).
             if let reason = layout.unavailable[projection] { throw reason }
             preconditionFailure("no projection named \(projection) is registered with this store")
         }
