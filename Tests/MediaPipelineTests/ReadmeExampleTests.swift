@@ -1,9 +1,11 @@
 import EventStore
 import Foundation
 import Testing
-@testable import MediaPipeline
+import MediaPipeline
 
-/// The README's library example, as written there, so it keeps compiling and doing what it says.
+/// The README's library example, so it keeps compiling and doing what it says. This file imports what the example
+/// imports, without `@testable`, so that it sees the public API only; it opens its store in a temporary directory
+/// (`withMediaStore`) and checks what the example prints.
 @Suite("README example")
 struct ReadmeExampleTests {
     @Test("the embedding example runs and its rejection reads as the README says")
@@ -18,7 +20,7 @@ struct ReadmeExampleTests {
                 .init(.generationJobCreated(GenerationJobCreated(jobID: job, userID: user, prompt: "a lighthouse in a storm"))),
                 .init(.generationJobStarted(GenerationJobStarted(jobID: job)), metadata: EventMetadata(actor: "worker-7")),
             ])
-            try await expectRejection(reel, "generation_job.started rejected: job \(job.text) is processing, not pending") {
+            try await expectRejection(reel, "generation_job.started rejected: job \(job.uuidString.lowercased()) is processing, not pending") {
                 try await reel.append(.generationJobStarted(GenerationJobStarted(jobID: job)))
             }
             let scenes = try reel.imagesByScene(project: project)
