@@ -61,13 +61,7 @@ struct BackupTests {
             try await store.append(sampleEvent(stream: "here"))
             // The driver opens the store with a 1 GiB map and writes past the 1 MiB this process has mapped: the copy's
             // read transaction meets MDB_MAP_RESIZED and must adopt the new size.
-            let driver = Process()
-            driver.executableURL = URL(fileURLWithPath: builtExecutable("reel-test-driver"))
-            driver.arguments = ["append", directory.path, "20000", "there", "100"]
-            driver.standardOutput = FileHandle.nullDevice
-            try driver.run()
-            driver.waitUntilExit()
-            try #require(driver.terminationStatus == 0)
+            try #require(try driverAppend(directory.path, count: 20_000, prefix: "there", batch: 100) == 0)
             let path = directory.path + "-grown"
             defer { try? FileManager.default.removeItem(atPath: path) }
             let backup = try store.backup(to: path)

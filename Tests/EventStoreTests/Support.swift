@@ -83,3 +83,15 @@ func builtExecutable(_ name: String) -> String {
 func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
     do { return .success(try await body()) } catch { return .failure(error) }
 }
+
+/// Runs `reel-test-driver append STORE COUNT PREFIX BATCH` — another process appending `count` events through the
+/// engine with the event-type index only, its map opened at the default 1 GiB — and returns its exit status.
+func driverAppend(_ store: String, count: Int, prefix: String, batch: Int) throws -> Int32 {
+    let driver = Process()
+    driver.executableURL = URL(fileURLWithPath: builtExecutable("reel-test-driver"))
+    driver.arguments = ["append", store, String(count), prefix, String(batch)]
+    driver.standardOutput = FileHandle.nullDevice
+    try driver.run()
+    driver.waitUntilExit()
+    return driver.terminationStatus
+}
