@@ -812,6 +812,8 @@ import Testing
             inputLine("scenelet.end_frame_set", ["scenelet_id": .string(other), "frame_id": .string(third)]),  // 17
             // The frame stays, but is no longer an end frame.
             inputLine("scenelet.removed", ["scenelet_id": .string(other)]),  // 18
+            // Taken out of the session again: its generation stays in the session's history.
+            inputLine("image.deleted", ["image_id": .string(image)]),  // 19
         ]
         let run = try append(ndjson(lines), to: store)
         try #require(run.status == 0, "\(run)")
@@ -822,16 +824,17 @@ import Testing
             return try parseLines(history.stdout).compactMap { $0["position"] as? Int }
         }
         // Set as the root's end frame (9, in the story's stream), its job's events, removed with the child scenelet (13).
-        #expect(try positions(["--frame", first]) == [7, 9, 10, 11, 12, 13])
-        #expect(try positions(["--id", first]) == [7, 9, 10, 11, 12, 13], "--id of a frame is --frame")
+        #expect(try positions(["--frame", first]) == [7, 9, 10, 11, 12, 13, 19])
+        #expect(try positions(["--id", first]) == [7, 9, 10, 11, 12, 13, 19], "--id of a frame is --frame")
         #expect(try positions(["--id", second]) == [8, 13])
         // Planned, given two frames (in the frames' streams), removed with its scenelet.
         #expect(try positions(["--id", shot]) == [6, 7, 8, 13])
         // Added, given a child, given an end frame, that end frame cleared by the child's removal, given another child
         // and a shot.
         #expect(try positions(["--id", root]) == [4, 5, 9, 13, 14, 15])
-        // Created, and its image counted (in the job's stream).
-        #expect(try positions(["--id", session]) == [2, 12])
+        // Created, its image counted (in the job's stream), and taken out again.
+        #expect(try positions(["--id", session]) == [2, 12, 19])
+        #expect(try positions(["--id", image]) == [12, 19])
         // Registered, and given a session (in the session's stream).
         #expect(try positions(["--id", user]) == [1, 2])
         // A frame whose scenelet, not the frame, was removed: no longer an end frame.

@@ -59,16 +59,21 @@ extension MediaStore {
         }
     }
 
-    /// The events recorded in `entity-touches` as having changed `id` from outside its own stream.
+    /// The events that changed `id` from a stream its history would not otherwise read: those recorded in
+    /// `entity-touches`, and — kept in the indexes while they last, moved to `entity-touches` when they go — a shot's
+    /// frames' creations (`shot-frames`) and the generations of a session's images (`session-images-by-time`).
     private func touches(of id: UUID, _ snapshot: borrowing Snapshot) throws -> [RecordedEvent] {
         let positions = try snapshot.query("media") { txn, databases -> [UInt64] in
             let t = databases.memoized(Tables.init)
             var positions: [UInt64] = []
-            try t.scan(t.entityTouches, prefix: Key(id), txn) { suffix, _ in
-                var reader = ByteReader(suffix)
-                guard suffix.count == 8, let position = try? reader.u64() else { throw DamagedRecord(what: "entity-touches") }
-                positions.append(position)
-                return true
+            // Keys `id ‖ u64 position` in each: the position that follows the id.
+            for database in [t.entityTouches, t.shotFrames, t.sessionImagesByTime] {
+                try t.scan(database, prefix: Key(id), txn) { suffix, _ in
+                    var reader = ByteReader(suffix)
+                    guard suffix.count == 8, let position = try? reader.u64() else { throw DamagedRecord(what: "entity-touches") }
+                    positions.append(position)
+                    return true
+                }
             }
             return positions
         }

@@ -134,10 +134,10 @@ private struct Fold {
         if try !t.recordStream(of: id, stream, replacing: !checks, txn) { throw reject("\(what) id \(id.text) was used before") }
     }
 
-    /// Records that this event changed entity `id` from outside the entity's own stream without naming it there, for
-    /// the entity's history (`entity-touches`).
-    func touch(_ id: UUID, _ txn: borrowing Transaction) throws {
-        try t.put(t.entityTouches, Key(id).with(position), [], txn)
+    /// Records that the event at `at` (this one by default) changed entity `id` from a stream the entity's history
+    /// would not otherwise read, for that history (`entity-touches`).
+    func touch(_ id: UUID, at: UInt64? = nil, _ txn: borrowing Transaction) throws {
+        try t.put(t.entityTouches, Key(id).with(at ?? position), [], txn)
     }
 
     /// Every event must be in the stream of the entity it belongs to (SPEC §3), or reads by stream would lie.
@@ -340,7 +340,7 @@ private struct Fold {
             // The newest image is the session's earliest only when the session was empty.
             if session.thumbnailURL == nil { session.thumbnailURL = e.gcpURL }
             try t.put(session, sessionID, of: job.userID, txn)
-            try touch(sessionID, txn)
+            // No touch: while the image is in the session, `session-images-by-time` holds this position under it.
         }
     }
 
@@ -363,7 +363,9 @@ private struct Fold {
                 try t.read(t.images, first, txn, ImageRecord.gcpURL)
             }
             try t.put(session, sessionID, of: userID, txn)
+            // This event, and the image's generation, which `session-images-by-time` no longer holds under it.
             try touch(sessionID, txn)
+            try touch(sessionID, at: image.position, txn)
         }
     }
 
@@ -476,6 +478,8 @@ private struct Fold {
             // The frame's job links stay: jobs keep their frame_id, and its history still lists them.
             try t.delete(t.shotFrameTypes, Key(shotID).with(frame.frameType), txn)
             try t.delete(t.shotFrames, Key(shotID).with(frame.position), txn)
+            // The frame's creation, which `shot-frames` no longer holds under the shot.
+            try touch(shotID, at: frame.position, txn)
             try t.delete(t.frames, frameID, txn)
         }
         try t.delete(shot, txn)
@@ -535,7 +539,7 @@ private struct Fold {
         try t.put(frame, t.frames, e.frameID, txn)
         try t.put(t.shotFrameTypes, typeKey, id: e.frameID, txn)
         try t.put(t.shotFrames, Key(e.shotID).with(position), id: e.frameID, txn)
-        try touch(e.shotID, txn)  // one more of the shot's frames
+        // No touch: while the frame lives, `shot-frames` holds this position under the shot.
     }
 
     func frameApproved(_ e: FrameApproved, _ txn: borrowing Transaction) throws {
