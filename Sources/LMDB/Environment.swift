@@ -241,60 +241,69 @@ public final class Environment: @unchecked Sendable {
     /// while it runs, and while it runs a map resize of this process waits for it — and readers and writers of this
     /// process wait for that resize.
     ///
-    /// The file is created here (`O_CREAT | O_EXCL`) and written through `mdb_env_copyfd2`: a copy that fails is
-    /// removed, and a file that was there already is never touched.
+    /// The copy is written (`mdb_env_copyfd2`) into a file of its own with a temporary name, synced, then linked as
+    /// `data.mdb` — which fails, touching nothing, if one has appeared meanwhile — and the temporary name removed. A
+    /// copy that fails, or a process killed while it copies, never leaves a `data.mdb` behind (a kill leaves a
+    /// `.data.mdb.partial-…` file, which is not a store).
     ///
     /// - Parameter compact: Leave out free pages and number the pages in order (`MDB_CP_COMPACT`): a smaller file, at
     ///   more CPU.
     public func copy(to directory: String, compact: Bool, syncParent: Bool = false) throws {
         let file = (directory as NSString).appendingPathComponent("data.mdb")
-        let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            let code = errno
-            throw LMDBError(
-                code: code, operation: "open(\(file))", detail: code == EEXIST ? "\(file) exists already: a copy never replaces a file" : nil)
+        func exists() -> LMDBError {
+            LMDBError(code: EEXIST, operation: "copying into \(directory)", detail: "\(file) exists already: a copy never replaces a file")
         }
-        var done = false
+        if access(file, F_OK) == 0 { throw exists() }
+        let partial = (directory as NSString).appendingPathComponent(".data.mdb.partial-\(UUID().uuidString)")
+        let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LMDBError(code: errno, operation: "open(\(partial))") }
         defer {
             _ = Foundation.close(fd)
-            if !done { unlink(file) }  // ours (`O_EXCL`): a failed copy never passes for a store
+            unlink(partial)  // ours (a unique name, `O_EXCL`); once linked as `data.mdb`, only this name goes
         }
-        gate.enterShared()
-        var holding = true
-        defer { if holding { gate.leaveShared() } }
-        if isClosed { throw closedError("mdb_env_copyfd2") }
-        var attempts = 0
-        while true {
-            let rc = mdb_env_copyfd2(handle, fd, compact ? UInt32(MDB_CP_COMPACT) : 0)
-            if rc == 0 { break }
-            attempts += 1
-            // As `begin` does: every reader slot taken (free dead and idle ones), or a map another process grew
-            // (adopt its size, with no transaction of this process open). Nothing was written yet.
-            if rc == MDB_READERS_FULL, attempts < 8 {
-                _ = abortIdleReaders() + checkReaders()
-                continue
-            }
-            if rc == MDB_MAP_RESIZED, attempts < 8 {
-                gate.leaveShared()
-                holding = false
-                try gate.exclusive { () throws in
-                    if isClosed { throw closedError("mdb_env_copyfd2") }
-                    try check(mdb_env_set_mapsize(handle, 0), "mdb_env_set_mapsize(0)")
+        let full = "no room for the copy on the disk holding \(directory); the partial copy was removed"
+        do {
+            gate.enterShared()
+            var holding = true
+            defer { if holding { gate.leaveShared() } }
+            if isClosed { throw closedError("mdb_env_copyfd2") }
+            var attempts = 0
+            while true {
+                let rc = mdb_env_copyfd2(handle, fd, compact ? UInt32(MDB_CP_COMPACT) : 0)
+                if rc == 0 { break }
+                attempts += 1
+                // As `begin` does: every reader slot taken (free dead and idle ones), or a map another process grew
+                // (adopt its size, with no transaction of this process open). Nothing was written yet.
+                if rc == MDB_READERS_FULL, attempts < 8 {
+                    _ = abortIdleReaders() + checkReaders()
+                    continue
                 }
-                gate.enterShared()
-                holding = true
-                if isClosed { throw closedError("mdb_env_copyfd2") }
-                guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else { throw LMDBError(code: errno, operation: "ftruncate(\(file))") }
-                continue
+                if rc == MDB_MAP_RESIZED, attempts < 8 {
+                    gate.leaveShared()
+                    holding = false
+                    try gate.exclusive { () throws in
+                        if isClosed { throw closedError("mdb_env_copyfd2") }
+                        try check(mdb_env_set_mapsize(handle, 0), "mdb_env_set_mapsize(0)")
+                    }
+                    gate.enterShared()
+                    holding = true
+                    if isClosed { throw closedError("mdb_env_copyfd2") }
+                    guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else { throw LMDBError(code: errno, operation: "ftruncate(\(partial))") }
+                    continue
+                }
+                throw LMDBError(code: rc, operation: "mdb_env_copyfd2(\(partial))", detail: [ENOSPC, EDQUOT].contains(rc) ? full : nil)
             }
-            let detail = [ENOSPC, EDQUOT].contains(rc) ? "no room for the copy on the disk holding \(directory); the partial copy was removed" : nil
-            throw LMDBError(code: rc, operation: "mdb_env_copyfd2(\(file))", detail: detail)
         }
         guard fsync(fd) == 0 else {
             let code = errno
-            throw LMDBError(code: code, operation: "fsync(\(file))", detail: [ENOSPC, EDQUOT].contains(code) ? "no room for the copy on the disk holding \(directory); the partial copy was removed" : nil)
+            throw LMDBError(code: code, operation: "fsync(\(partial))", detail: [ENOSPC, EDQUOT].contains(code) ? full : nil)
         }
-        done = true
+        // `link` never replaces: a `data.mdb` made meanwhile stays as it was.
+        guard link(partial, file) == 0 else {
+            if errno == EEXIST { throw exists() }
+            throw LMDBError(code: errno, operation: "link(\(partial), \(file))")
+        }
+        unlink(partial)
         // The entries that name the copy. Some file systems cannot sync a directory (EINVAL): the copy is whole, so
         // that is no failure.
         for path in [directory] + (syncParent ? [(directory as NSString).deletingLastPathComponent] : []) {

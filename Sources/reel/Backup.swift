@@ -6,7 +6,7 @@ import MediaPipeline
 /// `reel backup DIR [--compact]` — a consistent copy of the store as of one snapshot, while appends go on.
 struct Backup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Copy the store, as of one snapshot, into a new directory while appends go on; the copy is a store."
+        abstract: "Copy the store, as of one snapshot, into a directory that holds no store while appends go on; the copy is a store."
     )
 
     @OptionGroup var location: StoreLocation

@@ -97,6 +97,7 @@ struct BackupTests {
                 try? FileManager.default.removeItem(atPath: compact)
             }
             let full = try store.backup(to: plain)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: plain).sorted() == ["data.mdb", "lock.mdb"], "the copy under its name, no partial file")
             let small = try store.backup(to: compact, compact: true)
             #expect(full.position == 3_000 && small.position == 3_000)
             #expect(small.bytes < full.bytes, "compact \(small.bytes) bytes, plain \(full.bytes)")
