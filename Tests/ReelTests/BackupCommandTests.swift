@@ -72,4 +72,53 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: copy + "/data.mdb"))
         try expectVerified(store)
     }
+
+    @Test("reel backup killed (SIGKILL) while it copies leaves no data.mdb: nothing that passes for a store")
+    func backupKilledMidway() throws {
+        let store = temporaryStorePath(), target = temporaryStorePath()
+        defer {
+            remove(store)
+            remove(target)
+        }
+        // About 50 MB, so that the copy takes long enough to be caught at it.
+        let project = uuid()
+        var lines = [inputLine("project.created", ["project_id": .string(project)])]
+        let padding = String(repeating: "x", count: 2_000)
+        for n in 0..<25_000 {
+            lines.append(inputLine("scene_image.saved", ["project_id": .string(project), "scene_index": .int(n), "image_url": .string("https://cdn/\(n)/\(padding)")]))
+        }
+        let file = try temporaryFile(ndjson(lines))
+        defer { remove(file) }
+        #expect(try reel(["append", file, "--no-sync", "--store", store]).status == 0)
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+
+        let backup = Process()
+        backup.executableURL = URL(fileURLWithPath: builtExecutable("reel"))
+        backup.arguments = ["backup", target, "--compact", "--store", store]
+        backup.standardOutput = FileHandle.nullDevice
+        backup.standardError = FileHandle.nullDevice
+        try backup.run()
+        var caught = false
+        let deadline = Date().addingTimeInterval(20)
+        while backup.isRunning, Date() < deadline {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: target)) ?? []
+            if names.contains(where: { $0.hasPrefix(".data.mdb.partial-") }) {
+                kill(backup.processIdentifier, SIGKILL)
+                caught = true
+                break
+            }
+            usleep(500)
+        }
+        backup.waitUntilExit()
+        try #require(caught, "the copy finished before it could be killed; the test needs a larger store")
+        #expect(backup.terminationReason == .uncaughtSignal)
+        #expect(!FileManager.default.fileExists(atPath: target + "/data.mdb"), "no data.mdb after a killed copy")
+        let read = try reel(["read", "--limit", "1", "--store", target])
+        #expect(read.status == 3, "the directory is not a store: \(read)")
+        // Backing up again into the same directory works: the leftover partial file is not in the way.
+        let again = try reel(["backup", target, "--store", store])
+        #expect(again.status == 0, "\(again)")
+        #expect(try reel(["audit", "verify", "--log-only", "--store", target]).status == 0)
+        try expectVerified(store)
+    }
 }
