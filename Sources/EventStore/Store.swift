@@ -25,6 +25,10 @@ public struct StoreOptions: Sendable {
     public var durability: Durability = .synced
     /// Open read-only: nothing is created or written; appends fail.
     public var readOnly = false
+    /// Create the store when the directory holds none. With `false`, a writable open of a path without a store fails
+    /// (``EventStoreError/notAStore(path:reason:)``), as a read-only one always does: for work on a store that must
+    /// exist, where a mistyped path would otherwise leave a new empty store behind.
+    public var createIfMissing = true
     /// The map size to start with. It grows by itself; this only sets where it starts.
     public var initialMapSize = 1 << 30
     /// Events folded per write transaction of the store when a projection is caught up or rebuilt (a rebuild's bulk
@@ -83,11 +87,12 @@ public final class Store: Sendable {
         self.clock = clock
         let fileManager = FileManager.default
         let dataFile = (path as NSString).appendingPathComponent("data.mdb")
-        if options.readOnly {
+        if options.readOnly || !options.createIfMissing {
             guard fileManager.fileExists(atPath: dataFile) else {
                 throw EventStoreError.notAStore(path: path, reason: "no data.mdb in it")
             }
-        } else {
+        }
+        if !options.readOnly {
             do {
                 try fileManager.createDirectory(atPath: path, withIntermediateDirectories: true)
             } catch {
@@ -125,13 +130,14 @@ public final class Store: Sendable {
                 throw EventStoreError.storage(error)
             }
         }
+        let head = try environment.read { try layout.head($0) }.position
         if options.readOnly {
             // A projection whose fold changed, or that has not folded the whole log (a process without it appended, or
             // its fold was cut short), is brought up to date by a writable open; a read-only one must not read it. The
-            // rest of the store (the log, the other projections) is served; a query of it throws why.
+            // rest of the store (the log, the other projections) is served; a query of it throws why. (Checkpoints read
+            // after `head` are at least as far along: a writer commits them with its events.)
             let outdated = try environment.read { txn in
-                let head = try layout.head(txn).position
-                return try layout.projections.reduce(into: [String: EventStoreError]()) { outdated, registered in
+                try layout.projections.reduce(into: [String: EventStoreError]()) { outdated, registered in
                     let checkpoint = try layout.checkpoint(of: registered.name, txn)
                     if let checkpoint, checkpoint.version != registered.projection.version {
                         outdated[registered.name] = .projectionOutdated(
@@ -145,7 +151,6 @@ public final class Store: Sendable {
         }
         self.environment = environment
         self.layout = layout
-        let head = try environment.read { try layout.head($0) }.position
         notifier = CommitNotifier(head: head)
         let append = GroupAppend(layout: layout, clock: clock)
         if options.readOnly {

@@ -118,12 +118,9 @@ func warn(_ message: String) {
 func openStore(
     _ location: StoreLocation, readOnly: Bool, existing: Bool = false, durability: Durability = .synced, maxEventsPerGroup: Int? = nil
 ) throws -> MediaStore {
-    if existing, !readOnly, !FileManager.default.fileExists(atPath: (location.path as NSString).appendingPathComponent("data.mdb")) {
-        warn("reel: cannot open the store at \(location.path): \(EventStoreError.notAStore(path: location.path, reason: "no data.mdb in it"))")
-        throw Exit.cannotOpen
-    }
     var options = StoreOptions()
     options.readOnly = readOnly
+    options.createIfMissing = !existing
     options.durability = durability
     if let maxEventsPerGroup { options.maxEventsPerGroup = maxEventsPerGroup }
     // LMDB has no checksums: damage it cannot see may crash it on a read (a page past the end of data.mdb). Say so and

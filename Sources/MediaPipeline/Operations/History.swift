@@ -70,7 +70,7 @@ extension MediaStore {
             for database in [t.entityTouches, t.shotFrames, t.sessionImagesByTime] {
                 try t.scan(database, prefix: Key(id), txn) { suffix, _ in
                     var reader = ByteReader(suffix)
-                    guard suffix.count == 8, let position = try? reader.u64() else { throw DamagedRecord(what: "entity-touches") }
+                    guard suffix.count == 8, let position = try? reader.u64() else { throw DamagedRecord(what: "index") }
                     positions.append(position)
                     return true
                 }
