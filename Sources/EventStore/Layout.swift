@@ -204,6 +204,8 @@ extension Layout {
 
     /// Stream number, current version and the position of its last event, or `nil` for a stream without events.
     func streamHead(_ name: String, _ txn: borrowing Transaction) throws -> StreamHead? {
+        // No event is ever appended to a stream without a name (LMDB refuses an empty key).
+        if name.isEmpty { return nil }
         var name = name
         return try name.withUTF8 { key in
             try txn.get(streams, UnsafeRawBufferPointer(key)) { value in

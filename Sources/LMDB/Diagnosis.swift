@@ -11,7 +11,11 @@ enum Diagnosis {
     /// cannot initialise (it then fails with a bare `EBADF`). A writable open initialises it, as LMDB does: an empty
     /// file is also what a creation interrupted before its first write leaves, and two processes creating one store
     /// at once may see it for an instant.
+    ///
+    /// Also a `data.mdb` or `lock.mdb` that is not a regular file: a read-only open of a FIFO would wait forever for a
+    /// writer to open it (a writable one fails at once: see ``openFailure(code:path:)``).
     static func beforeReadOnlyOpen(path: String) -> LMDBError? {
+        if let special = notRegular(path, code: MDB_INVALID) { return special }
         var info = stat()
         guard stat(dataFile(path), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size == 0 else { return nil }
         return LMDBError(
@@ -22,14 +26,7 @@ enum Diagnosis {
     /// After `mdb_env_open` failed with `code`.
     static func openFailure(code: Int32, path: String) -> LMDBError {
         let operation = "mdb_env_open(\(path))"
-        for (name, file) in [("data.mdb", dataFile(path)), ("lock.mdb", lockFile(path))] {
-            var info = stat()
-            if stat(file, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
-                return LMDBError(
-                    code: code, operation: operation,
-                    detail: "\(name) is \((info.st_mode & S_IFMT) == S_IFDIR ? "a directory" : "not a regular file"), not LMDB's file")
-            }
-        }
+        if let special = notRegular(path, code: code) { return special }
         if code == MDB_INVALID || code == MDB_VERSION_MISMATCH {
             switch dataHeader(path) {
             case .lmdb:
@@ -51,6 +48,19 @@ enum Diagnosis {
             }
         }
         return diskFull(LMDBError(code: code, operation: operation), path: path)
+    }
+
+    /// The error for a `data.mdb` or `lock.mdb` that exists and is not a regular file (a directory, a FIFO, a device).
+    private static func notRegular(_ path: String, code: Int32) -> LMDBError? {
+        for (name, file) in [("data.mdb", dataFile(path)), ("lock.mdb", lockFile(path))] {
+            var info = stat()
+            if stat(file, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+                return LMDBError(
+                    code: code, operation: "mdb_env_open(\(path))",
+                    detail: "\(name) is \((info.st_mode & S_IFMT) == S_IFDIR ? "a directory" : "not a regular file"), not LMDB's file")
+            }
+        }
+        return nil
     }
 
     private enum Header { case lmdb, otherVersion, notLMDB, unreadable }

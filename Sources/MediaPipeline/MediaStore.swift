@@ -115,7 +115,7 @@ public final class MediaStore: MediaQueries {
         }
 
         /// Adds one input, or throws for it alone (the batch is unchanged): its stream cannot be resolved, its id
-        /// repeats an earlier input with other content, or its expected version contradicts an earlier input's on the
+        /// repeats an earlier input with other content (``EventStoreError/invalidBatch(_:)``), or its expected version contradicts an earlier input's on the
         /// same stream. An `expected_version` counts the events of the stream before this input, earlier inputs of
         /// the batch included.
         ///
@@ -132,7 +132,7 @@ public final class MediaStore: MediaQueries {
             if let earlier = byID[input.id] {
                 let first = events[earlier]
                 guard first.stream == event.stream, first.type == event.type, first.payload == event.payload else {
-                    throw EventStoreError.idempotencyConflict(id: input.id, position: 0)
+                    throw EventStoreError.invalidBatch("event id \(input.id.lowercased) appears earlier in this input with other content")
                 }
                 return .repeats(earlier)
             }

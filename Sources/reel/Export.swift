@@ -14,6 +14,11 @@ struct Export: AsyncParsableCommand {
         let store = try openStore(location, readOnly: true).store
         let output: FileHandle
         if let file {
+            // Replacing the store's own files would destroy the store being exported.
+            if let own = ["data.mdb", "lock.mdb"].first(where: { sameFile(file, (location.path as NSString).appendingPathComponent($0)) }) {
+                warn("reel: \(file) is this store's \(own); export to a file outside the store")
+                throw Exit.rejected
+            }
             guard FileManager.default.createFile(atPath: file, contents: nil) , let handle = FileHandle(forWritingAtPath: file) else {
                 throw ValidationError("cannot write \(file)")
             }
@@ -38,6 +43,14 @@ struct Export: AsyncParsableCommand {
     }
 }
 
+/// Whether two paths name one existing file (the same device and inode).
+func sameFile(_ a: String, _ b: String) -> Bool {
+    var first = stat()
+    var second = stat()
+    guard stat(a, &first) == 0, stat(b, &second) == 0 else { return false }
+    return first.st_dev == second.st_dev && first.st_ino == second.st_ino
+}
+
 /// Progress on standard error, only when it is a terminal (SPEC §5).
 final class Progress {
     let label: String
@@ -54,11 +67,11 @@ final class Progress {
         guard enabled, Date().timeIntervalSince(shown) > 0.2 else { return }
         shown = Date()
         let percent = total == 0 ? 100 : Int(done * 100 / total)
-        FileHandle.standardError.write(Data("\r\(label): \(done) of \(total) events (\(percent)%)".utf8))
+        _ = writeFully(2, Array("\r\(label): \(done) of \(total) events (\(percent)%)".utf8))
     }
 
     func finish() {
         guard enabled else { return }
-        FileHandle.standardError.write(Data("\r\(label): done\u{1B}[K\n".utf8))
+        _ = writeFully(2, Array("\r\(label): done\u{1B}[K\n".utf8))
     }
 }

@@ -22,7 +22,6 @@ struct Read: AsyncParsableCommand {
         var remaining = limit ?? .max
         // The cursor: a position in the log or the type index, or a version within the stream.
         var next = stream == nil ? from : 1
-        let output = FileHandle.standardOutput
         while remaining > 0 {
             let (events, last): ([RecordedEvent], UInt64?) = try store.read { snapshot in
                 if let stream {
@@ -41,7 +40,7 @@ struct Read: AsyncParsableCommand {
             next = last + 1
             var text = ""
             for event in events.prefix(remaining) { text += Envelope.render(event) + "\n" }
-            output.write(Data(text.utf8))
+            writeOutput(Array(text.utf8))
             remaining -= min(remaining, events.count)
         }
     }

@@ -19,12 +19,12 @@ struct Rebuild: AsyncParsableCommand {
         do {
             rebuilt = try media.store.rebuild(projection: projection) { name, done, head in
                 guard progress else { return }
-                FileHandle.standardError.write(Data("\r\(name): \(done) of \(head) events\u{1B}[K".utf8))
+                _ = writeFully(2, Array("\r\(name): \(done) of \(head) events\u{1B}[K".utf8))
             }
         } catch EventStoreError.unknownProjection(let name) {
             throw ValidationError("no projection named \(name); one of: \(MediaStore.projections.map(\.name).joined(separator: ", "))")
         }
-        if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if progress { _ = writeFully(2, Array("\r\u{1B}[K".utf8)) }
         let head = try media.store.head()
         try media.close()
         let seconds = Date().timeIntervalSince(started)

@@ -40,6 +40,11 @@ struct Reel: AsyncParsableCommand {
 
     /// Runs the command with the contract's exit codes: usage errors exit 2 (ArgumentParser's default is 64).
     static func main() async {
+        // A closed standard descriptor would be handed to the next file opened — the store's own files — and the
+        // command's output written into it: each closed one is pointed at /dev/null first.
+        for descriptor in Int32(0)...2 where fcntl(descriptor, F_GETFD) == -1 && errno == EBADF {
+            _ = open("/dev/null", O_RDWR)
+        }
         do {
             var command = try parseAsRoot(movingStoreOption(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -102,12 +107,38 @@ enum Exit {
 func printJSON(_ value: JSONValue) {
     var writer = JSONWriter()
     writer.write(value, sortKeys: false)
-    FileHandle.standardOutput.write(Data(writer.bytes + [0x0A]))
+    writeOutput(writer.bytes + [0x0A])
 }
 
-/// Writes a line to standard error.
+/// Writes to standard output. When it cannot be written — a full disk, a pipe whose reader left while `SIGPIPE` is
+/// ignored — the command ends at once with exit 1 and the reason on standard error (Foundation's `FileHandle.write`
+/// would trap).
+func writeOutput(_ bytes: [UInt8]) {
+    if let failure = writeFully(1, bytes) {
+        warn("reel: cannot write standard output: \(String(cString: strerror(failure)))")
+        exit(1)
+    }
+}
+
+/// Writes a line to standard error (nothing happens when it cannot be written).
 func warn(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    _ = writeFully(2, Array((message + "\n").utf8))
+}
+
+/// Writes every byte to a file descriptor; the `errno` of the write that failed, or `nil`.
+func writeFully(_ descriptor: Int32, _ bytes: [UInt8]) -> Int32? {
+    bytes.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += written
+        }
+        return nil
+    }
 }
 
 /// Opens the media store for a command, turning a failure to open into exit 3 with the reason on stderr. Commands
