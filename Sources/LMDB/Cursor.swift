@@ -7,12 +7,25 @@ public struct Cursor: ~Copyable {
     @usableFromInline let handle: OpaquePointer
     @usableFromInline let database: Database
     @usableFromInline let ledger: WriteLedger?
+    @usableFromInline let map: MapBounds
 
     @usableFromInline
-    init(handle: OpaquePointer, database: Database, ledger: WriteLedger?) {
+    init(handle: OpaquePointer, database: Database, ledger: WriteLedger?, map: MapBounds) {
         self.handle = handle
         self.database = database
         self.ledger = ledger
+        self.map = map
+    }
+
+    /// The key and value LMDB lent, once both are known to lie where they can be read. Some moves leave the key the
+    /// caller gave (`MDB_GET_BOTH_RANGE`): that one is the caller's own.
+    @inlinable @inline(__always)
+    func lent(_ k: MDB_val, _ v: MDB_val, given: UnsafeRawBufferPointer?) throws -> (UnsafeRawBufferPointer, UnsafeRawBufferPointer) {
+        let readOnly = ledger == nil
+        let isGiven = given.map { k.mv_data == UnsafeMutableRawPointer(mutating: $0.baseAddress) && k.mv_size == $0.count } ?? false
+        guard isGiven || map.lends(k, readOnly: readOnly) else { throw map.outside(k, "mdb_cursor_get(\(database))") }
+        guard map.lends(v, readOnly: readOnly) else { throw map.outside(v, "mdb_cursor_get(\(database))") }
+        return (UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size), UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
     }
 
     /// Where to move.
@@ -51,10 +64,8 @@ public struct Cursor: ~Copyable {
             if let ledger, ledger.failure == nil { ledger.failure = error }
             throw error
         }
-        return try body(
-            UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
-            UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)
-        )
+        let (lentKey, value) = try lent(k, v, given: key)
+        return try body(lentKey, value)
     }
 
     /// Moves and lends the entry landed on to `body`; `nil` when there is none.
@@ -91,8 +102,8 @@ public struct Cursor: ~Copyable {
         let rc = mdb_cursor_get(handle, &k, &v, MDB_GET_BOTH_RANGE)
         if rc == MDB_NOTFOUND { return nil }
         if rc != 0 { throw LMDBError(code: rc, operation: "mdb_cursor_get(\(database), MDB_GET_BOTH_RANGE)") }
-        return try body(
-            UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size), UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+        let (lentKey, lentValue) = try lent(k, v, given: key)
+        return try body(lentKey, lentValue)
     }
 
     /// How many values the current key has (`duplicateSort` databases).

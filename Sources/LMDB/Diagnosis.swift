@@ -78,22 +78,42 @@ enum Diagnosis {
         return words.1 == 1 ? .lmdb : .otherVersion
     }
 
-    /// After a successful open: the data file must hold every page the newest meta page counts. LMDB reads the file
-    /// through its map, and reading a page past the end of a truncated file is a `SIGBUS` in the reader, not an error.
-    static func truncation(_ env: OpaquePointer, path: String) -> LMDBError? {
-        var info = MDB_envinfo()
-        var statistics = MDB_stat()
-        var descriptor: mdb_filehandle_t = -1
-        guard mdb_env_info(env, &info) == 0, mdb_env_stat(env, &statistics) == 0, mdb_env_get_fd(env, &descriptor) == 0 else { return nil }
-        var file = stat()
-        guard fstat(descriptor, &file) == 0 else { return nil }
-        let needed = (Int64(info.me_last_pgno) + 1) * Int64(statistics.ms_psize)
-        guard Int64(file.st_size) < needed else { return nil }
-        return LMDBError(
-            code: MDB_CORRUPTED, operation: "mdb_env_open(\(path))",
-            detail:
-                "data.mdb is \(file.st_size) bytes, but its last committed page ends at byte \(needed): the file was truncated; restore the store from a backup or an export"
-        )
+    /// After a successful open: the data file must hold every page in use. LMDB reads the file through its map, and
+    /// reading a page past the end of a truncated file is a `SIGBUS` in the reader, not an error.
+    ///
+    /// A file shorter than its last page is not always truncated: pages one transaction took and freed again go on the
+    /// free list but are never written (`mdb_page_flush` skips them), so the file may end before them. The rule is
+    /// LMDB's own (its `mdb_env_copyfd0` stops at the file's end for this reason): the file is a whole number of pages,
+    /// and every page from its end up to the last page in use is on the free list, read as of one snapshot.
+    static func truncation(_ environment: Environment) throws -> LMDBError? {
+        let info = environment.info()
+        let file = dataFile(environment.path)
+        var status = stat()
+        guard stat(file, &status) == 0 else { return nil }
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        // Quick path: the file holds every page the newest meta page counts (the usual case).
+        if Int(status.st_size) >= (info.lastPage + 1) * pageSize, Int(status.st_size) % pageSize == 0 { return nil }
+        let (free, report) = try environment.freePages()
+        let size = report.fileSize
+        let operation = "mdb_env_open(\(environment.path))"
+        if let problem = report.problems.first {
+            return LMDBError(code: MDB_CORRUPTED, operation: operation, detail: "data.mdb is damaged: \(problem); restore the store from a backup or an export")
+        }
+        let pages = UInt64(size / report.pageSize)
+        if size % report.pageSize != 0 {
+            return LMDBError(
+                code: MDB_CORRUPTED, operation: operation,
+                detail: "data.mdb is \(size) bytes, not a whole number of \(report.pageSize)-byte pages: the file was truncated; restore the store from a backup or an export")
+        }
+        guard pages <= report.lastPage else { return nil }
+        if let missing = (pages...report.lastPage).first(where: { !free.contains($0) }) {
+            return LMDBError(
+                code: MDB_CORRUPTED, operation: operation,
+                detail:
+                    "data.mdb is \(size) bytes, but page \(missing), which is in use, lies past its end (its last page in use is \(report.lastPage)): the file was truncated; restore the store from a backup or an export"
+            )
+        }
+        return nil
     }
 
     /// A failed write. On a full disk LMDB's `pwrite` is short, which it reports as `EIO`; `fdatasync` and

@@ -48,6 +48,14 @@ public final class Environment: @unchecked Sendable {
     private let gate = ReaderGate()
     private let writeLock = NSLock()
     private let canonicalPath: String
+    /// This process's locks on `data.mdb` (nil where the file system has no such locks).
+    private let locks: FileLocks?
+    /// Where the map lies, lent to every transaction to bound the values LMDB lends; changed only with no
+    /// transaction of this process open (the gate held exclusively, or at open), and read under `mapLock` (a writer
+    /// begins outside the gate).
+    private var mapBounds: MapBounds
+    private let mapLock = NSLock()
+    private var currentMap: MapBounds { mapLock.withLock { mapBounds } }
     /// Set by ``close()``, under the write lock and with every reader out (the gate held exclusively); read with
     /// either held.
     private var isClosed = false
@@ -61,10 +69,13 @@ public final class Environment: @unchecked Sendable {
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "mdb_env_create")
         guard let env else { throw LMDBError(code: ENOMEM, operation: "mdb_env_create") }
+        var locks: FileLocks?
         do {
             try check(mdb_env_set_maxdbs(env, MDB_dbi(options.maxDatabases)), "mdb_env_set_maxdbs")
             try check(mdb_env_set_maxreaders(env, options.maxReaders), "mdb_env_set_maxreaders")
             try check(mdb_env_set_mapsize(env, options.mapSize), "mdb_env_set_mapsize")
+            // LMDB calls abort() once this returns; see `AssertionHook`.
+            mdb_env_set_assert(env, lmdbAssertionFailed)
             var flags = UInt32(MDB_NOTLS)
             if options.readOnly { flags |= UInt32(MDB_RDONLY) }
             if options.noSync { flags |= UInt32(MDB_NOSYNC) }
@@ -78,14 +89,18 @@ public final class Environment: @unchecked Sendable {
                 OpenPaths.shared.remove(canonical)
                 throw empty
             }
+            let lockFile = Diagnosis.lockFile(path)
+            let lockBefore = FileLocks.identity(lockFile)
             let rc = mdb_env_open(env, path, flags, 0o644)
             if rc != 0 {
                 OpenPaths.shared.remove(canonical)
                 throw Diagnosis.openFailure(code: rc, path: path)
             }
-            if let truncated = Diagnosis.truncation(env, path: path) {
+            do {
+                locks = try Self.register(path: path, readOnly: options.readOnly, lockFile: lockFile, before: lockBefore)
+            } catch {
                 OpenPaths.shared.remove(canonical)
-                throw truncated
+                throw error
             }
             self.canonicalPath = canonical
         } catch {
@@ -95,14 +110,49 @@ public final class Environment: @unchecked Sendable {
         self.handle = env
         self.path = path
         self.isReadOnly = options.readOnly
+        self.locks = locks
+        mapBounds = MapBounds(env)
+        FaultGuard.register(map: mapBounds, for: env)
         _ = checkReaders()
         LiveEnvironments.shared.insert(self)
+        // A data file shorter than its last page: LMDB leaves one when the pages at the end were taken and freed again
+        // by one transaction (they are on the free list, never written); anything else is a truncated file, which LMDB
+        // would read past its end through the map (a SIGBUS).
+        if let short = try Diagnosis.truncation(self) {
+            close()
+            throw short
+        }
+    }
+
+    /// Takes this process's locks on `data.mdb` once LMDB has opened `lock.mdb` (see ``FileLocks``): refuses when the
+    /// lock file was replaced while opening, or when other processes hold the store open with another lock file.
+    private static func register(path: String, readOnly: Bool, lockFile: String, before: (UInt64, UInt64)?) throws -> FileLocks? {
+        guard let after = FileLocks.identity(lockFile) else {
+            throw LMDBError(code: ENOENT, operation: "opening \(path)", detail: "lock.mdb was removed while the store was being opened; open it again")
+        }
+        if let before, before != after {
+            throw LMDBError(code: EBUSY, operation: "opening \(path)", detail: "lock.mdb was replaced while the store was being opened; open it again")
+        }
+        let locks: FileLocks
+        do {
+            locks = try FileLocks(directory: path, readOnly: readOnly)
+        } catch let error as LMDBError where error.code == EACCES || error.code == EPERM {
+            // LMDB opened it; this process may not open it for writing (a read-only file): no locks of ours.
+            return nil
+        }
+        do {
+            try locks.registerOpen(lockFile: after, directory: path)
+        } catch let error as LMDBError where [EINVAL, ENOLCK, EOPNOTSUPP, ENOSYS].contains(error.code) {
+            return nil  // a file system without open-file-description locks: LMDB's own locks only
+        }
+        return locks
     }
 
     deinit {
         LiveEnvironments.shared.remove(self)
         if !isClosed {
             _ = abortIdleReaders()
+            FaultGuard.unregister(handle)
             mdb_env_close(handle)
             OpenPaths.shared.remove(canonicalPath)
         }
@@ -130,6 +180,7 @@ public final class Environment: @unchecked Sendable {
             guard !isClosed else { return }
             isClosed = true
             _ = abortIdleReaders()
+            FaultGuard.unregister(handle)
             mdb_env_close(handle)
             OpenPaths.shared.remove(canonicalPath)
         }
@@ -284,6 +335,7 @@ public final class Environment: @unchecked Sendable {
                     try gate.exclusive { () throws in
                         if isClosed { throw closedError("mdb_env_copyfd2") }
                         try check(mdb_env_set_mapsize(handle, 0), "mdb_env_set_mapsize(0)")
+                        remap()
                     }
                     gate.enterShared()
                     holding = true
@@ -366,7 +418,7 @@ public final class Environment: @unchecked Sendable {
     /// map was resized by another process: the new one adopts the size).
     private func beginRead(renewing kept: OpaquePointer?) throws -> Transaction {
         if let kept {
-            if mdb_txn_renew(kept) == 0 { return Transaction(handle: kept, ledger: nil) }
+            if mdb_txn_renew(kept) == 0 { return Transaction(handle: kept, ledger: nil, map: currentMap) }
             mdb_txn_abort(kept)
         }
         return try begin(flags: UInt32(MDB_RDONLY), holdingShared: true)
@@ -389,6 +441,10 @@ public final class Environment: @unchecked Sendable {
         writeLock.lock()
         defer { writeLock.unlock() }
         if isClosed { throw closedError("write") }
+        // Before LMDB's writer mutex, in every process: two writers never run at once even when they do not share
+        // `lock.mdb` (see `FileLocks`). Held until the transaction ends.
+        try locks?.lockWriter()
+        defer { locks?.unlockWriter() }
         while true {
             let ledger = WriteLedger()
             let txn = try begin(flags: 0, holdingShared: false, ledger: ledger)
@@ -436,7 +492,7 @@ public final class Environment: @unchecked Sendable {
             if isClosed { throw closedError("mdb_txn_begin") }
             var txn: OpaquePointer?
             let rc = mdb_txn_begin(handle, nil, flags, &txn)
-            if rc == 0, let txn { return Transaction(handle: txn, ledger: ledger) }
+            if rc == 0, let txn { return Transaction(handle: txn, ledger: ledger, map: currentMap) }
             // Every reader slot taken: slots of processes that died inside a read transaction stay taken until someone
             // runs mdb_reader_check, and a process that keeps the store open would otherwise never see them freed.
             // This process's kept read transactions hold slots too: they go first. Another thread of this process may
@@ -459,6 +515,7 @@ public final class Environment: @unchecked Sendable {
                 // Between leaving the shared side and taking this one, `close()` may have run.
                 if isClosed { throw closedError("mdb_txn_begin") }
                 try check(mdb_env_set_mapsize(handle, 0), "mdb_env_set_mapsize(0)")
+                remap()
             }
         }
     }
@@ -469,7 +526,15 @@ public final class Environment: @unchecked Sendable {
             let current = rawInfo().mapSize
             let step = min(current, 64 << 30)
             try check(mdb_env_set_mapsize(handle, current + step), "mdb_env_set_mapsize(\(current + step))")
+            remap()
         }
+    }
+
+    /// After the map was set anew (no transaction of this process open): where it lies now.
+    private func remap() {
+        let map = MapBounds(handle)
+        mapLock.withLock { mapBounds = map }
+        FaultGuard.register(map: map, for: handle)
     }
 
     // MARK: Databases

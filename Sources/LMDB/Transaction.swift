@@ -20,16 +20,25 @@ final class WriteLedger {
 public struct Transaction: ~Copyable {
     @usableFromInline let handle: OpaquePointer
     @usableFromInline let ledger: WriteLedger?
+    @usableFromInline let map: MapBounds
 
-    init(handle: OpaquePointer, ledger: WriteLedger?) {
+    init(handle: OpaquePointer, ledger: WriteLedger?, map: MapBounds) {
         self.handle = handle
         self.ledger = ledger
+        self.map = map
     }
 
     /// A second handle on this same transaction, for wrappers inside this package that must hold one (a snapshot
     /// type lent to a closure). It must not outlive the closure the original was lent to.
     package func lend() -> Transaction {
-        Transaction(handle: handle, ledger: ledger)
+        Transaction(handle: handle, ledger: ledger, map: map)
+    }
+
+    /// Bytes LMDB lends, once they are known to lie where they can be read (``MapBounds/lends(_:readOnly:)``).
+    @inlinable @inline(__always)
+    func lent(_ value: MDB_val, _ operation: @autoclosure () -> String) throws -> UnsafeRawBufferPointer {
+        guard map.lends(value, readOnly: ledger == nil) else { throw map.outside(value, operation()) }
+        return UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size)
     }
 
     /// `true` in a read transaction.
@@ -70,7 +79,7 @@ public struct Transaction: ~Copyable {
         let rc = mdb_get(handle, database.dbi, &k, &v)
         if rc == MDB_NOTFOUND { return try body(nil) }
         if rc != 0 { throw fail(rc, "mdb_get(\(database))") }
-        return try body(UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+        return try body(lent(v, "mdb_get(\(database))"))
     }
 
     /// A copy of the value stored under `key`, or `nil`.
@@ -167,7 +176,7 @@ public struct Transaction: ~Copyable {
         if rc != 0 { throw fail(rc, "mdb_cursor_open(\(database))") }
         guard let cursor else { throw fail(EINVAL, "mdb_cursor_open(\(database))") }
         defer { mdb_cursor_close(cursor) }
-        return try body(Cursor(handle: cursor, database: database, ledger: ledger))
+        return try body(Cursor(handle: cursor, database: database, ledger: ledger, map: map))
     }
 }
 
