@@ -31,7 +31,7 @@ let package = Package(
             dependencies: ["LMDB", "EventStore", "MediaPipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // A small program the tests start as a real second process (multi-process appends, snapshot checks, soak runs).
-        .executableTarget(name: "reel-test-driver", dependencies: ["EventStore", "MediaPipeline"], path: "Tests/Driver"),
+        .executableTarget(name: "reel-test-driver", dependencies: ["LMDB", "EventStore", "MediaPipeline"], path: "Tests/Driver"),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "LMDB", "reel-test-driver"]),
         .testTarget(name: "MediaPipelineTests", dependencies: ["MediaPipeline", "EventStore", "LMDB"]),

@@ -23,6 +23,9 @@ struct Layout: Sendable {
     /// never folded them), were built by another version of their fold, or have not folded the whole log. A writable
     /// open builds them or catches them up.
     private(set) var unavailable: [String: EventStoreError] = [:]
+    /// Projections some of whose databases this writable open had to create: new to the store, or — when the store
+    /// holds a checkpoint for it — databases whose entries were lost, which a rebuild from the log makes whole again.
+    private(set) var created = Set<String>()
 
     /// Versions 64, 128, … of each stream are indexed in `reel.stream-events`; the others are reached by following the
     /// records' back links from the next indexed version (or the stream's head). One dense per-stream index would dirty
@@ -49,6 +52,7 @@ struct Layout: Sendable {
         var registered: [RegisteredProjection] = []
         var unavailable: [String: EventStoreError] = [:]
         var seen = Set<String>()
+        var created = Set<String>()
         for projection in projections {
             precondition(seen.insert(projection.name).inserted, "two projections are named \(projection.name)")
             var generations: [ProjectionDatabases] = []
@@ -57,7 +61,12 @@ struct Layout: Sendable {
                     var handles: [String: Database] = [:]
                     for spec in projection.databases {
                         let name = Self.projectionDatabaseName(projection.name, spec.name, generation: suffix)
-                        handles[spec.name] = try txn.openDatabase(name, flags: create ? spec.flags.union(.create) : spec.flags)
+                        do {
+                            handles[spec.name] = try txn.openDatabase(name, flags: spec.flags)
+                        } catch let error as LMDBError where create && error.kind == .notFound {
+                            handles[spec.name] = try txn.openDatabase(name, flags: spec.flags.union(.create))
+                            created.insert(projection.name)
+                        }
                     }
                     generations.append(ProjectionDatabases(handles: handles))
                 }
@@ -69,6 +78,7 @@ struct Layout: Sendable {
         }
         self.projections = registered
         self.unavailable = unavailable
+        self.created = created
     }
 
     /// This layout without the projections in `reasons`, which say why each is left out.
@@ -83,6 +93,7 @@ struct Layout: Sendable {
             (other.meta, other.log, other.streams, other.streamEvents, other.ids, other.checkpoints)
         self.projections = projections
         unavailable = other.unavailable
+        created = other.created
     }
 }
 

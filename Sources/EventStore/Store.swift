@@ -175,6 +175,15 @@ public final class Store: Sendable {
     private static func checkIsReelStore(_ txn: borrowing Transaction, path: String) throws {
         do {
             _ = try txn.openDatabase("reel.meta")
+            // A store has every database of the engine from its first commit on. One missing is damage (its entry in
+            // the main tree lost or altered), never a database to make anew: a new empty log would fork the history.
+            for name in engineDatabases {
+                do {
+                    _ = try txn.openDatabase(name)
+                } catch let error as LMDBError where error.kind == .notFound {
+                    throw EventStoreError.damaged(path: path, reason: "its database \(name) is missing: its entry in the main tree was lost or altered; restore the store from a backup or an export")
+                }
+            }
             return
         } catch let error as LMDBError where error.kind == .notFound {}
         let entries = try txn.statistics(txn.openDatabase(nil)).entries
@@ -251,7 +260,10 @@ public final class Store: Sendable {
             let (checkpoint, head) = try environment.read { txn in
                 (try append.layout.checkpoint(of: registered.name, txn), try append.layout.head(txn).position)
             }
-            if let checkpoint, checkpoint.version != registered.projection.version {
+            // A projection whose fold changed is rebuilt; so is one whose databases had to be made anew although it has
+            // a checkpoint (their entries in the main tree were lost): folding on into empty databases would serve them
+            // as if whole.
+            if let checkpoint, checkpoint.version != registered.projection.version || append.layout.created.contains(registered.name) {
                 do {
                     try rebuild([registered], append: append, environment: environment, chunk: chunk, progress: nil)
                 } catch let refused as ScratchFold.Refused {

@@ -9,8 +9,12 @@ public struct IntegrityProblem: Sendable, Hashable, CustomStringConvertible {
         case position(UInt64)
         case stream(String)
         case projection(String)
-        /// One of the engine's indexes (`ids`, `streams`, `stream-events`).
+        /// One of the engine's indexes (`ids`, `streams`, `stream-events`), or another of its databases.
         case index(String)
+        /// A page of the data file, and the tree it belongs to (``Store/checkPages(at:projections:)``).
+        case page(UInt64?, tree: String)
+        /// The data file as a whole.
+        case file
     }
 
     public let location: Location
@@ -22,6 +26,9 @@ public struct IntegrityProblem: Sendable, Hashable, CustomStringConvertible {
         case let .stream(stream): "stream \(stream): \(message)"
         case let .projection(name): "projection \(name): \(message)"
         case let .index(name): "index \(name): \(message)"
+        case let .page(page?, tree): "page \(page) (\(tree)): \(message)"
+        case let .page(nil, tree): "\(tree): \(message)"
+        case .file: "data.mdb: \(message)"
         }
     }
 }
@@ -280,16 +287,18 @@ extension Snapshot {
         var problems: [IntegrityProblem] = []
         var listed = 0
         var versions: UInt64 = 0
+        var highest: (number: UInt64, stream: String)?
         try txn.withCursor(layout.streams) { cursor in
             try cursor.forEach { key, value in
                 listed += 1
                 let name = String(decoding: key, as: UTF8.self)
                 var reader = ByteReader(value)
-                guard value.count == 24, let _ = try? reader.u64(), let version = try? reader.u64(), let last = try? reader.u64() else {
+                guard value.count == 24, let number = try? reader.u64(), let version = try? reader.u64(), let last = try? reader.u64() else {
                     problems.append(IntegrityProblem(location: .stream(name), message: "stream head of \(value.count) bytes is malformed"))
                     return true
                 }
                 versions += version
+                if number > highest?.number ?? 0 { highest = (number, name) }
                 guard let event = try? layout.event(at: last, txn), event.stream == name, event.version == version else {
                     problems.append(
                         IntegrityProblem(location: .stream(name), message: "stream head does not say version \(version) at position \(last)"))
@@ -304,6 +313,50 @@ extension Snapshot {
         if versions != UInt64(events) {
             problems.append(
                 IntegrityProblem(location: .index("streams"), message: "stream heads add up to \(versions) events, the log holds \(events)"))
+        }
+        problems += try verifyMeta(highestStream: highest)
+        return problems
+    }
+
+    /// The engine's own values in `reel.meta`: the format, the stream counter above every stream number in use (a
+    /// counter below one would give a new stream a number in use, and overwrite its index), each projection's
+    /// generation flag, and no key the engine does not write.
+    private func verifyMeta(highestStream: (number: UInt64, stream: String)?) throws -> [IntegrityProblem] {
+        var problems: [IntegrityProblem] = []
+        var next: UInt64?
+        var format: UInt32?
+        try txn.withCursor(layout.meta) { cursor in
+            try cursor.forEach { key, value in
+                let name = String(decoding: key, as: UTF8.self)
+                func bad(_ message: String) { problems.append(IntegrityProblem(location: .index("meta"), message: "\(name): \(message)")) }
+                switch name {
+                case "format":
+                    var reader = ByteReader(value)
+                    if value.count == 4, let read = try? reader.u32() { format = read } else { bad("\(value.count) bytes, not a u32") }
+                case "next-stream":
+                    if value.count == 8 { next = BigEndian.u64(value) } else { bad("\(value.count) bytes, not a u64") }
+                case let generation where generation.hasPrefix("generation."):
+                    if value.count != 1 || value[0] > 1 { bad("not a generation (0 or 1): \(Array(value))") }
+                default:
+                    bad("a key the store does not write: a key altered?")
+                }
+                return true
+            }
+        }
+        if let format, !(1...Layout.formatVersion).contains(format) {
+            problems.append(IntegrityProblem(location: .index("meta"), message: "format \(format), not one this Reel writes (1–\(Layout.formatVersion))"))
+        } else if format == nil {
+            problems.append(IntegrityProblem(location: .index("meta"), message: "the format marker is missing"))
+        }
+        if let highestStream {
+            if let next, next <= highestStream.number {
+                problems.append(
+                    IntegrityProblem(
+                        location: .index("meta"),
+                        message: "next-stream is \(next), not above stream number \(highestStream.number) in use (\(highestStream.stream))"))
+            } else if next == nil {
+                problems.append(IntegrityProblem(location: .index("meta"), message: "next-stream is missing, and streams are in use"))
+            }
         }
         return problems
     }

@@ -90,30 +90,58 @@ enum Diagnosis {
         let file = dataFile(environment.path)
         var status = stat()
         guard stat(file, &status) == 0 else { return nil }
-        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
-        // Quick path: the file holds every page the newest meta page counts (the usual case).
-        if Int(status.st_size) >= (info.lastPage + 1) * pageSize, Int(status.st_size) % pageSize == 0 { return nil }
+        let pageSize = environment.pageSize
+        // Quick path: the file holds every page the newest meta page counts (the usual case). A last page so large that
+        // the product overflows is damage, which the walk below names.
+        let size = Int(status.st_size)
+        if pageSize > 0, size % pageSize == 0, info.lastPage < size / pageSize { return nil }
         let (free, report) = try environment.freePages()
-        let size = report.fileSize
         let operation = "mdb_env_open(\(environment.path))"
         if let problem = report.problems.first {
             return LMDBError(code: MDB_CORRUPTED, operation: operation, detail: "data.mdb is damaged: \(problem); restore the store from a backup or an export")
         }
-        let pages = UInt64(size / report.pageSize)
-        if size % report.pageSize != 0 {
+        let pages = UInt64(report.fileSize / report.pageSize)
+        if report.fileSize % report.pageSize != 0 {
             return LMDBError(
                 code: MDB_CORRUPTED, operation: operation,
-                detail: "data.mdb is \(size) bytes, not a whole number of \(report.pageSize)-byte pages: the file was truncated; restore the store from a backup or an export")
+                detail: "data.mdb is \(report.fileSize) bytes, not a whole number of \(report.pageSize)-byte pages: the file was truncated; restore the store from a backup or an export")
         }
         guard pages <= report.lastPage else { return nil }
         if let missing = (pages...report.lastPage).first(where: { !free.contains($0) }) {
             return LMDBError(
                 code: MDB_CORRUPTED, operation: operation,
                 detail:
-                    "data.mdb is \(size) bytes, but page \(missing), which is in use, lies past its end (its last page in use is \(report.lastPage)): the file was truncated; restore the store from a backup or an export"
+                    "data.mdb is \(report.fileSize) bytes, but page \(missing), which is in use, lies past its end (its last page in use is \(report.lastPage)): the file was truncated; restore the store from a backup or an export"
             )
         }
         return nil
+    }
+
+    /// After a successful open: LMDB writes transaction n's meta page over transaction n − 2's, so the two meta pages
+    /// always hold consecutive transactions (both 0 in a file no transaction has written yet). One flipped bit in the
+    /// current one's transaction id makes LMDB read the other — the state before the last commit, silently; a flip in
+    /// the other's makes it read a state older still. Either breaks the pairing, which this reads (with `pread`, twice
+    /// more a moment later should a commit be under way) and refuses.
+    static func metaPairing(_ environment: Environment) -> LMDBError? {
+        let file = dataFile(environment.path)
+        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var transactions: (UInt64, UInt64) = (0, 0)
+        for attempt in 0..<3 {
+            if attempt > 0 { usleep(10_000) }
+            guard let walk = try? Walk(descriptor: descriptor, recordingKinds: false), let a = walk.metas[0], let b = walk.metas[1],
+                  a.magic == PageFormat.magic, b.magic == PageFormat.magic
+            else { return nil }
+            transactions = (a.transaction, b.transaction)
+            let (low, high) = (min(a.transaction, b.transaction), max(a.transaction, b.transaction))
+            if high - low == 1 || high == 0 { return nil }
+        }
+        return LMDBError(
+            code: MDB_CORRUPTED, operation: "mdb_env_open(\(environment.path))",
+            detail:
+                "data.mdb is damaged: its meta pages hold transactions \(transactions.0) and \(transactions.1), which are not consecutive, so one was altered and LMDB would read an older state of the store; restore the store from a backup or an export"
+        )
     }
 
     /// A failed write. On a full disk LMDB's `pwrite` is short, which it reports as `EIO`; `fdatasync` and

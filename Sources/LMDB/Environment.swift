@@ -118,9 +118,9 @@ public final class Environment: @unchecked Sendable {
         // A data file shorter than its last page: LMDB leaves one when the pages at the end were taken and freed again
         // by one transaction (they are on the free list, never written); anything else is a truncated file, which LMDB
         // would read past its end through the map (a SIGBUS).
-        if let short = try Diagnosis.truncation(self) {
+        if let damaged = try Diagnosis.truncation(self) ?? Diagnosis.metaPairing(self) {
             close()
-            throw short
+            throw damaged
         }
     }
 
@@ -366,6 +366,16 @@ public final class Environment: @unchecked Sendable {
         }
     }
 
+    /// The page size of the data file (`mdb_env_stat`), 0 once closed.
+    var pageSize: Int {
+        gate.enterShared()
+        defer { gate.leaveShared() }
+        if isClosed { return 0 }
+        var statistics = MDB_stat()
+        mdb_env_stat(handle, &statistics)
+        return Int(statistics.ms_psize)
+    }
+
     /// Size facts of the environment.
     public func info() -> EnvironmentInfo {
         gate.enterShared()
@@ -486,6 +496,7 @@ public final class Environment: @unchecked Sendable {
     private func begin(flags: UInt32, holdingShared: Bool, ledger: WriteLedger? = nil) throws -> Transaction {
         var retriedFull = false
         var fullRetries = 0
+        var resizes = 0
         while true {
             // A reader that adopted another process's map size below left the shared side meanwhile: `close()` may
             // have run. (A writer holds the write lock, which `close()` takes too.)
@@ -507,6 +518,14 @@ public final class Environment: @unchecked Sendable {
                 }
             }
             guard rc == MDB_MAP_RESIZED else { throw LMDBError(code: rc, operation: "mdb_txn_begin") }
+            // Adopting the size another process set makes the next begin work; a meta page whose last page lies beyond
+            // any map LMDB will set is damage, and would otherwise be retried forever.
+            resizes += 1
+            if resizes > 8 {
+                throw LMDBError(
+                    code: MDB_CORRUPTED, operation: "mdb_txn_begin",
+                    detail: "the store's meta page counts more pages than its map can hold, even after adopting its size: the data file is damaged; restore it from a backup or an export")
+            }
             // lmdb.h, MDB_MAP_RESIZED: "the database was grown by another process; call mdb_env_set_mapsize() with a
             // size of zero to adopt the new size" — with no transaction of this process open.
             if holdingShared { gate.leaveShared() }

@@ -134,13 +134,15 @@ struct Walk {
     let metas: [MetaPage?]
     /// The meta page walked.
     var meta: MetaPage?
-    /// Every page claimed so far (by a tree or the free list), to find one claimed twice.
-    var claimed: [Bool] = []
+    /// Every page claimed so far (by a tree or the free list), to find one claimed twice: one bit per page.
+    var claimed = PageSet(count: 0)
     var kinds: [PageAuditReport.PageKind]?
     let recordingKinds: Bool
 
     static let maxProblems = 50
     static let maxDepth = 32
+    /// The most pages past the end of the file a sound store can count (2^26 pages: 256 GiB of 4 KiB pages).
+    static let maxUnwrittenPages: UInt64 = 1 << 26
 
     init(descriptor: Int32, recordingKinds: Bool) throws {
         var info = stat()
@@ -205,8 +207,10 @@ struct Walk {
                 bad("free list flags 0x\(String(meta.free.flags, radix: 16))")
             }
             if meta.main.flags & ~PageFormat.treeFlags != 0 || meta.main.pad != 0 { bad("main tree flags 0x\(String(meta.main.flags, radix: 16))") }
-            if meta.lastPage < PageFormat.metaPages - 1 || meta.lastPage > UInt64(Int.max / pageSize) {
-                bad("last page \(meta.lastPage) is out of range")
+            // Pages past the end of the file are pages LMDB took and freed again without writing them: a few, never
+            // hundreds of gigabytes' worth.
+            if meta.lastPage < PageFormat.metaPages - 1 || meta.lastPage > UInt64(size / pageSize) + Self.maxUnwrittenPages {
+                bad("last page \(meta.lastPage) is out of range (data.mdb holds \(size / pageSize) pages)")
             } else if meta.mapSize < (meta.lastPage + 1) * UInt64(pageSize) || meta.mapSize % UInt64(pageSize) != 0 || meta.mapSize > 1 << 47 {
                 bad("map size \(meta.mapSize) does not fit its last page \(meta.lastPage)")
             }
@@ -234,9 +238,9 @@ struct Walk {
         report.lastPage = meta.lastPage
         report.transaction = meta.transaction
         let pages = Int(meta.lastPage) + 1
-        claimed = [Bool](repeating: false, count: pages)
-        claimed[0] = true
-        if pages > 1 { claimed[1] = true }
+        claimed = PageSet(count: pages)
+        claimed.insert(0)
+        if pages > 1 { claimed.insert(1) }
         if recordingKinds {
             kinds = [PageAuditReport.PageKind](repeating: .unused, count: pages)
             kinds![0] = .meta
@@ -258,12 +262,12 @@ struct Walk {
             problem(parent, tree, "names page \(number)\(count > 1 ? "–\(number + UInt64(count) - 1)" : ""), outside the pages in use (2–\(last))\(origin)")
             return false
         }
-        for page in number..<(number + UInt64(count)) where claimed[Int(page)] {
+        for page in number..<(number + UInt64(count)) where claimed.contains(Int(page)) {
             problem(page, tree, "is used twice: already \(kinds.map { "a \($0[Int(page)]) page" } ?? "in use")\(origin)")
             return false
         }
         for page in number..<(number + UInt64(count)) {
-            claimed[Int(page)] = true
+            claimed.insert(Int(page))
             kinds?[Int(page)] = kind
         }
         report.counts[kind, default: 0] += count
@@ -283,12 +287,12 @@ struct Walk {
         finish()
         // Every page between the meta pages and the last page is in a tree or on the free list (LMDB's audit).
         var leaked: [UInt64] = []
-        for page in 2..<claimed.count where !claimed[page] {
+        for page in 2..<claimed.count where !claimed.contains(page) {
             leaked.append(UInt64(page))
             if leaked.count >= 5 { break }
         }
         if let first = leaked.first, report.problems.isEmpty {
-            let total = claimed.lazy.filter { !$0 }.count
+            let total = claimed.count - claimed.members
             problem(
                 first, "meta",
                 "\(total) page\(total == 1 ? "" : "s") (\(leaked.map(String.init).joined(separator: ", "))\(total > leaked.count ? ", …" : "")) in no tree and not on the free list: 2 + tree pages + free pages ≠ last page + 1")
@@ -759,5 +763,24 @@ struct Walk {
         }
         state.entries += UInt64(count)
         return true
+    }
+}
+
+/// A set of page numbers below `count`, one bit each.
+struct PageSet {
+    private var words: [UInt64]
+    let count: Int
+    private(set) var members = 0
+
+    init(count: Int) {
+        self.count = count
+        words = [UInt64](repeating: 0, count: (count + 63) / 64)
+    }
+
+    func contains(_ page: Int) -> Bool { words[page >> 6] & (1 << UInt64(page & 63)) != 0 }
+
+    mutating func insert(_ page: Int) {
+        if !contains(page) { members += 1 }
+        words[page >> 6] |= 1 << UInt64(page & 63)
     }
 }

@@ -22,6 +22,19 @@ struct Verify: AsyncParsableCommand {
     var logOnly = false
 
     func run() async throws {
+        // The pages first, read without LMDB: a damaged page is named here, never met by LMDB below (where it could
+        // fault or trip one of LMDB's assertions).
+        let damaged: [IntegrityProblem]
+        do {
+            damaged = try Store.checkPages(at: location.path, projections: MediaStore.projections)
+        } catch {
+            warn("reel: cannot open the store at \(location.path): \(error)")
+            throw Exit.cannotOpen
+        }
+        if !damaged.isEmpty {
+            for problem in damaged { print(problem) }
+            throw Exit.rejected
+        }
         let store = try openStore(location, readOnly: true).store
         let problems = try store.verify() + (logOnly ? [] : store.verifyProjections())
         if problems.isEmpty {

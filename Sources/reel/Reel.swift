@@ -120,6 +120,13 @@ func writeOutput(_ bytes: [UInt8]) {
     }
 }
 
+/// `print` for this module: written at once with ``writeOutput(_:)``, so that a write that fails ends the command with
+/// exit 1 and the reason — output a command could not write is never taken for success (`reel stats > /dev/full`).
+/// Swift's own `print` buffers in C's `stdout` and drops a failed write silently.
+func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
+    writeOutput(Array((items.map { "\($0)" }.joined(separator: separator) + terminator).utf8))
+}
+
 /// Writes a line to standard error (nothing happens when it cannot be written).
 func warn(_ message: String) {
     _ = writeFully(2, Array((message + "\n").utf8))

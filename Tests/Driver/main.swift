@@ -11,7 +11,8 @@
 // `done`. Each event's correlation id is `batch-<uuid>-<size>`, shared by the events of one append call, so a crash
 // test can check that every batch is stored whole or not at all.
 //
-// The media commands are in `MediaCommands.swift`, the soak run in `Soak.swift`.
+// The media commands are in `MediaCommands.swift`, the soak run in `Soak.swift`, `pages` and `state` (what a data file
+// holds, for the page-damage tests) in `StoreFile.swift`.
 import EventStore
 import Foundation
 
@@ -26,7 +27,9 @@ struct Driver {
         case "media-lines": mediaLines(Options(Array(arguments.dropFirst())))
         case "check": check(Options(Array(arguments.dropFirst())))
         case "soak": await Soak(Options(Array(arguments.dropFirst()))).run()
-        default: fail("usage: reel-test-driver append|media-append|media-lines|check|soak … (see Tests/Driver/main.swift)", status: 2)
+        case "pages": pages(Array(arguments.dropFirst()))
+        case "state": state(Array(arguments.dropFirst()))
+        default: fail("usage: reel-test-driver append|media-append|media-lines|check|soak|pages|state … (see Tests/Driver/main.swift)", status: 2)
         }
     }
 
