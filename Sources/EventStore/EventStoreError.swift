@@ -14,6 +14,9 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
     case invalidBatch(String)
     /// A stored record could not be decoded or disagrees with its key.
     case corruptRecord(position: UInt64, reason: String)
+    /// An event's stored hash is not the one the chain gives it (its record, or one before it, was altered), or the
+    /// log has a gap there: found by a read that checks the chain (``Snapshot/checkedEvents(from:after:limit:)``).
+    case hashMismatch(position: UInt64, reason: String)
     /// The store was written by a newer Reel; this one can't read it safely.
     case newerFormat(found: UInt32, supported: UInt32)
     /// The directory is not a Reel store (or has no store and was opened read-only).
@@ -56,6 +59,7 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
             "event id \(id.lowercased) is already stored at position \(position) but other events of the batch are not"
         case let .invalidBatch(reason): "invalid batch: \(reason)"
         case let .corruptRecord(position, reason): "corrupt record at position \(position): \(reason)"
+        case let .hashMismatch(position, reason): "hash mismatch at position \(position): \(reason)"
         case let .newerFormat(found, supported):
             "the store has format \(found), newer than this Reel's \(supported); use a newer reel"
         case let .notAStore(path, reason): "\(path) is not a Reel store: \(reason)"
