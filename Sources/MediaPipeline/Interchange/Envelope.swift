@@ -94,7 +94,7 @@ public enum Envelope {
         switch line["metadata"] {
         case let .object(m)?:
             for (key, value) in m.members {
-                guard case let .string(s) = value else { throw Invalid(message: "metadata.\(key) must be a string") }
+                guard case let .string(s) = value else { throw Invalid(message: "metadata.\(key.prefix(64)) must be a string") }
                 switch key {
                 case "actor": metadata.actor = s
                 case "correlation_id": metadata.correlationID = s
