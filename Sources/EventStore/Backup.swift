@@ -39,14 +39,18 @@ extension Store {
         return Backup(position: position, bytes: (attributes?[.size] as? Int) ?? 0)
     }
 
-    /// Makes `path` and any missing parent (`mkdir -p`); whether it made `path` itself.
-    private static func makeDirectories(_ path: String) throws -> Bool {
+    /// Makes `path` and any missing parent (`mkdir -p`); whether it made `path` itself. Throws an ``LMDBError`` with
+    /// the `errno` of the `mkdir` that failed.
+    static func makeDirectories(_ path: String) throws -> Bool {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw LMDBError(code: ENOTDIR, operation: "mkdir(\(path))", detail: "\(path) is a file") }
             return false
         }
-        let parent = (path as NSString).deletingLastPathComponent
+        // Not `NSString.deletingLastPathComponent`, which traps on a one-character path in this Foundation.
+        var parent = path
+        while parent.count > 1, parent.hasSuffix("/") { parent.removeLast() }
+        parent = parent.lastIndex(of: "/").map { String(parent[..<$0]) } ?? ""
         if !parent.isEmpty, parent != path { _ = try makeDirectories(parent) }
         guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw LMDBError(code: errno, operation: "mkdir(\(path))") }
         return true

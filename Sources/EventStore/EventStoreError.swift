@@ -14,6 +14,9 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
     case invalidBatch(String)
     /// A stored record could not be decoded or disagrees with its key.
     case corruptRecord(position: UInt64, reason: String)
+    /// An event's stored hash is not the one the chain gives it (its record, or one before it, was altered), or the
+    /// log has a gap there: found by a read that checks the chain (``Snapshot/checkedEvents(from:after:limit:)``).
+    case hashMismatch(position: UInt64, reason: String)
     /// The store was written by a newer Reel; this one can't read it safely.
     case newerFormat(found: UInt32, supported: UInt32)
     /// The directory is not a Reel store (or has no store and was opened read-only).
@@ -35,6 +38,14 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
     /// A read-only open found a projection that has folded the log only up to `folded` of `head` (a process without
     /// it appended, or its fold was cut short). A writable open catches it up.
     case projectionBehind(name: String, folded: UInt64, head: UInt64)
+    /// An import into the store began and has not finished: it was stopped (killed, a system crash) or is still
+    /// running. What it left holds only part of an export and is not served; `source` is the export it was reading
+    /// (empty when not known). An import opened with ``StoreOptions/importing`` starts it over.
+    case importUnfinished(path: String, source: String)
+    /// Another import into the store is running (``Store/beginImport(source:)``).
+    case importRunning(path: String)
+    /// An import needs an empty store (or one an unfinished import left) and this one holds events.
+    case notEmpty(path: String)
     /// LMDB failed; the underlying error says what and how to remedy it.
     case storage(LMDBError)
 
@@ -48,6 +59,7 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
             "event id \(id.lowercased) is already stored at position \(position) but other events of the batch are not"
         case let .invalidBatch(reason): "invalid batch: \(reason)"
         case let .corruptRecord(position, reason): "corrupt record at position \(position): \(reason)"
+        case let .hashMismatch(position, reason): "hash mismatch at position \(position): \(reason)"
         case let .newerFormat(found, supported):
             "the store has format \(found), newer than this Reel's \(supported); use a newer reel"
         case let .notAStore(path, reason): "\(path) is not a Reel store: \(reason)"
@@ -64,9 +76,23 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case let .projectionNotBuilt(name, missing):
             "projection \(name) has not been built in this store (\(missing)); open the store writable once (any writing "
                 + "command, such as `reel rebuild`) to build it"
+        case let .importUnfinished(path, source):
+            "the import into \(path) did not finish (it was stopped, or is still running), so it holds no usable store; start it "
+                + "again with `reel import --store \(shellQuoted(path)) \(source.isEmpty ? "FILE" : shellQuoted(source))`, which "
+                + "erases what the unfinished import left first (or delete data.mdb and lock.mdb in \(path))"
+        case let .importRunning(path): "another import into \(path) is running"
+        case let .notEmpty(path): "the store at \(path) is not empty; import only into an empty store"
         case let .storage(error): error.description
         }
     }
+}
+
+/// A path as a shell word: as it is when it holds only characters a shell leaves alone, else in single quotes.
+private func shellQuoted(_ text: String) -> String {
+    let plain = text.unicodeScalars.allSatisfy { scalar in
+        scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "/._-+:,=@%".unicodeScalars.contains(scalar))
+    }
+    return plain && !text.isEmpty ? text : "'" + text.replacing("'", with: #"'\''"#) + "'"
 }
 
 extension EventStoreError {

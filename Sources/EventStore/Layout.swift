@@ -34,6 +34,9 @@ struct Layout: Sendable {
 
     static let metaFormatKey = Array("format".utf8)
     static let metaNextStreamKey = Array("next-stream".utf8)
+    /// Present while an import fills the store (``Store/beginImport(source:)``): the export it reads, UTF-8 (empty
+    /// when not yet known). Every open but an import's refuses a store that carries it.
+    static let metaImportKey = Array("import-unfinished".utf8)
 
     static func projectionDatabaseName(_ projection: String, _ database: String, generation: String = "") -> String {
         "proj.\(projection).\(database)\(generation)"
@@ -275,6 +278,13 @@ extension Layout {
 
     func metaU64(_ key: [UInt8], _ txn: borrowing Transaction) throws -> UInt64? {
         try key.withUnsafeBytes { k in try txn.get(meta, k) { $0.flatMap { BigEndian.u64($0) } } }
+    }
+
+    /// The export named by the unfinished-import marker, or `nil` when the store carries none.
+    func unfinishedImport(_ txn: borrowing Transaction) throws -> String? {
+        try Self.metaImportKey.withUnsafeBytes { k in
+            try txn.get(meta, k) { value in value.map { String(decoding: $0, as: UTF8.self) } }
+        }
     }
 
     func format(_ txn: borrowing Transaction) throws -> UInt32? {

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import LMDB
 
 /// An event as exported: every envelope field, hash included, to be written back exactly.
@@ -55,25 +56,148 @@ extension Store {
         notifier.publish(try head())
     }
 
-    /// Empties the log, the indexes and every projection in one transaction (the format marker stays): what an
-    /// interrupted import uses to leave nothing behind.
+    /// Empties the log, the indexes and every projection in one transaction (the format marker stays).
     public func erase() throws {
         let layout = layout
         do {
-            try environment.write { txn in
-                for database in [layout.log, layout.streams, layout.streamEvents, layout.ids, layout.checkpoints] {
-                    try txn.drop(database)
-                }
-                for registered in layout.projections {
-                    for generation in registered.generations {
-                        for database in generation.all { try txn.drop(database) }
-                    }
-                    try txn.delete(layout.meta, registered.generationKey)
-                }
-                try txn.delete(layout.meta, Layout.metaNextStreamKey)
-            }
+            try environment.write { txn in try Self.erase(layout, txn) }
         } catch {
             throw EventStoreError.wrap(error)
+        }
+    }
+
+    /// Empties the log, the indexes and every projection, and leaves each projection's checkpoint at 0, as in a new
+    /// store.
+    static func erase(_ layout: Layout, _ txn: borrowing Transaction) throws {
+        for database in [layout.log, layout.streams, layout.streamEvents, layout.ids, layout.checkpoints] {
+            try txn.drop(database)
+        }
+        for registered in layout.projections {
+            for generation in registered.generations {
+                for database in generation.all { try txn.drop(database) }
+            }
+            try txn.delete(layout.meta, registered.generationKey)
+            try txn.put(layout.checkpoints, Array(registered.name.utf8), Checkpoint(position: 0, version: registered.projection.version).bytes)
+        }
+        try txn.delete(layout.meta, Layout.metaNextStreamKey)
+    }
+
+    // MARK: Importing
+
+    /// Whether the store carries the unfinished-import marker (`import-unfinished` in `reel.meta`). Only a store
+    /// opened with ``StoreOptions/importing`` can: every other open of such a store fails.
+    public func importUnfinished() throws -> Bool {
+        let layout = layout
+        do {
+            return try environment.read { try layout.unfinishedImport($0) != nil }
+        } catch {
+            throw EventStoreError.wrap(error)
+        }
+    }
+
+    /// Begins an import from `source` (an export's path, named by the message of a store the import leaves
+    /// unfinished), in a store opened with ``StoreOptions/importing``.
+    ///
+    /// Takes an exclusive lock on the store's data file for the rest of the import, then, in one transaction, erases
+    /// what an unfinished import left (when the store carries its marker) and writes the marker: from this commit
+    /// until ``finishImport()`` every open but an import's refuses the store
+    /// (``EventStoreError/importUnfinished(path:source:)``). Then restore the events with ``restore(_:)``.
+    ///
+    /// - Throws: ``EventStoreError/importRunning(path:)`` while another import into the store holds the lock,
+    ///   ``EventStoreError/notEmpty(path:)`` for a store that holds events and no marker (nothing is written), or
+    ///   ``EventStoreError/storage(_:)``.
+    public func beginImport(source: String) throws {
+        precondition(options.importing && !options.readOnly, "beginImport needs a store opened writable with StoreOptions.importing")
+        try lockForImport()
+        let (layout, path) = (layout, path)
+        do {
+            try environment.write { txn in
+                if try layout.unfinishedImport(txn) != nil {
+                    try Self.erase(layout, txn)
+                } else if try txn.statistics(layout.log).entries > 0 {
+                    throw EventStoreError.notEmpty(path: path)
+                }
+                try txn.put(layout.meta, Layout.metaImportKey, Array(source.utf8))
+            }
+        } catch {
+            releaseImportLock()
+            throw EventStoreError.wrap(error)
+        }
+    }
+
+    /// Ends an import: syncs everything restored, then commits the removal of the marker and syncs again, so that
+    /// the marker leaves the disk only after every event. Releases the import's lock.
+    public func finishImport() throws {
+        let layout = layout
+        do {
+            try environment.sync()
+            try environment.write { txn in _ = try txn.delete(layout.meta, Layout.metaImportKey) }
+            try environment.sync()
+        } catch {
+            throw EventStoreError.wrap(error)
+        }
+        releaseImportLock()
+    }
+
+    /// Gives an import up and leaves the store as it was before ``beginImport(source:)`` — for a store that held no
+    /// events and no marker then: erases what was restored and the marker in one transaction, syncs, and releases the
+    /// import's lock. If this fails, the marker stays.
+    public func abandonImport() throws {
+        let layout = layout
+        do {
+            try environment.write { txn in
+                try Self.erase(layout, txn)
+                _ = try txn.delete(layout.meta, Layout.metaImportKey)
+            }
+            try environment.sync()
+        } catch {
+            throw EventStoreError.wrap(error)
+        }
+        releaseImportLock()
+    }
+
+    /// Gives an import up and removes the store — for one the import created, or found unfinished: closes it (without
+    /// a sync) and deletes its `data.mdb`, then its `lock.mdb`, while holding the import's lock, so that no other
+    /// import has begun in them. Other files in the directory, and the directory, stay. If a file cannot be deleted,
+    /// the error is thrown and what is left still carries the marker.
+    public func discardImport() throws {
+        try shutDown(syncing: false)
+        defer { releaseImportLock() }
+        for name in ["data.mdb", "lock.mdb"] {
+            let file = (path as NSString).appendingPathComponent(name)
+            guard unlink(file) == 0 || errno == ENOENT else {
+                throw EventStoreError.storage(LMDBError(code: errno, operation: "unlink(\(file))"))
+            }
+        }
+    }
+
+    /// Takes the import's exclusive lock: a `flock` of this store's `data.mdb`, which LMDB itself never locks.
+    private func lockForImport() throws {
+        let file = (path as NSString).appendingPathComponent("data.mdb")
+        let descriptor = Glibc.open(file, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw EventStoreError.storage(LMDBError(code: errno, operation: "open(\(file))")) }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            if code == EWOULDBLOCK { throw EventStoreError.importRunning(path: path) }
+            throw EventStoreError.storage(LMDBError(code: code, operation: "flock(\(file))"))
+        }
+        // A failed import deletes its store's files: the file named data.mdb now may not be the one this store opened.
+        var locked = stat()
+        guard fstat(descriptor, &locked) == 0, let importedFile, UInt64(locked.st_dev) == importedFile.device,
+            UInt64(locked.st_ino) == importedFile.inode
+        else {
+            Glibc.close(descriptor)
+            throw EventStoreError.importRunning(path: path)
+        }
+        importLock.withLock { $0 = descriptor }
+    }
+
+    /// Releases the import's lock, if held.
+    func releaseImportLock() {
+        importLock.withLock { descriptor in
+            if descriptor >= 0 { Glibc.close(descriptor) }
+            descriptor = -1
         }
     }
 }

@@ -34,6 +34,41 @@ public struct Snapshot: ~Copyable {
         }
     }
 
+    /// Up to `limit` events from `position` on, in order, each checked against the hash chain as it is read (what an
+    /// export does): `previousHash` is the hash of the event before `position` — 32 zero bytes before position 1 —
+    /// and each event's stored hash must be SHA-256(previous hash ‖ its stored canonical bytes), at the position after
+    /// the previous one.
+    ///
+    /// - Throws: ``EventStoreError/hashMismatch(position:reason:)`` at the first event that breaks the chain, or
+    ///   ``EventStoreError/corruptRecord(position:reason:)`` for a record that cannot be decoded.
+    public func checkedEvents(from position: UInt64, after previousHash: [UInt8], limit: Int) throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        guard limit > 0 else { return events }
+        var previous = previousHash
+        var expected = max(position, 1)
+        try BigEndian.withBytes(expected) { start in
+            try txn.withCursor(layout.log) { cursor in
+                try cursor.forEach(from: start) { key, value in
+                    let at = BigEndian.u64(key) ?? 0
+                    guard at == expected else {
+                        throw EventStoreError.hashMismatch(position: expected, reason: "the log jumps from \(expected - 1) to \(at)")
+                    }
+                    // Decoded before it is hashed: the decoder checks every length against the value's size.
+                    let event = try layout.decode(value, at: at)
+                    let canonical = UnsafeRawBufferPointer(rebasing: value[RecordCodec.headerSize...])
+                    guard previous.withUnsafeBytes({ RecordCodec.hash(previous: $0, canonical: canonical) }) == event.hash else {
+                        throw EventStoreError.hashMismatch(position: at, reason: "the record or the one before it was altered")
+                    }
+                    previous = event.hash
+                    expected = at + 1
+                    events.append(event)
+                    return events.count < limit
+                }
+            }
+        }
+        return events
+    }
+
     /// Up to `limit` events of `stream` from `version` on, in order.
     ///
     /// Starts at the first indexed version at or after the last one wanted (or at the stream's head) and follows the

@@ -45,6 +45,11 @@ public struct StoreOptions: Sendable {
     /// times that after groups of 196,608). Values below 1 act as 1; a batch larger than this still commits whole, as a
     /// group of its own.
     public var maxEventsPerGroup = 65_536
+    /// Open for an import (`reel import`), writable: a store this open creates carries the unfinished-import marker
+    /// from its first commit, and a store that carries it opens, where every other open fails with
+    /// ``EventStoreError/importUnfinished(path:source:)``. The importer then calls ``Store/beginImport(source:)``,
+    /// which erases what an unfinished import left, restores, and calls ``Store/finishImport()``.
+    public var importing = false
 
     public init() {}
 
@@ -67,6 +72,12 @@ public final class Store: Sendable {
     let notifier: CommitNotifier
     private let writer: GroupCommitWriter?
     let clock: @Sendable () -> Int64
+    /// A descriptor of `data.mdb` holding an exclusive `flock` while this store runs an import
+    /// (``beginImport(source:)``), or -1.
+    let importLock = Locked<Int32>(-1)
+    /// The device and inode of `data.mdb` as this store opened it, for an import's open (``StoreOptions/importing``):
+    /// the import's lock is taken on that file only.
+    let importedFile: (device: UInt64, inode: UInt64)?
 
     /// Opens the store in `path`, creating the directory and the store unless read-only.
     ///
@@ -94,9 +105,10 @@ public final class Store: Sendable {
         }
         if !options.readOnly {
             do {
-                try fileManager.createDirectory(atPath: path, withIntermediateDirectories: true)
-            } catch {
-                throw EventStoreError.notAStore(path: path, reason: "cannot create the directory: \(error.localizedDescription)")
+                _ = try Self.makeDirectories(path)
+            } catch let error as LMDBError {
+                throw EventStoreError.notAStore(
+                    path: path, reason: "cannot create the directory: \(error.detail ?? String(cString: strerror(error.code)))")
             }
         }
         var environmentOptions = Environment.Options()
@@ -109,10 +121,15 @@ public final class Store: Sendable {
         var layout: Layout
         do {
             environment = try Environment(path: path, options: environmentOptions)
+            var opened = stat()
+            importedFile = options.importing && stat(dataFile, &opened) == 0 ? (UInt64(opened.st_dev), UInt64(opened.st_ino)) : nil
             layout = try environment.openDatabases { txn in
                 try Self.checkIsReelStore(txn, path: path)
                 let layout = try Layout(txn: txn, projections: projections, create: !options.readOnly)
-                try Self.checkFormat(layout, txn, path: path, initialize: !options.readOnly)
+                try Self.checkFormat(layout, txn, path: path, initialize: !options.readOnly, importing: options.importing)
+                if !options.importing || options.readOnly, let source = try layout.unfinishedImport(txn) {
+                    throw EventStoreError.importUnfinished(path: path, source: source)
+                }
                 return layout
             }
         } catch let error as LMDBError {
@@ -168,6 +185,7 @@ public final class Store: Sendable {
     deinit {
         writer?.stop()
         notifier.close()
+        releaseImportLock()
     }
 
     /// An LMDB environment is a Reel store when its main database names `reel.meta`, or is empty (a new store).
@@ -194,7 +212,9 @@ public final class Store: Sendable {
         if txn.isReadOnly { throw EventStoreError.notAStore(path: path, reason: "it holds an empty LMDB environment (no reel.meta)") }
     }
 
-    private static func checkFormat(_ layout: Layout, _ txn: borrowing Transaction, path: String, initialize: Bool) throws {
+    /// Reads the format marker; a new store (no marker, no events) gets one when `initialize`, and with it the
+    /// unfinished-import marker when `importing`, so that no commit ever shows an empty store an import is filling.
+    private static func checkFormat(_ layout: Layout, _ txn: borrowing Transaction, path: String, initialize: Bool, importing: Bool) throws {
         if let format = try layout.format(txn) {
             guard format <= Layout.formatVersion else {
                 throw EventStoreError.newerFormat(found: format, supported: Layout.formatVersion)
@@ -208,6 +228,7 @@ public final class Store: Sendable {
         var value = ByteWriter(capacity: 4)
         value.u32(Layout.formatVersion)
         try txn.put(layout.meta, Layout.metaFormatKey, value.bytes)
+        if importing { try txn.put(layout.meta, Layout.metaImportKey, []) }
     }
 
     /// Deletes the databases of each registered projection that its fold no longer declares, in both generations: an
@@ -366,11 +387,17 @@ public final class Store: Sendable {
     /// Finishes queued appends, syncs, stops the writer and closes the LMDB environment: later appends and reads
     /// fail with ``EventStoreError/closed``, and the directory may be opened again at once.
     public func close() throws {
+        try shutDown(syncing: !options.readOnly && options.durability != .disposable)
+        releaseImportLock()
+    }
+
+    /// Stops the writer and closes the environment, after a sync when `syncing`; the import's lock stays.
+    func shutDown(syncing: Bool) throws {
         guard environment.isOpen else { return }
         writer?.stop()
         notifier.close()
         defer { environment.close() }
-        if !options.readOnly, options.durability != .disposable { try sync() }
+        if syncing { try sync() }
     }
 
     // MARK: Reading

@@ -42,7 +42,7 @@ struct Append: AsyncParsableCommand {
         let media = try openStore(
             location, readOnly: false, durability: noSync ? .deferred : .synced, maxEventsPerGroup: allOrNothing ? nil : Self.maxEventsPerGroup)
         let tally = Tally(byteWindow: Self.byteWindow)
-        var reader = LineReader(descriptor: descriptor)
+        var reader = LineReader(descriptor: descriptor, name: file.flatMap { $0 == "-" ? nil : $0 } ?? "standard input")
         if allOrNothing {
             try await appendAtomically(&reader, media, tally)
         } else {
@@ -63,11 +63,7 @@ struct Append: AsyncParsableCommand {
 
     private func openInput() throws -> Int32 {
         guard let file, file != "-" else { return 0 }
-        let descriptor = open(file, O_RDONLY)
-        guard descriptor >= 0 else {
-            throw ValidationError("cannot read \(file): \(String(cString: strerror(errno)))")
-        }
-        return descriptor
+        return try openInputFile(file, kind: "a file of NDJSON input lines")
     }
 
     private func parse(_ line: LineReader.Line, _ number: Int, _ tally: Tally) -> MediaStore.Input? {

@@ -5,31 +5,61 @@ import MediaPipeline
 
 /// `reel import FILE` — an export back into an empty store, reproducing every position, version, id, time and hash.
 ///
-/// Two passes: the first checks every line and the whole hash chain and writes nothing; the second restores the
-/// events in large transactions, folding every projection (so every domain rule is checked again). If anything fails
-/// in the second pass the store is emptied again: nothing half-imported stays behind.
+/// Two passes: the first checks every line, the whole hash chain and the export's end line, and writes nothing; the
+/// second restores the events in large transactions, folding every projection (so every domain rule is checked
+/// again).
+///
+/// The store carries the unfinished-import marker (`import-unfinished` in `reel.meta`) from the commit before the
+/// first event is restored — for a store the import creates, from its very first commit — until the import's last
+/// commit, which comes after everything restored is synced. Every other command refuses a store that carries it
+/// (exit 3), so an import that is killed or fails leaves nothing that passes for a store. `reel import FILE` into that
+/// directory again starts over: it erases what the unfinished import left, then imports. An import that fails in the
+/// second pass (a line a domain rule refuses, a full disk) deletes the store it created or found unfinished, or
+/// empties again the empty store it was given; if even that fails, the marker stays.
 ///
 /// A store the import creates is filled without a sync per transaction (``Durability/unsynced``) and synced at the
-/// end: should the system crash meanwhile, the new store may be damaged, but it holds nothing but the import — delete
-/// it and import again. An existing (empty) store is opened ``Durability/deferred``, which never risks its integrity.
+/// end. An existing store is opened ``Durability/deferred``.
 struct Import: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Import an export into an empty store, verifying every hash.")
+    static let configuration = CommandConfiguration(
+        abstract: "Import an export into an empty store (or over an import that did not finish), verifying every hash and the end line."
+    )
 
     @OptionGroup var location: StoreLocation
-    @Argument(help: "The export to read.") var file: String
+    @Argument(help: "The export to read; it must end with its end line.") var file: String
+    @Flag(
+        help: "Import an export that has no end line. One cut short at a line boundary then imports as far as it goes, and whatever came after is silently missing."
+    ) var allowUnterminated = false
 
     /// Events restored per transaction. Larger is faster and holds more heap: a 1M-event import took 13.0 s with 5,000,
     /// 12.0–12.6 s with 20,000 (145 MB at the peak) and 11.5–11.7 s with 65,536 (315 MB).
     static let chunk = 20_000
 
     func run() async throws {
-        guard FileManager.default.isReadableFile(atPath: file) else { throw ValidationError("cannot read \(file)") }
-        // Pass 1: the chain, before touching the store.
+        let input = try openInputFile(file, kind: "an export file")
+        close(input)
+        // Pass 1: the chain and the end line, before touching the store.
         var expected = (position: UInt64(1), hash: [UInt8](repeating: 0, count: 32), time: Int64.min)
         var versions: [String: UInt64] = [:]
+        var ended = false
+        var lastLine = 0
         try forEachLine { number, line in
-            let event = try parse(number, line)
+            lastLine = number
             func reject(_ reason: String) -> Exit.Failure { Exit.Failure(line: number, reason: reason) }
+            guard !ended else { throw reject("a line after the end line: the end line must be the export's last") }
+            if case let .text(bytes) = line, Envelope.isEnd(bytes) {
+                let end: Envelope.End
+                do { end = try Envelope.parseEnd(bytes) } catch { throw reject("\(error)") }
+                let found = Envelope.End(events: expected.position - 1, lastPosition: expected.position - 1, lastHash: expected.hash)
+                guard end == found else {
+                    throw reject(
+                        "the end line says \(end.events) events up to position \(end.lastPosition), last hash \(Envelope.hex(end.lastHash)); "
+                            + "the lines before it hold \(found.events) up to position \(found.lastPosition), last hash "
+                            + "\(Envelope.hex(found.lastHash)): the export was cut short or altered")
+                }
+                ended = true
+                return
+            }
+            let event = try parse(number, line)
             guard event.position == expected.position else { throw reject("position \(event.position), expected \(expected.position): the export has a gap or is out of order") }
             guard event.version == (versions[event.stream] ?? 0) + 1 else { throw reject("stream \(event.stream) version \(event.version), expected \((versions[event.stream] ?? 0) + 1)") }
             guard event.recordedAtMilliseconds >= expected.time else { throw reject("recorded_at goes backwards") }
@@ -39,12 +69,30 @@ struct Import: AsyncParsableCommand {
             versions[event.stream] = event.version
             expected = (event.position + 1, event.hash, event.recordedAtMilliseconds)
         }
-        // Pass 2: restore into the empty store.
+        if !ended, !allowUnterminated {
+            throw Exit.Failure(
+                line: lastLine + 1,
+                reason: #"the export has no end line ({"end":…}): it was cut short, or is not a whole export. "#
+                    + "Export it again; or, to import the \(expected.position - 1) events it holds and lose whatever came after them, "
+                    + "give --allow-unterminated")
+        }
+        // Pass 2: restore into the empty store, under the unfinished-import marker.
+        let createsDirectory = !FileManager.default.fileExists(atPath: location.path)
         let isNew = !FileManager.default.fileExists(atPath: (location.path as NSString).appendingPathComponent("data.mdb"))
-        let media = try openStore(location, readOnly: false, durability: isNew ? .unsynced : .deferred)
-        guard try media.store.head() == 0 else {
-            warn("reel: the store at \(location.path) is not empty; import only into an empty store")
-            throw Exit.rejected
+        let media = try openStore(location, readOnly: false, durability: isNew ? .unsynced : .deferred, importing: true)
+        let store = media.store
+        // Made by this open, or left by an import that did not finish: a store of the import's own, removed if it fails.
+        let owned = try store.importUnfinished()
+        do {
+            try store.beginImport(source: (file as NSString).isAbsolutePath ? file : FileManager.default.currentDirectoryPath + "/" + file)
+        } catch let error as EventStoreError {
+            switch error {
+            case .notEmpty, .importRunning:
+                warn("reel: \(error)")
+                try? media.close()
+                throw Exit.rejected
+            default: throw error
+            }
         }
         let progress = Progress(label: "import", total: expected.position - 1)
         // This thread parses the lines again while another restores the chunks before them, at most two chunks ahead:
@@ -54,10 +102,19 @@ struct Import: AsyncParsableCommand {
         var lines: [Int] = []
         batch.reserveCapacity(Self.chunk)
         lines.reserveCapacity(Self.chunk)
+        var last = (position: UInt64(0), hash: [UInt8](repeating: 0, count: 32))
         do {
+            var ended = false
             try forEachLine { number, line in
-                batch.append(try parse(number, line))
+                if ended { return }
+                if case let .text(bytes) = line, Envelope.isEnd(bytes) {
+                    ended = true
+                    return
+                }
+                let event = try parse(number, line)
+                batch.append(event)
                 lines.append(number)
+                last = (event.position, event.hash)
                 if batch.count == Self.chunk {
                     try restorer.restore(batch, lines: lines)
                     // New arrays, not emptied ones: the queued chunk keeps the old.
@@ -69,17 +126,29 @@ struct Import: AsyncParsableCommand {
             }
             if !batch.isEmpty { try restorer.restore(batch, lines: lines) }
             try restorer.finish()
-            try media.store.sync()
+            // Each restored event was checked against the chain: the same last one means the same events as pass 1.
+            guard last.position == expected.position - 1, last.hash == expected.hash else {
+                throw Exit.Failure(line: lastLine, reason: "\(file) changed while it was imported")
+            }
+            try store.finishImport()
         } catch {
             // The restorer's own failure comes first: it is about an earlier line than any this thread met since.
             let failure = restorer.stop() ?? error
-            try? media.store.erase()
-            try? media.store.sync()
+            if owned {
+                if (try? store.discardImport()) != nil, createsDirectory { rmdir(location.path) }
+            } else {
+                try? store.abandonImport()
+            }
             throw failure
         }
         progress.finish()
         try media.close()
-        print(#"{"imported":\#(expected.position - 1),"last_position":\#(expected.position - 1)}"#)
+        printJSON(.object({
+            var summary = JSONObject()
+            summary.set("imported", .number(JSONNumber(Int(expected.position - 1))))
+            summary.set("last_position", .number(JSONNumber(Int(expected.position - 1))))
+            return summary
+        }()))
     }
 
     /// Restores chunks of parsed events, in order, on a serial queue of its own; the first failure stops it and is
@@ -148,10 +217,9 @@ struct Import: AsyncParsableCommand {
     }
 
     private func forEachLine(_ body: (Int, LineReader.Line) throws -> Void) throws {
-        let descriptor = open(file, O_RDONLY)
-        guard descriptor >= 0 else { throw ValidationError("cannot read \(file)") }
+        let descriptor = try openInputFile(file, kind: "an export file")
         defer { close(descriptor) }
-        var reader = LineReader(descriptor: descriptor)
+        var reader = LineReader(descriptor: descriptor, name: file)
         try reader.forEach { number, line in
             if case let .text(bytes) = line, bytes.isEmpty { return }
             try body(number, line)

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 
 /// Reads a file or standard input line by line in fixed memory: lines are lent one at a time, without their newline.
@@ -12,6 +13,8 @@ struct LineReader {
     }
 
     let descriptor: Int32
+    /// The input's name for messages: the file's path, or "standard input".
+    let name: String
     private var buffer = [UInt8](repeating: 0, count: 1 << 20)
     private var start = 0
     private var end = 0
@@ -21,7 +24,14 @@ struct LineReader {
     private var skippingLongLine = false
     private var skipped = 0
 
-    init(descriptor: Int32) { self.descriptor = descriptor }
+    init(descriptor: Int32, name: String) { (self.descriptor, self.name) = (descriptor, name) }
+
+    /// A read of the input failed.
+    struct ReadFailure: Error, CustomStringConvertible {
+        let name: String
+        let code: Int32
+        var description: String { "cannot read \(name): \(String(cString: strerror(code)))" }
+    }
 
     /// Calls `body` with each line and its 1-based number, in order.
     mutating func forEach(_ body: (Int, Line) throws -> Void) throws {
@@ -79,9 +89,22 @@ struct LineReader {
         }
         if count < 0 {
             if errno == EINTR { return }
-            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))])
+            throw ReadFailure(name: name, code: errno)
         }
         if count == 0 { finished = true }
         end += count
     }
+}
+
+/// Opens an input file for reading, or fails with a usage error (exit 2) naming it: one that cannot be opened (the
+/// reason given), or a directory. `kind` says what the file should be ("an NDJSON input file").
+func openInputFile(_ path: String, kind: String) throws -> Int32 {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { throw ValidationError("cannot read \(path): \(String(cString: strerror(errno)))") }
+    var status = stat()
+    if fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
+        close(descriptor)
+        throw ValidationError("\(path) is a directory; give \(kind)")
+    }
+    return descriptor
 }

@@ -55,6 +55,9 @@ struct Reel: AsyncParsableCommand {
         } catch let failure as Exit.Failure {
             warn(failure.description)
             Foundation.exit(Exit.rejected.rawValue)
+        } catch let failure as LineReader.ReadFailure {
+            warn("reel: \(failure)")
+            Foundation.exit(Exit.rejected.rawValue)
         } catch let error as EventStoreError where error.meansStoreUnusable {
             // Opened, then found unusable: a damaged page met while reading, a full disk at the final sync, every
             // reader slot taken. Exit 3 like a store that cannot be opened, with the reason (never a trap).
@@ -77,7 +80,8 @@ extension EventStoreError {
         // A key or value LMDB finds too long fails only the batch that carried it; the store is fine.
         case let .storage(error): error.kind != .badValueSize
         // A projection this build cannot read until a writable open refolds it: the store cannot serve the command.
-        case .damaged, .notAStore, .newerFormat, .corruptRecord, .projectionOutdated, .projectionNotBuilt, .projectionBehind: true
+        // An import that did not finish left the store: no command may take what it holds for a store.
+        case .damaged, .notAStore, .newerFormat, .corruptRecord, .projectionOutdated, .projectionNotBuilt, .projectionBehind, .importUnfinished: true
         default: false
         }
     }
@@ -151,15 +155,20 @@ func writeFully(_ descriptor: Int32, _ bytes: [UInt8]) -> Int32? {
 /// Opens the media store for a command, turning a failure to open into exit 3 with the reason on stderr. Commands
 /// that only read open read-only and never create a store.
 ///
-/// - Parameter existing: The command works on a store that must exist already (as a read-only one does): a writable
-///   open would otherwise create an empty store at a mistyped path.
+/// - Parameters:
+///   - existing: The command works on a store that must exist already (as a read-only one does): a writable open would
+///     otherwise create an empty store at a mistyped path.
+///   - importing: `reel import`'s open (``StoreOptions/importing``); every other command refuses a store an import left
+///     unfinished, saying how to start that import again.
 func openStore(
-    _ location: StoreLocation, readOnly: Bool, existing: Bool = false, durability: Durability = .synced, maxEventsPerGroup: Int? = nil
+    _ location: StoreLocation, readOnly: Bool, existing: Bool = false, durability: Durability = .synced, maxEventsPerGroup: Int? = nil,
+    importing: Bool = false
 ) throws -> MediaStore {
     var options = StoreOptions()
     options.readOnly = readOnly
     options.createIfMissing = !existing
     options.durability = durability
+    options.importing = importing
     if let maxEventsPerGroup { options.maxEventsPerGroup = maxEventsPerGroup }
     // LMDB has no checksums: damage it cannot see may crash it on a read (a page past the end of data.mdb). Say so and
     // exit 3 instead of trapping.
@@ -170,6 +179,13 @@ func openStore(
     )
     do {
         return try MediaStore.open(at: location.path, options: options)
+    } catch let error as EventStoreError {
+        if case .importUnfinished = error {
+            warn("reel: \(error)")
+        } else {
+            warn("reel: cannot open the store at \(location.path): \(error)")
+        }
+        throw Exit.cannotOpen
     } catch {
         warn("reel: cannot open the store at \(location.path): \(error)")
         throw Exit.cannotOpen

@@ -63,7 +63,7 @@ import Testing
 
         let read = try reel(["read", "--store", store])
         #expect(read.status == 0 && read.stdoutLines.count == 40, "\(read)")
-        #expect(try reel(["export", "--store", store]).stdoutLines.count == 40)
+        #expect(try envelopes(ofExport: reel(["export", "--store", store]).stdout).count == 40)
         let stats = try reel(["stats", "--store", store])
         #expect(stats.status == 0 && stats.stdout.contains("driver.appended"), "\(stats)")
         let copy = temporaryStorePath()

@@ -27,7 +27,9 @@ struct ExportHashTests {
         try #require(appended.status == 0, "\(appended)")
         let export = try reel(["export", "--store", store])
         try #require(export.status == 0, "\(export)")
-        let exported = export.stdoutLines
+        var exported = export.stdoutLines
+        let last = exported.popLast()
+        let end = try #require(last, "the end line")
         #expect(exported.count == lines.count)
 
         var previous = [UInt8](repeating: 0, count: 32)
@@ -71,6 +73,8 @@ struct ExportHashTests {
             #expect(hex(computed) == hash, "position \(fields["position"] ?? "?"): \(line)")
             previous = computed
         }
+        // The end line: the count, the last position and the last hash just recomputed.
+        #expect(end == #"{"end":{"events":\#(lines.count),"last_position":\#(lines.count),"last_hash":"\#(hex(previous))"}}"#, "\(end)")
         // The cases the recipe is about did reach the export as written.
         #expect(exported[2].contains(#""content":{"":[],"a":1E3,"m":[-0,2e-1,true,false,null,{}],"z":1.50,"é":"latin","\#u{E000}":"private use","😀":"astral"}"#), "\(exported[2])")
         #expect(exported[1].contains(#""title":"Tab\there \"quoted\" back\\slash /slash \u0001 😀 é""#), "\(exported[1])")

@@ -85,7 +85,8 @@ struct ManyProcessTests {
         // The log: every event exactly once, at the position acknowledged; each file's lines in their order.
         let export = try reel(["export", "--store", store])
         #expect(export.status == 0, "\(export)")
-        let envelopes = try parseLines(export.stdout)
+        let exportedLines = try ReelTests.envelopes(ofExport: export.stdout)
+        let envelopes = try parseLines(exportedLines.joined(separator: "\n"))
         #expect(envelopes.count == total, "\(envelopes.count) events stored, \(total) appended")
         var stored: [String: Int] = [:]
         for (index, envelope) in envelopes.enumerated() {

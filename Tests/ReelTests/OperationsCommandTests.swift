@@ -319,7 +319,7 @@ import Testing
         let stdout = try reel(["export", "--store", store])
         #expect(stdout.status == 0, "\(stdout)")
         #expect(stdout.stderr.isEmpty, "quiet when stderr is not a terminal: \(stdout)")
-        #expect(stdout.stdoutLines.count == lines.count)
+        #expect(try envelopes(ofExport: stdout.stdout).count == lines.count, "the envelopes, then the end line: \(stdout)")
         #expect(stdout.stdout.hasSuffix("\n"))
 
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("reel-e2e-export-\(UUID().uuidString.prefix(8)).ndjson").path
@@ -328,12 +328,12 @@ import Testing
         try Data(String(repeating: "stale content\n", count: 10_000).utf8).write(to: URL(fileURLWithPath: file))
         let toFile = try reel(["export", "--store", store, file])
         #expect(toFile.status == 0, "\(toFile)")
-        #expect(toFile.stdout.isEmpty, "\(toFile)")
+        #expect(toFile.stdout == #"{"exported":\#(lines.count),"last_position":\#(lines.count),"file":"\#(file)"}"# + "\n", "\(toFile)")
         #expect(try bytes(file) == Data(stdout.stdout.utf8), "export FILE and export to stdout differ")
 
-        // The export is what `reel read` prints.
+        // The export is what `reel read` prints, and its end line.
         let read = try reel(["read", "--store", store])
-        #expect(read.stdout == stdout.stdout)
+        #expect(read.stdout + (try endLine(read.stdoutLines)) + "\n" == stdout.stdout)
 
         let target = temporaryStorePath()
         defer { remove(target) }
@@ -538,31 +538,40 @@ import Testing
         // it to line k + 1 of the file.
         var withBlank = forged
         withBlank.insert("", at: k - 10)
-        let file = try temporaryFile(ndjson(withBlank))
+        let file = try temporaryFile(try exportText(withBlank))
         defer { remove(file) }
         let run = try reel(["import", "--store", target, file])
         #expect(run.status == 1, "\(run)")
         #expect(run.stdout.isEmpty, "\(run)")
         #expect(run.stderr.contains("line \(k + 1):"), "names the file's line that breaks the rule: \(run)")
         #expect(!run.stderr.contains("hash"), "the forged chain is sound; the domain rule fails: \(run)")
-        if exists(target + "/data.mdb") {
-            let read = try reel(["read", "--store", target])
-            #expect(read.status == 0 && read.stdout.isEmpty, "a failed import left events behind: \(read.stdoutLines.count) lines")
-            let stats = try reel(["stats", "--json", "--store", target])
-            #expect(try parseObject(stats.stdout)["events"] as? Int == 0, "\(stats)")
-            for q in p.queries where q.id != nil {
-                let answer = try reel(["query", q.name, "--store", target] + q.arguments)
-                #expect(answer.status == 1, "a projection kept an imported entity: \(q.name) \(answer)")
-            }
-            try expectVerified(target)
+        #expect(!exists(target), "the failed import removes the store, and the directory, it made")
+
+        // Into a store that was there, empty: refused the same way, and the store is empty and unmarked again.
+        let empty = temporaryStorePath()
+        defer { remove(empty) }
+        #expect(try append("", to: empty).status == 0)
+        let intoEmpty = try reel(["import", "--store", empty, file])
+        #expect(intoEmpty.status == 1 && intoEmpty.stderr.contains("line \(k + 1):"), "\(intoEmpty)")
+        let read = try reel(["read", "--store", empty])
+        #expect(read.status == 0 && read.stdout.isEmpty, "a failed import left events behind: \(read)")
+        let stats = try reel(["stats", "--json", "--store", empty])
+        #expect(try parseObject(stats.stdout)["events"] as? Int == 0, "\(stats)")
+        for q in p.queries where q.id != nil {
+            let answer = try reel(["query", q.name, "--store", empty] + q.arguments)
+            #expect(answer.status == 1, "a projection kept an imported entity: \(q.name) \(answer)")
         }
-        // The genuine export imports into the same directory afterwards.
-        let genuine = try temporaryFile(ndjson(all))
+        try expectVerified(empty)
+
+        // The genuine export imports into both afterwards.
+        let genuine = try temporaryFile(try exportText(all))
         defer { remove(genuine) }
-        let retry = try reel(["import", "--store", target, genuine])
-        #expect(retry.status == 0, "\(retry)")
-        #expect(try export(target) == all)
-        try expectVerified(target)
+        for directory in [target, empty] {
+            let retry = try reel(["import", "--store", directory, genuine])
+            #expect(retry.status == 0, "\(retry)")
+            #expect(try export(directory) == all)
+            try expectVerified(directory)
+        }
         try expectVerified(store)
     }
 
@@ -979,11 +988,11 @@ import Testing
         return (p, store, lines)
     }
 
-    /// The store's export, one envelope per element.
+    /// The store's export, one envelope per element (its end line checked and left out).
     private func export(_ store: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String] {
         let run = try reel(["export", "--store", store])
         #expect(run.status == 0, "reel export: \(run)", sourceLocation: sourceLocation)
-        return run.stdoutLines
+        return try envelopes(ofExport: run.stdout, sourceLocation: sourceLocation)
     }
 
     /// A copy of `store`'s data.mdb in a new directory (the caller removes it) in which one byte (`T` → `t`) of every
@@ -1015,10 +1024,10 @@ import Testing
         return (copy, flipped)
     }
 
-    /// A fresh store that imported `lines`; the caller removes it.
+    /// A fresh store that imported `lines`, closed by their end line; the caller removes it.
     private func imported(_ lines: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let target = temporaryStorePath()
-        let file = try temporaryFile(ndjson(lines))
+        let file = try temporaryFile(try exportText(lines, sourceLocation: sourceLocation))
         defer { remove(file) }
         let run = try reel(["import", "--store", target, file])
         #expect(run.status == 0, "reel import: \(run)", sourceLocation: sourceLocation)
@@ -1026,11 +1035,12 @@ import Testing
         return target
     }
 
-    /// Imports `lines` into a fresh directory and expects a refusal naming `line`, with no events left behind.
+    /// Imports `lines`, closed by the end line they call for, into a fresh directory and expects a refusal naming
+    /// `line`, with no events left behind.
     @discardableResult
     private func expectRefusedImport(_ lines: [String], line: Int, sourceLocation: SourceLocation = #_sourceLocation) throws -> Run {
         let target = temporaryStorePath()
-        let file = try temporaryFile(ndjson(lines))
+        let file = try temporaryFile(try exportText(lines, sourceLocation: sourceLocation))
         defer { remove(target); remove(file) }
         let run = try reel(["import", "--store", target, file])
         #expect(run.status == 1, "\(run)", sourceLocation: sourceLocation)

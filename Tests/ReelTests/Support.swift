@@ -229,3 +229,104 @@ func query(_ store: String, _ name: String, _ arguments: [String], sourceLocatio
     #expect(run.stdout.hasSuffix("\n") && run.stdoutLines.count == 1, "one JSON object on one line: \(run)", sourceLocation: sourceLocation)
     return try parseObject(run.stdout, sourceLocation: sourceLocation)
 }
+
+// MARK: Exports
+
+/// The end line an export of `envelopes` closes with (docs/FORMAT.md): how many envelopes (blank lines left out), the
+/// last one's position and hash as its line gives them, 0 and 64 zeros for none.
+func endLine(_ envelopes: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+    let events = envelopes.filter { !$0.isEmpty }
+    var (position, hash) = (0, String(repeating: "0", count: 64))
+    if let last = events.last {
+        let fields = try parseObject(last, sourceLocation: sourceLocation)
+        position = try #require(fields["position"] as? Int, "no position: \(last.prefix(200))", sourceLocation: sourceLocation)
+        hash = try #require(fields["hash"] as? String, "no hash: \(last.prefix(200))", sourceLocation: sourceLocation)
+    }
+    return #"{"end":{"events":\#(events.count),"last_position":\#(position),"last_hash":"\#(hash)"}}"#
+}
+
+/// `envelopes` closed by their end line: the text of an export file.
+func exportText(_ envelopes: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+    ndjson(envelopes + [try endLine(envelopes, sourceLocation: sourceLocation)])
+}
+
+/// The envelope lines of an export's output, after checking that its last line is the end line they call for.
+func envelopes(ofExport output: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String] {
+    var lines = output.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+    let last = lines.popLast()
+    let end = try #require(last, "an export has at least its end line", sourceLocation: sourceLocation)
+    #expect(end == (try endLine(lines, sourceLocation: sourceLocation)), "the export's last line is its end line: \(end)", sourceLocation: sourceLocation)
+    return lines
+}
+
+// MARK: Randomized runs and killed processes
+
+/// SplitMix64: a seeded generator, so that a randomized test can be repeated from the seed it prints.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The seed of a randomized test: `REEL_TEST_SEED` when set (to repeat a run), else a fresh one. Printed either way.
+func testSeed(_ test: String) -> UInt64 {
+    let seed = ProcessInfo.processInfo.environment["REEL_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1 ... .max)
+    print("\(test): seed \(seed) (set REEL_TEST_SEED=\(seed) to repeat the run)")
+    return seed
+}
+
+/// How a run of `reel` that was to be killed ended.
+enum KilledRun: Equatable {
+    /// SIGKILL ended it.
+    case killed
+    /// It ended by itself before the kill, with this status.
+    case exited(Int32)
+}
+
+/// Runs the built `reel` with `arguments` (output discarded, no input) and sends it SIGKILL after `delay` seconds
+/// unless it ended first.
+func runKilled(_ arguments: [String], after delay: Double) throws -> KilledRun {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: builtExecutable("reel"))
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["REEL_STORE"] = nil
+    process.environment = environment
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let deadline = Date().addingTimeInterval(delay)
+    while process.isRunning, Date() < deadline { usleep(UInt32(min(2_000, max(0, deadline.timeIntervalSinceNow) * 1_000_000))) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+    return process.terminationReason == .uncaughtSignal ? .killed : .exited(process.terminationStatus)
+}
+
+/// `count` lines of `reel append` input that are cheap to import: one new project each.
+func projectLines(_ count: Int) -> [String] {
+    (0..<count).map { inputLine("project.created", ["project_id": .string(uuid()), "title": .string("project \($0)")]) }
+}
+
+/// A store of `count` events made by `reel append`, and its export written by `reel export FILE`; the caller removes
+/// both.
+func storeAndExport(events count: Int, sourceLocation: SourceLocation = #_sourceLocation) throws -> (store: String, export: String) {
+    let store = temporaryStorePath()
+    let appended = try append(ndjson(projectLines(count)), to: store, ["--no-sync"])
+    try #require(appended.status == 0, "\(appended)", sourceLocation: sourceLocation)
+    let export = store + ".ndjson"
+    let exported = try reel(["export", "--store", store, export])
+    try #require(exported.status == 0, "\(exported)", sourceLocation: sourceLocation)
+    return (store, export)
+}
+
+/// The words every command prints about a store an import left unfinished.
+func unfinishedImportMessage(_ store: String) -> String { "the import into \(store) did not finish" }

@@ -94,7 +94,7 @@ public enum Envelope {
         switch line["metadata"] {
         case let .object(m)?:
             for (key, value) in m.members {
-                guard case let .string(s) = value else { throw Invalid(message: "metadata.\(key) must be a string") }
+                guard case let .string(s) = value else { throw Invalid(message: "metadata.\(key.prefix(64)) must be a string") }
                 switch key {
                 case "actor": metadata.actor = s
                 case "correlation_id": metadata.correlationID = s
@@ -111,6 +111,64 @@ public enum Envelope {
             type: try text("type"), recordedAtMilliseconds: recordedAt, payload: JSONWriter.canonical(data),
             metadata: metadata, hash: hash
         )
+    }
+
+    // MARK: The end line
+
+    /// The closing line of an export, after its last envelope (docs/FORMAT.md, "Export format"):
+    ///
+    ///     {"end":{"events":N,"last_position":P,"last_hash":"<64 hex>"}}
+    ///
+    /// An export without it, or whose end line disagrees with the envelopes before it, was cut short or altered.
+    public struct End: Sendable, Hashable {
+        /// How many envelopes the export holds.
+        public let events: UInt64
+        /// The last envelope's position (0 when there is none).
+        public let lastPosition: UInt64
+        /// The last envelope's hash (32 zero bytes when there is none).
+        public let lastHash: [UInt8]
+
+        public init(events: UInt64, lastPosition: UInt64, lastHash: [UInt8]) {
+            (self.events, self.lastPosition, self.lastHash) = (events, lastPosition, lastHash)
+        }
+    }
+
+    /// The end line, without a newline.
+    public static func render(_ end: End) -> String {
+        #"{"end":{"events":\#(end.events),"last_position":\#(end.lastPosition),"last_hash":"\#(hex(end.lastHash))"}}"#
+    }
+
+    /// Whether a line is an end line rather than an envelope: a JSON object whose first member is `"end"` (whitespace
+    /// allowed). Only the line's start is looked at; ``parseEnd(_:)`` checks the rest.
+    public static func isEnd(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var index = 0
+        func skipSpace() { while index < bytes.count, [0x20, 0x09, 0x0D].contains(bytes[index]) { index += 1 } }
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return false }
+        index += 1
+        skipSpace()
+        let key = Array(#""end""#.utf8)
+        return bytes.count - index >= key.count && bytes[index..<index + key.count].elementsEqual(key)
+    }
+
+    /// Parses an end line strictly: one member `end`, an object of exactly `events`, `last_position` (whole numbers)
+    /// and `last_hash` (64 lower-case hex digits).
+    public static func parseEnd(_ bytes: UnsafeRawBufferPointer) throws -> End {
+        let value: JSONValue
+        do { value = try JSONReader.read(bytes) } catch { throw Invalid(message: "the end line: \(error.description)") }
+        guard case let .object(line) = value, line.keys == ["end"], case let .object(end)? = line["end"],
+            Set(end.keys) == ["events", "last_position", "last_hash"], end.keys.count == 3
+        else {
+            throw Invalid(message: #"the end line must be {"end":{"events":N,"last_position":P,"last_hash":"<64 hex>"}}"#)
+        }
+        func number(_ key: String) throws -> UInt64 {
+            guard case let .number(n)? = end[key], let value = UInt64(n.text) else { throw Invalid(message: "the end line's \(key) must be a whole number ≥ 0") }
+            return value
+        }
+        guard case let .string(hashText)? = end["last_hash"], hashText.utf8.count == 64, let hash = hexBytes(hashText) else {
+            throw Invalid(message: "the end line's last_hash must be 64 lower-case hex digits")
+        }
+        return End(events: try number("events"), lastPosition: try number("last_position"), lastHash: hash)
     }
 
     static func hexBytes(_ text: String) -> [UInt8]? {
