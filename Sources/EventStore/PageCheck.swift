@@ -15,7 +15,8 @@ extension Store {
     /// - Returns: Every problem found, the first damaged page first; empty when the store's pages are sound.
     /// - Throws: ``EventStoreError/notAStore(path:reason:)`` when `path` holds no store at all.
     public static func checkPages(at path: String, projections: [any Projection] = []) throws -> [IntegrityProblem] {
-        guard FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("data.mdb")) else {
+        let dataFile = (path as NSString).appendingPathComponent("data.mdb")
+        guard FileManager.default.fileExists(atPath: dataFile) else {
             throw EventStoreError.notAStore(path: path, reason: "no data.mdb in it")
         }
         var options = Environment.Options()
@@ -26,9 +27,14 @@ extension Store {
             defer { environment.close() }
             report = try environment.auditPages()
         } catch let error as LMDBError where error.kind == .invalidFile || error.kind == .corrupted {
+            // An empty data.mdb holds no store (a creation cut short): the open says what it is.
+            if (try? FileManager.default.attributesOfItem(atPath: dataFile)[.size] as? Int) == 0 {
+                throw EventStoreError.notAStore(path: path, reason: error.description)
+            }
             // LMDB refuses the file (a damaged meta page) or the open found it cut short: read it without LMDB.
             let unpinned = try? PageAudit.audit(directory: path)
-            guard let unpinned, !unpinned.problems.isEmpty else {
+            // Neither meta page is LMDB's (of this version): not a store, rather than a damaged one.
+            guard let unpinned, !unpinned.problems.isEmpty, unpinned.recognisedMetaPages > 0 else {
                 if error.kind == .corrupted { return [IntegrityProblem(location: .file, message: error.detail ?? error.description)] }
                 throw EventStoreError.notAStore(path: path, reason: error.description)
             }

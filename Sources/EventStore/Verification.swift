@@ -335,6 +335,8 @@ extension Snapshot {
                     if value.count == 4, let read = try? reader.u32() { format = read } else { bad("\(value.count) bytes, not a u32") }
                 case "next-stream":
                     if value.count == 8 { next = BigEndian.u64(value) } else { bad("\(value.count) bytes, not a u64") }
+                case "import-unfinished":
+                    bad("an import into the store did not finish")
                 case let generation where generation.hasPrefix("generation."):
                     if value.count != 1 || value[0] > 1 { bad("not a generation (0 or 1): \(Array(value))") }
                 default:

@@ -23,6 +23,37 @@ enum Diagnosis {
             detail: "data.mdb is empty (0 bytes): truncated, or its creation was interrupted")
     }
 
+    /// Before `mdb_env_open`: LMDB takes the page size from the meta pages without bounding it (a size of 0 divides by
+    /// zero inside `mdb_env_open`), and finds the second meta page at the first one's page size. A file whose page size
+    /// is not a power of two from 512 to 65,536 bytes in the first meta page, or in the one LMDB would read as the
+    /// newer, is refused here with the page named.
+    static func beforeOpen(path: String) -> LMDBError? {
+        let descriptor = open(dataFile(path), O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var first = [UInt8](repeating: 0, count: MetaPage.end)
+        guard first.withUnsafeMutableBytes({ pread(descriptor, $0.baseAddress, $0.count, 0) }) == MetaPage.end,
+              let meta = MetaPage(Bytes(first)), meta.magic == PageFormat.magic
+        else { return nil }  // LMDB itself says what the file is not
+        func plausible(_ size: Int) -> Bool { (512...65_536).contains(size) && size & (size - 1) == 0 }
+        var pages = [meta]
+        if plausible(meta.pageSize) {
+            var second = [UInt8](repeating: 0, count: MetaPage.end)
+            if second.withUnsafeMutableBytes({ pread(descriptor, $0.baseAddress, $0.count, off_t(meta.pageSize)) }) == MetaPage.end,
+               let other = MetaPage(Bytes(second)), other.magic == PageFormat.magic
+            {
+                pages.append(other)
+            }
+        }
+        let newer = pages.max { $0.transaction < $1.transaction } ?? meta
+        for (index, page) in [(0, meta), (newer.pageNumber == meta.pageNumber ? 0 : 1, newer)] where !plausible(page.pageSize) {
+            return LMDBError(
+                code: MDB_CORRUPTED, operation: "mdb_env_open(\(path))",
+                detail: "data.mdb is damaged: meta page \(index) gives a page size of \(page.pageSize) bytes; restore the store from a backup or an export")
+        }
+        return nil
+    }
+
     /// After `mdb_env_open` failed with `code`.
     static func openFailure(code: Int32, path: String) -> LMDBError {
         let operation = "mdb_env_open(\(path))"
@@ -135,7 +166,14 @@ enum Diagnosis {
             else { return nil }
             transactions = (a.transaction, b.transaction)
             let (low, high) = (min(a.transaction, b.transaction), max(a.transaction, b.transaction))
-            if high - low == 1 || high == 0 { return nil }
+            if high == 0 { return nil }
+            if high - low == 1 {
+                guard let issue = MetaPage.order(a, b) else { return nil }
+                if attempt < 2 { continue }
+                return LMDBError(
+                    code: MDB_CORRUPTED, operation: "mdb_env_open(\(environment.path))",
+                    detail: "data.mdb is damaged: \(issue); restore the store from a backup or an export")
+            }
         }
         return LMDBError(
             code: MDB_CORRUPTED, operation: "mdb_env_open(\(environment.path))",

@@ -89,6 +89,10 @@ public final class Environment: @unchecked Sendable {
                 OpenPaths.shared.remove(canonical)
                 throw empty
             }
+            if let damaged = Diagnosis.beforeOpen(path: path) {
+                OpenPaths.shared.remove(canonical)
+                throw damaged
+            }
             let lockFile = Diagnosis.lockFile(path)
             let lockBefore = FileLocks.identity(lockFile)
             let rc = mdb_env_open(env, path, flags, 0o644)

@@ -13,8 +13,8 @@ import Glibc
 /// - a `SIGBUS` of a page past the end of a mapped file;
 /// - a `SIGSEGV` at an address inside the map of an open environment (or just past its end), whoever read it — LMDB,
 ///   the `memcpy` it calls, or Swift code reading a value LMDB lent;
-/// - a `SIGSEGV` whose instruction is in liblmdb's code, or in a function liblmdb called (its return address is in
-///   liblmdb: the `memcpy` of a node LMDB moves).
+/// - a `SIGSEGV` or `SIGFPE` whose instruction is in liblmdb's code, or in a function liblmdb called (its return
+///   address is in liblmdb: the `memcpy` of a node LMDB moves).
 ///
 /// Any other fault goes to the handler that was there before (Swift's backtracer), so a bug is still a crash with a
 /// backtrace.
@@ -33,7 +33,7 @@ public enum FaultGuard {
         guard !guardState.pointee.installed else { return }
         guardState.pointee.installed = true
         (guardState.pointee.codeStart, guardState.pointee.codeEnd) = lmdbCode()
-        for (signal, previous) in [(SIGBUS, previousBus), (SIGSEGV, previousSegv)] {
+        for (signal, previous) in [(SIGBUS, previousBus), (SIGSEGV, previousSegv), (SIGFPE, previousFpe)] {
             var action = sigaction()
             action.__sigaction_handler.sa_sigaction = handleFault
             action.sa_flags = SA_SIGINFO | SA_ONSTACK
@@ -144,6 +144,7 @@ nonisolated(unsafe) private let guardState: UnsafeMutablePointer<GuardState> = {
 }()
 nonisolated(unsafe) private let previousBus: UnsafeMutablePointer<sigaction> = .allocate(capacity: 1)
 nonisolated(unsafe) private let previousSegv: UnsafeMutablePointer<sigaction> = .allocate(capacity: 1)
+nonisolated(unsafe) private let previousFpe: UnsafeMutablePointer<sigaction> = .allocate(capacity: 1)
 
 /// A mutex usable from non-isolated code without Foundation.
 private final class PthreadMutex: @unchecked Sendable {
@@ -165,7 +166,7 @@ private func handleFault(_ signal: Int32, _ info: UnsafeMutablePointer<siginfo_t
     if signal == SIGBUS {
         // BUS_ADRERR: a mapped file's page that does not exist, i.e. past the end of data.mdb.
         ours = info?.pointee.si_code == 2
-    } else {
+    } else if signal == SIGSEGV {
         for slot in 0..<mapSlots {
             let map = maps[slot]
             if map.env != 0, address >= map.start, address < map.end &+ mapSlack {
@@ -173,20 +174,20 @@ private func handleFault(_ signal: Int32, _ info: UnsafeMutablePointer<siginfo_t
                 break
             }
         }
-        if !ours, let context, state.codeStart < state.codeEnd {
-            let (pc, sp) = registers(context)
-            let inLMDB = { (value: UInt) in value >= state.codeStart && value < state.codeEnd }
-            // In liblmdb, or in a function it called that has not touched its stack yet (memcpy, memmove): the return
-            // address on top of the stack is then liblmdb's.
-            ours = inLMDB(pc) || (sp != 0 && inLMDB(UnsafePointer<UInt>(bitPattern: sp)?.pointee ?? 0))
-        }
+    }
+    if signal != SIGBUS, !ours, let context, state.codeStart < state.codeEnd {
+        let (pc, sp) = registers(context)
+        let inLMDB = { (value: UInt) in value >= state.codeStart && value < state.codeEnd }
+        // In liblmdb, or in a function it called that has not touched its stack yet (memcpy, memmove): the return
+        // address on top of the stack is then liblmdb's.
+        ours = inLMDB(pc) || (sp != 0 && inLMDB(UnsafePointer<UInt>(bitPattern: sp)?.pointee ?? 0))
     }
     if ours, let message = state.message {
         _ = write(2, message, state.length)
         _exit(state.status)
     }
     // Not the store's: put the previous handler back and return; the fault happens again and goes to it.
-    sigaction(signal, signal == SIGBUS ? previousBus : previousSegv, nil)
+    sigaction(signal, signal == SIGBUS ? previousBus : signal == SIGSEGV ? previousSegv : previousFpe, nil)
 }
 
 /// The instruction and stack pointers of the faulting thread.

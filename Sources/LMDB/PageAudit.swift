@@ -53,6 +53,10 @@ public struct PageAuditReport: Sendable {
     /// The kind of every page from 0 to ``lastPage`` (when asked for).
     public internal(set) var kinds: [PageKind]?
 
+    /// How many of the two meta pages carry LMDB's magic and this LMDB's data version: 0 for a file that is not an LMDB
+    /// data file of this version at all (rather than a damaged one).
+    public internal(set) var recognisedMetaPages = 0
+
     /// Whether nothing was found wrong.
     public var isSound: Bool { problems.isEmpty }
 }
@@ -187,6 +191,7 @@ struct Walk {
             return false
         }
         var valid: [MetaPage] = []
+        report.recognisedMetaPages = metas.filter { $0?.magic == PageFormat.magic && $0?.version == PageFormat.dataVersion }.count
         for (number, read) in metas.enumerated() {
             guard let meta = read else {
                 problem(UInt64(number), "meta", "cannot be read")
@@ -226,6 +231,8 @@ struct Walk {
                 problem(
                     nil, "meta",
                     "the meta pages hold transactions \(a.transaction) and \(b.transaction), which are not consecutive: one was altered, and LMDB may read an older state")
+            } else if let issue = MetaPage.order(a, b) {
+                problem(nil, "meta", issue)
             }
         }
         if meta == nil {

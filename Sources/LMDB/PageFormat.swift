@@ -149,6 +149,15 @@ struct MetaPage {
         (self.free, self.main, lastPage, transaction) = (free, main, last, txn)
     }
 
+    /// Why two meta pages cannot be two states of one file in order, or nil: a file only grows, so the one LMDB takes
+    /// for the newer (the greater transaction id) counts at least as many pages as the other. A transaction id altered
+    /// to look newer than it is breaks this whenever the commit it hides had grown the file.
+    static func order(_ a: MetaPage, _ b: MetaPage) -> String? {
+        let (newer, older) = a.transaction < b.transaction ? (b, a) : (a, b)
+        guard newer.lastPage < older.lastPage, newer.transaction != older.transaction else { return nil }
+        return "meta page \(newer.pageNumber) (transaction \(newer.transaction)) counts \(newer.lastPage + 1) pages, fewer than the older meta page \(older.pageNumber) (transaction \(older.transaction), \(older.lastPage + 1) pages): a transaction id was altered, and LMDB reads an older state"
+    }
+
     /// The offset of the byte past the meta in its page.
     static let end = PageFormat.headerSize + 136
 }

@@ -100,6 +100,7 @@ struct PageDamageTests {
         let before = try Child("reel-test-driver", ["state", pristine]).wait().stdout
         let line = inputLine("project.created", ["project_id": .string(uuid())]) + "\n"
         var counts: [String: (found: Int, harmless: Int)] = [:]
+        var rolledBack = 0
         let work = temporaryStorePath()
         defer { remove(work) }
         for kind in Self.kinds {
@@ -124,9 +125,13 @@ struct PageDamageTests {
                 }
                 #expect([0, 1, 3].contains(firstStatus), "\(flip): verify exit \(firstStatus): \(first.output.suffix(1_500))")
                 if firstStatus == 0 {
-                    // Not found: the flip must be harmless.
+                    // Not found: the flip must be harmless — but for the one limit the README states: bit 1 of a meta
+                    // page's transaction id can make the older meta page look like the newer one of a consecutive
+                    // pair, which rolls back the last commit (seen by verify only when that commit had grown the file).
                     let after = try Child("reel-test-driver", ["state", work]).wait().stdout
-                    #expect(after == before, "\(flip): verify said OK, but the store's databases changed")
+                    let knownLimit = kind == "meta" && offset == 144 && bit == 2
+                    #expect(after == before || knownLimit, "\(flip): verify said OK, but the store's databases changed")
+                    if after != before { rolledBack += 1 }
                     let appended = try Self.run("reel", ["append", "--store", work], input: line)
                     #expect(appended.status == 0 && !appended.signaled, "\(flip): verify said OK, but the append failed: \(appended.output.suffix(1_500))")
                     let second = try Self.run("reel", ["audit", "verify", "--store", work])
@@ -145,13 +150,6 @@ struct PageDamageTests {
             let count = counts[kind, default: (0, 0)]
             print("flippedBits: \(kind): \(count.found) found by verify, \(count.harmless) harmless")
         }
+        print("flippedBits: \(rolledBack) rolled back the last commit unseen (bit 1 of a meta page's transaction id)")
     }
-}
-
-/// A value behind a lock, for tests' background threads.
-final class Locked<Value>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&value) } }
 }
