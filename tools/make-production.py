@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes a realistic media production as NDJSON input lines for `reel append` (SPEC §2), deterministically.
+"""Writes a realistic media production as NDJSON input lines for `reel append`, deterministically.
 
     tools/make-production.py EVENTS [SEED] > production.ndjson
 

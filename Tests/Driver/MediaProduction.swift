@@ -142,7 +142,7 @@ struct Xorshift {
 }
 
 extension MediaStore.Input {
-    /// The input as one NDJSON line of `reel append` (SPEC §2), its id given so that a test can look for it.
+    /// The input as one NDJSON line of `reel append`, its id given so that a test can look for it.
     var inputLine: String {
         var line = JSONObject()
         line.set("type", .string(event.type))

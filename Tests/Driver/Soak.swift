@@ -6,7 +6,7 @@ import MediaPipeline
 /// mixed run (not in CI).
 ///
 /// For M minutes (10), N tasks (16) append domain events through `MediaStore` (each its own production, atomic
-/// batches of 1…8 events, synced; as fast as they can, or at about `--rate` events/s in all); a task runs the queries of SPEC §4 on entities the change feed announced; a
+/// batches of 1…8 events, synced; as fast as they can, or at about `--rate` events/s in all); a task runs every query of `reel query` on entities the change feed announced; a
 /// subscription (`MediaStore.changes`) follows the head and checks that it receives every position exactly once, in
 /// order; and a blue/green `Store.rebuild` runs every SECONDS (60) after the previous one ended. Every SECONDS of
 /// `--interval` (60) it prints events/s, p50/p99 append latency, the queries run, and resident memory: `VmRSS` and

@@ -5,7 +5,7 @@ import Testing
 @testable import EventStore
 
 /// Leftovers of killed processes, another program's environment, a full disk: each found out and repaired or refused
-/// with a clear error (issue 5, points 3 and 5).
+/// with a clear error.
 @Suite("Faults: stale readers, foreign environments, a full disk")
 struct FaultTests {
     @Test("reader slots of a process killed inside read transactions are cleared, and the store works on")

@@ -6,7 +6,7 @@ import Testing
 @testable import EventStore
 @testable import MediaPipeline
 
-/// Hostile input (issue 5, point 4): a seeded mutation test over every decoder that reads bytes from outside — the
+/// Hostile input: a seeded mutation test over every decoder that reads bytes from outside — the
 /// NDJSON input line (`InputLine.parse`, with the JSON reader and every event's `data` decoder), the decoders fed the
 /// wrong event type's data, stored payloads (`DomainEvent(recorded:)`), export envelopes (`Envelope.parse`, what
 /// `reel import` reads), stored log records (`RecordCodec.decode`) and the projection's entity records. Valid inputs

@@ -3,8 +3,8 @@ import Foundation
 import Testing
 @testable import MediaPipeline
 
-/// Seed 003: images saved into a project's scenes — the lost-image race, upsert and clear.
-@Suite("Seed 003: scene images")
+/// Content-creation projects: images saved into a project's scenes — the lost-image race, upsert and clear.
+@Suite("Projects: scene images")
 struct ProjectScenarioTests {
     @Test("16 concurrent writers saving images into one project lose nothing")
     func noLostImages() async throws {

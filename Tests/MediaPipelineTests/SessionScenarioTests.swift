@@ -3,8 +3,8 @@ import Foundation
 import Testing
 @testable import MediaPipeline
 
-/// Seed 001: image-generation sessions — status flow, thumbnails and counts through deletions, job detail, ownership.
-@Suite("Seed 001: sessions, jobs and images")
+/// Image-generation sessions — status flow, thumbnails and counts through deletions, job detail, ownership.
+@Suite("Sessions, jobs and images")
 struct SessionScenarioTests {
     @Test("job status flow: pending → processing → completed, pending|processing → failed, nothing leaves the ends")
     func statusFlow() async throws {

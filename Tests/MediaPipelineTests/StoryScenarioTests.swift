@@ -3,8 +3,8 @@ import Foundation
 import Testing
 @testable import MediaPipeline
 
-/// Seeds 002 and 000: the scenelet tree with derived depth-first ids, shots in play order, frames and their jobs.
-@Suite("Seeds 002 and 000: stories, shots, frames")
+/// Stories: the scenelet tree with derived depth-first ids, shots in play order, frames and their jobs.
+@Suite("Stories, shots, frames")
 struct StoryScenarioTests {
     /// A story: root → (a → (a1, a2), b); returns the ids.
     func tree(_ media: MediaStore) async throws -> (story: UUID, root: UUID, a: UUID, a1: UUID, a2: UUID, b: UUID) {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `reel append [FILE|-] [--all-or-nothing] [--no-sync]` (SPEC §2, §5), run as a real process.
+/// `reel append [FILE|-] [--all-or-nothing] [--no-sync]` , run as a real process.
 @Suite struct AppendCommandTests {
     // MARK: Good input
 
@@ -467,7 +467,7 @@ import Testing
         let project = uuid(), id = uuid()
         #expect(try append(inputLine("project.created", ["project_id": .string(project)], id: id, metadata: ["actor": "first"]) + "\n", to: store).status == 0)
         let run = try append(inputLine("project.created", ["project_id": .string(project)], id: id, metadata: ["actor": "retry"]) + "\n", to: store)
-        // SPEC §1: "the same type and data is a no-op" — metadata is not part of that comparison.
+        // An id appended again with the same type and data is a no-op — metadata is not part of that comparison.
         #expect(run.status == 0, "\(run)")
         #expect(run.stdout == summary(appended: 0, duplicates: 1, lastPosition: 1), "\(run)")
         #expect(try readAll(store).count == 1)
@@ -503,7 +503,7 @@ import Testing
         var testDescription: String { rawValue }
     }
 
-    /// SPEC §3: `image.deleted` goes to the stream of the image's job, `shot.*` and `scenelet.*` to the story's. A
+    /// `image.deleted` goes to the stream of the image's job, `shot.*` and `scenelet.*` to the story's. A
     /// rejected line that named the same child under another parent must not change where the next event goes.
     @Test("an event about a child entity goes to its real parent's stream even after a rejected line claimed the id", arguments: ClaimedChild.allCases)
     func childEventStreamAfterRejectedClaim(_ child: ClaimedChild) throws {
@@ -706,7 +706,7 @@ import Testing
 
     @Test("--all-or-nothing accepts a file whose lines give successive expected versions of one stream")
     func allOrNothingSuccessiveExpectedVersions() throws {
-        // SPEC §1: expected_version is the number of events the stream must hold before *the event*; the same file
+        // expected_version is the number of events the stream must hold before *the event*; the same file
         // appends line by line without the flag, so it must append as one transaction with it.
         let store = temporaryStorePath()
         defer { remove(store) }

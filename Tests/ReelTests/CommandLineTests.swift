@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// The command line's contract (SPEC §5): where the store is, and the exit codes — 0 success; 1 rejected input,
+/// The command line's contract: where the store is, and the exit codes — 0 success; 1 rejected input,
 /// unknown id or failed check; 2 usage error; 3 the store cannot be opened.
 @Suite struct CommandLineTests {
     /// Commands that work on a store that exists: the read-only ones, and `rebuild` (which writes, but must not make a

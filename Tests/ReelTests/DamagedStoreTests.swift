@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Damaged stores and leftovers (issue 5, point 3): a truncated or altered data file, a missing or foreign lock file,
+/// Damaged stores and leftovers: a truncated or altered data file, a missing or foreign lock file,
 /// a directory that is not a store, a newer format. Each is refused with exit 3 and a reason, or repaired, never a
 /// crash; `reel audit verify` names the damaged position. Every refusal leaves `data.mdb` as it was.
 @Suite("Damaged stores and leftovers")

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `reel demo` (SPEC §5), run as a real process.
+/// `reel demo`, run as a real process.
 @Suite struct DemoCommandTests {
     @Test("reel demo builds a sample production, prints what it built, and the store verifies")
     func demo() throws {

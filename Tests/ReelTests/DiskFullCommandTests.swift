@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// A full disk (issue 5, point 5), end to end: `reel append` on a small tmpfs that fills up.
+/// A full disk, end to end: `reel append` on a small tmpfs that fills up.
 @Suite("A full disk")
 struct DiskFullCommandTests {
     @Test(

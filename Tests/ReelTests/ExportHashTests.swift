@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 import Testing
 
-/// SPEC §1 (tamper-evident): the canonical bytes are "defined in the project's docs precisely enough that an
+/// Tamper-evident: the canonical bytes are defined in docs/FORMAT.md precisely enough that an
 /// independent program can recompute every hash from an export alone". This is such a program, written from
 /// docs/FORMAT.md ("From an export line to the canonical bytes") without the engine's code: it reads `reel export`'s
 /// text and nothing else.

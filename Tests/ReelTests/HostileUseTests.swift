@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Ways of running `reel` that a hostile-use probe (session 11) found to trap, hang or destroy a store.
+/// Ways of running `reel` that a hostile-use probe found to trap, hang or destroy a store.
 @Suite("Hostile use of the command line")
 struct HostileUseTests {
     /// Runs `script` with `/bin/sh -c`, `$REEL` naming the built `reel`; killed after 60 seconds (exit 124) so that a

@@ -15,7 +15,7 @@ struct LongLineTests {
         let after = #"{"type":"project.created","data":{"project_id":"\#(UUID().uuidString)"}}"#
         var data = Data((before + "\n").utf8)
         data.append(Data(#"{"type":"project.created","data":{"project_id":""#.utf8))
-        data.append(Data(repeating: UInt8(ascii: "x"), count: 100 << 20))  // a line of 100 MB (issue 5)
+        data.append(Data(repeating: UInt8(ascii: "x"), count: 100 << 20))  // a line of 100 MB
         data.append(Data("\"}}\n".utf8))
         data.append(Data(after.utf8))  // and no final newline
         try data.write(to: URL(fileURLWithPath: file))

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Many processes on one store at once (issue 5, point 2): writers through the library (`reel-test-driver
+/// Many processes on one store at once: writers through the library (`reel-test-driver
 /// media-append`, which appends through `MediaStore` from 4 tasks) and through `reel append`, and readers in yet other
 /// processes (`reel-test-driver check`) that compare, in one snapshot after another, every projection with a fold of
 /// the log up to that snapshot's head.

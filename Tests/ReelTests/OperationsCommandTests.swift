@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// The operations commands of SPEC §5 — `reel replay`, `reel audit verify`, `reel audit history`, `reel export`,
+/// The operations commands — `reel replay`, `reel audit verify`, `reel audit history`, `reel export`,
 /// `reel import`, `reel stats` — run as real processes on the built `reel`.
 @Suite struct OperationsCommandTests {
     // MARK: replay
@@ -186,7 +186,7 @@ import Testing
         try expectVerified(store)
     }
 
-    @Test("replay with --store before the command (SPEC §5's form `reel [--store DIR] COMMAND …`) replays that store")
+    @Test("replay with --store before the command (the form `reel [--store DIR] COMMAND …`) replays that store")
     func replayWithLeadingStoreOption() throws {
         let (p, store, lines) = try productionWithCoda()
         // Another store in REEL_STORE must not be the one replayed.
@@ -520,7 +520,7 @@ import Testing
         let all = try export(store)
         try #require(all.count == lines.count + bulk.count)
 
-        // Forge line k: a negative scene_index (SPEC §3: scene_index ≥ 0), then re-chain every hash from k on.
+        // Forge line k: a negative scene_index (scene_index must be ≥ 0), then re-chain every hash from k on.
         let k = all.count - 20
         var forged = all
         let original = forged[k - 1]
@@ -575,7 +575,7 @@ import Testing
         try expectVerified(store)
     }
 
-    @Test("import of a forged export whose chain is sound but repeats an event id (SPEC §1: ids are unique) exits 1 naming that line")
+    @Test("import of a forged export whose chain is sound but repeats an event id (ids are unique) exits 1 naming that line")
     func importForgedDuplicateId() throws {
         let (_, store, _) = try productionWithCoda()
         defer { remove(store) }
@@ -761,7 +761,7 @@ import Testing
         let run = try append(ndjson(lines), to: store)
         try #require(run.status == 0, "\(run)")
 
-        // The frame is gone from the projections, but it was created and its job (which keeps its frame_id, SPEC §3)
+        // The frame is gone from the projections, but it was created and its job (which keeps its frame_id)
         // was generated for it: the audit trail does not shrink when the frame is removed.
         let frameHistory = try reel(["audit", "history", "--frame", frame, "--json", "--store", store])
         #expect(frameHistory.status == 0, "\(frameHistory)")
@@ -1067,7 +1067,7 @@ extension Production {
         let id: String?
     }
 
-    /// Every query of SPEC §4 for every entity of the production.
+    /// Every query of `reel query` for every entity of the production.
     var queries: [Query] {
         var q: [Query] = []
         func add(_ name: String, _ option: String, _ id: String) { q.append(Query(name: name, arguments: [option, id], id: id)) }

@@ -31,7 +31,7 @@ struct Production {
 
     var lines: [String] {
         [
-            // Image-generation sessions (seed 001).
+            // Image-generation sessions.
             inputLine("user.registered", ["user_id": .string(alice), "email": "alice@studio.example"]),
             inputLine("user.registered", ["user_id": .string(bob), "email": "bob@studio.example"]),
             inputLine("session.created", ["session_id": .string(lighthouseSession), "user_id": .string(alice), "title": "Lighthouse moodboard"]),
@@ -72,7 +72,7 @@ struct Production {
             inputLine("image.deleted", ["image_id": .string(stormImage3)]),
             inputLine("session.renamed", ["session_id": .string(harborSession), "title": "Harbor at dusk (final)"]),
 
-            // Content-creation projects (seed 003).
+            // Content-creation projects.
             inputLine("project.created", ["project_id": .string(project), "user_id": .string(alice), "title": "Lighthouse trailer"]),
             inputLine("scene_image.saved", ["project_id": .string(project), "scene_index": 2, "image_index": 0, "image_url": .string(sceneURL2old)]),
             inputLine("scene_image.saved", ["project_id": .string(project), "scene_index": 0, "image_index": 1, "image_url": .string(sceneURL0b)]),
@@ -81,7 +81,7 @@ struct Production {
             inputLine("scene_images.cleared", ["project_id": .string(project), "scene_indexes": [1]]),
             inputLine("scene_image.saved", ["project_id": .string(project), "scene_index": 2, "image_index": 0, "image_url": .string(sceneURL2)]),
 
-            // Stories, scenelets, shots and frames (seeds 002 and 000).
+            // Stories, scenelets, shots and frames.
             inputLine("story.created", ["story_id": .string(story), "title": "The Lighthouse Keeper", "user_id": .string(alice)]),
             inputLine("scenelet.added", [
                 "scenelet_id": .string(root), "story_id": .string(story), "content": ["text": "The keeper climbs the stairs.", "beats": [1, 2]],

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `reel query NAME …` (SPEC §4) over the realistic ``Production``, run as a real process.
+/// `reel query NAME …` over the realistic ``Production``, run as a real process.
 @Suite struct QueryCommandTests {
     /// A fresh store holding the production; the caller removes it.
     private func productionStore() throws -> (Production, String) {

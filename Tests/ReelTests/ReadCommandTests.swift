@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `reel read [--from P] [--stream S] [--type T] [--limit N]` (SPEC §2, §5), run as a real process.
+/// `reel read [--from P] [--stream S] [--type T] [--limit N]` , run as a real process.
 @Suite struct ReadCommandTests {
     private func productionStore() throws -> (Production, String) {
         let store = temporaryStorePath()

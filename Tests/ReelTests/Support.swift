@@ -167,7 +167,7 @@ indirect enum JSON: Sendable, ExpressibleByStringLiteral, ExpressibleByIntegerLi
     }
 }
 
-/// One NDJSON input line of `reel append` (SPEC §2), without its newline.
+/// One NDJSON input line of `reel append`, without its newline.
 func inputLine(_ type: String, _ data: JSON, id: String? = nil, expectedVersion: Int? = nil, metadata: JSON? = nil) -> String {
     var members: [(String, JSON)] = [("type", .string(type)), ("data", data)]
     if let id { members.append(("id", .string(id))) }

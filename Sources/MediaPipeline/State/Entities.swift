@@ -63,7 +63,7 @@ struct SessionRecord: EntityRecord {
     /// Position of the event that set `updatedAt` (ties in time go to the later position).
     var updatedPosition: UInt64
     var imageCount: Int
-    /// `gcp_url` of the earliest image still in the session, kept as seed 001's trigger kept `thumbnail_url`.
+    /// `gcp_url` of the earliest image still in the session, kept as the relational sessions design's trigger kept `thumbnail_url`.
     var thumbnailURL: String?
 
     init(title: String, createdAt: Int64, updatedAt: Int64, updatedPosition: UInt64, imageCount: Int, thumbnailURL: String?) {

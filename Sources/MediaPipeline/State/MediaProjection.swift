@@ -2,8 +2,8 @@ import EventStore
 import Foundation
 import LMDB
 
-/// The media-pipeline domain as one inline projection: it checks every rule of SPEC §3 against current state inside
-/// the append's write transaction, and keeps the entity records and the query indexes of SPEC §4.
+/// The media-pipeline domain as one inline projection: it checks every rule of the domain (docs/EVENTS.md) against current state inside
+/// the append's write transaction, and keeps the entity records and the indexes every query of `reel query` reads.
 ///
 /// One projection rather than one per query, because rules span entities (a job checks its user, session, frame and
 /// reference images) and must see one state.
@@ -140,7 +140,7 @@ private struct Fold {
         try t.put(t.entityTouches, Key(id).with(at ?? position), [], txn)
     }
 
-    /// Every event must be in the stream of the entity it belongs to (SPEC §3), or reads by stream would lie.
+    /// Every event must be in the stream of the entity it belongs to (docs/EVENTS.md names each stream), or reads by stream would lie.
     func requireStream(_ entity: String, _ id: UUID) throws {
         // `<entity>-<uuid>`, compared without building the expected name.
         var stream = stream
@@ -205,7 +205,7 @@ private struct Fold {
         }
     }
 
-    // MARK: Sessions (seed 001)
+    // MARK: Image-generation sessions, jobs and images
 
     func userRegistered(_ e: UserRegistered, _ txn: borrowing Transaction) throws {
         try require(!e.email.isEmpty && e.email.contains("@"), "email \"\(e.email.prefix(100))\" must be non-empty and contain @")
@@ -369,7 +369,7 @@ private struct Fold {
         }
     }
 
-    // MARK: Projects (seed 003)
+    // MARK: Content-creation projects and their scene images
 
     func sceneImageSaved(_ e: SceneImageSaved, _ txn: borrowing Transaction) throws {
         let imageIndex = e.imageIndex ?? 0
@@ -402,7 +402,7 @@ private struct Fold {
         }
     }
 
-    // MARK: Stories, scenelets, shots and frames (seeds 002 and 000)
+    // MARK: Stories, scenelets, shots and frames
 
     func sceneletAdded(_ e: SceneletAdded, _ txn: borrowing Transaction) throws {
         var story = try must(StoryRecord.self, t.stories, e.storyID, "story", txn)
