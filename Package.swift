@@ -30,13 +30,15 @@ let package = Package(
             name: "reel",
             dependencies: ["LMDB", "EventStore", "MediaPipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // The README's embedding example, built with the package so that it always compiles (`swift run reel-example`).
+        .executableTarget(name: "reel-example", dependencies: ["EventStore", "MediaPipeline"], path: "Examples/Embedding"),
         // A small program the tests start as a real second process (multi-process appends, snapshot checks, soak runs).
         .executableTarget(name: "reel-test-driver", dependencies: ["LMDB", "EventStore", "MediaPipeline"], path: "Tests/Driver"),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "LMDB", "reel-test-driver"]),
         .testTarget(name: "MediaPipelineTests", dependencies: ["MediaPipeline", "EventStore", "LMDB"]),
         // End-to-end tests of the built `reel` binary, run as a real process.
-        .testTarget(name: "ReelTests", dependencies: ["reel", "reel-test-driver", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "ReelTests", dependencies: ["reel", "reel-test-driver", "reel-example", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -22,7 +22,7 @@ public struct SeededRandom: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 
-    /// A random version-4 UUID, as the seeds' services make entity ids.
+    /// A random version-4 UUID, as the relational designs' services make entity ids.
     public mutating func uuid() -> UUID {
         var bytes = (next(), next())
         return withUnsafeMutableBytes(of: &bytes) { raw in
@@ -44,7 +44,7 @@ public struct SeededRandom: RandomNumberGenerator {
 public struct Production {
     private var rng: SeededRandom
     private var users: [(user: UUID, session: UUID, refs: [UUID])] = []
-    /// Entity ids: random version-4 (as the seeds' services make them), or time-ordered version-7.
+    /// Entity ids: random version-4 (as the relational designs' services make them), or time-ordered version-7.
     private let timeOrderedIDs: Bool
 
     public init(seed: UInt64, timeOrderedIDs: Bool = false) {
