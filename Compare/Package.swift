@@ -1,6 +1,7 @@
 // swift-tools-version: 6.1
-// Reel side by side with PostgreSQL 15 and SQLite running the seeds' own designs (issue 6). Its own package, so the
-// engine's `swift test` never builds it. Run it through `tools/compare` from the repository root.
+// Reel side by side with PostgreSQL 15 and SQLite running the relational designs Reel replaces (Compare/README.md).
+// Its own package, so the engine's `swift test` never builds it. Run it through `tools/compare` from the repository
+// root.
 import PackageDescription
 
 let package = Package(

@@ -17,8 +17,10 @@ extension Store {
     /// A copy that fails is removed; a `data.mdb` already in `directory` is never touched. If the copy is written but
     /// its head cannot be read back, the copy stays and the error is thrown.
     ///
-    /// - Parameter compact: Leave out the free pages a store accumulates (a bulk load's large commits leave about a
-    ///   quarter of the file free until later writes reuse it): a smaller copy, at more CPU.
+    /// - Parameters:
+    ///   - directory: Where the copy goes: a directory that holds no `data.mdb`, made (with its parents) if missing.
+    ///   - compact: Leave out the free pages a store accumulates (a bulk load's large commits leave about a quarter of
+    ///     the file free until later writes reuse it): a smaller copy, at more CPU.
     /// - Throws: ``EventStoreError/storage(_:)`` when the directory cannot be made or written, or already holds a
     ///   `data.mdb`.
     public func backup(to directory: String, compact: Bool = false) throws -> Backup {

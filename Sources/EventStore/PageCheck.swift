@@ -5,7 +5,7 @@ extension Store {
     /// The engine's own databases, which every store has; flags: none.
     static let engineDatabases = ["reel.meta", "reel.log", "reel.streams", "reel.stream-events", "reel.ids", "reel.checkpoints"]
 
-    /// Checks every page of the store in `path` — every B-tree, the free list, the meta pages (``PageAudit``) — and
+    /// Checks every page of the store in `path` — every B-tree, the free list, the meta pages (`PageAudit` in the LMDB module) — and
     /// that its named databases are the engine's and those of `projections`, with the flags they are made with.
     ///
     /// Reads only, with `pread`: a damaged page is reported, never read through the map (no fault, no LMDB

@@ -5,7 +5,7 @@ extension Store {
     /// Rebuilds projections from the log, blue/green, while the store stays open for reads and appends.
     ///
     /// The log up to the head is folded, once for all the projections rebuilt, into a disposable scratch environment in
-    /// the system's temporary directory (``ScratchFold``) — no lock of the store is held, so appends go on at full
+    /// the system's temporary directory (`ScratchFold`) — no lock of the store is held, so appends go on at full
     /// speed. Then, for each projection, its databases are copied, in key order, into the projection's idle
     /// generation, a slice of entries per write transaction. What was appended meanwhile is then folded into the idle generation in transactions of
     /// ``StoreOptions/rebuildChunk`` events, and when that is within one chunk of the head, one write transaction

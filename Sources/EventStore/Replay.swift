@@ -7,7 +7,7 @@ extension Store {
     /// folded from them, so it answers what a store that only ever received those events answers. This store is only
     /// read, and appends to it go on meanwhile.
     ///
-    /// The projections are folded as a rebuild folds them (``ScratchFold``) while the log and its indexes up to
+    /// The projections are folded as a rebuild folds them (`ScratchFold`) while the log and its indexes up to
     /// `position` are copied in key order, on a thread of their own: the log's records as they are, the id and sparse stream indexes without
     /// the later entries, and each stream's head as of `position` (found from its later entries by following the
     /// records' back links). The new store is disposable (``Durability/disposable``): close it and delete its

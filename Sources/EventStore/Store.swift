@@ -15,7 +15,7 @@ public enum Durability: Sendable, Hashable {
     /// data pages without a sync between them, and a system crash may leave the store damaged — the page cache may
     /// write the meta page first. A crash of the process alone loses nothing committed.
     case unsynced
-    /// Nothing is ever synced and pages are written through the map (``Environment/Options/disposable``): for scratch
+    /// Nothing is ever synced and pages are written through the map (LMDB's `Environment.Options.disposable`): for scratch
     /// stores thrown away after use, such as a replay's view. A crash may leave such a store unusable.
     case disposable
 }

@@ -301,8 +301,11 @@ public final class Environment: @unchecked Sendable {
     /// copy that fails, or a process killed while it copies, never leaves a `data.mdb` behind (a kill leaves a
     /// `.data.mdb.partial-…` file, which is not a store).
     ///
-    /// - Parameter compact: Leave out free pages and number the pages in order (`MDB_CP_COMPACT`): a smaller file, at
-    ///   more CPU.
+    /// - Parameters:
+    ///   - directory: An existing directory that holds no `data.mdb`; the copy becomes its `data.mdb`.
+    ///   - compact: Leave out free pages and number the pages in order (`MDB_CP_COMPACT`): a smaller file, at more CPU.
+    ///   - syncParent: Also sync the directory's parent, for a directory made just before the copy: its entry there is
+    ///     what names it.
     public func copy(to directory: String, compact: Bool, syncParent: Bool = false) throws {
         let file = (directory as NSString).appendingPathComponent("data.mdb")
         func exists() -> LMDBError {

@@ -6,7 +6,7 @@ import Glibc
 /// LMDB keeps no checksums and this version (0.9.24) does not bound sizes or page numbers by the file: damage it cannot
 /// see (a flipped page number, size or link) makes it read through the map past the end of `data.mdb`, which is a
 /// `SIGBUS` (`BUS_ADRERR`), or follow a wild pointer, a `SIGSEGV`. ``Environment`` refuses a truncated file at open and
-/// bounds every key and value it lends (``MapBounds``); `PageAudit` finds such damage before anything reads it. This
+/// bounds every key and value it lends (`MapBounds`); `PageAudit` finds such damage before anything reads it. This
 /// catches the rest. Once installed, a fault is taken for damage, its message written to standard error and the
 /// process ended with the status given, when it is:
 ///

@@ -59,7 +59,7 @@ public struct Transaction: ~Copyable {
         return error
     }
 
-    /// Opens a named database inside this transaction (see ``Environment/openDatabase(_:flags:)``).
+    /// Opens a named database inside this transaction (see ``Environment/openDatabases(_:)``).
     public func openDatabase(_ name: String?, flags: DatabaseFlags = []) throws -> Database {
         var dbi: MDB_dbi = 0
         let rc = name.map { mdb_dbi_open(handle, $0, flags.rawValue, &dbi) } ?? mdb_dbi_open(handle, nil, flags.rawValue, &dbi)

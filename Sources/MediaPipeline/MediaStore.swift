@@ -28,7 +28,7 @@ public final class MediaStore: MediaQueries {
 
     init(store: Store) { self.store = store }
 
-    /// Finishes queued appends, syncs and closes (see ``Store/close()``).
+    /// Finishes queued appends, syncs and closes (see `Store.close()`).
     public func close() throws { try store.close() }
 
     // MARK: Appending
@@ -51,7 +51,7 @@ public final class MediaStore: MediaQueries {
 
     /// Appends one event; durable when it returns.
     ///
-    /// - Throws: ``DomainRejection`` when a rule fails (nothing is written), ``EventStoreError`` for version and
+    /// - Throws: ``DomainRejection`` when a rule fails (nothing is written), `EventStoreError` for version and
     ///   idempotency conflicts and storage failures.
     @discardableResult
     public func append(
@@ -115,15 +115,19 @@ public final class MediaStore: MediaQueries {
         }
 
         /// Adds one input, or throws for it alone (the batch is unchanged): its stream cannot be resolved, its id
-        /// repeats an earlier input with other content (``EventStoreError/invalidBatch(_:)``), or its expected version contradicts an earlier input's on the
-        /// same stream. An `expected_version` counts the events of the stream before this input, earlier inputs of
-        /// the batch included.
+        /// repeats an earlier input with other content (`EventStoreError.invalidBatch`), or its expected version
+        /// contradicts an earlier input's on the same stream. An `expected_version` counts the events of the stream
+        /// before this input, earlier inputs of the batch included.
         ///
-        /// - Parameter skippingStored: Look the input's id up in the store first: an event stored with the same
-        ///   content is left out (``Added/stored(position:version:)``), one stored with other content is an
-        ///   ``EventStoreError/idempotencyConflict(id:position:)``. Without it, a batch that mixes stored and new events
-        ///   fails as a whole when appended (``EventStoreError/partialDuplicate(id:position:)``). An event stored
-        ///   after the lookup, by another writer, still makes the append fail that way.
+        /// - Parameters:
+        ///   - input: The event and its envelope fields.
+        ///   - media: The store the batch is for: streams of child entities are looked up there.
+        ///   - resolver: Remembers the parents of entities created by earlier inputs, also across batches.
+        ///   - skippingStored: Look the input's id up in the store first: an event stored with the same content is
+        ///     left out (``Added/stored(position:version:)``), one stored with other content is an
+        ///     `EventStoreError.idempotencyConflict`. Without it, a batch that mixes stored and new events fails as a
+        ///     whole when appended (`EventStoreError.partialDuplicate`). An event stored after the lookup, by another
+        ///     writer, still makes the append fail that way.
         public mutating func add(
             _ input: Input, in media: MediaStore, resolver: inout StreamResolver, skippingStored: Bool = false
         ) throws -> Added {
@@ -207,7 +211,7 @@ public final class MediaStore: MediaQueries {
 
     // MARK: Change feed
 
-    /// Every event from `position` on, decoded, then new ones as they commit (see ``Store/subscribe(from:)``).
+    /// Every event from `position` on, decoded, then new ones as they commit (see `Store.subscribe(from:)`).
     public func changes(from position: UInt64 = 1) -> AsyncThrowingMapSequence<EventSubscription, (RecordedEvent, DomainEvent)> {
         store.subscribe(from: position).map { event in (event, try DomainEvent(recorded: event)) }
     }

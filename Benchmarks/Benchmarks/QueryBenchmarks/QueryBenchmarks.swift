@@ -1,7 +1,7 @@
-// Query latency of the media store (SPEC §4) on a store of about 1,000,000 events, and the throughput of the
+// Query latency of the media store's five queries on a store of about 1,000,000 events, and the throughput of the
 // `reel append` pipeline (parse an NDJSON line, prepare, enqueue), durable.
 //
-// Run from /work/main/Benchmarks:
+// Run from the Benchmarks directory:
 //     swift package --allow-writing-to-package-directory benchmark --filter "Query.*|reel append.*"
 //
 // Also the hot paths of the media domain that `thresholds check` gates on their malloc counts (see the README):
@@ -570,12 +570,12 @@ let benchmarks: @Sendable () -> Void = {
     appendPipelineBenchmark(
         "reel append pipeline, 100k events, deferred", AppendFixture(durability: .deferred), stage: .append, iterations: 10
     )
-    // The same with room for 4 groups of the writer (its largest group is 16,384 events) in flight instead of 1, so
-    // that parsing overlaps the commit of the group before.
+    // The same with 65,536 lines in flight instead of 16,384, so that parsing can overlap the commit of the group
+    // before.
     appendPipelineBenchmark(
         "reel append pipeline, 100k events, window 65536", AppendFixture(), stage: .append, iterations: 10, window: 65_536
     )
-    // The same with time-ordered (version 7) entity ids instead of the random ones the seeds' services make: the
+    // The same with time-ordered (version 7) entity ids instead of the random version-4 ones services send: the
     // projection's tables, keyed by entity id, then grow at their ends instead of taking writes all over.
     appendPipelineBenchmark(
         "reel append pipeline, 100k events, time-ordered entity ids", AppendFixture(timeOrderedIDs: true), stage: .append, iterations: 10

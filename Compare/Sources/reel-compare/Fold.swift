@@ -1,5 +1,5 @@
-// Folds the generated events into the rows the seeds' relational designs hold after the same history: what a
-// service on PostgreSQL (or SQLite) would have in its tables had it processed the same requests. The peers are
+// Folds the generated events into the rows the relational designs hold after the same history: what a service on
+// PostgreSQL (or SQLite) would have in its tables had it processed the same requests. The peers are
 // loaded with these rows, so every side answers the queries over the same data.
 
 import EventStore
@@ -78,7 +78,8 @@ struct FoldedRows {
         "generated_images", ["id", "content_creation_request_id", "scene_index", "image_url", "image_index", "created_at", "updated_at"]
     )
 
-    /// Tables of the studio schema (seeds 001, 000, 002) in load order, then the content schema's (seed 003).
+    /// Tables of the studio schema (the sessions, frames and stories designs) in load order, then the content schema's
+    /// (the projects design).
     var studioTables: [Table] { [users, sessions, referenceImages, stories, scenelets, shots, frames, jobs, jobReferences, images] }
     var contentTables: [Table] { [projects, sceneImages] }
     var rowCount: Int { (studioTables + contentTables).reduce(0) { $0 + $1.rows.count } + frameApprovals.count }
@@ -232,7 +233,8 @@ enum Fold {
             }
         }
 
-        // Deleted images are gone from the table; sessions' counts and thumbnails are what the seed's triggers keep.
+        // Deleted images are gone from the table; sessions' counts and thumbnails are what the sessions design's
+        // triggers keep.
         for (session, rows) in sessionImages {
             let live = rows.filter { !deletedImages.contains($0) }
             let row = sessionRow[session]!
@@ -245,7 +247,7 @@ enum Fold {
         }
         out.frameApprovals.sort { $0.frame < $1.frame }
 
-        // Seed 002 (option 1): shots keep the display id and sequence of their scenelet, depth-first from the root.
+        // The stories design: shots keep the display id and sequence of their scenelet, depth-first from the root.
         for (_, root) in storyRoot {
             var sequence = 0
             var stack = [root]

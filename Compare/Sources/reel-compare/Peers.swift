@@ -1,4 +1,4 @@
-// The peers: PostgreSQL 15 through libpq and SQLite through its C API, each with the seeds' schema.
+// The peers: PostgreSQL 15 through libpq and SQLite through its C API, each with the relational designs' schema.
 
 import CSQLite3
 import Foundation
@@ -106,7 +106,7 @@ enum Postgres {
 enum SQLiteSide {
     static let chunk = 50_000
 
-    /// Opens the main database and attaches seed 003's as `content`; WAL with synchronous=FULL, foreign keys on.
+    /// Opens the main database and attaches the projects design's as `content`; WAL with synchronous=FULL, foreign keys on.
     static func open(_ directory: String) throws -> SQLite {
         let db = try SQLite(directory + "/studio.db")
         try db.exec("ATTACH DATABASE '\(directory)/content.db' AS content")

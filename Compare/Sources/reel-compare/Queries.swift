@@ -63,7 +63,7 @@ enum SQL {
         """
     }
 
-    /// Seed 001's "Get User's Sessions with Thumbnails", as written there.
+    /// The sessions design's own query of a user's sessions with their thumbnails, as the design writes it.
     static func sessions(_ s: String) -> String {
         """
         SELECT s.id, s.title,
@@ -95,7 +95,7 @@ enum PeerQuerySQL {
         FROM tree t LEFT JOIN studio.shots sh ON sh.scenelet_ref = t.id
         ORDER BY t.path, sh.shot_index
         """,
-        // Seed 001's "Get Generation Job with Settings" (array_agg over the junction, in the order given), with the
+        // The sessions design's query of a job with its settings (array_agg over the junction, in the order given), with the
         // job's images joined in the same statement.
         .job: """
         SELECT gj.*, refs.urls, gi.id, gi.generation_index, gi.gcp_url, gi.thumbnail_url

@@ -1,4 +1,4 @@
-// W1, the race of seed 003: 16 writers save images into the same projects at once.
+// W1, the projects design's race: 16 writers save images into the same projects at once.
 
 import EventStore
 import Foundation
@@ -89,7 +89,7 @@ enum Race {
 
     private static func projectList(_ plan: RacePlan) -> String { plan.projects.map { "'\($0.text)'" }.joined(separator: ",") }
 
-    /// Seed 003 before the fix: read generated_output, add the URL to its scene, write the whole document back.
+    /// The projects design before the fix: read generated_output, add the URL to its scene, write the whole document back.
     static func postgresJSONB(_ conninfo: String, _ admin: PG, _ plan: RacePlan) throws -> RaceResult {
         let scenes = (0..<plan.scenesPerProject).map { "{\"index\": \($0), \"imageUrls\": []}" }.joined(separator: ", ")
         for project in plan.projects {
@@ -122,7 +122,7 @@ enum Race {
         return RaceResult(seconds: seconds, saved: plan.total, found: Int(found[0][0]!)!)
     }
 
-    /// Seed 003 after the fix: one row per image, an upsert on (project, scene, image index).
+    /// The projects design after the fix: one row per image, an upsert on (project, scene, image index).
     static func postgresRows(_ conninfo: String, _ admin: PG, _ plan: RacePlan) throws -> RaceResult {
         for project in plan.projects {
             try admin.exec("INSERT INTO content.content_creation_requests (id, title) VALUES ('\(project.text)', 'Race')")

@@ -1,11 +1,16 @@
-// The seeds' relational designs, as DDL for PostgreSQL 15 and for SQLite.
+// The relational designs Reel replaces, as DDL for PostgreSQL 15 and for SQLite (Compare/README.md, "The designs").
 //
-// studio (seeds 001, 000, 002): users, sessions, reference_images, generation_jobs (with seed 000's frame_id),
-// the generation_job_reference_images junction, generated_images; stories, scenelets, shots (seed 002's recommended
-// option 1: scenelet_ref UUID FK plus the scenelet_id display text and scenelet_sequence), frames (seed 000's
-// migration 019). content (seed 003): content_creation_requests with the old generated_output JSONB, and the
-// generated_images table that replaced it, unique on (content_creation_request_id, scene_index, image_index).
-// Seed 001 says every foreign key is indexed; so is every one here.
+// Schema studio holds three of them. The sessions design: users, their image-generation sessions (with the thumbnail
+// URL, image count and update time its triggers keep), reference_images, generation_jobs, the
+// generation_job_reference_images junction (with a position, so a job's reference images keep their order) and
+// generated_images. The frames design: frames (one per shot and frame type, with its status, its approved job and
+// the frame it regenerates) and the jobs' frame_id, so generation_jobs is one table for both designs. The stories
+// design: stories, a tree of scenelets, and shots keyed by their scenelet (scenelet_ref, a UUID foreign key) with the
+// scenelet's depth-first display id (scenelet_id) and sequence (scenelet_sequence).
+// Schema content holds the projects design: content_creation_requests with the old generated_output JSONB document of
+// images by scene, and the generated_images table that replaced it, one row per image, unique on
+// (content_creation_request_id, scene_index, image_index).
+// Every foreign key is indexed.
 
 enum Schema {
     static let postgres = """
@@ -164,9 +169,9 @@ enum Schema {
     );
     """
 
-    /// The same design for SQLite: uuid and timestamptz as TEXT (canonical lower-case UUIDs, fixed-width times, so
-    /// they compare as the PostgreSQL types do), jsonb as TEXT, booleans as INTEGER. Seed 003's tables live in an
-    /// attached database named `content`, as the PostgreSQL schema of that name holds them.
+    /// The same designs for SQLite: uuid and timestamptz as TEXT (canonical lower-case UUIDs, fixed-width times, so
+    /// they compare as the PostgreSQL types do), jsonb as TEXT, booleans as INTEGER. The projects design's tables
+    /// live in an attached database named `content`, as the PostgreSQL schema of that name holds them.
     static let sqliteStudio = """
     CREATE TABLE users (
       id TEXT PRIMARY KEY,

@@ -1,4 +1,4 @@
-// reel-compare: every workload of issue 6 against Reel, PostgreSQL 15 and SQLite in one run; writes a Markdown table
+// reel-compare: every workload (W1–W6) against Reel, PostgreSQL 15 and SQLite in one run; writes a Markdown table
 // of medians with ratios to Reel. Started by tools/compare, which sets up the PostgreSQL cluster.
 //
 //   reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--load-rounds L] [--race-per-writer M]

@@ -5,7 +5,7 @@ import Foundation
 extension MediaStore {
     /// The store as it stood after `position`: a scratch store in a temporary directory that holds exactly the first
     /// `position` events (same positions, times and hashes), folded by the same projections
-    /// (``EventStore/Store/replay(through:)``). Its queries answer byte for byte what a store that only ever received
+    /// (`Store.replay(through:)`). Its queries answer byte for byte what a store that only ever received
     /// those events answers. The live store is only read.
     ///
     /// Call ``discard()`` on the result when done (it deletes the scratch directory).
@@ -52,7 +52,7 @@ extension ExportedEvent {
     }
 }
 
-/// The media projection and the event-type index as they stood after a position (``EventStore/ProjectionReplay``):
+/// The media projection and the event-type index as they stood after a position (`ProjectionReplay`):
 /// every query of ``MediaQueries`` answers what it answered then.
 public final class MediaReplay: MediaQueries {
     public let projections: ProjectionReplay
