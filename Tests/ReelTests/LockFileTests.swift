@@ -15,7 +15,7 @@ struct LockFileTests {
         let seed = UInt64.random(in: 1...UInt64(UInt32.max))
         print("removedLockFile: seed \(seed)")
         var random = SeededRandom(seed: seed)
-        let first = try temporaryFile(try Self.lines(6_000, seed: seed))
+        let first = try temporaryFile(try Self.lines(4_000, seed: seed))
         let second = try temporaryFile(try Self.lines(300, seed: seed &+ 1))
         defer { remove(first); remove(second) }
         var refusals = 0
@@ -28,7 +28,14 @@ struct LockFileTests {
             // A reader in its own process, checking snapshot after snapshot until told to stop.
             let reader = try Child("reel-test-driver", ["check", store, "--until", stop])
             let writer = try Child("reel", ["append", "--store", store, first])
-            Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.4, using: &random))
+            // Once the append is under way (it has committed something), a moment later, the lock file goes.
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let stats = try reel(["stats", "--json", "--store", store])
+                if stats.status == 0, let events = try? parseObject(stats.stdout)["events"] as? Int, events > 1 { break }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            Thread.sleep(forTimeInterval: Double.random(in: 0...0.3, using: &random))
             #expect(unlink(store + "/lock.mdb") == 0, "round \(round): lock.mdb is there to remove")
             // A second writer, and a reader, opened now: each finds processes using the old lock file.
             let late = try reel(["append", "--store", store, second])
@@ -42,7 +49,7 @@ struct LockFileTests {
                 #expect(run.status == 3, "round \(round): \(run)")
                 #expect(run.stderr.contains("lock.mdb was removed or replaced"), "round \(round): \(run)")
             }
-            var expected = 1 + 6_000
+            var expected = 1 + 4_000
             if late.status == 0 {
                 expected += 300
             } else {

@@ -35,7 +35,7 @@ struct RepositoryTests {
             ("a development session", Regex("(?i)\\bsession " + "[0-9]+")),
             ("an issue number", Regex("(?i)\\bissues? " + "#?[0-9]+")),
             ("a section of the specification", Regex("SPEC " + section + "|" + section + " ?[0-9]")),
-            ("a seed document", Regex("(?i)\\bseeds? " + "0[0-9]{2}\\b|\\bthe seeds'|seeds/")),
+            ("a seed document", Regex("(?i)\\bseeds? " + "0[0-9]{2}\\b|\\bthe seed" + "s'|seed" + "s/")),
         ]
         var found: [String] = []
         for file in try Self.trackedFiles() {

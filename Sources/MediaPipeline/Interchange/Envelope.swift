@@ -1,7 +1,7 @@
 import EventStore
 import Foundation
 
-/// The output envelope of SPEC §2, one NDJSON line per stored event — what `reel read` and `reel export` print and
+/// The output envelope, one NDJSON line per stored event — what `reel read` and `reel export` print and
 /// `reel import` reads back:
 ///
 ///     {"position":42,"stream":"job-…","version":3,"id":"…","type":"image.generated",
