@@ -11,8 +11,8 @@ struct Reel: AsyncParsableCommand {
         commandName: "reel",
         abstract: "An embedded, event-sourced store for generative-media pipelines, on LMDB.",
         subcommands: [
-            Demo.self, Append.self, Read.self, Query.self, Audit.self, Replay.self, Rebuild.self, Export.self, Import.self, Backup.self, Stats.self,
-            Verify.self,
+            Demo.self, Append.self, Read.self, Query.self, Events.self, Audit.self, Replay.self, Rebuild.self, Export.self, Import.self,
+            Backup.self, Stats.self, Verify.self,
         ]
     )
 

@@ -53,7 +53,7 @@ struct Replay: AsyncParsableCommand {
         let replayed = try media.projections(at: position)
         defer { replayed.discard() }
         if let parsed {
-            try parsed.print(parsed.answer(replayed))
+            try parsed.printResult(parsed.answer(replayed))
             return
         }
         let event = try media.store.read { try $0.event(at: position) }
