@@ -10,6 +10,8 @@ struct Events: AsyncParsableCommand {
         discussion: "docs/EVENTS.md is what `reel events --markdown` prints."
     )
 
+    /// Taken so that `reel --store DIR events` works like every other command; the catalogue needs no store.
+    @OptionGroup(visibility: .hidden) var location: StoreLocation
     @Argument(help: "An event type, e.g. generation_job.created.") var type: String?
     @Flag(help: "Print Markdown: docs/EVENTS.md, or TYPE's section of it.") var markdown = false
 

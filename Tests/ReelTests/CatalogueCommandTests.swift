@@ -52,6 +52,17 @@ import Testing
         }
     }
 
+    @Test("reel events needs no store, and takes --store before it as every command does")
+    func eventsWithStoreOption() throws {
+        let store = temporaryStorePath()
+        let plain = try reel(["events"])
+        for arguments in [["--store", store, "events"], ["events", "--store", store]] {
+            let run = try reel(arguments)
+            #expect(run.status == 0 && run.stdout == plain.stdout, "\(arguments): \(run)")
+        }
+        #expect(!exists(store), "reel events creates no store")
+    }
+
     @Test("reel events with an unknown TYPE exits 2 naming the nearest known types, with the usage of reel events", arguments: [
         ("frame.aproved", "frame.approved"), ("Project.Created", "project.created"), ("job.started", "generation_job.started"),
     ])
