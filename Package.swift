@@ -13,6 +13,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The documentation (`tools/docs`: `swift package generate-documentation`); no target depends on it.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -38,7 +40,11 @@ let package = Package(
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "LMDB", "reel-test-driver"]),
         .testTarget(name: "MediaPipelineTests", dependencies: ["MediaPipeline", "EventStore", "LMDB"]),
         // End-to-end tests of the built `reel` binary, run as a real process.
-        .testTarget(name: "ReelTests", dependencies: ["reel", "reel-test-driver", "reel-example", .product(name: "Crypto", package: "swift-crypto")]),
+        // (MediaPipeline: to compare the library's answers with what the command prints.)
+        .testTarget(
+            name: "ReelTests",
+            dependencies: ["reel", "reel-test-driver", "reel-example", "MediaPipeline", .product(name: "Crypto", package: "swift-crypto")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

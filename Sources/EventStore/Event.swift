@@ -163,6 +163,36 @@ public struct AppendResult: Sendable, Hashable {
     }
 }
 
+extension AppendResult: CustomStringConvertible {
+    /// The positions and versions, as a closed range when they run on by one, else as a list:
+    /// `AppendResult(position: 7, version: 1)`, `AppendResult(positions: 7...9, versions: 1...3)`,
+    /// `AppendResult(positions: 7...9, versions: [4, 1, 5], duplicate)` (a batch over two streams, stored before).
+    public var description: String {
+        let duplicate = isDuplicate ? ", duplicate" : ""
+        switch storage {
+        case let .one(position, version):
+            return "AppendResult(position: \(position), version: \(version)\(duplicate))"
+        case let .many(positions, versions):
+            return "AppendResult(positions: \(Self.run(positions)), versions: \(Self.run(versions))\(duplicate))"
+        }
+    }
+
+    /// `a...b` for numbers that each follow the one before by one, else the list.
+    private static func run(_ numbers: [UInt64]) -> String {
+        guard let first = numbers.first, numbers.count > 1,
+            numbers.indices.allSatisfy({ numbers[$0] &- first == UInt64($0) })
+        else { return numbers.description }
+        return "\(first)...\(first &+ UInt64(numbers.count - 1))"
+    }
+}
+
+extension AppendResult: CustomReflectable {
+    /// What `dump` and debuggers show: the positions, the versions and whether the batch was a duplicate.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["positions": positions, "versions": versions, "isDuplicate": isDuplicate], displayStyle: .struct)
+    }
+}
+
 extension UUID {
     /// A random (version 4) UUID from the system's generator (`getrandom`), without the file opens that `UUID()`
     /// costs on Linux.

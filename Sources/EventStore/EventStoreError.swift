@@ -95,6 +95,11 @@ private func shellQuoted(_ text: String) -> String {
     return plain && !text.isEmpty ? text : "'" + text.replacing("'", with: #"'\''"#) + "'"
 }
 
+extension EventStoreError: LocalizedError {
+    /// The ``description``, so that `localizedDescription` reads the same.
+    public var errorDescription: String? { description }
+}
+
 extension EventStoreError {
     /// Wraps LMDB errors, passes every other error through.
     static func wrap(_ error: any Error) -> any Error {

@@ -31,7 +31,13 @@ public struct EventSubscription: AsyncSequence, Sendable {
                     return buffer[index]
                 }
                 if Task.isCancelled { return nil }
-                buffer = try store.events(from: next, limit: EventSubscription.page)
+                do {
+                    buffer = try store.events(from: next, limit: EventSubscription.page)
+                } catch EventStoreError.closed {
+                    // Closed while this subscriber was behind, or just after it was woken by the close: it ends, as
+                    // it does when the close finds it waiting.
+                    return nil
+                }
                 index = 0
                 if let last = buffer.last {
                     next = last.position + 1

@@ -35,8 +35,16 @@ public struct ExportedEvent: Sendable, Hashable {
 public struct RestoreFailure: Error, Sendable, CustomStringConvertible {
     /// Index of the offending event in the batch given.
     public let index: Int
+    /// What is wrong with that event, e.g. `position 5 does not follow the head 3`.
     public let reason: String
-    public var description: String { reason }
+    /// The event and the reason, e.g. `cannot restore the event at index 2 of the batch: position 5 does not follow
+    /// the head 3`.
+    public var description: String { "cannot restore the event at index \(index) of the batch: \(reason)" }
+}
+
+extension RestoreFailure: LocalizedError {
+    /// The ``description``, so that `localizedDescription` reads the same.
+    public var errorDescription: String? { description }
 }
 
 extension Store {

@@ -598,6 +598,11 @@ public struct EnvironmentClosed: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(operation): the environment at \(path) is closed" }
 }
 
+extension EnvironmentClosed: LocalizedError {
+    /// The ``description``, so that `localizedDescription` reads the same.
+    public var errorDescription: String? { description }
+}
+
 /// The environments alive in this process. When it exits (`exit`, or returning from `main`), each releases the read
 /// transaction it keeps for reuse: that transaction holds a reader slot of the environment's lock file, and a process
 /// that ended without closing would otherwise leave it taken until another process's `mdb_reader_check` (at its next

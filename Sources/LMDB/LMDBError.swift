@@ -1,4 +1,5 @@
 import CLMDB
+import Foundation
 
 /// An error returned by LMDB, with the operation that failed and a message saying what to do about it.
 ///
@@ -103,6 +104,11 @@ public struct LMDBError: Error, Sendable, Equatable, CustomStringConvertible {
         guard let detail else { return "\(operation) failed: \(lmdbMessage) (code \(code)); \(remedy)" }
         return "\(operation) failed: \(detail) (\(lmdbMessage), code \(code))"
     }
+}
+
+extension LMDBError: LocalizedError {
+    /// The ``description``, so that `localizedDescription` reads the same.
+    public var errorDescription: String? { description }
 }
 
 /// Turns an LMDB return code into a thrown ``LMDBError``.

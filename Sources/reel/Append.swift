@@ -11,7 +11,17 @@ import MediaPipeline
 /// at least), are in flight.
 struct Append: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Append NDJSON input lines: {\"type\", \"data\", \"id\"?, \"expected_version\"?, \"metadata\"?}."
+        abstract: "Append NDJSON input lines: {\"type\", \"data\", \"id\"?, \"expected_version\"?, \"metadata\"?}.",
+        discussion: """
+            Each line is one event: {"type": TYPE, "data": {…}}, optionally with "id",
+            "expected_version" and "metadata". `reel events` lists the event types;
+            `reel events TYPE` gives a type's fields, stream, rules and an example
+            line. docs/EVENTS.md has them all.
+
+            A rejected line is reported on stderr as `line N: <reason>`; the others are
+            still appended (unless --all-or-nothing), and the command exits 1. It
+            prints {"appended","duplicates","rejected","last_position"}.
+            """
     )
 
     @OptionGroup var location: StoreLocation

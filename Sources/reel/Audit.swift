@@ -76,17 +76,40 @@ struct History: AsyncParsableCommand {
             print(events.map(Envelope.render).joined(separator: "\n"))
             return
         }
-        print("position  recorded_at               type                        stream                                          actor          correlation")
-        for event in events {
-            let columns = [
-                String(event.position).padding(toLength: 9, withPad: " ", startingAt: 0),
-                Timestamp.iso8601(event.recordedAtMilliseconds).padding(toLength: 25, withPad: " ", startingAt: 0),
-                event.type.padding(toLength: 27, withPad: " ", startingAt: 0),
-                event.stream.padding(toLength: 47, withPad: " ", startingAt: 0),
-                (event.metadata.actor ?? "-").padding(toLength: 14, withPad: " ", startingAt: 0),
-                event.metadata.correlationID ?? "-",
-            ]
-            print(columns.joined(separator: " "))
+        // Whole values, in columns as wide as their widest value: ids are never cut.
+        let header = ["position", "recorded_at", "type", "stream", "actor", "correlation"]
+        let rows = events.map { event in
+            [
+                String(event.position), Timestamp.iso8601(event.recordedAtMilliseconds), event.type, event.stream,
+                event.metadata.actor ?? "-", event.metadata.correlationID ?? "-",
+            ].map(Self.printable)
         }
+        print(Self.table([header] + rows), terminator: "")
+    }
+
+    /// A value on one line: control characters (a newline in an actor) written as escapes, so rows stay rows.
+    static func printable(_ value: String) -> String {
+        guard value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return value }
+        return value.unicodeScalars.map { scalar in
+            switch scalar {
+            case "\n": "\\n"
+            case "\t": "\\t"
+            case "\r": "\\r"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: "\\u{\(String(scalar.value, radix: 16))}"
+            default: String(scalar)
+            }
+        }.joined()
+    }
+
+    /// Rows as columns two spaces apart, each as wide as its widest value (the last one unpadded).
+    static func table(_ rows: [[String]]) -> String {
+        guard let columns = rows.first?.count else { return "" }
+        let widths = (0..<columns).map { column in rows.map { $0[column].count }.max()! }
+        var text = ""
+        for row in rows {
+            text += row.enumerated().map { column, value in column == columns - 1 ? value : value.padded(widths[column]) }
+                .joined(separator: "  ") + "\n"
+        }
+        return text
     }
 }

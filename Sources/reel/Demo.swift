@@ -9,11 +9,15 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Build a sample production in the store and show what it built.")
 
     @OptionGroup var location: StoreLocation
-    @Option(help: "Concurrent writers saving images into the project.") var writers = 16
-    @Option(help: "Images each writer saves (in batches of 25).") var images = 2_000
+    @Option(parsing: .unconditional, help: "Concurrent writers saving images into the project.") var writers = 16
+    @Option(parsing: .unconditional, help: "Images each writer saves (in batches of 25).") var images = 2_000
+
+    func validate() throws {
+        if writers <= 0 { throw ValidationError("--writers \(writers) must be positive") }
+        if images <= 0 { throw ValidationError("--images \(images) must be positive") }
+    }
 
     func run() async throws {
-        guard writers > 0, images > 0 else { throw ValidationError("--writers and --images must be positive") }
         let media = try openStore(location, readOnly: false)
         // Run again on the same store, the demo adds a second production beside the first: its users need emails of
         // their own (an email is registered once).
@@ -27,31 +31,45 @@ struct Demo: AsyncParsableCommand {
         try await production.story()
         try await production.frameReviews()
         try await production.sessions()
-        let sequential = try media.store.head() - before
+        let project = try await production.createProject()
+        let sequential = Int(try media.store.head() - before)
         let sequentialTime = started.duration(to: clock.now)
         let projectStart = clock.now
-        let project = try await production.project(writers: writers, imagesEach: images)
+        try await production.fill(project: project, writers: writers, imagesEach: images)
         let projectTime = projectStart.duration(to: clock.now)
-        let head = try media.store.head()
+        let saved = writers * images
 
-        print("Built \(head - before) events:")
-        print("  \(sequential) events of users, sessions, a story, shots, frames and jobs, one durable append at a time, \(rate(Int(sequential), sequentialTime))")
-        print("  \(Int(head - before - sequential)) scene images from \(writers) concurrent writers into one project, \(rate(Int(head - before - sequential), projectTime)), every one durable\n")
-        try production.show(project: project)
+        print("Built \(sequential + saved) events:")
+        print("  \(sequential) events of users, sessions, a story, shots, frames, jobs and a project, one durable append at a time, \(rate(sequential, sequentialTime))")
+        print("  \(saved) scene images saved by \(writers) concurrent writers into the project, \(rate(saved, projectTime)), every one durable\n")
+        try production.show(project: project, saved: saved)
         let problems = try media.store.verify() + media.store.verifyProjections()
         print("\nIntegrity (hash chain, gapless positions and versions, indexes, every projection against a fresh fold): \(problems.isEmpty ? "OK" : "\(problems.count) problems")")
         for problem in problems.prefix(20) { print("  \(problem)") }
+        // Lines to paste into the shell the demo ran in: this binary as it was typed, the store as it was given.
+        let reel = shellQuoted(Self.invocation()) + " --store " + shellQuoted(location.path)
         print("""
 
             Try:
-              reel --store \(location.path) query story --story \(production.storyID.lowercased)
-              reel --store \(location.path) query jobs-by-frame --frame \(production.approvedFrame.lowercased)
-              reel --store \(location.path) query sessions --user \(production.artist.lowercased)
-              reel --store \(location.path) query images-by-scene --project \(project.lowercased)
-              reel --store \(location.path) read --type frame.approved
+              \(reel) query story --story \(production.storyID.lowercased)
+              \(reel) query jobs-by-frame --frame \(production.approvedFrame.lowercased)
+              \(reel) query sessions --user \(production.artist.lowercased)
+              \(reel) query images-by-scene --project \(project.lowercased)
+              \(reel) read --type frame.approved
+              \(reel) audit history --frame \(production.approvedFrame.lowercased)
             """)
         try media.close()
         if !problems.isEmpty { throw Exit.rejected }
+    }
+
+    /// How to run this binary from the directory it was started in: its path as typed when it had one
+    /// (`.build/release/reel`), its name when the shell found it on `PATH`, else the running executable's own path.
+    static func invocation() -> String {
+        let typed = CommandLine.arguments.first ?? ""
+        if typed.contains("/") { return typed }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        if !typed.isEmpty, path.split(separator: ":").contains(where: { access("\($0)/\(typed)", X_OK) == 0 }) { return typed }
+        return Bundle.main.executablePath ?? "reel"
     }
 
     private func rate(_ events: Int, _ duration: Duration) -> String {
@@ -198,18 +216,26 @@ struct Production {
         }
     }
 
-    /// A project whose images arrive from many concurrent writers (seed 003's race, which loses nothing here).
-    func project(writers: Int, imagesEach: Int) async throws -> UUID {
+    /// The project the concurrent writers fill.
+    func createProject() async throws -> UUID {
         let project = UUID()
         try await media.append(.projectCreated(ProjectCreated(projectID: project, userID: director, title: "Lighthouse trailer")))
+        return project
+    }
+
+    /// Images saved into the project by many concurrent writers (the lost-image race, which loses nothing here): each
+    /// writer saves `imagesEach` of its own, spread over 40 scenes.
+    func fill(project: UUID, writers: Int, imagesEach: Int) async throws {
         let media = media
+        // Each writer's images take image indexes of their own in each scene, so that none replaces another.
+        let slots = (imagesEach + 39) / 40
         try await withThrowingTaskGroup(of: Void.self) { group in
             for writer in 0..<writers {
                 group.addTask {
                     for start in stride(from: 0, to: imagesEach, by: 25) {
                         let batch = (start..<min(start + 25, imagesEach)).map { n in
                             MediaStore.Input(.sceneImageSaved(SceneImageSaved(
-                                projectID: project, sceneIndex: n % 40, imageIndex: writer * 1_000 + n / 40,
+                                projectID: project, sceneIndex: n % 40, imageIndex: writer * slots + n / 40,
                                 imageURL: "https://storage.example/projects/\(project.lowercased)/\(n % 40)/\(writer)-\(n).png"
                             )), metadata: EventMetadata(actor: "renderer-\(writer)", correlationID: "trailer"))
                         }
@@ -219,10 +245,10 @@ struct Production {
             }
             try await group.waitForAll()
         }
-        return project
     }
 
-    func show(project: UUID) throws {
+    /// Prints what was built; `saved` is how many scene images the writers saved.
+    func show(project: UUID, saved: Int) throws {
         let story = try media.story(storyID)
         print("Story \"\(story.title)\" — scenelets depth-first, with their derived display ids:")
         var depth: [UUID: Int] = [:]
@@ -248,9 +274,19 @@ struct Production {
         }
         let scenes = try media.imagesByScene(project: project)
         let total = scenes.scenes.reduce(0) { $0 + $1.imageURLs.count }
-        print("\nProject \"Lighthouse trailer\": \(total) images in \(scenes.scenes.count) scenes, none lost; the first scenes:")
+        let lost = saved - total
+        print("\nProject \"Lighthouse trailer\": \(total) images in \(scenes.scenes.count) scenes, \(lost == 0 ? "none" : "\(lost)") lost; the first scenes:")
         for scene in scenes.scenes.prefix(3) {
             print("  scene \(scene.sceneIndex): \(scene.imageURLs.count) images, first …\(scene.imageURLs.first.map { String($0.suffix(28)) } ?? "")")
         }
     }
+}
+
+/// `text` as one shell word: as it is when it holds only characters no shell treats specially, else in single quotes.
+func shellQuoted(_ text: String) -> String {
+    let plain = text.unicodeScalars.allSatisfy { scalar in
+        scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "_-./=:,+@%".unicodeScalars.contains(scalar))
+    }
+    if plain, !text.isEmpty { return text }
+    return "'" + text.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
 }

@@ -4,15 +4,34 @@ import Foundation
 import LMDB
 import MediaPipeline
 
+/// The version `reel --version` prints.
+let reelVersion = "0.1.0"
+
 /// `reel` — the operator's command line over a Reel store.
 @main
 struct Reel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reel",
         abstract: "An embedded, event-sourced store for generative-media pipelines, on LMDB.",
+        discussion: """
+            Every command works on one store: --store DIR (before or after the command), else the directory in \
+            $REEL_STORE, else ./reel-data. Commands that only read, and rebuild, never create a store.
+
+            Exit codes:
+              0  success
+              1  rejected input, a problem found by a check, an unknown id, or
+                 output that cannot be written
+              2  usage error
+              3  the store cannot be used: missing, not a store, damaged, a full
+                 disk, or an import into it that did not finish
+
+            `reel COMMAND --help` describes a command; `reel events` lists the event
+            types `reel append` accepts.
+            """,
+        version: reelVersion,
         subcommands: [
-            Demo.self, Append.self, Read.self, Query.self, Audit.self, Replay.self, Rebuild.self, Export.self, Import.self, Backup.self, Stats.self,
-            Verify.self,
+            Demo.self, Append.self, Read.self, Query.self, Events.self, Audit.self, Replay.self, Rebuild.self, Export.self, Import.self,
+            Backup.self, Stats.self, Verify.self,
         ]
     )
 
@@ -45,13 +64,26 @@ struct Reel: AsyncParsableCommand {
         for descriptor in Int32(0)...2 where fcntl(descriptor, F_GETFD) == -1 && errno == EBADF {
             _ = open("/dev/null", O_RDWR)
         }
+        var command: ParsableCommand
         do {
-            var command = try parseAsRoot(movingStoreOption(Array(CommandLine.arguments.dropFirst())))
+            command = try parseAsRoot(movingStoreOption(Array(CommandLine.arguments.dropFirst())))
+        } catch {
+            // A parse or validation error names the command typed and prints its usage; help and the version exit 0.
+            if exitCode(for: error) == .validationFailure {
+                warn(fullMessage(for: error))
+                Foundation.exit(Exit.usage.rawValue)
+            }
+            exit(withError: error)
+        }
+        do {
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
+        } catch let error as ValidationError {
+            // Found while running (an input file that cannot be read): still a usage error of the command typed.
+            usageError(error.message, of: type(of: command))
         } catch let failure as Exit.Failure {
             warn(failure.description)
             Foundation.exit(Exit.rejected.rawValue)
@@ -70,6 +102,26 @@ struct Reel: AsyncParsableCommand {
             }
             exit(withError: error)
         }
+    }
+
+    /// Prints a usage error as ArgumentParser does for one found while parsing — the message, then the usage of the
+    /// command typed — and exits 2.
+    static func usageError(_ message: String, of command: ParsableCommand.Type) -> Never {
+        let path = commandPath(of: command) ?? "reel"
+        warn("Error: \(message)\nUsage: \(usageString(for: command))\n  See '\(path) --help' for more information.")
+        Foundation.exit(Exit.usage.rawValue)
+    }
+
+    /// The words that name a command, e.g. `reel audit history` (the shortest path to it).
+    static func commandPath(of command: ParsableCommand.Type) -> String? {
+        var level: [(type: ParsableCommand.Type, path: String)] = [(Reel.self, "reel")]
+        while !level.isEmpty {
+            if let found = level.first(where: { $0.type == command }) { return found.path }
+            level = level.flatMap { parent in
+                parent.type.configuration.subcommands.map { ($0, parent.path + " " + $0._commandName) }
+            }
+        }
+        return nil
     }
 }
 

@@ -12,14 +12,30 @@ struct Replay: AsyncParsableCommand {
     )
 
     @OptionGroup var location: StoreLocation
-    @Option(help: "The last position to include.") var to: UInt64?
+    @Option(parsing: .unconditional, help: ArgumentHelp("The last position to include (0: none).", valueName: "position")) var to: UInt64?
     @Option(help: "An ISO-8601 UTC time: include every event recorded at or before it.") var at: String?
     @Argument(parsing: .captureForPassthrough, help: "Optionally `query NAME --option ID`.") var query: [String] = []
 
     func validate() throws {
+        // `--help` among the query's words (which pass through unparsed): this command's help, then the query's.
+        if query.contains(where: { $0 == "--help" || $0 == "-h" }) {
+            throw CleanExit.message(
+                Reel.helpMessage(for: Replay.self) + "\nThe query after the cut takes what `reel query` takes:\n\n"
+                    + Reel.helpMessage(for: Query.self))
+        }
         guard (to == nil) != (at == nil) else { throw ValidationError("give one of --to P or --at TIME") }
         if let at, Timestamp.parse(at) == nil { throw ValidationError("--at \(at) is not an ISO-8601 UTC time like 2026-11-22T01:02:03.456Z") }
-        if !query.isEmpty, query.first != "query" { throw ValidationError("after the cut, only `query NAME …` may follow") }
+        if !query.isEmpty, query.first != "query" {
+            throw ValidationError("after the cut, only `query NAME …` may follow, not \"\(query[0].prefix(100))\"")
+        }
+        // The query's own words, checked before the replay: a usage error of the query is one of this command.
+        if !query.isEmpty {
+            do {
+                _ = try Query.parse(queryArguments().arguments)
+            } catch {
+                throw ValidationError("query: " + Query.message(for: error))
+            }
+        }
     }
 
     /// The query's own arguments, and a `--store` given among them (it belongs to the replay: the query runs on the
@@ -41,7 +57,7 @@ struct Replay: AsyncParsableCommand {
         let (arguments, trailingStore) = queryArguments()
         var location = location
         if let trailingStore { location.store = trailingStore }
-        // Parse the query before the replay, so a usage error costs nothing.
+        // The query was checked by `validate()`, before the replay, so a usage error costs nothing.
         let parsed = query.isEmpty ? nil : try Query.parse(arguments + ["--store", location.path])
         let media = try openStore(location, readOnly: true)
         let position = try to ?? media.position(at: Timestamp.parse(at!)!)
@@ -53,7 +69,7 @@ struct Replay: AsyncParsableCommand {
         let replayed = try media.projections(at: position)
         defer { replayed.discard() }
         if let parsed {
-            try parsed.print(parsed.answer(replayed))
+            try parsed.printResult(parsed.answer(replayed))
             return
         }
         let event = try media.store.read { try $0.event(at: position) }

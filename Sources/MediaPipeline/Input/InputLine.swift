@@ -29,7 +29,12 @@ public enum InputLine {
         guard case let .string(type) = typeValue else { throw Invalid(message: "\"type\" must be a string, not \(typeValue.typeName)") }
         guard let dataValue = line["data"], dataValue != .null else { throw Invalid(message: "\(type.prefix(64)): \"data\" is required") }
         guard case let .object(data) = dataValue else { throw Invalid(message: "\(type.prefix(64)): \"data\" must be an object, not \(dataValue.typeName)") }
-        let event = try DomainEvent(type: type, data: data)
+        let event: DomainEvent
+        do {
+            event = try DomainEvent(type: type, data: data)
+        } catch let unknown as UnknownEventType {
+            throw Invalid(message: Self.unknownTypeMessage(unknown))
+        }
         var input = MediaStore.Input(event)
         switch line["id"] {
         case nil, .null?: break
@@ -64,5 +69,16 @@ public enum InputLine {
         case let other?: throw Invalid(message: "\"metadata\" must be an object, not \(other.typeName)")
         }
         return input
+    }
+
+    /// An unknown type, with the nearest known ones when one is close enough to be a typo:
+    /// `unknown event type "project.create"; did you mean "project.created"?`.
+    static func unknownTypeMessage(_ unknown: UnknownEventType) -> String {
+        let nearest = EventDescription.suggestions(for: unknown.type).map { "\"\($0)\"" }
+        switch nearest.count {
+        case 0: return "\(unknown) (`reel events` lists the \(DomainEvent.types.count) types)"
+        case 1: return "\(unknown); did you mean \(nearest[0])?"
+        default: return "\(unknown); did you mean \(nearest.dropLast().joined(separator: ", ")) or \(nearest.last!)?"
+        }
     }
 }

@@ -8,8 +8,26 @@ public struct UnknownEntity: Error, Sendable, Equatable, CustomStringConvertible
 }
 
 /// A query result that prints as the JSON object of SPEC §4.
-public protocol QueryResult: Sendable {
+///
+/// A service returns one as it is: ``jsonData`` is the exact text `reel query` prints, and the result is `Encodable`
+/// (as ``json``), for APIs that take an `Encodable` response.
+public protocol QueryResult: Sendable, Encodable {
+    /// The result as a JSON object, its members in the order `reel query` prints them.
     var json: JSONValue { get }
+}
+
+extension QueryResult {
+    /// The JSON `reel query` prints for this result, in UTF-8, without the line feed that ends its line: one call from
+    /// a query to a response body.
+    ///
+    /// ```swift
+    /// let body = try media.imagesByScene(project: project).jsonData
+    /// ```
+    public var jsonData: Data { json.jsonData }
+
+    /// Encodes ``json``: the same members and values as ``jsonData``, in the encoder's own text (see
+    /// ``JSONValue/encode(to:)``).
+    public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
 }
 
 /// Builds a JSON object with members in the order written.
