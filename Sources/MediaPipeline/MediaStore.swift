@@ -2,8 +2,8 @@ import EventStore
 import Foundation
 import LMDB
 
-/// The media-pipeline store services embed: typed appends checked against every rule of SPEC §3 inside the write
-/// transaction, typed queries of SPEC §4 over one snapshot, and a change feed.
+/// The media-pipeline store services embed: typed appends checked against every rule of the domain inside the write
+/// transaction, typed queries over one snapshot, and a change feed.
 ///
 /// ```swift
 /// let reel = try MediaStore.open(at: "/var/lib/reel")

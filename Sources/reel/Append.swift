@@ -3,7 +3,7 @@ import EventStore
 import Foundation
 import MediaPipeline
 
-/// `reel append [FILE|-] [--all-or-nothing] [--no-sync]` — appends NDJSON input lines (SPEC §5).
+/// `reel append [FILE|-] [--all-or-nothing] [--no-sync]` — appends NDJSON input lines.
 ///
 /// Each line is its own batch: lines are parsed as they are read and queued in order into the group-commit writer,
 /// which commits many of them per transaction, so a rejected line stops nothing and a killed append leaves a prefix of

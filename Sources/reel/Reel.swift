@@ -35,7 +35,7 @@ struct Reel: AsyncParsableCommand {
         ]
     )
 
-    /// SPEC §5 puts the store before the command (`reel [--store DIR] COMMAND …`); each command declares `--store`, so
+    /// The store may come before the command (`reel [--store DIR] COMMAND …`); each command declares `--store`, so
     /// a leading one is moved to just after the command's name (`audit verify`, `audit history`: after both words),
     /// before any arguments a command passes through (`replay … query …`).
     static func movingStoreOption(_ arguments: [String]) -> [String] {
@@ -149,7 +149,7 @@ struct StoreLocation: ParsableArguments {
     }
 }
 
-/// The contract's exit codes (SPEC §5).
+/// The command line's exit codes.
 enum Exit {
     /// Rejected input, a problem found by a check, or an unknown id.
     static let rejected = ExitCode(1)

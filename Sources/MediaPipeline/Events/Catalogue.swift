@@ -1,6 +1,6 @@
 import Foundation
 
-// Every event of SPEC §3 as a typed value: one struct per event type, its
+// Every event of the domain as a typed value (docs/EVENTS.md lists them): one struct per event type, its
 // JSON `data` keys in snake_case exactly as the spec names them, optional fields as Swift optionals.
 
 /// `user.registered` — stream `user-<id>`.
@@ -791,7 +791,7 @@ public enum DomainEvent: Sendable, Hashable {
         }
     }
 
-    /// The `data` object of the event (SPEC §2), absent optionals left out.
+    /// The `data` object of the event, absent optionals left out.
     public var data: JSONObject {
         switch self {
         case let .userRegistered(event): event.data

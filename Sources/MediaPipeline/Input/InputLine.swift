@@ -1,7 +1,7 @@
 import EventStore
 import Foundation
 
-/// One NDJSON input line of `reel append` (SPEC §2): `type` and `data` required; `id`, `expected_version` and
+/// One NDJSON input line of `reel append`: `type` and `data` required; `id`, `expected_version` and
 /// `metadata` optional (absent or `null` mean "not given"). Unknown fields are refused, so a typo never passes silently.
 public enum InputLine {
     /// Why a line cannot be appended, before any rule is checked.

@@ -2,7 +2,7 @@ import EventStore
 import Foundation
 import LMDB
 
-/// Read access to the media projection: the queries of SPEC §4, each on one snapshot. ``MediaStore`` answers them from
+/// Read access to the media projection: the queries of `reel query`, each on one snapshot. ``MediaStore`` answers them from
 /// the live store, ``MediaReplay`` from the projections as they stood at a past position.
 public protocol MediaQueries: Sendable {
     /// Runs `body` on one snapshot of the media projection's databases.
@@ -10,19 +10,19 @@ public protocol MediaQueries: Sendable {
 }
 
 extension MediaQueries {
-    /// A project's image URLs by scene (seed 003), scenes without images left out.
+    /// A project's image URLs by scene, scenes without images left out.
     public func imagesByScene(project: UUID) throws -> ImagesByScene { try withQueries { try $0.imagesByScene(project, $1) } }
-    /// A frame's review state and regeneration history (seed 000).
+    /// A frame's review state and regeneration history.
     public func jobsByFrame(frame: UUID) throws -> JobsByFrame { try withQueries { try $0.jobsByFrame(frame, $1) } }
     /// A shot's frames in creation order.
     public func framesByShot(shot: UUID) throws -> FramesByShot { try withQueries { try $0.framesByShot(shot, $1) } }
-    /// A story's scenelets depth-first with display ids, and its shots in play order (seed 002).
+    /// A story's scenelets depth-first with display ids, and its shots in play order.
     public func story(_ story: UUID) throws -> StoryView { try withQueries { try $0.story(story, $1) } }
     /// The player bundle of a story.
     public func bundle(story: UUID) throws -> PlayerBundle { try withQueries { try $0.bundle(story, $1) } }
-    /// A user's sessions with thumbnails and counts, most recently updated first (seed 001).
+    /// A user's sessions with thumbnails and counts, most recently updated first.
     public func sessions(user: UUID) throws -> Sessions { try withQueries { try $0.sessions(user, $1) } }
-    /// A job with every parameter, its reference image URLs and its images (seed 001).
+    /// A job with every parameter, its reference image URLs and its images.
     public func job(_ job: UUID) throws -> JobView { try withQueries { try $0.job(job, $1) } }
     /// The images of a session by generation_index, then time.
     public func sessionImages(session: UUID) throws -> SessionImages { try withQueries { try $0.sessionImages(session, $1) } }
@@ -34,7 +34,7 @@ extension MediaQueries {
     }
 }
 
-/// The queries of SPEC §4 over one snapshot, lent by ``MediaQueries/withQueries(_:)``. Each reads only the keys of the
+/// The queries over one snapshot, lent by ``MediaQueries/withQueries(_:)``. Each reads only the keys of the
 /// entity asked about: its record, then one contiguous key range per index it needs.
 public struct SnapshotQueries {
     let t: Tables

@@ -1,13 +1,13 @@
 import Foundation
 
-/// A query asked about an id that does not exist (SPEC §4: an error, not an empty result).
+/// A query asked about an id that does not exist (an error, not an empty result: an empty one would hide a mistyped id).
 public struct UnknownEntity: Error, Sendable, Equatable, CustomStringConvertible {
     public let entity: String
     public let id: UUID
     public var description: String { "\(entity) \(id.text) does not exist" }
 }
 
-/// A query result that prints as the JSON object of SPEC §4.
+/// A query result that prints as the JSON object `reel query` prints (docs/QUERIES.md).
 ///
 /// A service returns one as it is: ``jsonData`` is the exact text `reel query` prints, and the result is `Encodable`
 /// (as ``json``), for APIs that take an `Encodable` response.
