@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import MediaPipeline
+import Synchronization
 import Testing
 
 /// The service of the article "Using the Store in a Service": one store opened at start-up, shared by every request,
@@ -40,6 +41,11 @@ struct ServiceLifecycleTests {
         var closed = false
     }
 
+    /// How many appends the request tasks have seen succeed.
+    final class Served: Sendable {
+        let count = Atomic<Int>(0)
+    }
+
     @Test("requests from concurrent tasks share one store; close lets the queued appends commit and refuses later ones")
     func openShareClose() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reel-service-\(UUID().uuidString.prefix(8))").path
@@ -60,15 +66,17 @@ struct ServiceLifecycleTests {
         }
 
         // Eight request tasks save images (and read the project back) until the store refuses them.
+        let served = Served()
         let requests = (0..<8).map { task in
             Task { () throws -> Outcome in
                 var outcome = Outcome()
-                for index in 0..<10_000 {
+                for index in 0..<1_000_000 {
                     let id = UUID()
                     do {
                         let result = try await service.saveImage(
                             project: project, scene: task, url: "https://cdn.example/\(task)/\(index).png", requestID: id)
                         outcome.acknowledged.append((id, result.lastPosition))
+                        served.count.add(1, ordering: .relaxed)
                     } catch EventStoreError.closed {
                         outcome.refusedAsClosed.append(id)
                         outcome.closed = true
@@ -84,8 +92,11 @@ struct ServiceLifecycleTests {
                 return outcome
             }
         }
-        // Shutdown comes while the requests are running.
-        try await Task.sleep(for: .milliseconds(300))
+        // Shutdown comes while the requests are running, once a few hundred have been served.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while served.count.load(ordering: .relaxed) < 400, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         try service.shutDown()
         var outcomes: [Outcome] = []
         for request in requests { outcomes.append(try await request.value) }
@@ -100,7 +111,7 @@ struct ServiceLifecycleTests {
 
         let acknowledged = outcomes.flatMap(\.acknowledged)
         #expect(outcomes.allSatisfy { $0.closed }, "each task ran until the store refused it")
-        #expect(acknowledged.count > 8, "requests were served before the shutdown")
+        #expect(acknowledged.count >= 400, "requests were served before the shutdown")
 
         // Every acknowledged image is stored where its answer said; none refused is; the feed saw every commit.
         let reopened = try MediaStore.open(at: path)
