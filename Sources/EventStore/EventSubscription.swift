@@ -1,6 +1,7 @@
 /// The events of a store from a position on: first those already stored, then new ones as they are committed.
 ///
-/// Delivery follows this process's commits at once; commits of other processes are picked up within about a second.
+/// Delivery follows this process's commits at once, and other processes' as soon as the kernel reports their writes to
+/// `data.mdb` (an inotify watch; where there is none, within about a second).
 /// Iteration ends (returns `nil`) when the store is closed or the iterating task is cancelled.
 public struct EventSubscription: AsyncSequence, Sendable {
     public typealias Element = RecordedEvent
@@ -46,10 +47,12 @@ public struct EventSubscription: AsyncSequence, Sendable {
                 if store.notifier.isClosed { return nil }
                 let notifier = store.notifier
                 let after = next - 1
-                // Wake on a local commit, or after a second to look for other processes' commits.
+                store.watcher.start()
+                // Wake on a commit (this process's, or another's through the watch), or after a second in any case.
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await notifier.wait(beyond: after) }
-                    group.addTask { try? await Task.sleep(for: .seconds(1)) }
+                    let fallback = store.options.subscriptionFallback
+                    group.addTask { try? await Task.sleep(for: fallback) }
                     await group.next()
                     group.cancelAll()
                 }

@@ -45,6 +45,9 @@ public struct StoreOptions: Sendable {
     /// times that after groups of 196,608). Values below 1 act as 1; a batch larger than this still commits whole, as a
     /// group of its own.
     public var maxEventsPerGroup = 65_536
+    /// How often a waiting subscription looks for other processes' commits in any case. They wake it at once through a
+    /// watch on `data.mdb` where the system has one (inotify); this is the fallback.
+    public var subscriptionFallback: Duration = .seconds(1)
     /// Open for an import (`reel import`), writable: a store this open creates carries the unfinished-import marker
     /// from its first commit, and a store that carries it opens, where every other open fails with
     /// ``EventStoreError/importUnfinished(path:source:)``. The importer then calls ``Store/beginImport(source:)``,
@@ -70,6 +73,8 @@ public final class Store: Sendable {
     let environment: Environment
     let layout: Layout
     let notifier: CommitNotifier
+    /// Wakes subscribers on other processes' commits (an inotify watch on `data.mdb`), started by the first one to wait.
+    let watcher: CommitWatcher
     private let writer: GroupCommitWriter?
     let clock: @Sendable () -> Int64
     /// A descriptor of `data.mdb` holding an exclusive `flock` while this store runs an import
@@ -169,6 +174,11 @@ public final class Store: Sendable {
         self.environment = environment
         self.layout = layout
         notifier = CommitNotifier(head: head)
+        let (watchedEnvironment, watchedLayout, watchedNotifier) = (environment, layout, notifier)
+        watcher = CommitWatcher(
+            dataFile: (path as NSString).appendingPathComponent("data.mdb"),
+            head: { try? watchedEnvironment.read { try watchedLayout.head($0).position } },
+            publish: { watchedNotifier.publish($0) })
         let append = GroupAppend(layout: layout, clock: clock)
         if options.readOnly {
             writer = nil
@@ -184,6 +194,7 @@ public final class Store: Sendable {
 
     deinit {
         writer?.stop()
+        watcher.stop()
         notifier.close()
         releaseImportLock()
     }
@@ -395,6 +406,7 @@ public final class Store: Sendable {
     func shutDown(syncing: Bool) throws {
         guard environment.isOpen else { return }
         writer?.stop()
+        watcher.stop()
         notifier.close()
         defer { environment.close() }
         if syncing { try sync() }
