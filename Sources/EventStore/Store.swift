@@ -448,8 +448,9 @@ public final class Store: Sendable {
     /// The event with this id, if stored.
     public func event(id: UUID) throws -> RecordedEvent? { try read { try $0.event(id: id) } }
 
-    /// The events from `position` on, then each new commit of this process as it happens (and other processes' within
-    /// about a second). Ends when the store closes or the task is cancelled.
+    /// The events from `position` on, then each new commit as it happens: this process's at once, other processes' as
+    /// soon as their writes to `data.mdb` are reported (see ``EventSubscription``). Ends when the store closes or the
+    /// task is cancelled.
     public func subscribe(from position: UInt64 = 1) -> EventSubscription {
         EventSubscription(store: self, start: max(position, 1))
     }
