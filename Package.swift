@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "EventStore", targets: ["EventStore"]),
         .library(name: "LMDB", targets: ["LMDB"]),
         .library(name: "MediaPipeline", targets: ["MediaPipeline"]),
+        .library(name: "ReelServer", targets: ["ReelServer"]),
         .executable(name: "reel", targets: ["reel"]),
     ],
     dependencies: [
@@ -15,6 +16,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // The documentation (`tools/docs`: `swift package generate-documentation`); no target depends on it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // The HTTP service (`reel serve`, Sources/ReelServer) and what it reports through. The engine does not use them.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(
@@ -28,9 +37,28 @@ let package = Package(
             dependencies: ["LMDB", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "MediaPipeline", dependencies: ["EventStore", "LMDB"]),
+        // `reel serve`: the store as an HTTP service. Depends on the modules above, never the other way round.
+        .target(
+            name: "ReelServer",
+            dependencies: [
+                "EventStore", "MediaPipeline",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "reel",
-            dependencies: ["LMDB", "EventStore", "MediaPipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "LMDB", "EventStore", "MediaPipeline", "ReelServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The README's embedding example, built with the package so that it always compiles (`swift run reel-example`).
         .executableTarget(name: "reel-example", dependencies: ["EventStore", "MediaPipeline"], path: "Examples/Embedding"),

@@ -17,6 +17,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let environment: Environment
     private let append: GroupAppend
     private let onCommit: @Sendable (UInt64) -> Void
+    private let observer: (@Sendable (CommitReport) -> Void)?
     private let condition = NSCondition()
     /// Queued batches and their callers' completions, from `queueHead` on (the slots before it were taken: each is
     /// moved out into a group, not copied, so a bulk load's million batches cost no reference counting here).
@@ -46,7 +47,11 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// The longest the writer waits for answered callers to come back before starting a smaller group.
     static let maxLinger = 0.0005
 
-    init(environment: Environment, append: GroupAppend, maxEventsPerGroup: Int, onCommit: @escaping @Sendable (UInt64) -> Void) {
+    init(
+        environment: Environment, append: GroupAppend, maxEventsPerGroup: Int, observer: (@Sendable (CommitReport) -> Void)? = nil,
+        onCommit: @escaping @Sendable (UInt64) -> Void
+    ) {
+        self.observer = observer
         self.environment = environment
         self.append = append
         self.maxEventsPerGroup = maxEventsPerGroup
@@ -172,11 +177,15 @@ final class GroupCommitWriter: @unchecked Sendable {
         let started = DispatchTime.now().uptimeNanoseconds
         let (head, outcomes) = append.commit(requests, events: events, environment)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        condition.withLock {
+        let waiting = condition.withLock {
             lastCommitSeconds = seconds
             activeCallers = requests.count + queuedCount
+            return queuedCount
         }
         if let head { onCommit(head) }
+        if let observer {
+            observer(CommitReport(batches: requests.count, events: events, seconds: seconds, queued: waiting, committed: head != nil))
+        }
         for index in completions.indices {
             completions[index](outcomes[index])
         }
@@ -218,4 +227,17 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Groups handed to the reaper and not freed yet, and how many may be.
     private let reaperBacklog = Locked(0)
     private static let maxReaperBacklog = 4
+}
+
+/// One group commit, as ``StoreOptions/commitObserver`` reports it.
+public struct CommitReport: Sendable {
+    /// The batches (append calls) the group took, and their events.
+    public let batches: Int
+    public let events: Int
+    /// From the transaction's start to its synced commit, in seconds (and every answer's outcome known).
+    public let seconds: Double
+    /// Batches still queued when the group finished: the writer's backlog.
+    public let queued: Int
+    /// Whether the group wrote anything (false when every batch was rejected or the commit failed).
+    public let committed: Bool
 }

@@ -47,6 +47,20 @@ extension Store {
         return databaseProblems(report.trees, projections: projections)
     }
 
+    /// ``checkPages(at:projections:)`` on this open store, as of one pinned snapshot (a process may open a store once:
+    /// this one's own environment is walked). Writers go on meanwhile.
+    public func checkPages(projections: [any Projection]) throws -> [IntegrityProblem] {
+        let report: PageAuditReport
+        do {
+            report = try environment.auditPages()
+        } catch {
+            throw EventStoreError.wrap(error)
+        }
+        let pages = report.problems.map { IntegrityProblem(location: .page($0.page, tree: $0.tree), message: $0.message) }
+        guard pages.isEmpty else { return pages }
+        return Self.databaseProblems(report.trees, projections: projections)
+    }
+
     /// The named databases against what the engine and the projections make: a name lost or altered, flags changed.
     static func databaseProblems(_ trees: [PageAuditReport.Tree], projections: [any Projection]) -> [IntegrityProblem] {
         var expected: [String: UInt32] = [:]

@@ -48,6 +48,9 @@ public struct StoreOptions: Sendable {
     /// How often a waiting subscription looks for other processes' commits in any case. They wake it at once through a
     /// watch on `data.mdb` where the system has one (inotify); this is the fallback.
     public var subscriptionFallback: Duration = .seconds(1)
+    /// Called on the writer thread after each group commit, with its size and duration (a service's metrics). Keep it
+    /// short: the next group waits for it.
+    public var commitObserver: (@Sendable (CommitReport) -> Void)?
     /// Open for an import (`reel import`), writable: a store this open creates carries the unfinished-import marker
     /// from its first commit, and a store that carries it opens, where every other open fails with
     /// ``EventStoreError/importUnfinished(path:source:)``. The importer then calls ``Store/beginImport(source:)``,
@@ -186,7 +189,9 @@ public final class Store: Sendable {
             try Self.catchUp(layout.projections, append: append, environment: environment, chunk: options.rebuildChunk)
             try Self.dropUndeclaredDatabases(of: layout.projections, environment: environment)
             let notifier = notifier
-            writer = GroupCommitWriter(environment: environment, append: append, maxEventsPerGroup: max(options.maxEventsPerGroup, 1)) {
+            writer = GroupCommitWriter(
+                environment: environment, append: append, maxEventsPerGroup: max(options.maxEventsPerGroup, 1), observer: options.commitObserver
+            ) {
                 notifier.publish($0)
             }
         }

@@ -137,53 +137,13 @@ struct Append: AsyncParsableCommand {
         try reader.forEach { number, line in
             if let input = parse(line, number, tally) { inputs.append((number, input)) }
         }
-        // A line whose event is already stored with the same content is a duplicate, a no-op, as it is line by line:
-        // it is left out of the transaction. Another writer may store one of the others between that lookup and the
-        // append (the append then fails as a whole, writing nothing): the batch is then made again, a few times.
-        for attempt in 1...3 {
-            var batch = MediaStore.Batch()
-            var resolver = StreamResolver()
-            var lines: [Int] = []
-            var duplicates: [(line: Int, result: AppendResult?)] = []
-            var refused = false
-            for (number, input) in inputs {
-                do {
-                    switch try batch.add(input, in: media, resolver: &resolver, skippingStored: true) {
-                    case .added:
-                        lines.append(number)
-                    case .repeats:
-                        duplicates.append((number, nil))
-                    case let .stored(position, version):
-                        duplicates.append((number, AppendResult(position: position, version: version, isDuplicate: true)))
-                    }
-                } catch {
-                    tally.reject(number, "\(error)")
-                    refused = true
-                }
-            }
-            guard !refused, tally.summary(head: nil).rejected == 0 else { return }
-            var result: AppendResult?
-            if !batch.events.isEmpty {
-                do {
-                    result = try await media.store.append(batch.events, expected: batch.expected)
-                } catch EventStoreError.partialDuplicate where attempt < 3 {
-                    continue
-                } catch {
-                    let (index, reason) = batch.attribute(error) ?? (0, error)
-                    tally.reject(lines[index], "\(reason) (nothing was written: --all-or-nothing)")
-                    return
-                }
-            }
-            if let result {
-                for (index, number) in lines.enumerated() {
-                    let one = AppendResult(positions: [result.positions[index]], versions: [result.versions[index]], isDuplicate: result.isDuplicate)
-                    tally.finished(number, .success(one))
-                }
-            }
-            for (number, stored) in duplicates {
-                if let stored { tally.finished(number, .success(stored)) } else { tally.repeatedLine() }
-            }
-            return
+        guard tally.summary(head: nil).rejected == 0 else { return }
+        switch try await media.appendAtomically(inputs) {
+        case let .refused(lines, atCommit):
+            for (number, reason) in lines { tally.reject(number, atCommit ? "\(reason) (nothing was written: --all-or-nothing)" : "\(reason)") }
+        case let .appended(results, repeated):
+            for (number, result) in results { tally.finished(number, .success(result)) }
+            for _ in repeated { tally.repeatedLine() }
         }
     }
 }

@@ -51,25 +51,10 @@ struct Query: AsyncParsableCommand {
                     + " (one of: \(Query.names.joined(separator: ", ")))")
         }
         if markdown { return }
-        let given = given
-        for option in given.keys.sorted() where !query.arguments.contains(where: { $0.option == option }) {
-            throw ValidationError("\(name) does not take --\(option); it takes \(query.arguments.map(\.usage).joined(separator: " "))")
-        }
-        for argument in query.arguments {
-            guard let value = given[argument.option] else {
-                if argument.isRequired { throw ValidationError("\(name) needs --\(argument.option) \(argument.valueName)") }
-                continue
-            }
-            switch argument.kind {
-            case .id:
-                guard UUID(parsing: value) != nil else { throw ValidationError("--\(argument.option) \"\(value)\" is not a UUID") }
-            case .status:
-                guard JobStatus(rawValue: value) != nil else {
-                    throw ValidationError("--\(argument.option) \"\(value)\" is not a job status: pending, processing, completed or failed")
-                }
-            case .count:
-                guard let count = Int(value), count >= 0 else { throw ValidationError("--\(argument.option) \(value) must not be negative") }
-            }
+        do {
+            try query.check(given)
+        } catch {
+            throw ValidationError(error.description)
         }
     }
 
@@ -97,22 +82,7 @@ struct Query: AsyncParsableCommand {
         }
     }
 
-    /// The id given with `--option` (checked by ``validate()``).
-    private func id(_ value: String?) -> UUID { UUID(parsing: value!)! }
-
     private func answering(_ media: some MediaQueries) throws -> any QueryResult {
-        switch name! {
-        case "images-by-scene": return try media.imagesByScene(project: id(project))
-        case "jobs-by-frame": return try media.jobsByFrame(frame: id(frame))
-        case "frames-by-shot": return try media.framesByShot(shot: id(shot))
-        case "story": return try media.story(id(story))
-        case "bundle": return try media.bundle(story: id(story))
-        case "sessions": return try media.sessions(user: id(user))
-        case "job": return try media.job(id(job))
-        case "session-images": return try media.sessionImages(session: id(session))
-        case "reference-images": return try media.referenceImages(user: id(user))
-        case "jobs": return try media.jobs(status: JobStatus(rawValue: status!)!, limit: limit ?? .max)
-        case let other: preconditionFailure("the catalogue's query \(other) has no answer here")
-        }
+        try QueryDescription.named(name!)!.answer(given, on: media)
     }
 }

@@ -31,7 +31,7 @@ struct Reel: AsyncParsableCommand {
         version: reelVersion,
         subcommands: [
             Demo.self, Append.self, Read.self, Query.self, Events.self, Audit.self, Replay.self, Rebuild.self, Export.self, Import.self,
-            Backup.self, Stats.self, Verify.self,
+            Backup.self, Stats.self, Serve.self, Verify.self,
         ]
     )
 
@@ -214,9 +214,9 @@ func writeFully(_ descriptor: Int32, _ bytes: [UInt8]) -> Int32? {
 ///     unfinished, saying how to start that import again.
 func openStore(
     _ location: StoreLocation, readOnly: Bool, existing: Bool = false, durability: Durability = .synced, maxEventsPerGroup: Int? = nil,
-    importing: Bool = false
+    importing: Bool = false, base: StoreOptions = StoreOptions()
 ) throws -> MediaStore {
-    var options = StoreOptions()
+    var options = base
     options.readOnly = readOnly
     options.createIfMissing = !existing
     options.durability = durability
