@@ -37,6 +37,13 @@ struct Report {
     var queries: [Query] = []
     var reelRebuild: [Double] = [], postgresRebuild: [Double] = [], sqliteRebuild: [Double] = []
     var race: [RaceRound] = []
+    /// W7 and W8 (HTTP): their settings and results; nil when not run.
+    var httpSeconds = 20.0
+    var pgPool = 0
+    var serveAppend: HTTPAppendResult?
+    var postgresAppend: HTTPAppendResult?
+    var libraryAppend: HTTPAppendResult?
+    var fanOut: FanOutResult?
 
     private func shell(_ command: String) -> String {
         let process = Process()
@@ -135,6 +142,38 @@ struct Report {
         md += "| W6 raw LMDB ceiling: the race | images/s at best with 16 durable writers; Reel's W1 as a share of it | \(f(reelRate)) (\(f(reelRate / median(rawRace) * 100))% of ceiling) | ceiling \(f(median(rawRace))) (rounds: \(rawRace.map { f($0) }.joined(separator: ", "))); 10× PostgreSQL's rows would be \(f(10 * pgRowsRate)) | | | | | |\n"
         md += "| W6 raw LMDB ceiling: rebuild | seconds; Reel's W4 as a share of it | \(f(rr, 2)) (\(percent(rebuildShare, target: 0.4))% of ceiling) | ceiling \(f(rawRebuild, 2)) s | | | | Reel ≥40% of ceiling | \(met(rebuildShare >= 0.4)) |\n"
 
+        // W7
+        if let serve = serveAppend, let pgAppend = postgresAppend, let library = libraryAppend {
+            /// A multiple that must stay at or below `target`, with a second decimal where one would round it down to it.
+            func atMost(_ x: Double, target: Double) -> String {
+                x > target && (x * 10).rounded() <= target * 10 ? String(format: "%.2f×", x) : String(format: "%.1f×", x)
+            }
+            func ms(_ x: Double) -> String { x < 10 ? f(x, 2) : f(x, 1) }
+            func lost(_ r: HTTPAppendResult) -> String { "\(r.lost) of \(f(Double(r.acknowledged)))" + (r.failures > 0 ? "; \(r.failures) requests failed" : "") }
+            func cpu(_ r: HTTPAppendResult) -> String {
+                [r.perRequest(r.clientCPU), r.perRequest(r.serviceCPU), r.perRequest(r.databaseCPU)].compactMap { $0 }.map { f($0 * 1_000) }.joined(separator: " / ")
+            }
+            let seconds = f(httpSeconds)
+            md += "| W7 HTTP append: 64 keep-alive connections × \(seconds) s, one durable `scene_image.saved` a request, 8 projects | requests/s (Reel: `reel serve`; PostgreSQL: the same route on Hummingbird and postgres-nio, the row design's upsert) | \(f(serve.rate)) | \(f(pgAppend.rate)) | | \(ratio(serve.rate / pgAppend.rate, target: 2)) | | ≥2× PostgreSQL, 0 lost | \(met(serve.rate >= 2 * pgAppend.rate && serve.lost == 0 && serve.failures == 0)) |\n"
+            md += "| | images lost (acknowledged − found afterwards) | \(lost(serve)) | \(lost(pgAppend)) | | | | | |\n"
+            md += "| | latency p50 / p99, ms | \(ms(serve.p50)) / \(ms(serve.p99)) | \(ms(pgAppend.p50)) / \(ms(pgAppend.p99)) | | | | | |\n"
+            let share = serve.rate / library.rate, tail = serve.p99 / library.p99
+            md += "| W7, the library alone: 64 tasks calling `MediaStore.append` in-process, \(seconds) s | requests/s; `reel serve`'s as a share of it | \(f(library.rate)) (`reel serve`: \(percent(share, target: 0.5))%) | | | | | `reel serve` ≥50% of the library | \(met(share >= 0.5)) |\n"
+            md += "| | latency p50 / p99, ms; `reel serve`'s p99 as a multiple of it | \(ms(library.p50)) / \(ms(library.p99)) (`reel serve`: \(atMost(tail, target: 2))) | | | | | `reel serve` p99 ≤2× the library's | \(met(tail <= 2)) |\n"
+            md += "| | images lost | \(lost(library)) | | | | | | |\n"
+            md += "| | CPU µs per request: the load generator / the service / PostgreSQL (the library: its process) | `reel serve`: \(cpu(serve)); library: \(cpu(library)) | \(cpu(pgAppend)) | | | | | |\n"
+        }
+
+        // W8
+        if let w8 = fanOut {
+            func ms(_ x: Double) -> String { x.isNaN ? "—" : (x < 10 ? f(x, 2) : f(x, 1)) }
+            md += "| W8 fan-out: \(w8.subscribers) SSE subscribers of `reel serve`, \(f(Double(w8.events))) appends at \(f(w8.rate))/s | events/s delivered, all subscribers together | \(f(w8.deliveredRate)) | | | | | | |\n"
+            let ok = w8.complete == w8.subscribers && w8.appended == w8.events && w8.lagMax <= 1_000
+            md += "| | the slowest subscriber's lag after the append's acknowledgement, p50 / p99 / max ms; subscribers complete | \(ms(w8.lagP50)) / \(ms(w8.lagP99)) / \(ms(w8.lagMax)); \(w8.complete) of \(w8.subscribers) | | | | | every subscriber complete, lag ≤1 s | \(met(ok)) |\n"
+            md += "| | appends acknowledged; their pace; latest send behind schedule | \(f(Double(w8.appended))) of \(f(Double(w8.events)))\(w8.appendFailures > 0 ? " (\(w8.appendFailures) failed)" : ""); \(f(Double(w8.appended) / w8.appendSeconds))/s; \(ms(w8.worstStartDelay)) ms | | | | | | |\n"
+            md += "| | CPU seconds: the subscribers and appenders / `reel serve` | \(f(w8.clientCPU, 1)) / \(f(w8.serviceCPU, 1)) | | | | | | |\n"
+        }
+
         md += "\nTargets: **\(verdicts.filter { $0 }.count) met, \(verdicts.filter { !$0 }.count) missed** (W2 counts each query at p50 and p99 separately). "
         md += "Compare/README.md (Why the missed targets are missed) says why.\n"
         md += "\n## What each side did\n\n"
@@ -147,6 +186,12 @@ struct Report {
         md += "- **W4.** Reel: `Store.rebuild()` of every projection from the log (blue/green, the store open). Peers: in one transaction, drop and recompute in SQL from the rows the read models the queries need — images by scene, each frame's jobs and latest completed job, sessions' thumbnail/count/updated_at, every story's depth-first scenelet order, each job's reference URLs — as tables with an index each. Medians of \(rounds) rounds.\n"
         md += "- **W5.** Reel: pages in use in the LMDB file (log, indexes, projections; `reel stats` used bytes; the file's allocated blocks were \(f(Double(reelFileBytes) / 1_048_576, 1)) MiB). PostgreSQL: `pg_total_relation_size` of every table of both schemas (heap, indexes, TOAST), WAL not counted. SQLite: both database files after a WAL checkpoint. Per event = bytes ÷ \(f(Double(events))) (the peers hold the same data).\n"
         md += "- **W6.** The store Reel built in W3, closed and read back: every database's \(f(Double(rawEntries))) entries (\(f(Double(rawBytes) / 1_048_576, 1)) MiB of keys and values) written into a fresh LMDB environment through the LMDB module in \(events / 1_000) synced transactions, each with an equal share of every database in key order (`MDB_APPEND` where keys are unique): the least work LMDB can do to store those bytes durably. Race ceiling: synced transactions of 16 records of \(rawRaceValueSize) bytes (the mean log record) appended to one database, the most 16 writers that each wait for durability can put in one commit (\(racePerWriter) commits, measured in each W1 round right after Reel's turn; median). Rebuild ceiling: a cursor scan of every log value plus writing the projections' \(f(Double(rawRebuildBytes) / 1_048_576, 1)) MiB in \(max(1, events / 20_000)) synced transactions, one per 20,000 events.\n"
+        if serveAppend != nil {
+            md += "- **W7.** Each side on a fresh store or fresh tables, with 8 projects created through it first, then 1 s of load into a ninth project (not counted), then \(f(httpSeconds)) s timed; each request is one input line `{\"type\":\"scene_image.saved\",…}` (each a distinct project/scene/image index), answered once durable. The load generator runs in this process: 64 SwiftNIO keep-alive HTTP/1.1 connections on \(System.coreCount) event-loop threads, each sending its next request as soon as the answer to the last is in; latency is from a request's first byte written to its answer's last byte read; a request is acknowledged by a 200 answer that says `\"appended\":1`. Reel: the repository's `reel serve` binary (built with this package) on a fresh store and a free loopback port, default options, its log discarded; stopped with SIGTERM afterwards, then its store opened and the 8 projects' images counted with `imagesByScene`. PostgreSQL: `pg-append-service` (this package), a Hummingbird 2 service with a postgres-nio pool of \(pgPool) connections (all opened before the load), that decodes the line (Foundation's JSONDecoder) and runs the projects design's `INSERT … ON CONFLICT (content_creation_request_id, scene_index, image_index) DO UPDATE` as a prepared statement, autocommit with synchronous_commit on, on the projects design's two tables in a fresh schema; it logs nothing per request; lost = acknowledged − `SELECT count(*)` afterwards. The library: 64 tasks in this process calling `MediaStore.append(.sceneImageSaved(…))` on a fresh store, one after another; no HTTP, no JSON. CPU per request: CPU seconds of this process, of the service's process and of the cluster's processes during the timed run, ÷ requests.\n"
+        }
+        if let w8 = fanOut {
+            md += "- **W8.** `reel serve` on a fresh store with 8 projects; \(w8.subscribers) subscribers in this process (SwiftNIO, one connection each) open `GET /v1/subscribe?from=P` at the store's last event P, so that each is live once that event arrives; then \(f(Double(w8.events))) appends, one `scene_image.saved` a request over 32 keep-alive connections, event i sent at start + i/\(f(w8.rate)) s (or as soon as its connection's previous answer is in, if later). Each subscriber reads the `id:` lines as the bytes arrive and notes the time; it closes once it has every event of the load (one still open 60 s after the last append would count as incomplete). Lag of an event: from its append's acknowledgement (the 200 answer with its position) to its arrival at the last subscriber to get it, 0 when every subscriber had it before the appender had its answer (\(f(Double(w8.beforeAcknowledgement))) events here); p50, p99 and max over the load's events. Delivered events/s: every subscriber's events together ÷ the time from the first scheduled append to the last delivery. Each delivered event was \(f(w8.bytesPerEvent)) bytes of SSE.\n"
+        }
         return md
     }
 }

@@ -1,8 +1,11 @@
-// reel-compare: every workload (W1–W6) against Reel, PostgreSQL 15 and SQLite in one run; writes a Markdown table
+// reel-compare: every workload (W1–W8) against Reel, PostgreSQL 15 and SQLite in one run; writes a Markdown table
 // of medians with ratios to Reel. Started by tools/compare, which sets up the PostgreSQL cluster.
 //
 //   reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--load-rounds L] [--race-per-writer M]
-//                [--out FILE]
+//                [--http-seconds S] [--pg-pool C] [--fanout-events E] [--bin-dir DIR] [--out FILE]
+//
+// W7 and W8 start `reel serve` and `pg-append-service` from --bin-dir (default: this program's directory, where
+// tools/compare builds both). --http-seconds also comes from REEL_COMPARE_HTTP_SECONDS.
 
 import CSQLite3
 import EventStore
@@ -23,6 +26,10 @@ var work = ""
 var out = "Compare/RESULTS.md"
 var command = "tools/compare"
 var reelCommit = "unknown"
+var httpSeconds = ProcessInfo.processInfo.environment["REEL_COMPARE_HTTP_SECONDS"].flatMap(Double.init) ?? 20
+var pgPool = 64
+var fanOutEvents = 20_000
+var binDir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
 do {
     var args = CommandLine.arguments.dropFirst().makeIterator()
     while let arg = args.next() {
@@ -41,8 +48,12 @@ do {
         case "--out": out = value()
         case "--command": command = value()
         case "--reel-commit": reelCommit = value()
+        case "--http-seconds": httpSeconds = max(1, Double(value())!)
+        case "--pg-pool": pgPool = max(1, Int(value())!)
+        case "--fanout-events": fanOutEvents = max(1, Int(value().replacingOccurrences(of: "_", with: ""))!)
+        case "--bin-dir": binDir = value()
         default:
-            FileHandle.standardError.write(Data("usage: reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--load-rounds L] [--race-per-writer M] [--out FILE]\n".utf8))
+            FileHandle.standardError.write(Data("usage: reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--load-rounds L] [--race-per-writer M] [--http-seconds S] [--pg-pool C] [--fanout-events E] [--bin-dir DIR] [--out FILE]\n".utf8))
             exit(2)
         }
     }
@@ -272,7 +283,36 @@ for round in 1...rounds {
                round, reel.rate, reel.lost, jsonb.rate, jsonb.lost, pgRows.rate, pgRows.lost, liteRows.rate, liteRows.lost))
 }
 
+// MARK: W7 — HTTP append
+
+log(String(format: "W7: reel serve, 64 connections, %.0f s", httpSeconds))
+let serveAppend = try await HTTPWorkloads.reelServe(binary: binDir + "/reel", work: work, seconds: httpSeconds)
+log(String(format: "W7: reel serve %.0f requests/s, p50 %.2f ms, p99 %.2f ms, lost %d of %d, %d failed%@", serveAppend.rate, serveAppend.p50, serveAppend.p99,
+           serveAppend.lost, serveAppend.acknowledged, serveAppend.failures, serveAppend.firstFailure.map { " (\($0))" } ?? ""))
+log(String(format: "W7: PostgreSQL service (pool of %d), 64 connections, %.0f s", pgPool, httpSeconds))
+let postgresAppend = try await HTTPWorkloads.postgres(
+    binary: binDir + "/pg-append-service", work: work, admin: pg, conninfo: conninfo, pool: pgPool, seconds: httpSeconds)
+log(String(format: "W7: PostgreSQL %.0f requests/s, p50 %.2f ms, p99 %.2f ms, lost %d of %d, %d failed%@", postgresAppend.rate, postgresAppend.p50,
+           postgresAppend.p99, postgresAppend.lost, postgresAppend.acknowledged, postgresAppend.failures, postgresAppend.firstFailure.map { " (\($0))" } ?? ""))
+log(String(format: "W7: the library, 64 tasks, %.0f s", httpSeconds))
+let libraryAppend = try await HTTPWorkloads.library(work: work, seconds: httpSeconds)
+log(String(format: "W7: the library %.0f appends/s, p50 %.2f ms, p99 %.2f ms, lost %d of %d", libraryAppend.rate, libraryAppend.p50, libraryAppend.p99,
+           libraryAppend.lost, libraryAppend.acknowledged))
+report.serveAppend = serveAppend
+report.postgresAppend = postgresAppend
+report.libraryAppend = libraryAppend
+
+// MARK: W8 — fan-out
+
+log("W8: 100 subscribers of reel serve, \(fanOutEvents) appends at 2,000/s")
+let fanOut = try await HTTPWorkloads.fanOut(binary: binDir + "/reel", work: work, subscribers: 100, events: fanOutEvents, rate: 2_000)
+log(String(format: "W8: %.0f events/s delivered; %d of %d subscribers complete; lag p50 %.1f ms, p99 %.1f ms, max %.1f ms%@", fanOut.deliveredRate,
+           fanOut.complete, fanOut.subscribers, fanOut.lagP50, fanOut.lagP99, fanOut.lagMax, fanOut.firstEnding.map { " (\($0))" } ?? ""))
+report.fanOut = fanOut
+
 try media.close()
+report.httpSeconds = httpSeconds
+report.pgPool = pgPool
 report.command = command
 report.reelCommit = reelCommit
 report.racePerWriter = perWriter
