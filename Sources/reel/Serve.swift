@@ -32,6 +32,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a request body may take to arrive.") var requestTimeout = 30.0
     @Option(help: "The most subscriptions at once.") var maxSubscribers = 256
     @Option(help: "The most connections at once.") var maxConnections = 1_024
+    @Option(help: "Events a subscription keeps ready for its client, at most.") var subscriberBuffer = 4_096
     @Option(help: "Seconds a subscriber may take nothing before it is disconnected.") var slowSubscriberTimeout = 10.0
     @Option(help: "Seconds between heartbeats on an idle subscription.") var heartbeat = 15.0
     @Option(help: "Log lines as text or json (one JSON object per line).") var logFormat = "text"
@@ -41,7 +42,7 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port \(port) is not a port (0–65535)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format \(logFormat) is not text or json") }
-        for (name, value) in [("--body-limit", bodyLimit), ("--line-limit", lineLimit), ("--max-subscribers", maxSubscribers), ("--max-connections", maxConnections)]
+        for (name, value) in [("--body-limit", bodyLimit), ("--line-limit", lineLimit), ("--max-subscribers", maxSubscribers), ("--max-connections", maxConnections), ("--subscriber-buffer", subscriberBuffer)]
         where value < 1 {
             throw ValidationError("\(name) \(value) must be at least 1")
         }
@@ -62,6 +63,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxSubscribers = maxSubscribers
         configuration.maxConnections = maxConnections
         configuration.slowSubscriberTimeout = slowSubscriberTimeout
+        configuration.subscriberBuffer = subscriberBuffer
         configuration.heartbeat = heartbeat
         configuration.jsonLogs = logFormat == "json"
         if let tlsCertificate, let tlsKey { configuration.tls = (tlsCertificate, tlsKey) }
