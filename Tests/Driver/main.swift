@@ -1,6 +1,6 @@
 // A second process for the multi-process tests, and the soak run:
 //
-//   reel-test-driver append STORE COUNT STREAM-PREFIX BATCH
+//   reel-test-driver append STORE COUNT STREAM-PREFIX BATCH [--rate EVENTS-PER-SECOND]
 //   reel-test-driver media-append STORE COUNT [--tasks N] [--batch MAX] [--seed S]
 //   reel-test-driver media-lines COUNT [--seed S]
 //   reel-test-driver check STORE --until FILE
@@ -34,13 +34,18 @@ struct Driver {
     }
 
     static func engineAppend(_ arguments: [String]) async {
-        guard arguments.count == 4, let count = Int(arguments[1]), let batch = Int(arguments[3]), batch > 0 else {
-            fail("usage: reel-test-driver append STORE COUNT STREAM-PREFIX BATCH", status: 2)
+        let options = Options(arguments)
+        let positional = options.positional
+        guard positional.count == 4, let count = Int(positional[1]), let batch = Int(positional[3]), batch > 0 else {
+            fail("usage: reel-test-driver append STORE COUNT STREAM-PREFIX BATCH [--rate EVENTS-PER-SECOND]", status: 2)
         }
-        let prefix = arguments[2]
+        let prefix = positional[2]
+        // With --rate, one task appends its batches at that pace (events per second), each acknowledged as it returns.
+        let rate: Double? = options.named["rate"].flatMap(Double.init)
         do {
-            let store = try Store.open(at: arguments[0], projections: [EventTypeIndex()])
-            let tasks = 4
+            let store = try Store.open(at: positional[0], projections: [EventTypeIndex()])
+            let tasks = rate == nil ? 4 : 1
+            let started = ContinuousClock.now
             let output = OutputLock()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for task in 0..<tasks {
@@ -49,6 +54,10 @@ struct Driver {
                         let share = count / tasks + (task < count % tasks ? 1 : 0)
                         while sent < share {
                             let n = min(batch, share - sent)
+                            if let rate {
+                                let due = started + .seconds(Double(sent) / rate)
+                                if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+                            }
                             let tag = "batch-\(UUID.timeOrdered().lowercased)-\(n)"
                             let events = (0..<n).map { i in
                                 NewEvent(

@@ -256,4 +256,49 @@ struct ServeCommandTests {
         #expect(stopped.status == 0, "\(stopped.log.suffix(2_000))")
         try expectVerified(store)
     }
+
+    @Test("--log-format json logs one JSON object per line with each request's id; --tls-certificate serves HTTPS")
+    func logsAndTLS() throws {
+        let store = temporaryStorePath()
+        defer { remove(store) }
+        let server = try ServeProcess(store: store, ["--log-format", "json"])
+        let answer = try http("GET", server.url + "/health", headers: ["X-Request-Id": "probe-1234"])
+        #expect(answer.headers["x-request-id"] == "probe-1234")
+        let log = server.stop().log
+        let lines = log.split(separator: "\n").map(String.init)
+        #expect(!lines.isEmpty)
+        for line in lines {
+            #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any], "not a JSON object: \(line)")
+        }
+        #expect(lines.contains { $0.contains("\"request_id\":\"probe-1234\"") }, "\(log)")
+
+        // HTTPS from a certificate and key (made here with openssl).
+        let directory = temporaryStorePath() + "-tls"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { remove(directory) }
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        openssl.arguments = [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+            "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem",
+        ]
+        openssl.standardOutput = FileHandle.nullDevice
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0, "openssl made no certificate")
+        let secure = try ServeProcess(store: store, ["--tls-certificate", directory + "/cert.pem", "--tls-key", directory + "/key.pem"])
+        #expect(secure.url.hasPrefix("https://"))
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        curl.arguments = ["curl", "-s", "--cacert", directory + "/cert.pem", secure.url.replacingOccurrences(of: "127.0.0.1", with: "localhost") + "/health"]
+        let out = Pipe()
+        curl.standardOutput = out
+        try curl.run()
+        let health = out.fileHandleForReading.readDataToEndOfFile()
+        curl.waitUntilExit()
+        #expect(String(decoding: health, as: UTF8.self).contains("\"ready\""), "HTTPS answered: \(String(decoding: health, as: UTF8.self))")
+        #expect(secure.stop().status == 0)
+        try expectVerified(store)
+    }
 }
