@@ -43,7 +43,7 @@ struct EventRoutes {
     private func append(_ request: Request, _ context: ReelRequestContext) async throws -> Response {
         try context.require(.append)
         let body = try await Self.collect(request, limit: configuration.bodyLimit, seconds: configuration.requestTimeout)
-        let allOrNothing = request.uri.queryParameters["all_or_nothing"].map { $0 == "true" || $0 == "1" } ?? false
+        let allOrNothing = try Self.flag(request.uri.queryParameters["all_or_nothing"], "all_or_nothing")
         var rejections: [Rejection] = []
         var inputs: [(line: Int, input: MediaStore.Input)] = []
         var lineCount = 0
@@ -220,6 +220,16 @@ struct EventRoutes {
                 }
                 try await writer.finish(nil)
             })
+    }
+
+    /// A true-or-false query parameter (`true`, `1`, `false`, `0`), false when absent; any other value is `400`, so that
+    /// a misspelt flag is never taken silently for false.
+    static func flag(_ value: Substring?, _ name: String) throws -> Bool {
+        switch value {
+        case nil, "false"?, "0"?: return false
+        case "true"?, "1"?: return true
+        case let value?: throw APIError(.badRequest, "\(name) \"\(value.prefix(100))\" is not true, false, 1 or 0")
+        }
     }
 
     /// A non-negative integer query parameter, or nil when absent.

@@ -45,7 +45,7 @@ struct ReadRoutes {
     /// command prints it. A refold of every projection takes seconds on a large store: it needs the `admin` scope.
     private func verify(_ request: Request, _ context: ReelRequestContext) async throws -> Response {
         try context.require(.admin)
-        let logOnly = request.uri.queryParameters["log_only"].map { $0 == "true" || $0 == "1" } ?? false
+        let logOnly = try EventRoutes.flag(request.uri.queryParameters["log_only"], "log_only")
         let media = media
         let problems = try await Task.detached { try media.audit(logOnly: logOnly) }.value
         var object = JSONObject()
