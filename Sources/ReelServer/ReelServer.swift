@@ -57,7 +57,10 @@ public final class ReelServer: Sendable {
         }
         router.get("/openapi.json") { _, _ in Response.bytes(OpenAPI.document.utf8, contentType: "application/json") }
 
-        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeout))))
+        // A connection on which nothing arrives for the request timeout is closed: a body that stops half-way, or a client
+        // that holds an idle connection, never holds it longer.
+        let idle = TimeAmount.milliseconds(Int64(min(configuration.idleTimeout, configuration.requestTimeout) * 1_000))
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: idle))
         let server: HTTPServerBuilder
         if let tls = configuration.tls {
             let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }

@@ -36,12 +36,16 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a subscriber may take nothing before it is disconnected.") var slowSubscriberTimeout = 10.0
     @Option(help: "Seconds between heartbeats on an idle subscription.") var heartbeat = 15.0
     @Option(help: "Log lines as text or json (one JSON object per line).") var logFormat = "text"
+    @Option(help: "The least level logged: trace, debug, info (a line per request), notice, warning, error.") var logLevel = "info"
     @Option(help: "A PEM certificate chain, to serve HTTPS (with --tls-key).") var tlsCertificate: String?
     @Option(help: "The PEM private key of --tls-certificate.") var tlsKey: String?
 
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port \(port) is not a port (0–65535)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format \(logFormat) is not text or json") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level \(logLevel) is not one of trace, debug, info, notice, warning, error, critical")
+        }
         for (name, value) in [("--body-limit", bodyLimit), ("--line-limit", lineLimit), ("--max-subscribers", maxSubscribers), ("--max-connections", maxConnections), ("--subscriber-buffer", subscriberBuffer)]
         where value < 1 {
             throw ValidationError("\(name) \(value) must be at least 1")
@@ -77,7 +81,7 @@ struct Serve: AsyncParsableCommand {
             json ? JSONLogHandler(label: label) as any LogHandler : StreamLogHandler.standardError(label: label)
         }
         var logger = Logger(label: "reel.serve")
-        logger.logLevel = .info
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let media = try openStore(location, readOnly: false, base: ReelServer.storeOptions())
         let server: ReelServer
         do {
@@ -112,9 +116,8 @@ struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file: String, function: String, line: UInt
-    ) {
+    func log(event: LogEvent) {
+        let (level, message, explicit) = (event.level, event.message, event.metadata)
         var object = JSONObject()
         object.set("time", .string(Timestamp.iso8601(Int64((Date().timeIntervalSince1970 * 1_000).rounded(.down)))))
         object.set("level", .string(level.rawValue))
@@ -123,6 +126,7 @@ struct JSONLogHandler: LogHandler {
         for (key, value) in metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
             object.set(key, .string(value.description))
         }
+        if let error = event.error { object.set("error", .string("\(error)")) }
         var bytes = [UInt8](JSONValue.object(object).jsonData)
         bytes.append(0x0A)
         _ = writeFully(2, bytes)
