@@ -3,7 +3,7 @@ import Foundation
 import MediaPipeline
 
 extension Driver {
-    /// `media-append STORE COUNT [--tasks N] [--batch MAX] [--seed S]`: appends COUNT domain events through
+    /// `media-append STORE COUNT [--tasks N] [--batch MAX] [--seed S] [--rate EVENTS-PER-SECOND]`: appends COUNT domain events through
     /// `MediaStore` from N tasks (4), each its own production, in atomic batches of 1…MAX events (6); prints
     /// `ack <position> <id> <type>` per acknowledged event as soon as its append returns, then `done`. Any rejection is a
     /// failure (exit 1): every event of a production is valid.
@@ -14,6 +14,9 @@ extension Driver {
         let tasks: Int = options.number("tasks", 4)
         let batch: Int = max(1, options.number("batch", 6))
         let seed: UInt64 = options.number("seed", UInt64.random(in: 1...UInt64.max))
+        // With --rate (events per second, over all tasks) each batch holds exactly --batch events, appended on schedule.
+        let rate: Double? = options.named["rate"].flatMap(Double.init)
+        let started = ContinuousClock.now
         let actor = "media-driver-\(ProcessInfo.processInfo.processIdentifier)"
         do {
             let media = try MediaStore.open(at: options.positional[0])
@@ -26,7 +29,11 @@ extension Driver {
                         var sent = 0
                         let share = count / tasks + (task < count % tasks ? 1 : 0)
                         while sent < share {
-                            let n = min(1 + Int(sizes.next() % UInt64(batch)), share - sent)
+                            let n = rate == nil ? min(1 + Int(sizes.next() % UInt64(batch)), share - sent) : min(batch, share - sent)
+                            if let rate {
+                                let due = started + .seconds(Double(sent * tasks) / rate)
+                                if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+                            }
                             let inputs = production.next(n).map { MediaStore.Input($0, metadata: EventMetadata(actor: actor)) }
                             let result = try await media.append(inputs)
                             output.write(zip(result.positions, inputs).map { "ack \($0) \($1.id.lowercased) \($1.event.type)\n" }.joined())
