@@ -12,9 +12,8 @@ struct LockFileTests {
 
     @Test("lock.mdb removed while an append runs and a reader holds the store open: no second writer gets in, and every acknowledged event is there")
     func removedLockFile() throws {
-        let seed = UInt64.random(in: 1...UInt64(UInt32.max))
-        print("removedLockFile: seed \(seed)")
-        var random = SeededRandom(seed: seed)
+        let seed = testSeed("removedLockFile")
+        var random = SeededGenerator(seed: seed)
         let first = try temporaryFile(try Self.lines(4_000, seed: seed))
         let second = try temporaryFile(try Self.lines(300, seed: seed &+ 1))
         defer { remove(first); remove(second) }
@@ -64,18 +63,5 @@ struct LockFileTests {
         }
         // The reader held the store open throughout: the late writer was always refused.
         #expect(refusals == 20)
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for tests that print their seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

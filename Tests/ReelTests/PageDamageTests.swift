@@ -15,7 +15,7 @@ struct PageDamageTests {
     /// URLs long enough for values that overflow a page, a type with enough events for a sub-database of fixed-size
     /// positions (LEAF2 pages), scenes cleared (pages freed).
     static func makeStore(_ path: String, seed: UInt64) throws {
-        var random = SeededRandom(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let project = uuid()
         #expect(try append(inputLine("project.created", ["project_id": .string(project)]) + "\n", to: path).status == 0)
         var image = 0
@@ -89,10 +89,10 @@ struct PageDamageTests {
 
     @Test("a flipped bit in any page: no crash, no hang; verify finds every flip that changes the store, the rest are harmless")
     func flippedBits() throws {
-        let seed = UInt64(ProcessInfo.processInfo.environment["REEL_TEST_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64(UInt32.max))
+        let seed = testSeed("flippedBits")
         let perKind = Int(ProcessInfo.processInfo.environment["REEL_FLIPS"] ?? "") ?? 20
-        print("flippedBits: seed \(seed) (replay with REEL_TEST_SEED=\(seed)), \(perKind) flips per kind of page")
-        var random = SeededRandom(seed: seed)
+        print("flippedBits: \(perKind) flips per kind of page")
+        var random = SeededGenerator(seed: seed)
         let pristine = temporaryStorePath()
         defer { remove(pristine) }
         try Self.makeStore(pristine, seed: seed)

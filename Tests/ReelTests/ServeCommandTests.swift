@@ -222,16 +222,8 @@ struct ServeCommandTests {
         let server = try ServeProcess(store: store, ["--request-timeout", "1"])
         let port = try #require(URL(string: server.url)?.port)
         func raw(_ bytes: [UInt8], close: Bool = true, read: Bool = true) -> String {
-            let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard let socket = connectLoopback(port: port) else { return "not connected" }
             defer { if close { Glibc.close(socket) } }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { return "not connected" }
             _ = bytes.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) }
             guard read else { return "" }
             var timeout = timeval(tv_sec: 5, tv_usec: 0)

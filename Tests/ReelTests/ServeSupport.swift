@@ -171,19 +171,8 @@ final class KeepAliveClient {
     private var pending = [UInt8]()
 
     init?(_ url: String) {
-        guard let components = URL(string: url), let port = components.port else { return nil }
-        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(socket)
-            return nil
-        }
+        guard let port = URL(string: url)?.port, let socket = connectLoopback(port: port) else { return nil }
+        self.socket = socket
     }
 
     deinit { close(socket) }
@@ -224,4 +213,21 @@ final class KeepAliveClient {
         pending.append(contentsOf: buffer.prefix(count))
         return true
     }
+}
+
+/// A TCP connection to 127.0.0.1:`port`, or nil.
+func connectLoopback(port: Int) -> Int32? {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        close(socket)
+        return nil
+    }
+    return socket
 }
