@@ -57,7 +57,7 @@ struct RepositoryTests {
         let lines = readme.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count <= 300, "README.md has \(lines.count) lines")
         let firstScreen = lines.prefix(60).joined(separator: "\n")
-        for needed in ["tools/setup", "swift build -c release", ".build/release/reel", "reel append", "reel query", "reel audit verify"] {
+        for needed in ["tools/setup", "swift build", ".build/debug/reel", "reel append", "reel query", "reel audit verify"] {
             #expect(firstScreen.contains(needed), "the README's first screen lacks \(needed)")
         }
     }
