@@ -132,36 +132,46 @@ let decoder = JSONDecoder()
 let router = Router()
 router.post("/v1/events") { request, _ -> Response in
     let body = try await request.body.collect(upTo: 1 << 20)
-    do {
-        let line: InputLine
+    // Each line on its own, in order, as `reel serve` takes them (W7 sends one a request).
+    var appended = 0
+    for line in body.readableBytesView.split(separator: 0x0A) where line.contains(where: { $0 != 0x20 && $0 != 0x0D }) {
         do {
-            line = try decoder.decode(InputLine.self, from: Data(body.readableBytesView))
-        } catch {
-            throw Rejected(status: .badRequest, reason: "the line is not an input line: \(error)")
+            try await save(Data(line))
+            appended += 1
+        } catch let rejected as Rejected {
+            return answer(rejected.status, appended: appended, reason: rejected.reason)
+        } catch let error as PSQLError {
+            // 23503: the project does not exist (the foreign key); 23505: a project created twice.
+            let state = error.serverInfo?[.sqlState]
+            let status: HTTPResponse.Status = state == "23503" || state == "23505" ? .unprocessableContent : .serviceUnavailable
+            return answer(status, appended: appended, reason: error.serverInfo?[.message] ?? "\(error)")
         }
-        switch line.type {
-        case "scene_image.saved":
-            guard let scene = line.data.scene_index, let url = line.data.image_url else {
-                throw Rejected(status: .badRequest, reason: "scene_image.saved: data.scene_index and data.image_url are required")
-            }
-            let index = line.data.image_index ?? 0
-            guard scene >= 0, index >= 0, !url.isEmpty, let scene32 = Int32(exactly: scene), let index32 = Int32(exactly: index) else {
-                throw Rejected(status: .unprocessableContent, reason: "scene_image.saved rejected: a negative index or an empty URL")
-            }
-            for try await _ in try await client.execute(SaveImage(project: line.data.project_id, scene: scene32, url: url, index: index32)) {}
-        case "project.created":
-            for try await _ in try await client.execute(CreateProject(project: line.data.project_id, user: line.data.user_id, title: line.data.title)) {}
-        default:
-            throw Rejected(status: .badRequest, reason: "this service takes scene_image.saved and project.created, not \(line.type)")
+    }
+    return answer(.ok, appended: appended)
+}
+
+/// Saves one input line: the image's row (the upsert) or the project's.
+@Sendable func save(_ bytes: Data) async throws {
+    let line: InputLine
+    do {
+        line = try decoder.decode(InputLine.self, from: bytes)
+    } catch {
+        throw Rejected(status: .badRequest, reason: "the line is not an input line: \(error)")
+    }
+    switch line.type {
+    case "scene_image.saved":
+        guard let scene = line.data.scene_index, let url = line.data.image_url else {
+            throw Rejected(status: .badRequest, reason: "scene_image.saved: data.scene_index and data.image_url are required")
         }
-        return answer(.ok, appended: 1)
-    } catch let rejected as Rejected {
-        return answer(rejected.status, appended: 0, reason: rejected.reason)
-    } catch let error as PSQLError {
-        // 23503: the project does not exist (the foreign key); 23505: a project created twice.
-        let state = error.serverInfo?[.sqlState]
-        let status: HTTPResponse.Status = state == "23503" || state == "23505" ? .unprocessableContent : .serviceUnavailable
-        return answer(status, appended: 0, reason: error.serverInfo?[.message] ?? "\(error)")
+        let index = line.data.image_index ?? 0
+        guard scene >= 0, index >= 0, !url.isEmpty, let scene32 = Int32(exactly: scene), let index32 = Int32(exactly: index) else {
+            throw Rejected(status: .unprocessableContent, reason: "scene_image.saved rejected: a negative index or an empty URL")
+        }
+        for try await _ in try await client.execute(SaveImage(project: line.data.project_id, scene: scene32, url: url, index: index32)) {}
+    case "project.created":
+        for try await _ in try await client.execute(CreateProject(project: line.data.project_id, user: line.data.user_id, title: line.data.title)) {}
+    default:
+        throw Rejected(status: .badRequest, reason: "this service takes scene_image.saved and project.created, not \(line.type)")
     }
 }
 
@@ -170,8 +180,7 @@ let application = Application(
     configuration: .init(address: .hostname("127.0.0.1", port: listenPort), serverName: "pg-append-service", backlog: 1_024),
     services: [client],
     onServerRunning: { channel in
-        print("{\"listening\":\"http://127.0.0.1:\(channel.localAddress?.port ?? 0)\"}")
-        fflush(stdout)
+        FileHandle.standardOutput.write(Data("{\"listening\":\"http://127.0.0.1:\(channel.localAddress?.port ?? 0)\"}\n".utf8))
     }
 )
 try await application.runService()

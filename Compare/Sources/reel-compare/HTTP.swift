@@ -41,7 +41,7 @@ final class ServiceProcess {
         process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         try process.run()
         if let handle = FileHandle(forWritingAtPath: pidFile) ?? {
-            FileManager.default.createFile(atPath: pidFile, contents: nil)
+            _ = FileManager.default.createFile(atPath: pidFile, contents: nil)
             return FileHandle(forWritingAtPath: pidFile)
         }() {
             handle.seekToEndOfFile()
@@ -105,7 +105,7 @@ func processCPU(_ pid: Int32) -> Double {
 /// CPU seconds of this process.
 func ownCPU() -> Double {
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
 }
 
@@ -343,6 +343,35 @@ enum HTTPOnce {
             .whenFailure { done.fail($0) }
         let (status, answer) = try await done.futureResult.get()
         return (status, answer)
+    }
+
+    /// `GET path` from 127.0.0.1:`port`; returns the status and the answer.
+    static func get(port: Int, path: String) async throws -> (status: UInt, body: String) {
+        let loop = clientGroup.next()
+        let done = loop.makePromise(of: (UInt, String).self)
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+        head.headers.add(name: "Host", value: "127.0.0.1:\(port)")
+        head.headers.add(name: "Connection", value: "close")
+        let request = head
+        ClientBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(OneRequestHandler(head: request, body: "", done: done))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .whenFailure { done.fail($0) }
+        let (status, answer) = try await done.futureResult.get()
+        return (status, answer)
+    }
+
+    /// The value of a sample named `name` (with any labels) in Prometheus's text format.
+    static func metric(_ name: String, in text: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") || line.hasPrefix(name + "{") {
+            return line.split(separator: " ").last.flatMap { Double($0) }
+        }
+        return nil
     }
 
     /// The number after `"name":` in a JSON answer.

@@ -8,6 +8,7 @@ import MediaPipeline
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// Image g of a load: project g mod the projects' count, then scene and image index from the rest (4 images a scene),
 /// so that every request saves a distinct (project, scene, image index).
@@ -52,6 +53,14 @@ struct HTTPAppendResult {
     var clientCPU: Double
     var serviceCPU: Double?
     var databaseCPU: Double?
+    /// Reel: the group commits of the timed run and their seconds together (transaction start to synced commit).
+    /// PostgreSQL: the WAL syncs (`pg_stat_wal`: count, seconds) over the service's whole run, and the lines it saved
+    /// (each its own commit) in that time.
+    var commits: Int?
+    var commitSeconds: Double?
+    var walSyncs: Int?
+    var walSyncSeconds: Double?
+    var serviceSaves: Int?
     var lost: Int { acknowledged - found }
     var rate: Double { Double(acknowledged) / seconds }
     /// CPU milliseconds per request.
@@ -92,6 +101,8 @@ enum HTTPWorkloads {
     static let projectCount = 8
     /// Seconds of load before each timed run, into a project of its own (not counted).
     static let warmup = 1.0
+    /// W8's appenders: at 2,000 a second each connection sends one every 128 ms.
+    static let appendConnections = 256
 
     private static func freshDirectory(_ path: String) throws {
         try? FileManager.default.removeItem(atPath: path)
@@ -106,25 +117,43 @@ enum HTTPWorkloads {
 
     /// Creates the projects through the service (one request, one line each), then runs the warm-up and the timed load.
     private static func load(
-        port: Int, servicePID: Int32, postmaster: Int32??, plan: ImagePlan, warmup: ImagePlan, seconds: Double
+        port: Int, servicePID: Int32, plan: ImagePlan, warmup: ImagePlan, seconds: Double,
+        databaseCPU: (() -> Double)? = nil, commits: (() async throws -> (Int, Double))? = nil
     ) async throws -> HTTPAppendResult {
         let (status, answer) = try await HTTPOnce.post(port: port, path: "/v1/events", body: ImagePlan.projectLines(plan.projects + warmup.projects))
         guard status == 200, HTTPOnce.number("appended", in: answer) == UInt64(plan.projects.count + warmup.projects.count) else {
             throw Failure(description: "creating the projects through the service: \(status) \(answer)")
         }
         let warmupLine: @Sendable (Int) -> String = { warmup.line($0) }
-        _ = try await HTTPLoad.run(port: port, connections: connections, seconds: min(Self.warmup, seconds), body: warmupLine)
+        let (warm, _) = try await HTTPLoad.run(port: port, connections: connections, seconds: min(Self.warmup, seconds), body: warmupLine)
         settleDisk()
-        let before = (ownCPU(), processCPU(servicePID), postmaster.map { postgresCPU(postmaster: $0) })
+        let commitsBefore = try await commits?()
+        let before = (ownCPU(), processCPU(servicePID), databaseCPU?())
         let line: @Sendable (Int) -> String = { plan.line($0) }
         let (record, elapsed) = try await HTTPLoad.run(port: port, connections: connections, seconds: seconds, body: line)
-        let after = (ownCPU(), processCPU(servicePID), postmaster.map { postgresCPU(postmaster: $0) })
+        let after = (ownCPU(), processCPU(servicePID), databaseCPU?())
+        let commitsAfter = try await commits?()
         let (p50, p99) = percentiles(record.latencies)
-        var databaseCPU: Double?
-        if let a = after.2, let b = before.2 { databaseCPU = a - b }
-        return HTTPAppendResult(
+        var result = HTTPAppendResult(
             seconds: elapsed, acknowledged: record.acknowledged, failures: record.failures, firstFailure: record.firstFailure, found: 0,
-            p50: p50, p99: p99, clientCPU: after.0 - before.0, serviceCPU: after.1 - before.1, databaseCPU: databaseCPU)
+            p50: p50, p99: p99, clientCPU: after.0 - before.0, serviceCPU: after.1 - before.1)
+        if let a = after.2, let b = before.2 { result.databaseCPU = a - b }
+        if let commitsBefore, let commitsAfter {
+            result.commits = commitsAfter.0 - commitsBefore.0
+            result.commitSeconds = commitsAfter.1 - commitsBefore.1
+        }
+        // Every line the service saved: the projects', the warm-up's and the timed ones.
+        result.serviceSaves = plan.projects.count + warmup.projects.count + warm.acknowledged + warm.failures + record.acknowledged + record.failures
+        return result
+    }
+
+    /// `reel serve`'s group commits so far and their seconds together, from its metrics.
+    private static func serveCommits(port: Int) async throws -> (Int, Double) {
+        let (status, text) = try await HTTPOnce.get(port: port, path: "/metrics")
+        guard status == 200, let count = HTTPOnce.metric("reel_group_commit_events_count", in: text),
+            let seconds = HTTPOnce.metric("reel_commit_duration_seconds_sum", in: text)
+        else { throw Failure(description: "reel serve's /metrics has no group-commit figures (status \(status))") }
+        return (Int(count), seconds)
     }
 
     // MARK: W7 (a): reel serve
@@ -139,7 +168,10 @@ enum HTTPWorkloads {
         let plan = ImagePlan(projects: (0..<projectCount).map { _ in UUID() })
         var result: HTTPAppendResult
         do {
-            result = try await load(port: service.port, servicePID: service.pid, postmaster: nil, plan: plan, warmup: ImagePlan(projects: [UUID()]), seconds: seconds)
+            let port = service.port
+            result = try await load(
+                port: port, servicePID: service.pid, plan: plan, warmup: ImagePlan(projects: [UUID()]), seconds: seconds,
+                commits: { try await serveCommits(port: port) })
         } catch {
             service.stop()
             throw error
@@ -174,17 +206,24 @@ enum HTTPWorkloads {
             ],
             pidFile: work + "/children")
         let plan = ImagePlan(projects: (0..<projectCount).map { _ in UUID() })
+        let wal = try admin.rows("SELECT wal_sync, wal_sync_time FROM pg_stat_wal")[0]
         var result: HTTPAppendResult
         do {
+            let postmaster = postmasterPID(work)
             result = try await load(
-                port: service.port, servicePID: service.pid, postmaster: .some(postmasterPID(work)), plan: plan, warmup: ImagePlan(projects: [UUID()]),
-                seconds: seconds)
+                port: service.port, servicePID: service.pid, plan: plan, warmup: ImagePlan(projects: [UUID()]), seconds: seconds,
+                databaseCPU: { postgresCPU(postmaster: postmaster) })
         } catch {
             service.stop()
             throw error
         }
         let status = service.stop()
         guard status == 0 else { throw Failure(description: "pg-append-service exited with status \(status)") }
+        // The backends report their WAL figures as they exit; the WAL writer's within a second or so.
+        try admin.exec("SELECT pg_sleep(1.5)")
+        let walAfter = try admin.rows("SELECT wal_sync, wal_sync_time FROM pg_stat_wal")[0]
+        if let a = walAfter[0].flatMap({ Int($0) }), let b = wal[0].flatMap({ Int($0) }) { result.walSyncs = a - b }
+        if let a = walAfter[1].flatMap({ Double($0) }), let b = wal[1].flatMap({ Double($0) }) { result.walSyncSeconds = (a - b) / 1_000 }
         let list = plan.projects.map { "'\($0.text)'" }.joined(separator: ",")
         result.found = Int(try admin.rows("SELECT count(*) FROM w7.generated_images WHERE content_creation_request_id IN (\(list))")[0][0]!)!
         return result
@@ -210,7 +249,10 @@ enum HTTPWorkloads {
         let path = work + "/w7-library"
         try freshDirectory(path)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let media = try MediaStore.open(at: path)
+        let observed = Mutex<(commits: Int, seconds: Double)>((0, 0))
+        var options = StoreOptions()
+        options.commitObserver = { report in observed.withLock { $0.commits += 1; $0.seconds += report.seconds } }
+        let media = try MediaStore.open(at: path, options: options)
         let plan = ImagePlan(projects: (0..<projectCount).map { _ in UUID() })
         let warmupPlan = ImagePlan(projects: [UUID()])
         for project in plan.projects + warmupPlan.projects {
@@ -249,12 +291,16 @@ enum HTTPWorkloads {
         _ = try await run(warmupPlan, min(warmup, seconds))
         settleDisk()
         let cpu = ownCPU()
+        let commitsBefore = observed.withLock { $0 }
         let timed = try await run(plan, seconds)
         let clientCPU = ownCPU() - cpu
+        let commitsAfter = observed.withLock { $0 }
         let (p50, p99) = percentiles(timed.latencies)
         var result = HTTPAppendResult(
             seconds: Double(max(timed.last, timed.start + 1) - timed.start) / 1e9, acknowledged: timed.acknowledged, failures: 0, found: 0,
             p50: p50, p99: p99, clientCPU: clientCPU)
+        result.commits = commitsAfter.commits - commitsBefore.commits
+        result.commitSeconds = commitsAfter.seconds - commitsBefore.seconds
         result.found = try plan.projects.reduce(0) { sum, project in
             sum + (try media.imagesByScene(project: project).scenes.reduce(0) { $0 + $1.imageURLs.count })
         }
@@ -265,9 +311,9 @@ enum HTTPWorkloads {
     // MARK: W8: fan-out
 
     /// `reel serve` on a fresh store; `subscribers` subscriptions from the store's last event, then `events` appends
-    /// (`scene_image.saved`, one a request) at `rate` a second over 32 connections, each sent at its time (or as soon
-    /// as its connection's previous answer is in, if that is later). Every subscriber closes once it has every event;
-    /// those still open 60 s after the last append are counted incomplete.
+    /// (`scene_image.saved`, one a request) at `rate` a second over `appendConnections` connections, each sent at its
+    /// time (or as soon as its connection's previous answer is in, if that is later). Every subscriber closes once it
+    /// has every event; those still open 60 s after the last append are counted incomplete.
     static func fanOut(binary: String, work: String, subscribers: Int, events: Int, rate: Double) async throws -> FanOutResult {
         let path = work + "/w8-reel-serve"
         try freshDirectory(path)
@@ -325,8 +371,8 @@ enum HTTPWorkloads {
         for future in ready { try await future.get() }
         giveUp.cancel()
 
-        // The paced appends.
-        let senders = 32
+        // The paced appends, over enough connections that one slow answer does not hold the next appends back.
+        let senders = appendConnections
         let cpu = (ownCPU(), processCPU(service.pid))
         let start = nanos() + 20_000_000
         let paced = (0..<senders).map { _ in PacedRecord() }
@@ -351,7 +397,6 @@ enum HTTPWorkloads {
             sent.append(promise.futureResult)
         }
         for future in sent { try await future.get() }
-        let lastAppend = nanos()
         let closeLate = Task {
             try await Task.sleep(for: .seconds(60))
             for channel in channels { channel.close(promise: nil) }
@@ -395,7 +440,6 @@ enum HTTPWorkloads {
         lags.sort()
         let delivered = records.reduce(0) { $0 + $1.received }
         let bytes = records.reduce(0) { $0 + $1.bytes }
-        _ = lastAppend
         return FanOutResult(
             subscribers: subscribers, events: events, rate: rate, complete: records.filter(\.complete).count,
             firstEnding: records.first(where: { !$0.complete })?.ending,

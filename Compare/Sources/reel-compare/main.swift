@@ -27,7 +27,7 @@ var out = "Compare/RESULTS.md"
 var command = "tools/compare"
 var reelCommit = "unknown"
 var httpSeconds = ProcessInfo.processInfo.environment["REEL_COMPARE_HTTP_SECONDS"].flatMap(Double.init) ?? 20
-var pgPool = 64
+var pgPool = 32
 var fanOutEvents = 20_000
 var binDir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
 do {
