@@ -20,7 +20,7 @@ final class CommitWatcher: @unchecked Sendable {
 
     private enum State {
         case idle
-        case running(stop: Int32, thread: Thread)
+        case running(stop: Int32, exited: DispatchSemaphore)
         case stopped
     }
 
@@ -61,50 +61,64 @@ final class CommitWatcher: @unchecked Sendable {
             }
             for end in pipe { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
             let (head, publish) = (self.head, self.publish)
-            let reading = pipe[0]
+            let (reading, writing) = (pipe[0], pipe[1])
+            let exited = DispatchSemaphore(value: 0)
+            // The thread owns the watch and the pipe's reading end until it exits; `stop()` closes the writing end once
+            // the thread has read its byte, so a write never meets a closed pipe (no SIGPIPE).
             let thread = Thread {
                 Self.run(watch: watch, stop: reading, head: head, publish: publish)
                 close(watch)
                 close(reading)
+                exited.signal()
             }
             thread.name = "reel.commit-watcher"
             thread.start()
-            state = .running(stop: pipe[1], thread: thread)
+            state = .running(stop: writing, exited: exited)
             return true
         }
     }
 
-    /// Stops the watch (it cannot start again).
+    /// Stops the watch (it cannot start again) and waits for its thread to end.
     func stop() {
-        let writing: Int32? = lock.withLock {
+        let running: (Int32, DispatchSemaphore)? = lock.withLock {
             defer { state = .stopped }
-            if case let .running(stop, _) = state { return stop }
+            if case let .running(stop, exited) = state { return (stop, exited) }
             return nil
         }
-        if let writing {
-            var byte: UInt8 = 1
-            _ = write(writing, &byte, 1)
-            close(writing)
-        }
+        guard let (writing, exited) = running else { return }
+        var byte: UInt8 = 1
+        _ = write(writing, &byte, 1)
+        exited.wait()
+        close(writing)
     }
 
     deinit { stop() }
 
+    /// Until the stop byte arrives: wake on each batch of writes to the file, read the head, publish it when it moved.
+    /// The head is read once as the watch starts too, for a commit made before the watch existed. A failed read (the
+    /// store closing, a reader slot not free) is let be: the next write, or the subscribers' timer, tries again.
     private static func run(watch: Int32, stop: Int32, head: () -> UInt64?, publish: (UInt64) -> Void) {
         var descriptors = [pollfd(fd: watch, events: Int16(POLLIN), revents: 0), pollfd(fd: stop, events: Int16(POLLIN), revents: 0)]
         var buffer = [UInt8](repeating: 0, count: 4096)
         var last: UInt64 = 0
+        if let position = head() {
+            last = position
+            publish(position)
+        }
         while true {
             let ready = poll(&descriptors, 2, -1)
             if ready < 0 {
                 if errno == EINTR { continue }
+                // Nothing to wait on: wait for the stop byte alone.
+                var byte: UInt8 = 0
+                while read(stop, &byte, 1) < 0, errno == EINTR || errno == EAGAIN { usleep(100_000) }
                 return
             }
             if descriptors[1].revents != 0 { return }
             guard descriptors[0].revents & Int16(POLLIN) != 0 else { continue }
             // Everything queued so far, then one read of the head for all of it.
             while buffer.withUnsafeMutableBytes({ read(watch, $0.baseAddress, $0.count) }) > 0 {}
-            guard let position = head() else { return }
+            guard let position = head() else { continue }
             if position != last {
                 last = position
                 publish(position)

@@ -28,9 +28,12 @@ enum Diagnosis {
     /// is not a power of two from 512 to 65,536 bytes in the first meta page, or in the one LMDB would read as the
     /// newer, is refused here with the page named.
     static func beforeOpen(path: String) -> LMDBError? {
-        let descriptor = open(dataFile(path), O_RDONLY | O_CLOEXEC)
+        // Without blocking: a FIFO in data.mdb's place must not hold the open (LMDB's own open says what it is).
+        let descriptor = open(dataFile(path), O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
         var first = [UInt8](repeating: 0, count: MetaPage.end)
         guard first.withUnsafeMutableBytes({ pread(descriptor, $0.baseAddress, $0.count, 0) }) == MetaPage.end,
               let meta = MetaPage(Bytes(first)), meta.magic == PageFormat.magic
@@ -178,7 +181,7 @@ enum Diagnosis {
         return LMDBError(
             code: MDB_CORRUPTED, operation: "mdb_env_open(\(environment.path))",
             detail:
-                "data.mdb is damaged: its meta pages hold transactions \(transactions.0) and \(transactions.1), which are not consecutive, so one was altered and LMDB would read an older state of the store; restore the store from a backup or an export"
+                "data.mdb is damaged: its meta pages hold transactions \(transactions.0) and \(transactions.1), which are not consecutive — one was altered, or a system crash kept some writes of a store written without syncs (an import's) and lost others — and LMDB would read an older state of the store; restore the store from a backup or an export"
         )
     }
 

@@ -47,6 +47,11 @@ public enum FaultGuard {
 
     /// Records where the map of `env` lies, so that a fault there is known for damage.
     static func register(map: MapBounds, for env: OpaquePointer) {
+        // A map whose place is unknown (bounds of the whole address space) says nothing about a fault.
+        guard map.isKnown else {
+            unregister(env)
+            return
+        }
         mapsLock.lock()
         defer { mapsLock.unlock() }
         let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(env)))
@@ -169,7 +174,7 @@ private func handleFault(_ signal: Int32, _ info: UnsafeMutablePointer<siginfo_t
     } else if signal == SIGSEGV {
         for slot in 0..<mapSlots {
             let map = maps[slot]
-            if map.env != 0, address >= map.start, address < map.end &+ mapSlack {
+            if map.env != 0, address >= map.start, address - map.start < map.end - map.start + mapSlack {
                 ours = true
                 break
             }

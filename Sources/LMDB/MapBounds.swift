@@ -13,6 +13,9 @@ struct MapBounds: Sendable {
     @usableFromInline let start: UInt
     @usableFromInline let end: UInt
 
+    /// Whether the map was found (else the bounds are the whole address space).
+    var isKnown: Bool { !(start == 0 && end == .max) }
+
     /// The map of the environment `env`: lmdb.h does not give its address (`me_mapaddr` is the fixed address a file
     /// asks for, 0 here), so it is the mapping of `data.mdb` in `/proc/self/maps`. Unknown, the bounds are the whole
     /// address space and check nothing.

@@ -115,6 +115,9 @@ extension Environment {
     /// after the transaction began, its meta page is overwritten (there are two): the walk then starts again on a new
     /// transaction.
     private func withPinnedWalk<R>(recordingKinds: Bool, _ body: (inout Walk, UInt64) throws -> R) throws -> R {
+        // The meta page this transaction did not pin may be mid-write by another process's commit (LMDB writes a meta
+        // page in place): a problem of the meta pages is looked at again, a few times, before it is reported.
+        var metaRetries = 3
         for _ in 0..<1_000 {
             let result: R? = try read { txn in
                 let transaction = UInt64(mdb_txn_id(txn.handle))
@@ -122,9 +125,15 @@ extension Environment {
                 try check(mdb_env_get_fd(handle, &descriptor), "mdb_env_get_fd")
                 var walk = try Walk(descriptor: descriptor, recordingKinds: recordingKinds)
                 guard walk.pins(transaction) else { return nil }
-                return try body(&walk, transaction)
+                let result = try body(&walk, transaction)
+                if metaRetries > 0, walk.report.problems.contains(where: { $0.tree == "meta" }) { return nil }
+                return result
             }
             if let result { return result }
+            if metaRetries > 0 {
+                metaRetries -= 1
+                usleep(10_000)
+            }
         }
         throw LMDBError(code: EAGAIN, operation: "auditing \(path)", detail: "the store was written too fast to pin one snapshot's meta page")
     }
@@ -216,7 +225,7 @@ struct Walk {
             // hundreds of gigabytes' worth.
             if meta.lastPage < PageFormat.metaPages - 1 || meta.lastPage > UInt64(size / pageSize) + Self.maxUnwrittenPages {
                 bad("last page \(meta.lastPage) is out of range (data.mdb holds \(size / pageSize) pages)")
-            } else if meta.mapSize < (meta.lastPage + 1) * UInt64(pageSize) || meta.mapSize % UInt64(pageSize) != 0 || meta.mapSize > 1 << 47 {
+            } else if meta.mapSize < (meta.lastPage + 1) * UInt64(pageSize) || meta.mapSize > 1 << 47 {
                 bad("map size \(meta.mapSize) does not fit its last page \(meta.lastPage)")
             }
             if meta.transaction & 1 != UInt64(number), meta.transaction != 0 {
@@ -266,7 +275,7 @@ struct Walk {
         let last = report.lastPage
         let origin = parent.map { " (named by page \($0))" } ?? ""
         guard number >= PageFormat.metaPages, number <= last, UInt64(count) <= last - number + 1 else {
-            problem(parent, tree, "names page \(number)\(count > 1 ? "–\(number + UInt64(count) - 1)" : ""), outside the pages in use (2–\(last))\(origin)")
+            problem(parent, tree, "names page \(number)\(count > 1 ? " and the \(count - 1) after it" : ""), outside the pages in use (2–\(last))\(origin)")
             return false
         }
         for page in number..<(number + UInt64(count)) where claimed.contains(Int(page)) {
@@ -289,7 +298,8 @@ struct Walk {
             return
         }
         _ = walkFreeList(meta.free)
-        var main = TreeState(name: "main", record: meta.main, order: .bytes, dupOrder: nil)
+        var main = TreeState(name: "main", record: meta.main, order: KeyOrder(flags: meta.main.flags, duplicates: false), dupOrder: nil)
+        main.isMain = true
         walkTree(&main)
         finish()
         // Every page between the meta pages and the last page is in a tree or on the free list (LMDB's audit).
@@ -376,7 +386,8 @@ struct Walk {
         var collectValues = false
         var values: [([UInt8], [UInt8])] = []
         var named: [(String, TreeRecord)] = []
-        var isMain: Bool { name == "main" }
+        /// The main tree, whose leaves name the databases (set only for the tree of the meta page's main record).
+        var isMain = false
 
         init(name: String, record: TreeRecord, order: KeyOrder, dupOrder: KeyOrder?) {
             (self.name, self.record, self.order, self.dupOrder) = (name, record, order, dupOrder)
@@ -393,10 +404,11 @@ struct Walk {
         case integer
 
         init(flags: UInt16, duplicates: Bool) {
+            // mdb_default_cmp's order: reversed before integer.
             if duplicates {
-                self = flags & PageFormat.integerDup != 0 ? .integer : flags & PageFormat.reverseDup != 0 ? .reverse : .bytes
+                self = flags & PageFormat.reverseDup != 0 ? .reverse : flags & PageFormat.integerDup != 0 ? .integer : .bytes
             } else {
-                self = flags & PageFormat.integerKey != 0 ? .integer : flags & PageFormat.reverseKey != 0 ? .reverse : .bytes
+                self = flags & PageFormat.reverseKey != 0 ? .reverse : flags & PageFormat.integerKey != 0 ? .integer : .bytes
             }
         }
 
@@ -643,10 +655,14 @@ struct Walk {
                 return false
             }
             let pageSize = file.pageSize
-            guard let first = data.u64(0), size > 0 else { return false }
+            guard let first = data.u64(0), size > 0 else {
+                problem(page, name, "key \(index) has an overflow value of \(size) bytes")
+                return false
+            }
             let count = PageFormat.overflowPages(size, pageSize: pageSize)
             guard claim(first, count: count, tree: name, as: .overflow, from: page) else { return false }
-            guard let head = file.pages(first, count: count) else {
+            // Only the free list's values are read whole; of the others, the head page (the rest must be in the file).
+            guard file.holds(first, count: count), let head = file.pages(first, count: state.collectValues ? count : 1) else {
                 problem(first, name, "an overflow value of \(count) pages is past the end of data.mdb: the file was truncated")
                 return false
             }

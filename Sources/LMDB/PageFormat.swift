@@ -155,7 +155,7 @@ struct MetaPage {
     static func order(_ a: MetaPage, _ b: MetaPage) -> String? {
         let (newer, older) = a.transaction < b.transaction ? (b, a) : (a, b)
         guard newer.lastPage < older.lastPage, newer.transaction != older.transaction else { return nil }
-        return "meta page \(newer.pageNumber) (transaction \(newer.transaction)) counts \(newer.lastPage + 1) pages, fewer than the older meta page \(older.pageNumber) (transaction \(older.transaction), \(older.lastPage + 1) pages): a transaction id was altered, and LMDB reads an older state"
+        return "meta page \(newer.pageNumber) (transaction \(newer.transaction)) ends at page \(newer.lastPage), before the older meta page \(older.pageNumber) (transaction \(older.transaction), page \(older.lastPage)): a transaction id was altered, and LMDB reads an older state"
     }
 
     /// The offset of the byte past the meta in its page.

@@ -94,9 +94,9 @@ public struct Tokens: Sendable {
         var found: Set<Scope>?
         let given = Array(token)
         for entry in entries {
-            var difference = UInt8(truncatingIfNeeded: entry.token.count ^ given.count)
+            var difference = UInt(bitPattern: entry.token.count ^ given.count)
             for index in 0..<entry.token.count {
-                difference |= entry.token[index] ^ (index < given.count ? given[index] : 0)
+                difference |= UInt(entry.token[index] ^ (index < given.count ? given[index] : 0))
             }
             if difference == 0 { found = entry.scopes }
         }

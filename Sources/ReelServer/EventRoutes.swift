@@ -89,13 +89,14 @@ struct EventRoutes {
         var appended = 0
         var duplicates = 0
         var last: UInt64 = 0
+        var storeFailure: (line: Int, error: EventStoreError)?
         for (number, outcome) in outcomes {
             switch outcome {
             case let .success(result):
                 if result.isDuplicate { duplicates += 1 } else { appended += 1 }
                 last = max(last, result.lastPosition)
             case let .failure(error as EventStoreError) where error.isStoreFailure:
-                throw APIError(.serviceUnavailable, "\(error)")
+                if storeFailure == nil { storeFailure = (number, error) }
             case let .failure(error):
                 rejections.append(Rejection(line: number, reason: "\(error)", status: Self.status(of: error)))
             }
@@ -104,6 +105,11 @@ struct EventRoutes {
         Metrics.Counter(label: "reel_appends_total").increment(by: Int64(appended))
         for rejection in rejections { Self.countRejection(rejection) }
         let summary = Self.summary(appended: appended, duplicates: duplicates, rejections: rejections, last: last, head: try? media.store.head())
+        // The store failed (a full disk): the lines before the first that failed so are in it, as the summary says;
+        // that line and those after it may not be. `503`, with the summary, so that a client retries only what is not.
+        if let storeFailure {
+            throw APIError(.serviceUnavailable, "line \(storeFailure.line) and the lines after it were not all appended: \(storeFailure.error)", extra: summary)
+        }
         if lineCount == 1, let rejection = rejections.first {
             throw APIError(rejection.status, "line \(rejection.line): \(rejection.reason)", extra: summary)
         }

@@ -37,6 +37,7 @@ extension ReelRequestContext {
 struct ObservationMiddleware: RouterMiddleware {
     typealias Context = ReelRequestContext
     let logger: Logger
+    static let knownMethods: Set<String> = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -63,9 +64,11 @@ struct ObservationMiddleware: RouterMiddleware {
         let route = context.endpointPath ?? "unknown"
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let labels = [("route", route), ("method", request.method.rawValue), ("status", String(status.code))]
+        // Labels from a fixed set only: an unauthenticated client must not create metrics series at will.
+        let method = Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "other"
+        let labels = [("route", route), ("method", method), ("status", String(status.code))]
         Counter(label: "reel_http_requests_total", dimensions: labels).increment()
-        Timer(label: "reel_http_request_duration_seconds", dimensions: [("route", route), ("method", request.method.rawValue)])
+        Timer(label: "reel_http_request_duration_seconds", dimensions: [("route", route), ("method", method)])
             .recordNanoseconds(Int64(seconds * 1e9))
         logger.info(
             "request",

@@ -23,7 +23,9 @@ final class ServerMetrics: Sendable {
             .seconds(5),
         ]
         factory.valueHistogramBuckets["reel_group_commit_events"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 1_024, 4_096, 16_384, 65_536]
-        MetricsSystem.bootstrap(factory)
+        // swift-metrics takes one factory per process, and traps on a second: a program that set its own keeps it (its
+        // metrics go where it sends them; this registry, and `/metrics`, then hold nothing).
+        if MetricsSystem.factory is NOOPMetricsHandler { MetricsSystem.bootstrap(factory) }
         return registry
     }()
 

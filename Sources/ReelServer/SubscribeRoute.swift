@@ -32,9 +32,11 @@ struct SubscribeRoute {
             guard let position = UInt64(last.trimmingCharacters(in: .whitespaces)) else {
                 throw APIError(.badRequest, "Last-Event-ID \"\(last.prefix(100))\" is not a position")
             }
-            from = position + 1
+            from = position == .max ? position : position + 1
         }
-        guard subscribers.enter() else {
+        // The slot is released when the answer is done with — written, or dropped unwritten (a client gone before its
+        // head was sent).
+        guard let slot = subscribers.enter() else {
             throw APIError(.serviceUnavailable, "\(configuration.maxSubscribers) subscriptions are open already, the most this service takes")
         }
         let (store, configuration, subscribers) = (media.store, configuration, subscribers)
@@ -46,71 +48,96 @@ struct SubscribeRoute {
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
             body: ResponseBody { writer in
-                defer { subscribers.leave() }
+                defer { withExtendedLifetime(slot) {} }
                 let queue = BoundedQueue<RecordedEvent>(capacity: configuration.subscriberBuffer)
                 let progress = WriteProgress()
-                let reason: String = await withTaskGroup(of: Void.self) { group in
+                // The writes run in a task of their own, so that a client that takes nothing — the write waits for it
+                // — can be let go: that task is cancelled, and the answer ends with an error, which closes the
+                // connection (no more is written to it).
+                let connection = WriterBox(writer)
+                let outcome: (reason: String, closeConnection: Bool) = await withTaskGroup(of: (String, Bool)?.self) { group in
                     // The log, read at the client's pace.
                     group.addTask {
                         do {
-                            for try await event in subscription { guard await queue.push(event) else { return } }
+                            for try await event in subscription { guard await queue.push(event) else { return nil } }
                             queue.finish(Ended(reason: "the store closed"))
                         } catch {
                             queue.finish(Ended(reason: "the subscription failed: \(error)"))
                         }
+                        return nil
                     }
-                    // The client must take what is written: one that takes nothing for too long is let go.
+                    // A write the client has not taken for too long.
                     group.addTask {
                         while !Task.isCancelled {
                             try? await Task.sleep(for: .seconds(1))
                             if let started = progress.started, ContinuousClock.now - started > .seconds(configuration.slowSubscriberTimeout) {
-                                queue.finish(Ended(reason: "the client took nothing for \(Int(configuration.slowSubscriberTimeout)) s"))
-                                return
+                                return ("the client took nothing for \(Int(configuration.slowSubscriberTimeout)) s", true)
                             }
                         }
+                        return nil
                     }
-                    // Shutdown ends every subscription, so that the server can finish.
+                    // Shutdown: the writer says so to the client; one that does not take even that is let go.
                     group.addTask {
                         await subscribers.shutdown.wait()
-                        if !Task.isCancelled { queue.finish(Ended(reason: "shutdown")) }
+                        if Task.isCancelled { return nil }
+                        queue.finish(Ended(reason: "shutdown"))
+                        try? await Task.sleep(for: .seconds(min(configuration.slowSubscriberTimeout, 5)))
+                        return Task.isCancelled ? nil : ("shutdown", true)
                     }
-                    let heartbeat = Duration.seconds(configuration.heartbeat)
-                    var batch = ""
-                    var reason = "the client went away"
-                    writing: while true {
-                        switch await queue.next(timeout: batch.isEmpty ? heartbeat : .zero) {
-                        case let .element(event):
-                            batch += "id: \(event.position)\nevent: event\ndata: \(Envelope.render(event))\n\n"
-                            if batch.utf8.count < 64 << 10 { continue }
-                        case .idle:
-                            if batch.isEmpty { batch = ": heartbeat\n\n" }
-                        case let .finished(error):
-                            reason = (error as? Ended)?.reason ?? "the subscription ended"
-                            if !batch.isEmpty { try? await writer.write(ByteBuffer(string: batch)) }
-                            break writing
+                    group.addTask {
+                        var writer = connection.writer
+                        let heartbeat = Duration.seconds(configuration.heartbeat)
+                        var batch = ""
+                        while !Task.isCancelled {
+                            var ended: String?
+                            switch await queue.next(timeout: batch.isEmpty ? heartbeat : .zero) {
+                            case let .element(event):
+                                batch += "id: \(event.position)\nevent: event\ndata: \(Envelope.render(event))\n\n"
+                                if batch.utf8.count < 64 << 10 { continue }
+                            case .idle:
+                                if batch.isEmpty { batch = ": heartbeat\n\n" }
+                            case let .finished(error):
+                                let reason = (error as? Ended)?.reason ?? "the subscription ended"
+                                var end = JSONObject()
+                                end.set("reason", .string(reason))
+                                batch += "event: end\ndata: \(String(decoding: JSONValue.object(end).jsonData, as: UTF8.self))\n\n"
+                                ended = reason
+                            }
+                            progress.started = .now
+                            do {
+                                try await writer.write(ByteBuffer(string: batch))
+                            } catch {
+                                return ("the client went away", true)
+                            }
+                            progress.started = nil
+                            batch = ""
+                            if let ended { return (ended, false) }
                         }
-                        progress.started = .now
-                        do {
-                            try await writer.write(ByteBuffer(string: batch))
-                        } catch {
-                            break writing
+                        return nil
+                    }
+                    var outcome = ("the client went away", true)
+                    for await ended in group {
+                        if let ended {
+                            outcome = ended
+                            break
                         }
-                        progress.started = nil
-                        batch = ""
                     }
                     queue.close()
                     group.cancelAll()
-                    return reason
+                    return outcome
                 }
-                logger.info("subscription ended", metadata: ["reason": .string(reason)])
-                if reason != "the client went away" {
-                    var end = JSONObject()
-                    end.set("reason", .string(reason))
-                    try? await writer.write(ByteBuffer(string: "event: end\ndata: \(String(decoding: JSONValue.object(end).jsonData, as: UTF8.self))\n\n"))
-                }
-                try? await writer.finish(nil)
+                logger.info("subscription ended", metadata: ["reason": .string(outcome.reason)])
+                if outcome.closeConnection { throw Ended(reason: outcome.reason) }
+                try await writer.finish(nil)
             })
     }
+}
+
+/// The answer's writer, handed to the task that writes: one task writes at a time (the writing task, then, once it has
+/// ended, the answer's own), as Hummingbird requires.
+final class WriterBox: @unchecked Sendable {
+    let writer: any ResponseBodyWriter
+    init(_ writer: any ResponseBodyWriter) { self.writer = writer }
 }
 
 /// Why a subscription ended, handed from whoever ended it to the writing loop.
@@ -139,21 +166,30 @@ final class Subscribers: @unchecked Sendable {
 
     init(limit: Int) { self.limit = limit }
 
-    func enter() -> Bool {
+    /// A place for one more subscription, held until the returned slot is gone; nil when all are taken.
+    func enter() -> Slot? {
         let count: Int? = lock.withLock {
             guard open < limit else { return nil }
             open += 1
             return open
         }
-        if let count { gauge.record(count) }
-        return count != nil
+        guard let count else { return nil }
+        gauge.record(count)
+        return Slot(self)
     }
 
-    func leave() {
+    fileprivate func leave() {
         gauge.record(lock.withLock {
             open -= 1
             return open
         })
+    }
+
+    /// One subscription's place: released when the last reference goes, whether its answer was written or dropped.
+    final class Slot: Sendable {
+        private let subscribers: Subscribers
+        fileprivate init(_ subscribers: Subscribers) { self.subscribers = subscribers }
+        deinit { subscribers.leave() }
     }
 }
 

@@ -51,8 +51,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("\(name) \(value) must be at least 1")
         }
         for (name, value) in [("--request-timeout", requestTimeout), ("--slow-subscriber-timeout", slowSubscriberTimeout), ("--heartbeat", heartbeat)]
-        where !(value > 0) {
-            throw ValidationError("\(name) \(value) must be above 0")
+        where !(value > 0 && value <= 86_400) {
+            throw ValidationError("\(name) \(value) must be above 0 and at most 86400 (a day)")
         }
         guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("give --tls-certificate and --tls-key together") }
     }

@@ -296,4 +296,48 @@ struct ServeCommandTests {
         #expect(secure.stop().status == 0)
         try expectVerified(store)
     }
+
+    @Test("a subscriber that takes nothing is let go after the slow-subscriber timeout: its place is free again, and a shutdown is not held up")
+    func slowSubscriber() throws {
+        let store = temporaryStorePath()
+        defer { remove(store) }
+        let server = try ServeProcess(store: store, ["--slow-subscriber-timeout", "1", "--max-subscribers", "1", "--subscriber-buffer", "16"])
+        let port = try #require(URL(string: server.url)?.port)
+        let project = uuid()
+        // Events large enough to fill the connection's buffers many times over.
+        let long = String(repeating: "u", count: 60_000)
+        for batch in 0..<2 {
+            let lines = (0..<100).map { index in
+                inputLine(
+                    "scene_image.saved",
+                    ["project_id": .string(project), "scene_index": .int(batch), "image_index": .int(index), "image_url": .string("https://cdn.example/\(long)/\(index)")])
+            }
+            #expect(try http("POST", server.url + "/v1/events", body: ndjsonBody((batch == 0 ? [Self.project(project)] : []) + lines)).status == 200)
+        }
+        // A client that asks for the feed and never reads it.
+        let stuck = try #require(connectLoopback(port: port))
+        defer { close(stuck) }
+        var small: Int32 = 4_096
+        setsockopt(stuck, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        let request = Array("GET /v1/subscribe?from=1 HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(stuck, $0.baseAddress, $0.count, 0) }
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(try http("GET", server.url + "/v1/subscribe").status == 503, "its place is taken while it is connected")
+        // Within a few seconds it is let go, and its place is free.
+        var freed = false
+        for _ in 0..<60 {
+            Thread.sleep(forTimeInterval: 0.25)
+            let metrics = try http("GET", server.url + "/metrics").text
+            if metrics.split(separator: "\n").contains("reel_subscribers 0.0") {
+                freed = true
+                break
+            }
+        }
+        #expect(freed, "the stuck subscriber still holds its place")
+        let started = Date()
+        let stopped = server.stop()
+        #expect(stopped.status == 0 && Date().timeIntervalSince(started) < 20, "\(stopped.log.suffix(2_000))")
+        #expect(stopped.log.contains("took nothing"), "\(stopped.log.suffix(2_000))")
+        try expectVerified(store)
+    }
 }
