@@ -87,6 +87,8 @@ struct IntegrityTests {
                     let events = try store.events(from: 1, limit: 20)
                     #expect(events.map(\.position) == Array(1...UInt64(events.count)))
                     reads += 1
+                    // Lets the other tasks of the pool run (see the rebuild test's reader).
+                    await Task.yield()
                 }
                 return reads
             }

@@ -1,9 +1,6 @@
 import Foundation
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// `reel serve`, the built binary on a free port: every route against what the command line prints, tokens and scopes,
 /// limits and bad input, subscriptions, and a shutdown under load that loses nothing it acknowledged.

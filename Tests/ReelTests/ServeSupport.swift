@@ -1,9 +1,6 @@
 import Foundation
 import Testing
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// A `reel serve` process on a free port, started on a store, stopped by a signal.
 final class ServeProcess: @unchecked Sendable {
@@ -74,26 +71,75 @@ struct HTTPAnswer: CustomStringConvertible {
     var description: String { "HTTP \(status): \(text.prefix(2_000))" }
 }
 
-/// A synchronous HTTP request (URLSession on a background queue), for tests.
+/// A synchronous HTTP/1.1 request over a plain socket to 127.0.0.1, for tests: the whole answer, read until the
+/// service closes the connection (`Connection: close`), within `timeout` seconds per read or write.
+///
+/// Not URLSession: a test blocks its thread while it waits, and URLSession may need a thread of the same pool to
+/// deliver its answer — with every thread of the pool waiting so, the run would hang.
 func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: String] = [:], timeout: Double = 60) throws -> HTTPAnswer {
-    var request = URLRequest(url: URL(string: url)!, timeoutInterval: timeout)
-    request.httpMethod = method
-    request.httpBody = body
-    for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-    let done = DispatchSemaphore(value: 0)
-    let result = Locked<Result<HTTPAnswer, any Error>?>(nil)
-    URLSession.shared.dataTask(with: request) { data, response, error in
-        if let error {
-            result.withLock { $0 = .failure(error) }
-        } else if let response = response as? HTTPURLResponse {
-            var fields: [String: String] = [:]
-            for (key, value) in response.allHeaderFields { fields[String(describing: key).lowercased()] = String(describing: value) }
-            result.withLock { $0 = .success(HTTPAnswer(status: response.statusCode, body: data ?? Data(), headers: fields)) }
+    struct Failed: Error, CustomStringConvertible { let description: String }
+    guard let components = URLComponents(string: url), let port = components.port else { throw Failed(description: "not a URL with a port: \(url)") }
+    let target = (components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath)
+        + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
+    guard let socket = connectLoopback(port: port) else { throw Failed(description: "cannot connect to \(url)") }
+    defer { close(socket) }
+    var limit = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
+    setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+    var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+    if let body { head += "Content-Length: \(body.count)\r\n" }
+    for (name, value) in headers { head += "\(name): \(value)\r\n" }
+    var request = Array((head + "\r\n").utf8)
+    if let body { request.append(contentsOf: body) }
+    var sent = 0
+    while sent < request.count {
+        let count = request[sent...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        // The service may answer and close before it has read the whole body (413): read its answer then.
+        guard count > 0 else { break }
+        sent += count
+    }
+    var answer: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = recv(socket, &buffer, buffer.count, 0)
+        if count == 0 { break }
+        if count < 0 {
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { throw Failed(description: "no answer from \(url) within \(timeout) s") }
+            if errno == ECONNRESET, !answer.isEmpty { break }
+            throw Failed(description: "reading the answer from \(url): \(String(cString: strerror(errno)))")
         }
-        done.signal()
-    }.resume()
-    done.wait()
-    return try result.withLock { $0! }.get()
+        answer.append(contentsOf: buffer.prefix(count))
+    }
+    guard let end = answer.firstRange(of: [13, 10, 13, 10]) else {
+        throw Failed(description: "no complete answer from \(url): \(String(decoding: answer.prefix(200), as: UTF8.self))")
+    }
+    let lines = String(decoding: answer[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n")
+    guard let statusLine = lines.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else {
+        throw Failed(description: "a malformed status line from \(url): \(lines.first ?? "")")
+    }
+    var fields: [String: String] = [:]
+    for line in lines.dropFirst() {
+        guard let colon = line.firstIndex(of: ":") else { continue }
+        fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    var content = Array(answer[end.upperBound...])
+    if fields["transfer-encoding"]?.lowercased() == "chunked" {
+        var decoded: [UInt8] = []
+        var rest = content[...]
+        while let lineEnd = rest.firstRange(of: [13, 10]) {
+            let sizeText = String(decoding: rest[..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else { break }
+            rest = rest[lineEnd.upperBound...]
+            if size == 0 { break }
+            decoded.append(contentsOf: rest.prefix(size))
+            rest = rest.dropFirst(size + 2)
+        }
+        content = decoded
+    } else if let length = fields["content-length"].flatMap({ Int($0) }) {
+        content = Array(content.prefix(length))
+    }
+    return HTTPAnswer(status: status, body: Data(content), headers: fields)
 }
 
 /// Lines of NDJSON text.
