@@ -22,8 +22,9 @@ extension MediaStore {
     /// the others between that lookup and the append (the append then fails as a whole, writing nothing): the batch is
     /// then made again, a few times.
     ///
-    /// - Throws: A failure of the store itself (``EventStoreError/meansStoreUnusable``-like: storage, closed); a line's
-    ///   own failure is a ``AtomicOutcome/refused(line:reason:)``.
+    /// - Throws: A failure of the store itself (an `EventStoreError` whose `isStoreFailure`
+    ///   holds: storage, closed, damaged, its log of record); a line's own failure is an
+    ///   ``AtomicOutcome/refused(lines:atCommit:)``.
     public func appendAtomically(_ lines: [(line: Int, input: Input)]) async throws -> AtomicOutcome {
         for attempt in 1...3 {
             var batch = Batch()
@@ -75,7 +76,7 @@ extension EventStoreError {
     public var isStoreFailure: Bool {
         switch self {
         case let .storage(error): error.kind != .badValueSize
-        case .damaged, .notAStore, .newerFormat, .corruptRecord, .closed: true
+        case .damaged, .notAStore, .newerFormat, .corruptRecord, .closed, .logOfRecord: true
         default: false
         }
     }

@@ -55,9 +55,9 @@ extension MediaStore {
         }
     }
 
-    /// Every check of `reel audit verify` on this open store: its pages (``Store/checkPages()``), then — when they are
-    /// sound — the log, the indexes and `reel.meta` (``Store/verify()``) and, unless `logOnly`, every projection against
-    /// a fold from scratch (``Store/verifyProjections()``). Empty when the store is sound.
+    /// Every check of `reel audit verify` on this open store: its pages (`Store.checkPages(projections:)`), then — when they are
+    /// sound — the log, the indexes and `reel.meta` (`Store.verify()`) and, unless `logOnly`, every projection against
+    /// a fold from scratch (`Store.verifyProjections()`). Empty when the store is sound.
     public func audit(logOnly: Bool = false) throws -> [IntegrityProblem] {
         let pages = try store.checkPages(projections: Self.projections)
         guard pages.isEmpty else { return pages }
