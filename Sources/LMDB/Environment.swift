@@ -455,6 +455,18 @@ public final class Environment: @unchecked Sendable {
     /// put has failed the transaction is never committed. Writes of one process are serialised here; writes of other
     /// processes wait on LMDB's lock. The whole call runs on the calling thread.
     public func write<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
+        try write(body, beforeCommit: nil)
+    }
+
+    /// Runs `body` in the write transaction as ``write(_:)`` does, then calls `beforeCommit` with its result, once,
+    /// right before LMDB's commit — for what must happen between the two and never twice, such as recording the
+    /// transaction's changes in another system first.
+    ///
+    /// `body` may run again only before `beforeCommit` has been called. When it throws, the transaction is aborted and
+    /// its error rethrown. Once it has returned, nothing is rerun: if LMDB's commit then fails, the map is grown if it
+    /// was full and ``LMDBError`` is thrown with ``LMDBError/Kind/mapFull`` or the commit's failure, and the caller
+    /// decides what the changes recorded elsewhere mean for this store.
+    public func write<R>(_ body: (borrowing Transaction) throws -> R, beforeCommit: ((R) throws -> Void)?) throws -> R {
         writeLock.lock()
         defer { writeLock.unlock() }
         if isClosed { throw closedError("write") }
@@ -486,11 +498,20 @@ public final class Environment: @unchecked Sendable {
                 }
                 throw Diagnosis.diskFull(failure, path: path)
             }
+            if let beforeCommit {
+                do {
+                    try beforeCommit(result)
+                } catch {
+                    mdb_txn_abort(txn.handle)
+                    throw error
+                }
+            }
             // lmdb.h: "The transaction handle is freed. It and its cursors must not be used again after this call,
             // except with mdb_cursor_renew()" — even when it fails, so no abort follows a failed commit.
             let rc = mdb_txn_commit(txn.handle)
             if rc == MDB_MAP_FULL {
                 try grow()
+                if beforeCommit != nil { throw LMDBError(code: rc, operation: "mdb_txn_commit") }
                 continue
             }
             // A full disk fails the commit (a short pwrite, fdatasync) before the meta page is written: the commit is
