@@ -48,6 +48,8 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
     case notEmpty(path: String)
     /// LMDB failed; the underlying error says what and how to remedy it.
     case storage(LMDBError)
+    /// The log of record of a replica (``StoreOptions/logOfRecord``) failed or refused: see ``LogOfRecordError``.
+    case logOfRecord(LogOfRecordError)
 
     public var description: String {
         switch self {
@@ -83,6 +85,7 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case let .importRunning(path): "another import into \(path) is running"
         case let .notEmpty(path): "the store at \(path) is not empty; import only into an empty store"
         case let .storage(error): error.description
+        case let .logOfRecord(error): error.description
         }
     }
 }
@@ -105,6 +108,7 @@ extension EventStoreError {
     static func wrap(_ error: any Error) -> any Error {
         if let lmdb = error as? LMDBError { return EventStoreError.storage(lmdb) }
         if error is EnvironmentClosed { return EventStoreError.closed }
+        if let log = error as? LogOfRecordError { return EventStoreError.logOfRecord(log) }
         return error
     }
 }

@@ -37,6 +37,9 @@ struct Layout: Sendable {
     /// Present while an import fills the store (``Store/beginImport(source:)``): the export it reads, UTF-8 (empty
     /// when not yet known). Every open but an import's refuses a store that carries it.
     static let metaImportKey = Array("import-unfinished".utf8)
+    /// Present in a replica of a log of record (``StoreOptions/logOfRecord``): the log's identity, UTF-8. A writable
+    /// open without that log refuses the store.
+    static let metaLogKey = Array("log-of-record".utf8)
 
     static func projectionDatabaseName(_ projection: String, _ database: String, generation: String = "") -> String {
         "proj.\(projection).\(database)\(generation)"
@@ -278,6 +281,13 @@ extension Layout {
 
     func metaU64(_ key: [UInt8], _ txn: borrowing Transaction) throws -> UInt64? {
         try key.withUnsafeBytes { k in try txn.get(meta, k) { $0.flatMap { BigEndian.u64($0) } } }
+    }
+
+    /// The identity of the log of record this store replicates, or `nil` for a store of its own.
+    func logOfRecord(_ txn: borrowing Transaction) throws -> String? {
+        try Self.metaLogKey.withUnsafeBytes { k in
+            try txn.get(meta, k) { value in value.map { String(decoding: $0, as: UTF8.self) } }
+        }
     }
 
     /// The export named by the unfinished-import marker, or `nil` when the store carries none.

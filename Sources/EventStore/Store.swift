@@ -56,6 +56,12 @@ public struct StoreOptions: Sendable {
     /// ``EventStoreError/importUnfinished(path:source:)``. The importer then calls ``Store/beginImport(source:)``,
     /// which erases what an unfinished import left, restores, and calls ``Store/finishImport()``.
     public var importing = false
+    /// The log of record this store replicates (a cluster's log in PostgreSQL, say), or `nil` for a store whose own
+    /// LMDB log is the record. With one, a writable open checks that the store is a replica of that log (a new empty
+    /// store becomes one), repairs a replica that diverged from it (``Store/replicaRepair``), catches up with it and
+    /// follows it; every append is recorded in it first (see ``LogOfRecord``). A replica refuses a writable open
+    /// without its log, and may be opened read-only on its own.
+    public var logOfRecord: (any LogOfRecord)?
 
     public init() {}
 
@@ -86,6 +92,11 @@ public final class Store: Sendable {
     /// The device and inode of `data.mdb` as this store opened it, for an import's open (``StoreOptions/importing``):
     /// the import's lock is taken on that file only.
     let importedFile: (device: UInt64, inode: UInt64)?
+    /// The replica's follower of its log of record: one catch-up at a time, woken by the log.
+    private let follower: ReplicaFollower?
+    /// What a writable open of a replica did about divergence from its log of record, for the operator: `nil` when it
+    /// found none. The replica was then rebuilt from the log.
+    public let replicaRepair: String?
 
     /// Opens the store in `path`, creating the directory and the store unless read-only.
     ///
@@ -95,7 +106,11 @@ public final class Store: Sendable {
     /// - Throws: ``EventStoreError/notAStore(path:reason:)`` for a directory that does not hold a store (or a file that
     ///   is not one), ``EventStoreError/newerFormat(found:supported:)``, or ``EventStoreError/storage(_:)``.
     public static func open(at path: String, projections: [any Projection] = [], options: StoreOptions = StoreOptions()) throws -> Store {
-        try Store(path: path, projections: projections, options: options, clock: Store.systemClock)
+        do {
+            return try Store(path: path, projections: projections, options: options, clock: Store.systemClock)
+        } catch let error as LogOfRecordError {
+            throw EventStoreError.logOfRecord(error)
+        }
     }
 
     static let systemClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
@@ -185,19 +200,69 @@ public final class Store: Sendable {
         let append = GroupAppend(layout: layout, clock: clock)
         if options.readOnly {
             writer = nil
+            follower = nil
+            replicaRepair = nil
         } else {
             try Self.catchUp(layout.projections, append: append, environment: environment, chunk: options.rebuildChunk)
             try Self.dropUndeclaredDatabases(of: layout.projections, environment: environment)
+            if let log = options.logOfRecord {
+                replicaRepair = try Self.joinLog(log, append: append, environment: environment, path: path)
+                follower = ReplicaFollower(log: log, append: append, environment: environment, path: path, notifier: notifier)
+            } else {
+                let replicated = try environment.read { try layout.logOfRecord($0) }
+                if let replicated {
+                    throw LogOfRecordError.notAReplica(
+                        path: path, reason: "is a replica of the log of record \(replicated): open it with that log to write to it, or read-only")
+                }
+                follower = nil
+                replicaRepair = nil
+            }
             let notifier = notifier
             writer = GroupCommitWriter(
-                environment: environment, append: append, maxEventsPerGroup: max(options.maxEventsPerGroup, 1), observer: options.commitObserver
+                environment: environment, append: append, maxEventsPerGroup: max(options.maxEventsPerGroup, 1), observer: options.commitObserver,
+                log: options.logOfRecord, path: path
             ) {
                 notifier.publish($0)
             }
+            follower?.start()
         }
     }
 
+    /// Makes the store a replica of `log`, or checks that it is one, then brings it up to the log. A replica whose
+    /// head the log does not hold (a failover lost commits, a backup of the log was restored) is erased and rebuilt
+    /// from the log; what was done is returned.
+    private static func joinLog(_ log: any LogOfRecord, append: GroupAppend, environment: Environment, path: String) throws -> String? {
+        let layout = append.layout
+        let identity = try log.identity()
+        let (replicated, head) = try environment.read { txn in (try layout.logOfRecord(txn), try layout.head(txn)) }
+        if let replicated, replicated != identity {
+            throw LogOfRecordError.notAReplica(path: path, reason: "is a replica of the log of record \(replicated), not of \(identity) at \(log.name)")
+        }
+        if replicated == nil {
+            guard head.position == 0 else {
+                throw LogOfRecordError.notAReplica(
+                    path: path,
+                    reason: "holds \(head.position) events of its own and is not a replica of \(log.name): export it and import the export through the log instead")
+            }
+            try environment.write { txn in try txn.put(layout.meta, Layout.metaLogKey, Array(identity.utf8)) }
+        }
+        var repair: String?
+        if head.position > 0 {
+            let logged = try log.event(at: head.position)
+            if logged?.hash != head.hash {
+                let logHead = try log.head()
+                repair = logged == nil
+                    ? "the replica's head, position \(head.position), is past the log's head (\(logHead)): the log lost commits the replica holds (a failover, or a backup of the log restored); the replica was rebuilt from the log, and the events after position \(logHead.position) that only it held are gone"
+                    : "the replica's event at position \(head.position) is not the log's (another hash): the replica was rebuilt from the log"
+                try environment.write { txn in try Self.erase(layout, txn) }
+            }
+        }
+        log.replicated(through: try append.catchUp(from: log, environment, through: nil, path: path))
+        return repair
+    }
+
     deinit {
+        follower?.stop()
         writer?.stop()
         watcher.stop()
         notifier.close()
@@ -410,6 +475,7 @@ public final class Store: Sendable {
     /// Stops the writer and closes the environment, after a sync when `syncing`; the import's lock stays.
     func shutDown(syncing: Bool) throws {
         guard environment.isOpen else { return }
+        follower?.stop()
         writer?.stop()
         watcher.stop()
         notifier.close()

@@ -320,7 +320,7 @@ extension Snapshot {
 
     /// The engine's own values in `reel.meta`: the format, the stream counter above every stream number in use (a
     /// counter below one would give a new stream a number in use, and overwrite its index), each projection's
-    /// generation flag, and no key the engine does not write.
+    /// generation flag, the identity of the log of record a replica follows, and no key the engine does not write.
     private func verifyMeta(highestStream: (number: UInt64, stream: String)?) throws -> [IntegrityProblem] {
         var problems: [IntegrityProblem] = []
         var next: UInt64?
@@ -337,6 +337,9 @@ extension Snapshot {
                     if value.count == 8 { next = BigEndian.u64(value) } else { bad("\(value.count) bytes, not a u64") }
                 case "import-unfinished":
                     bad("an import into the store did not finish")
+                case "log-of-record":
+                    // The identity of the log the store replicates: text, as a log gives it.
+                    if value.isEmpty || !RecordCodec.isText(value) { bad("not the identity of a log of record") }
                 case let generation where generation.hasPrefix("generation."):
                     if value.count != 1 || value[0] > 1 { bad("not a generation (0 or 1): \(Array(value))") }
                 default:
