@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "EventStore", targets: ["EventStore"]),
         .library(name: "LMDB", targets: ["LMDB"]),
         .library(name: "MediaPipeline", targets: ["MediaPipeline"]),
+        .library(name: "ReelCluster", targets: ["ReelCluster"]),
         .library(name: "ReelServer", targets: ["ReelServer"]),
         .executable(name: "reel", targets: ["reel"]),
     ],
@@ -24,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // The cluster's log of record in PostgreSQL (Sources/ReelCluster).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -35,6 +38,18 @@ let package = Package(
         .target(
             name: "EventStore",
             dependencies: ["LMDB", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // A cluster's log of record in PostgreSQL, beneath the engine's LogOfRecord: the engine and an embedded single
+        // store do not depend on it.
+        .target(
+            name: "ReelCluster",
+            dependencies: [
+                "EventStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(name: "MediaPipeline", dependencies: ["EventStore", "LMDB"]),
         // `reel serve`: the store as an HTTP service. Depends on the modules above, never the other way round.
@@ -56,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "reel",
             dependencies: [
-                "LMDB", "EventStore", "MediaPipeline", "ReelServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "LMDB", "EventStore", "MediaPipeline", "ReelCluster", "ReelServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import LMDB
 import MediaPipeline
+import ReelCluster
 
 /// The version `reel --version` prints.
 let reelVersion = "0.1.0"
@@ -16,6 +17,8 @@ struct Reel: AsyncParsableCommand {
         discussion: """
             Every command works on one store: --store DIR (before or after the command), else the directory in \
             $REEL_STORE, else ./reel-data. Commands that only read, and rebuild, never create a store.
+            With --postgres URL (or $REEL_POSTGRES) the store is a node of a cluster whose log is in PostgreSQL \
+            (`reel cluster --help`).
 
             Exit codes:
               0  success
@@ -31,7 +34,7 @@ struct Reel: AsyncParsableCommand {
         version: reelVersion,
         subcommands: [
             Demo.self, Append.self, Read.self, Query.self, Events.self, Audit.self, Replay.self, Rebuild.self, Export.self, Import.self,
-            Backup.self, Stats.self, Serve.self, Verify.self,
+            Backup.self, Stats.self, Serve.self, Verify.self, ClusterCommand.self,
         ]
     )
 
@@ -133,7 +136,9 @@ extension EventStoreError {
         case let .storage(error): error.kind != .badValueSize
         // A projection this build cannot read until a writable open refolds it: the store cannot serve the command.
         // An import that did not finish left the store: no command may take what it holds for a store.
-        case .damaged, .notAStore, .newerFormat, .corruptRecord, .projectionOutdated, .projectionNotBuilt, .projectionBehind, .importUnfinished: true
+        case .damaged, .notAStore, .newerFormat, .corruptRecord, .projectionOutdated, .projectionNotBuilt, .projectionBehind, .importUnfinished,
+            .logOfRecord:
+            true
         default: false
         }
     }
@@ -144,8 +149,20 @@ struct StoreLocation: ParsableArguments {
     @Option(name: .long, help: "The store directory (default: $REEL_STORE, else ./reel-data).")
     var store: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Make the store a node of the cluster whose log is in this PostgreSQL database (default: $REEL_POSTGRES).",
+            valueName: "URL"))
+    var postgres: String?
+
     var path: String {
         store ?? ProcessInfo.processInfo.environment["REEL_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? "./reel-data"
+    }
+
+    /// The cluster's PostgreSQL URL, when the store is a node of one.
+    var postgresURL: String? {
+        postgres ?? ProcessInfo.processInfo.environment["REEL_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
     }
 }
 
@@ -219,6 +236,21 @@ func openStore(
     var options = base
     options.readOnly = readOnly
     options.createIfMissing = !existing
+    if let url = location.postgresURL {
+        // A node's store is a replica: it catches up with the log before any command reads it, so it opens writable,
+        // and a node's first command makes it.
+        guard !importing else {
+            warn("reel: import --postgres is not supported yet: import into a single store, then append its export's events through a node")
+            throw Exit.cannotOpen
+        }
+        do {
+            options.logOfRecord = Cluster.log(try PostgresAddress(url), store: location.path)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        options.readOnly = false
+        options.createIfMissing = true
+    }
     options.durability = durability
     options.importing = importing
     if let maxEventsPerGroup { options.maxEventsPerGroup = maxEventsPerGroup }
@@ -230,7 +262,9 @@ func openStore(
         status: Exit.cannotOpen.rawValue
     )
     do {
-        return try MediaStore.open(at: location.path, options: options)
+        let media = try MediaStore.open(at: location.path, options: options)
+        if let repair = media.store.replicaRepair { warn("reel: \(repair)") }
+        return media
     } catch let error as EventStoreError {
         if case .importUnfinished = error {
             warn("reel: \(error)")

@@ -1,0 +1,397 @@
+import EventStore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+
+/// A cluster's log of record in PostgreSQL: the table `reel_events`, one row per event with Reel's own gapless
+/// position, and the row `reel_log` that holds the head and serialises every node's appends (`SELECT … FOR UPDATE`).
+/// `docs/FORMAT.md` describes the schema.
+///
+/// Its calls block (the store makes them from its writer thread and its follower's queue, never from an event loop).
+/// Connections go to the first host of the address that accepts one and is not a standby; one that fails is replaced
+/// on the next call, by the next host that answers — after a failover, the promoted standby.
+public final class PostgresLog: LogOfRecord, Sendable {
+    public let address: PostgresAddress
+    /// This node's name in `reel_nodes` (`reel cluster status`): the host name and the store's path.
+    public let node: String
+    public var name: String { address.description }
+
+    /// The writer thread's connection, holding the log's lock between `beginGroup` and its end.
+    private let writer = Locked<PostgresConnection?>(nil)
+    /// The connection for reads outside a group (catch-up, checks), one query at a time.
+    private let reader = Locked<PostgresConnection?>(nil)
+    private let watcher = Locked<Watch?>(nil)
+    /// When this node last wrote its replica's head into `reel_nodes` outside a group.
+    private let lastReported = Locked((position: UInt64(0), at: 0.0))
+
+    static let logger: Logger = {
+        var logger = Logger(label: "reel.cluster")
+        logger.logLevel = .error
+        return logger
+    }()
+
+    /// The newest schema this code reads and writes (`reel_log.format`).
+    public static let format: Int32 = 1
+    /// The channel each commit notifies, with its head position as the payload.
+    static let channel = "reel_log"
+
+    public init(address: PostgresAddress, node: String) {
+        self.address = address
+        self.node = node
+    }
+
+    deinit {
+        stopWatching()
+        for box in [writer, reader] {
+            box.withLock { connection in
+                Self.close(connection)
+                connection = nil
+            }
+        }
+    }
+
+    // MARK: Connections
+
+    /// Connects to the first host that accepts and is a primary.
+    static func connect(_ address: PostgresAddress, readOnlyAllowed: Bool = false) throws -> PostgresConnection {
+        var failures: [String] = []
+        for (index, endpoint) in address.endpoints.enumerated() {
+            var configuration = PostgresConnection.Configuration(
+                host: endpoint.host, port: endpoint.port, username: address.user, password: address.password, database: address.database, tls: .disable)
+            configuration.options.connectTimeout = .milliseconds(Int64(address.connectTimeout * 1000))
+            configuration.options.additionalStartupParameters = address.settings.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            configuration.options.additionalStartupParameters.append(("application_name", "reel"))
+            do {
+                let connection = try wait(
+                    PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: index, logger: logger),
+                    seconds: address.connectTimeout + 1)
+                if !readOnlyAllowed {
+                    let standby = try wait(connection.query("SELECT pg_is_in_recovery()", logger: logger), seconds: address.connectTimeout + 1)
+                    if try standby.rows.first?.decode(Bool.self) ?? true {
+                        failures.append("\(endpoint.host):\(endpoint.port) is a standby")
+                        PostgresLog.close(connection)
+                        continue
+                    }
+                }
+                return connection
+            } catch {
+                failures.append("\(endpoint.host):\(endpoint.port): \(describe(error))")
+            }
+        }
+        throw LogOfRecordError.unavailable(log: address.description, reason: "no primary accepted a connection (\(failures.joined(separator: "; ")))")
+    }
+
+    /// Runs `body` on the reader connection, connecting first if needed; a connection that fails is dropped, and the
+    /// call made once more on a new one (the primary may have restarted, or moved).
+    private func withReader<R>(_ body: (PostgresConnection) throws -> R) throws -> R {
+        try reader.withLock { connection in
+            var attempts = 0
+            while true {
+                attempts += 1
+                do {
+                    let current = try connection ?? Self.connect(address)
+                    connection = current
+                    return try body(current)
+                } catch let error as PSQLError where error.serverInfo == nil && attempts == 1 {
+                    PostgresLog.close(connection)
+                    connection = nil
+                } catch {
+                    if !(error is LogOfRecordError) {
+                        PostgresLog.close(connection)
+                        connection = nil
+                    }
+                    throw Self.unavailable(error, address)
+                }
+            }
+        }
+    }
+
+    static func unavailable(_ error: any Error, _ address: PostgresAddress) -> any Error {
+        if error is LogOfRecordError { return error }
+        if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == "55P03" {
+            return LogOfRecordError.unavailable(
+                log: address.description, reason: "another node held the log's lock longer than lock_timeout (\(address.settings["lock_timeout"] ?? "?"))")
+        }
+        return LogOfRecordError.unavailable(log: address.description, reason: describe(error))
+    }
+
+    /// What went wrong, in PostgreSQL's words when it said something.
+    static func describe(_ error: any Error) -> String {
+        if let psql = error as? PSQLError {
+            if let message = psql.serverInfo?[.message] {
+                return "\(message) (SQLSTATE \(psql.serverInfo?[.sqlState] ?? "?"))"
+            }
+            if let underlying = psql.underlying { return "\(psql.code): \(underlying)" }
+            return "\(psql.code)"
+        }
+        if error is Timeout { return "no answer within the time allowed" }
+        return "\(error)"
+    }
+
+    struct Timeout: Error {}
+
+    /// Closes a connection and waits for it to be closed (PostgresNIO requires it before the last reference goes).
+    static func close(_ connection: PostgresConnection?) {
+        guard let connection else { return }
+        _ = try? wait(connection.close(), seconds: 5)
+    }
+
+    /// Waits for a future from a thread that is not an event loop's, for at most `seconds`.
+    static func wait<T: Sendable>(_ future: EventLoopFuture<T>, seconds: Double) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let result = Locked<Result<T, any Error>?>(nil)
+        future.whenComplete { outcome in
+            result.withLock { $0 = outcome }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + seconds) == .success else { throw Timeout() }
+        return try result.withLock { $0! }.get()
+    }
+
+    /// The longest a statement may take before the connection is given up (PostgreSQL's statement_timeout, plus a
+    /// margin for its answer to arrive).
+    private var statementSeconds: Double { Self.seconds(address.settings["statement_timeout"]) + 5 }
+
+    static func seconds(_ setting: String?) -> Double {
+        guard let setting else { return 30 }
+        let digits = setting.prefix { $0.isNumber }
+        let value = Double(digits) ?? 30
+        switch setting.dropFirst(digits.count) {
+        case "ms": return value / 1000
+        case "min": return value * 60
+        case "h": return value * 3600
+        default: return value
+        }
+    }
+
+    private func query(_ connection: PostgresConnection, _ query: PostgresQuery) throws -> PostgresQueryResult {
+        try Self.wait(connection.query(query, logger: Self.logger), seconds: statementSeconds)
+    }
+
+    // MARK: LogOfRecord
+
+    public func identity() throws -> String {
+        try withReader { connection in
+            let rows = try query(connection, "SELECT to_regclass('reel_log') IS NOT NULL").rows
+            guard try rows.first?.decode(Bool.self) == true else {
+                throw LogOfRecordError.unavailable(
+                    log: name, reason: "it has no Reel log (no table reel_log): create it with `reel cluster init --postgres URL`")
+            }
+            guard let row = try query(connection, "SELECT format, identity FROM reel_log").rows.first else {
+                throw LogOfRecordError.unavailable(log: name, reason: "its table reel_log is empty: run `reel cluster init` again")
+            }
+            let (format, identity) = try row.decode((Int32, UUID).self)
+            guard format <= Self.format else {
+                throw LogOfRecordError.unavailable(
+                    log: name, reason: "its log is of format \(format), newer than this reel reads (\(Self.format)): upgrade reel")
+            }
+            return identity.uuidString.lowercased()
+        }
+    }
+
+    public func beginGroup() throws -> LogHead {
+        try writer.withLock { connection in
+            var attempts = 0
+            while true {
+                attempts += 1
+                do {
+                    let current = try connection ?? Self.connect(address)
+                    connection = current
+                    _ = try query(current, "BEGIN")
+                    guard let row = try query(current, "SELECT head_position, head_hash FROM reel_log FOR UPDATE").rows.first else {
+                        throw LogOfRecordError.unavailable(log: name, reason: "its table reel_log is empty")
+                    }
+                    let (position, hash) = try row.decode((Int64, ByteBuffer).self)
+                    return LogHead(position: UInt64(position), hash: Array(hash.readableBytesView))
+                } catch {
+                    // A connection lost before anything was written (PostgreSQL restarted, or failed over): once more,
+                    // on a new one.
+                    PostgresLog.close(connection)
+                    connection = nil
+                    if attempts == 1, let psql = error as? PSQLError, psql.serverInfo == nil { continue }
+                    throw Self.unavailable(error, address)
+                }
+            }
+        }
+    }
+
+    public func events(after position: UInt64, limit: Int) throws -> [ExportedEvent] {
+        try withReader { connection in
+            let rows = try query(
+                connection,
+                """
+                SELECT position, stream, version, id, type, recorded_at, data, metadata, hash FROM reel_events
+                WHERE position > \(Int64(clamping: position)) ORDER BY position LIMIT \(Int64(max(limit, 1)))
+                """
+            ).rows
+            return try rows.map(Self.event)
+        }
+    }
+
+    public func event(at position: UInt64) throws -> ExportedEvent? {
+        try withReader { connection in
+            try query(
+                connection,
+                "SELECT position, stream, version, id, type, recorded_at, data, metadata, hash FROM reel_events WHERE position = \(Int64(clamping: position))"
+            ).rows.first.map(Self.event)
+        }
+    }
+
+    public func head() throws -> LogHead {
+        try withReader { connection in
+            guard let row = try query(connection, "SELECT head_position, head_hash FROM reel_log").rows.first else {
+                throw LogOfRecordError.unavailable(log: name, reason: "its table reel_log is empty")
+            }
+            let (position, hash) = try row.decode((Int64, ByteBuffer).self)
+            return LogHead(position: UInt64(position), hash: Array(hash.readableBytesView))
+        }
+    }
+
+    public func commitGroup(_ events: [ExportedEvent]) throws {
+        try writer.withLock { connection in
+            guard let current = connection, let last = events.last else { return }
+            func drop() {
+                PostgresLog.close(current)
+                connection = nil
+            }
+            do {
+                let positions = events.map { Int64($0.position) }
+                let streams = events.map(\.stream)
+                let versions = events.map { Int64($0.version) }
+                let ids = events.map(\.id)
+                let types = events.map(\.type)
+                let times = events.map(\.recordedAtMilliseconds)
+                let data = events.map { ByteBuffer(bytes: $0.payload) }
+                let metadata = events.map { ByteBuffer(bytes: MetadataCodec.encode($0.metadata)) }
+                let hashes = events.map { ByteBuffer(bytes: $0.hash) }
+                let head = Int64(last.position)
+                let headHash = ByteBuffer(bytes: last.hash)
+                let notice = String(last.position)
+                // One statement: the rows, the head, this node's place, and the notice its commit sends.
+                _ = try query(
+                    current,
+                    """
+                    WITH inserted AS (
+                        INSERT INTO reel_events (position, stream, version, id, type, recorded_at, data, metadata, hash)
+                        SELECT * FROM unnest(\(positions)::bigint[], \(streams)::text[], \(versions)::bigint[], \(ids)::uuid[],
+                            \(types)::text[], \(times)::bigint[], \(data)::bytea[], \(metadata)::bytea[], \(hashes)::bytea[])
+                    ), moved AS (
+                        UPDATE reel_log SET head_position = \(head), head_hash = \(headHash)
+                    ), reported AS (
+                        INSERT INTO reel_nodes (node, replica_head, updated_at) VALUES (\(node), \(head), now())
+                        ON CONFLICT (node) DO UPDATE SET replica_head = EXCLUDED.replica_head, updated_at = now()
+                    )
+                    SELECT pg_notify(\(Self.channel), \(notice))
+                    """)
+            } catch {
+                drop()
+                throw Self.unavailable(error, address)
+            }
+            do {
+                _ = try query(current, "COMMIT")
+            } catch let error as PSQLError where error.serverInfo != nil {
+                // PostgreSQL answered, and refused: nothing was committed.
+                drop()
+                throw Self.unavailable(error, address)
+            } catch {
+                drop()
+                throw LogOfRecordError.outcomeUnknown(log: name, reason: Self.describe(error))
+            }
+        }
+    }
+
+    public func abandonGroup() {
+        writer.withLock { connection in
+            guard let current = connection else { return }
+            do {
+                _ = try query(current, "ROLLBACK")
+            } catch {
+                PostgresLog.close(current)
+                connection = nil
+            }
+        }
+    }
+
+    /// Records the replica's head in `reel_nodes`, at most once a second, for `reel cluster status`.
+    public func replicated(through position: UInt64) {
+        let now = Date().timeIntervalSince1970
+        let due = lastReported.withLock { last -> Bool in
+            guard last.position != position, now - last.at >= 1 else { return false }
+            last = (position, now)
+            return true
+        }
+        guard due else { return }
+        _ = try? withReader { connection in
+            try query(
+                connection,
+                """
+                INSERT INTO reel_nodes (node, replica_head, updated_at) VALUES (\(node), \(Int64(position)), now())
+                ON CONFLICT (node) DO UPDATE SET replica_head = EXCLUDED.replica_head, updated_at = now()
+                """)
+        }
+    }
+
+    // MARK: Following
+
+    /// A LISTEN connection and a fallback timer.
+    private final class Watch: @unchecked Sendable {
+        let timer: DispatchSourceTimer
+        var connection: PostgresConnection?
+        init(timer: DispatchSourceTimer) { self.timer = timer }
+    }
+
+    /// How often a follower looks at the log when no notice came.
+    public static let fallbackInterval = 1.0
+
+    public func watch(_ wake: @escaping @Sendable () -> Void) {
+        let queue = DispatchQueue(label: "reel.cluster.watch")
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        let watch = Watch(timer: timer)
+        let address = address
+        timer.setEventHandler {
+            // The LISTEN connection, made again when lost (PostgreSQL restarted or failed over); a wake follows each
+            // new one, for the commits no notice reported meanwhile.
+            if watch.connection == nil || watch.connection?.isClosed == true {
+                watch.connection = nil
+                if let connection = try? Self.connect(address) {
+                    _ = connection.addListener(channel: Self.channel) { _, _ in wake() }
+                    // The LISTEN is sent with the listener; a query after it returns once it has been.
+                    _ = try? Self.wait(connection.query("SELECT 1", logger: Self.logger), seconds: 5)
+                    watch.connection = connection
+                }
+            }
+            wake()
+        }
+        timer.schedule(deadline: .now(), repeating: Self.fallbackInterval, leeway: .milliseconds(50))
+        watcher.withLock { $0 = watch }
+        timer.resume()
+    }
+
+    public func stopWatching() {
+        guard let watch = watcher.withLock({ current -> Watch? in
+            defer { current = nil }
+            return current
+        }) else { return }
+        // The handler may be running: the cancel takes effect after it, on the timer's queue.
+        let done = DispatchSemaphore(value: 0)
+        watch.timer.setCancelHandler {
+            PostgresLog.close(watch.connection)
+            done.signal()
+        }
+        watch.timer.cancel()
+        _ = done.wait(timeout: .now() + 10)
+    }
+
+    // MARK: Rows
+
+    static func event(_ row: PostgresRow) throws -> ExportedEvent {
+        let (position, stream, version, id, type, recordedAt, data, metadata, hash) = try row.decode(
+            (Int64, String, Int64, UUID, String, Int64, ByteBuffer, ByteBuffer, ByteBuffer).self)
+        return ExportedEvent(
+            position: UInt64(position), stream: stream, version: UInt64(version), id: id, type: type, recordedAtMilliseconds: recordedAt,
+            payload: Array(data.readableBytesView), metadata: try MetadataCodec.decode(Array(metadata.readableBytesView), position: position),
+            hash: Array(hash.readableBytesView))
+    }
+}
