@@ -203,8 +203,10 @@ final class EventStreamReader: @unchecked Sendable {
     /// Whether the stream ended by itself within `seconds`.
     func ended(within seconds: Double) -> Bool { finished.wait(timeout: .now() + seconds) == .success }
 
+    /// Ends the subscription: SIGKILL, since curl started from a thread of the pool inherits its mask, in which
+    /// SIGTERM is blocked.
     func stop() {
-        if process.isRunning { process.terminate() }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 

@@ -1,0 +1,267 @@
+import Foundation
+import Testing
+
+/// Nodes of a cluster whose log is in a real PostgreSQL 15 (started by each test), each a `reel` process with a store
+/// of its own.
+@Suite("Cluster on PostgreSQL")
+struct ClusterTests {
+    static func user(_ id: String, _ email: String) -> String {
+        inputLine("user.registered", ["user_id": .string(id), "email": .string(email)])
+    }
+
+    /// `reel --store STORE COMMAND… --postgres URL`.
+    static func node(_ store: String, _ postgres: PostgresServer, _ arguments: [String], input: String? = nil) throws -> Run {
+        try reel(["--store", store] + arguments + ["--postgres", postgres.url], input: input)
+    }
+
+    /// Every event of the log, as `reel read` prints it from a node.
+    static func log(_ store: String, _ postgres: PostgresServer) throws -> [String] {
+        let read = try node(store, postgres, ["read"])
+        try #require(read.status == 0, "\(read)")
+        return read.stdoutLines
+    }
+
+    /// The log's row count and greatest position in PostgreSQL.
+    static func rows(_ postgres: PostgresServer) throws -> (count: Int, last: Int) {
+        let parts = try postgres.sql("SELECT count(*), coalesce(max(position), 0) FROM reel_events").split(separator: "|")
+        return (Int(parts[0]) ?? -1, Int(parts[1]) ?? -1)
+    }
+
+    @Test("two nodes: appends from either reach both in one order and one chain; their exports are one, and import into a single store")
+    func twoNodes() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let first = try reel(["cluster", "init", "--postgres", postgres.url])
+        #expect(first.status == 0 && first.stdout.contains(#""created":true"#), "\(first)")
+        let again = try reel(["cluster", "init", "--postgres", postgres.url])
+        #expect(again.status == 0 && again.stdout.contains(#""created":false"#), "running init again changes nothing: \(again)")
+        let (a, b) = (nodeStore(), nodeStore())
+        defer { remove(a); remove(b) }
+        let project = uuid()
+        let fromA = try Self.node(a, postgres, ["append"], input: ndjson([ServeCommandTests.project(project)] + (0..<50).map { ServeCommandTests.image(project, scene: $0 % 5, index: $0) }))
+        #expect(fromA.status == 0, "\(fromA)")
+        let fromB = try Self.node(b, postgres, ["append"], input: ndjson((50..<80).map { ServeCommandTests.image(project, scene: $0 % 5, index: $0) }))
+        #expect(fromB.status == 0 && fromB.stdout.contains(#""last_position":81"#), "B appends after A's 51 events: \(fromB)")
+        let (logA, logB) = (try Self.log(a, postgres), try Self.log(b, postgres))
+        #expect(logA.count == 81 && logA == logB, "both nodes hold the same 81 events")
+        let positions = try logA.map { try #require(parseObject($0)["position"] as? Int) }
+        #expect(positions == Array(1...81))
+        // Queries answer the same on either node.
+        let scenesA = try Self.node(a, postgres, ["query", "images-by-scene", "--project", project])
+        let scenesB = try Self.node(b, postgres, ["query", "images-by-scene", "--project", project])
+        #expect(scenesA.status == 0 && scenesA.stdout == scenesB.stdout, "\(scenesA)\n\(scenesB)")
+        // One export, whichever node; it imports into a single store, whose export is the same text.
+        let (exportA, exportB) = (try Self.node(a, postgres, ["export"]), try Self.node(b, postgres, ["export"]))
+        #expect(exportA.status == 0 && exportA.stdout == exportB.stdout)
+        let single = nodeStore()
+        defer { remove(single) }
+        let file = try temporaryFile(exportA.stdout)
+        defer { remove(file) }
+        let imported = try reel(["import", "--store", single, file])
+        #expect(imported.status == 0, "\(imported)")
+        #expect(try reel(["export", "--store", single]).stdout == exportA.stdout, "a single store's export of the same events is the same")
+        // The status names both nodes at the log's head.
+        let status = try reel(["cluster", "status", "--json", "--postgres", postgres.url])
+        let object = try parseObject(status.stdout)
+        #expect(object["head"] as? Int == 81)
+        let nodes = try objects(object["nodes"])
+        #expect(nodes.count == 2 && nodes.allSatisfy { $0["head"] as? Int == 81 && $0["lag"] as? Int == 0 }, "\(status)")
+        for store in [a, b] {
+            #expect(try Self.node(store, postgres, ["verify"]).status == 0)
+        }
+    }
+
+    @Test("two nodes racing: one email registered by both at once is taken by exactly one; positions gapless")
+    func racingNodes() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let (a, b) = (nodeStore(), nodeStore())
+        defer { remove(a); remove(b) }
+        let seed = testSeed("racingNodes")
+        var random = SeededGenerator(seed: seed)
+        let contested = Int.random(in: 20..<180, using: &random)
+        func lines(_ node: String) -> String {
+            ndjson((0..<200).map { index in
+                Self.user(uuid(), index == contested ? "both@example.com" : "\(node)-\(index)@example.com")
+            })
+        }
+        let (fileA, fileB) = (try temporaryFile(lines("a")), try temporaryFile(lines("b")))
+        defer { remove(fileA); remove(fileB) }
+        let results = Locked<[Run]>([])
+        let group = DispatchGroup()
+        for (store, file) in [(a, fileA), (b, fileB)] {
+            DispatchQueue.global().async(group: group) {
+                if let run = try? Self.node(store, postgres, ["append", file]) { results.withLock { $0.append(run) } }
+            }
+        }
+        group.wait()
+        let runs = results.withLock { $0 }
+        #expect(runs.count == 2)
+        let rejected = runs.flatMap(\.stderrLines).filter { $0.contains("both@example.com") && $0.contains("already registered") }
+        #expect(rejected.count == 1, "exactly one registration of the shared email loses: \(runs)")
+        let (count, last) = try Self.rows(postgres)
+        #expect(count == 399 && last == 399, "399 events, positions 1…399 without a gap")
+        #expect(try Self.log(a, postgres) == Self.log(b, postgres))
+        for store in [a, b] { #expect(try Self.node(store, postgres, ["verify"]).status == 0) }
+    }
+
+    @Test("a node's store refuses a write without its cluster, and reads on its own; a store of its own is not taken into a cluster")
+    func replicaRefusals() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let a = nodeStore()
+        defer { remove(a) }
+        let project = uuid()
+        #expect(try Self.node(a, postgres, ["append"], input: ServeCommandTests.project(project) + "\n").status == 0)
+        let alone = try append(ServeCommandTests.image(project, scene: 0, index: 0) + "\n", to: a)
+        #expect(alone.status == 3 && alone.stderr.contains("replica"), "\(alone)")
+        let read = try reel(["read", "--store", a])
+        #expect(read.status == 0 && read.stdoutLines.count == 1, "read-only, the replica is served: \(read)")
+        let single = nodeStore()
+        defer { remove(single) }
+        #expect(try append(ServeCommandTests.project(uuid()) + "\n", to: single).status == 0)
+        let joined = try Self.node(single, postgres, ["read"])
+        #expect(joined.status == 3 && joined.stderr.contains("not a replica"), "\(joined)")
+        #expect(try reel(["verify", "--store", single]).status == 0, "and it is left as it was")
+        let unreachable = try reel(["--store", nodeStore(), "read", "--postgres", "postgres://postgres@127.0.0.1:\(PostgresServer.freePort())/postgres"])
+        #expect(unreachable.status == 3 && unreachable.stderr.contains("unavailable"), "\(unreachable)")
+        let malformed = try reel(["--store", nodeStore(), "read", "--postgres", "mysql://x"])
+        #expect(malformed.status == 2, "\(malformed)")
+    }
+
+    @Test("a replica ahead of PostgreSQL (restored from an earlier backup) is rebuilt from the log, and says so; a deleted store is rebuilt")
+    func divergedReplica() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let a = nodeStore()
+        defer { remove(a) }
+        let project = uuid()
+        #expect(try Self.node(a, postgres, ["append"], input: ndjson([ServeCommandTests.project(project)] + (0..<10).map { ServeCommandTests.image(project, scene: 0, index: $0) })).status == 0)
+        // A backup of the database with 11 events…
+        postgres.halt()
+        let backup = postgres.directory + "/backup"
+        #expect(try PostgresServer.run(["/bin/cp", "-a", postgres.data, backup]).status == 0)
+        try postgres.start()
+        // …then 20 more, which the node holds, and the backup restored.
+        #expect(try Self.node(a, postgres, ["append"], input: ndjson((10..<30).map { ServeCommandTests.image(project, scene: 1, index: $0) })).status == 0)
+        postgres.halt()
+        try FileManager.default.removeItem(atPath: postgres.data)
+        #expect(try PostgresServer.run(["/bin/mv", backup, postgres.data]).status == 0)
+        try postgres.start()
+        let read = try Self.node(a, postgres, ["read"])
+        #expect(read.status == 0 && read.stdoutLines.count == 11, "the replica holds what the log holds: \(read.stdoutLines.count)")
+        #expect(read.stderr.contains("rebuilt from the log") && read.stderr.contains("past the log's head"), "\(read.stderr)")
+        // Appends go on from the log's head.
+        let appended = try Self.node(a, postgres, ["append"], input: ServeCommandTests.image(project, scene: 2, index: 0) + "\n")
+        #expect(appended.stdout.contains(#""last_position":12"#), "\(appended)")
+        #expect(try Self.node(a, postgres, ["verify"]).status == 0)
+        // A node whose directory was deleted takes the whole log again.
+        remove(a)
+        #expect(try Self.log(a, postgres).count == 12)
+        #expect(try Self.node(a, postgres, ["verify"]).status == 0)
+    }
+
+    @Test("kill -9 of a node mid-append: only whole groups in PostgreSQL, and the node and another catch up")
+    func killedNode() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let (a, b) = (nodeStore(), nodeStore())
+        defer { remove(a); remove(b) }
+        let seed = testSeed("killedNode")
+        var random = SeededGenerator(seed: seed)
+        let file = try temporaryFile(ndjson(projectLines(40_000)))
+        defer { remove(file) }
+        for round in 0..<3 {
+            let ended = try runKilled(["--store", a, "append", file, "--postgres", postgres.url], after: Double.random(in: 0.4...1.5, using: &random))
+            #expect(ended == .killed || ended == .exited(1), "round \(round): \(ended)")
+            let (count, last) = try Self.rows(postgres)
+            #expect(count == last, "round \(round): positions 1…\(last) without a gap (\(count) rows)")
+            let head = Int(try postgres.sql("SELECT head_position FROM reel_log")) ?? -1
+            #expect(head == last, "round \(round): the head row is the last event")
+            #expect(try Self.log(a, postgres).count == last, "round \(round): the killed node catches up")
+        }
+        #expect(try Self.log(b, postgres) == Self.log(a, postgres))
+        for store in [a, b] { #expect(try Self.node(store, postgres, ["verify"]).status == 0) }
+    }
+
+    @Test("PostgreSQL restarted under load: the service reconnects; failed appends are retried with their ids, none twice")
+    func restartUnderLoad() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let a = nodeStore()
+        defer { remove(a) }
+        let server = try ServeProcess(store: a, ["--postgres", postgres.url])
+        let project = uuid()
+        #expect(try http("POST", server.url + "/v1/events", body: ndjsonBody([ServeCommandTests.project(project)])).status == 200)
+        let stop = Locked(false)
+        let acknowledged = Locked<[String]>([])
+        let failures = Locked<[Int]>([])
+        let group = DispatchGroup()
+        for writer in 0..<4 {
+            DispatchQueue.global().async(group: group) {
+                var index = 0
+                while !stop.withLock({ $0 }) {
+                    let id = uuid()
+                    let body = ndjsonBody([ServeCommandTests.image(project, scene: writer, index: index, id: id)])
+                    // Until it is acknowledged, the same line with the same id.
+                    let deadline = Date().addingTimeInterval(60)
+                    while Date() < deadline {
+                        guard let answer = try? http("POST", server.url + "/v1/events", body: body, timeout: 30) else { continue }
+                        if answer.status == 200 {
+                            acknowledged.withLock { $0.append(id) }
+                            break
+                        }
+                        failures.withLock { $0.append(answer.status) }
+                        Thread.sleep(forTimeInterval: 0.05)
+                    }
+                    index += 1
+                }
+            }
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        postgres.halt()
+        Thread.sleep(forTimeInterval: 0.5)
+        try postgres.start()
+        Thread.sleep(forTimeInterval: 1.5)
+        stop.withLock { $0 = true }
+        group.wait()
+        let ids = acknowledged.withLock { $0 }
+        #expect(failures.withLock { $0 }.allSatisfy { $0 == 503 }, "failures are 503, to be retried: \(Set(failures.withLock { $0 }))")
+        #expect(!ids.isEmpty)
+        let stored = try postgres.sql("SELECT count(*), count(DISTINCT id) FROM reel_events").split(separator: "|").map { Int($0) ?? -1 }
+        #expect(stored[0] == stored[1] && stored[0] == ids.count + 1, "every acknowledged image once, none twice: \(stored), \(ids.count) acknowledged")
+        let stopped = server.stop()
+        #expect(stopped.status == 0, "\(stopped.log.suffix(2_000))")
+        #expect(try Self.log(a, postgres).count == ids.count + 1)
+        #expect(try Self.node(a, postgres, ["verify"]).status == 0)
+    }
+
+    @Test("an append on one node reaches another node's subscribers, in order")
+    func followAcrossNodes() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let (a, b) = (nodeStore(), nodeStore())
+        defer { remove(a); remove(b) }
+        let (serverA, serverB) = (try ServeProcess(store: a, ["--postgres", postgres.url]), try ServeProcess(store: b, ["--postgres", postgres.url]))
+        let subscriber = try EventStreamReader(serverB.url + "/v1/subscribe")
+        let project = uuid()
+        #expect(try http("POST", serverA.url + "/v1/events", body: ndjsonBody([ServeCommandTests.project(project)])).status == 200)
+        for index in 0..<20 {
+            #expect(try http("POST", serverA.url + "/v1/events", body: ndjsonBody([ServeCommandTests.image(project, scene: 0, index: index)])).status == 200)
+        }
+        #expect(subscriber.wait(seconds: 30) { $0.events.count == 21 }, "\(subscriber.events.count) of 21")
+        #expect(subscriber.events.map(\.id) == Array(1...21), "every position once, in order")
+        let scenes = try http("GET", serverB.url + "/v1/queries/images-by-scene?project=\(project)")
+        #expect(scenes.status == 200 && String(decoding: scenes.body, as: UTF8.self).contains("\"image_urls\""))
+        subscriber.stop()
+        #expect(serverA.stop().status == 0)
+        #expect(serverB.stop().status == 0)
+        for store in [a, b] { #expect(try Self.node(store, postgres, ["verify"]).status == 0) }
+    }
+}
