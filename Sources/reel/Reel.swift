@@ -240,7 +240,7 @@ func openStore(
         // A node's store is a replica: it catches up with the log before any command reads it, so it opens writable,
         // and a node's first command makes it.
         guard !importing else {
-            warn("reel: import --postgres is not supported yet: import into a single store, then append its export's events through a node")
+            warn("reel: import --postgres is not supported yet: a cluster's log takes events through its nodes' appends; import the export into a single store instead")
             throw Exit.cannotOpen
         }
         do {

@@ -14,17 +14,49 @@ final class PostgresServer: @unchecked Sendable {
 
     struct Failed: Error, CustomStringConvertible { let description: String }
 
-    init() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binaries + "/initdb") else {
-            throw Failed(description: "PostgreSQL 15 is not installed (\(Self.binaries)): run tools/setup")
-        }
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("reel-pg-\(UUID().uuidString.prefix(8))").path
-        port = Self.freePort()
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        chmod(directory, 0o777)
+    /// Settings given to the server at each start (`-c NAME=VALUE`).
+    let settings: [String]
+
+    /// A new server: `initdb`, then started.
+    convenience init(settings: [String] = []) throws {
+        try self.init(directory: Self.newDirectory(), settings: settings)
         let made = try Self.run([Self.binaries + "/initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"])
         guard made.status == 0 else { throw Failed(description: "initdb failed: \(made.output)") }
         try start()
+    }
+
+    /// A streaming-replication standby of `primary`, named `name` (what `synchronous_standby_names` lists): a base
+    /// backup with `pg_basebackup -R`, then started with `settings` (not the primary's: promoted, it has no standby
+    /// of its own to wait for).
+    convenience init(standbyOf primary: PostgresServer, name: String, settings: [String] = []) throws {
+        try self.init(directory: Self.newDirectory(), settings: settings)
+        let copied = try Self.run([
+            Self.binaries + "/pg_basebackup", "-h", "127.0.0.1", "-p", String(primary.port), "-U", "postgres", "-D", data, "-R", "-X", "stream",
+            "-d", "application_name=\(name)",
+        ])
+        guard copied.status == 0 else { throw Failed(description: "pg_basebackup failed: \(copied.output)") }
+        // The name the primary knows it by, whatever -R wrote (a later line of the file wins).
+        let conninfo = "\nprimary_conninfo = 'host=127.0.0.1 port=\(primary.port) user=postgres application_name=\(name)'\n"
+        let auto = try FileHandle(forWritingTo: URL(fileURLWithPath: data + "/postgresql.auto.conf"))
+        try auto.seekToEnd()
+        try auto.write(contentsOf: Data(conninfo.utf8))
+        try auto.close()
+        try start()
+    }
+
+    private init(directory: String, settings: [String]) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binaries + "/initdb") else {
+            throw Failed(description: "PostgreSQL 15 is not installed (\(Self.binaries)): run tools/setup")
+        }
+        self.directory = directory
+        self.settings = settings
+        port = Self.freePort()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        chmod(directory, 0o777)
+    }
+
+    private static func newDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("reel-pg-\(UUID().uuidString.prefix(8))").path
     }
 
     deinit { stop() }
@@ -62,7 +94,8 @@ final class PostgresServer: @unchecked Sendable {
     func start() throws {
         let started = try Self.run([
             Self.binaries + "/pg_ctl", "-D", data, "-l", directory + "/server.log", "-w", "-t", "60", "-o",
-            "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c max_connections=200", "start",
+            (["-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c max_connections=200"] + settings.map { "-c \($0)" }).joined(separator: " "),
+            "start",
         ])
         guard started.status == 0 else {
             let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""
@@ -73,6 +106,30 @@ final class PostgresServer: @unchecked Sendable {
     /// Stops the server: `fast` rolls back open transactions and closes connections; `immediate` is a crash.
     func halt(_ mode: String = "fast") {
         _ = try? Self.run([Self.binaries + "/pg_ctl", "-D", data, "-m", mode, "-w", "stop"])
+    }
+
+    /// A crash of the whole server: the postmaster stopped, every process of it killed with SIGKILL.
+    func kill() throws {
+        guard let line = try String(contentsOfFile: data + "/postmaster.pid", encoding: .utf8).split(separator: "\n").first,
+            let postmaster = pid_t(line)
+        else { throw Failed(description: "no postmaster.pid in \(data)") }
+        // Stopped first, so that it starts no process while its children are killed.
+        Glibc.kill(postmaster, SIGSTOP)
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.range(of: ")", options: .backwards)
+            else { continue }
+            // After "pid (name) state ", the parent's pid.
+            let fields = stat[close.upperBound...].split(separator: " ")
+            if fields.count > 1, pid_t(fields[1]) == postmaster { Glibc.kill(pid, SIGKILL) }
+        }
+        Glibc.kill(postmaster, SIGKILL)
+    }
+
+    /// Promotes a standby to primary and waits until it is one.
+    func promote() throws {
+        let promoted = try Self.run([Self.binaries + "/pg_ctl", "-D", data, "-w", "-t", "60", "promote"])
+        guard promoted.status == 0 else { throw Failed(description: "pg_ctl promote failed: \(promoted.output)") }
     }
 
     /// Stops the server and deletes its directory.

@@ -11,7 +11,47 @@ struct ClusterTests {
 
     /// `reel --store STORE COMMAND… --postgres URL`.
     static func node(_ store: String, _ postgres: PostgresServer, _ arguments: [String], input: String? = nil) throws -> Run {
-        try reel(["--store", store] + arguments + ["--postgres", postgres.url], input: input)
+        try node(store, url: postgres.url, arguments, input: input)
+    }
+
+    static func node(_ store: String, url: String, _ arguments: [String], input: String? = nil) throws -> Run {
+        try reel(["--store", store] + arguments + ["--postgres", url], input: input)
+    }
+
+    /// Four writers save images through `server`, each retrying a line with the same id until it is acknowledged,
+    /// while `fault` runs; returns the acknowledged ids and the statuses of the failed attempts.
+    static func appendUnderLoad(_ server: ServeProcess, project: String, during fault: () throws -> Void) throws -> (ids: [String], failures: [Int]) {
+        let stop = Locked(false)
+        let acknowledged = Locked<[String]>([])
+        let failures = Locked<[Int]>([])
+        let group = DispatchGroup()
+        for writer in 0..<4 {
+            DispatchQueue.global().async(group: group) {
+                var index = 0
+                while !stop.withLock({ $0 }) {
+                    let id = uuid()
+                    let body = ndjsonBody([ServeCommandTests.image(project, scene: writer, index: index, id: id)])
+                    // Until it is acknowledged, the same line with the same id.
+                    let deadline = Date().addingTimeInterval(90)
+                    while Date() < deadline {
+                        guard let answer = try? http("POST", server.url + "/v1/events", body: body, timeout: 30) else { continue }
+                        if answer.status == 200 {
+                            acknowledged.withLock { $0.append(id) }
+                            break
+                        }
+                        failures.withLock { $0.append(answer.status) }
+                        Thread.sleep(forTimeInterval: 0.05)
+                    }
+                    index += 1
+                }
+            }
+        }
+        // The writers stop, and finish the line each has in hand, before anything is counted.
+        let faulted = Result { try fault() }
+        stop.withLock { $0 = true }
+        group.wait()
+        try faulted.get()
+        return (acknowledged.withLock { $0 }, failures.withLock { $0 })
     }
 
     /// Every event of the log, as `reel read` prints it from a node.
@@ -198,40 +238,14 @@ struct ClusterTests {
         let server = try ServeProcess(store: a, ["--postgres", postgres.url])
         let project = uuid()
         #expect(try http("POST", server.url + "/v1/events", body: ndjsonBody([ServeCommandTests.project(project)])).status == 200)
-        let stop = Locked(false)
-        let acknowledged = Locked<[String]>([])
-        let failures = Locked<[Int]>([])
-        let group = DispatchGroup()
-        for writer in 0..<4 {
-            DispatchQueue.global().async(group: group) {
-                var index = 0
-                while !stop.withLock({ $0 }) {
-                    let id = uuid()
-                    let body = ndjsonBody([ServeCommandTests.image(project, scene: writer, index: index, id: id)])
-                    // Until it is acknowledged, the same line with the same id.
-                    let deadline = Date().addingTimeInterval(60)
-                    while Date() < deadline {
-                        guard let answer = try? http("POST", server.url + "/v1/events", body: body, timeout: 30) else { continue }
-                        if answer.status == 200 {
-                            acknowledged.withLock { $0.append(id) }
-                            break
-                        }
-                        failures.withLock { $0.append(answer.status) }
-                        Thread.sleep(forTimeInterval: 0.05)
-                    }
-                    index += 1
-                }
-            }
+        let (ids, failures) = try Self.appendUnderLoad(server, project: project) {
+            Thread.sleep(forTimeInterval: 0.5)
+            postgres.halt()
+            Thread.sleep(forTimeInterval: 0.5)
+            try postgres.start()
+            Thread.sleep(forTimeInterval: 1.5)
         }
-        Thread.sleep(forTimeInterval: 0.5)
-        postgres.halt()
-        Thread.sleep(forTimeInterval: 0.5)
-        try postgres.start()
-        Thread.sleep(forTimeInterval: 1.5)
-        stop.withLock { $0 = true }
-        group.wait()
-        let ids = acknowledged.withLock { $0 }
-        #expect(failures.withLock { $0 }.allSatisfy { $0 == 503 }, "failures are 503, to be retried: \(Set(failures.withLock { $0 }))")
+        #expect(failures.allSatisfy { $0 == 503 }, "failures are 503, to be retried: \(Set(failures))")
         #expect(!ids.isEmpty)
         let stored = try postgres.sql("SELECT count(*), count(DISTINCT id) FROM reel_events").split(separator: "|").map { Int($0) ?? -1 }
         #expect(stored[0] == stored[1] && stored[0] == ids.count + 1, "every acknowledged image once, none twice: \(stored), \(ids.count) acknowledged")
@@ -239,6 +253,46 @@ struct ClusterTests {
         #expect(stopped.status == 0, "\(stopped.log.suffix(2_000))")
         #expect(try Self.log(a, postgres).count == ids.count + 1)
         #expect(try Self.node(a, postgres, ["verify"]).status == 0)
+    }
+
+    @Test("failover: the primary killed under load, its synchronous standby promoted; the node moves to it and every acknowledged event is there")
+    func failover() throws {
+        let primary = try PostgresServer(settings: ["synchronous_standby_names=standby", "synchronous_commit=on"])
+        defer { primary.stop() }
+        let standby = try PostgresServer(standbyOf: primary, name: "standby")
+        defer { standby.stop() }
+        let deadline = Date().addingTimeInterval(60)
+        while try primary.sql("SELECT coalesce(string_agg(sync_state, ','), '') FROM pg_stat_replication") != "sync" {
+            try #require(Date() < deadline, "the standby never became synchronous")
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        // The primary first, then its standby: a node keeps the first that is a primary.
+        let url = "postgres://postgres@127.0.0.1:\(primary.port),127.0.0.1:\(standby.port)/postgres"
+        #expect(try reel(["cluster", "init", "--postgres", url]).status == 0)
+        let a = nodeStore()
+        defer { remove(a) }
+        let server = try ServeProcess(store: a, ["--postgres", url])
+        let project = uuid()
+        #expect(try http("POST", server.url + "/v1/events", body: ndjsonBody([ServeCommandTests.project(project)])).status == 200)
+        var before = 0
+        let (ids, failures) = try Self.appendUnderLoad(server, project: project) {
+            Thread.sleep(forTimeInterval: 1)
+            try primary.kill()
+            before = Int(try standby.sql("SELECT count(*) FROM reel_events")) ?? -1
+            Thread.sleep(forTimeInterval: 0.5)
+            try standby.promote()
+            Thread.sleep(forTimeInterval: 2)
+        }
+        #expect(failures.allSatisfy { $0 == 503 }, "failures are 503, to be retried: \(Set(failures))")
+        print("failover: \(before) rows on the standby when the primary died; \(ids.count) acknowledged, \(failures.count) failed attempts")
+        #expect(before > 1, "appends were acknowledged before the primary died: \(before)")
+        let stored = try standby.sql("SELECT count(*), count(DISTINCT id) FROM reel_events").split(separator: "|").map { Int($0) ?? -1 }
+        #expect(stored[0] == stored[1] && stored[0] == ids.count + 1, "every acknowledged image on the promoted standby, once: \(stored), \(ids.count) acknowledged")
+        #expect(try standby.sql("SELECT max(position) = count(*) FROM reel_events") == "t", "positions gapless")
+        let stopped = server.stop()
+        #expect(stopped.status == 0, "\(stopped.log.suffix(2_000))")
+        #expect(try Self.node(a, url: url, ["read"]).stdoutLines.count == ids.count + 1)
+        #expect(try Self.node(a, url: url, ["verify"]).status == 0)
     }
 
     @Test("an append on one node reaches another node's subscribers, in order")
