@@ -2,8 +2,8 @@ import Foundation
 import LMDB
 
 extension ExportedEvent {
-    /// The event as recorded, every field and its hash.
-    init(_ event: RecordedEvent) {
+    /// The event as recorded, every field and its hash: what an export line or a log of record holds.
+    public init(_ event: RecordedEvent) {
         self.init(
             position: event.position, stream: event.stream, version: event.version, id: event.id, type: event.type,
             recordedAtMilliseconds: event.recordedAtMilliseconds, payload: event.payload, metadata: event.metadata, hash: event.hash)

@@ -239,10 +239,14 @@ public final class Store: Sendable {
             throw LogOfRecordError.notAReplica(path: path, reason: "is a replica of the log of record \(replicated), not of \(identity) at \(log.name)")
         }
         if replicated == nil {
-            guard head.position == 0 else {
-                throw LogOfRecordError.notAReplica(
-                    path: path,
-                    reason: "holds \(head.position) events of its own and is not a replica of \(log.name): export it and import the export through the log instead")
+            // A store whose head is the log's event at that position holds the log's first events, every one (the hash
+            // chain binds each to all before it): it becomes a replica, as an import through the log leaves it.
+            if head.position > 0 {
+                guard try log.event(at: head.position)?.hash == head.hash else {
+                    throw LogOfRecordError.notAReplica(
+                        path: path,
+                        reason: "holds \(head.position) events of its own and is not a replica of \(log.name), which does not hold them: export it, and import the export into a new cluster's log")
+                }
             }
             try environment.write { txn in try txn.put(layout.meta, Layout.metaLogKey, Array(identity.utf8)) }
         }

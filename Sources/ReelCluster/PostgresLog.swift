@@ -251,55 +251,98 @@ public final class PostgresLog: LogOfRecord, Sendable {
 
     public func commitGroup(_ events: [ExportedEvent]) throws {
         try writer.withLock { connection in
-            guard let current = connection, let last = events.last else { return }
-            func drop() {
-                PostgresLog.close(current)
-                connection = nil
+            guard let current = connection, !events.isEmpty else { return }
+            try record(events, on: current, connection: &connection)
+            try commit(current, connection: &connection)
+        }
+    }
+
+    /// Inserts events in the open group's transaction, with the head they make, this node's place and the notice its
+    /// commit sends, in one statement. A failure drops the connection (and with it the transaction).
+    private func record(_ events: [ExportedEvent], on current: PostgresConnection, connection: inout PostgresConnection?) throws {
+        guard let last = events.last else { return }
+        do {
+            let positions = events.map { Int64($0.position) }
+            let streams = events.map(\.stream)
+            let versions = events.map { Int64($0.version) }
+            let ids = events.map(\.id)
+            let types = events.map(\.type)
+            let times = events.map(\.recordedAtMilliseconds)
+            let data = events.map { ByteBuffer(bytes: $0.payload) }
+            let metadata = events.map { ByteBuffer(bytes: MetadataCodec.encode($0.metadata)) }
+            let hashes = events.map { ByteBuffer(bytes: $0.hash) }
+            let head = Int64(last.position)
+            let headHash = ByteBuffer(bytes: last.hash)
+            let notice = String(last.position)
+            _ = try query(
+                current,
+                """
+                WITH inserted AS (
+                    INSERT INTO reel_events (position, stream, version, id, type, recorded_at, data, metadata, hash)
+                    SELECT * FROM unnest(\(positions)::bigint[], \(streams)::text[], \(versions)::bigint[], \(ids)::uuid[],
+                        \(types)::text[], \(times)::bigint[], \(data)::bytea[], \(metadata)::bytea[], \(hashes)::bytea[])
+                ), moved AS (
+                    UPDATE reel_log SET head_position = \(head), head_hash = \(headHash)
+                ), reported AS (
+                    INSERT INTO reel_nodes (node, replica_head, updated_at) VALUES (\(node), \(head), now())
+                    ON CONFLICT (node) DO UPDATE SET replica_head = EXCLUDED.replica_head, updated_at = now()
+                )
+                SELECT pg_notify(\(Self.channel), \(notice))
+                """)
+        } catch {
+            PostgresLog.close(current)
+            connection = nil
+            throw Self.unavailable(error, address)
+        }
+    }
+
+    /// Commits the open group. A connection lost before PostgreSQL answered leaves the outcome unknown.
+    private func commit(_ current: PostgresConnection, connection: inout PostgresConnection?) throws {
+        do {
+            _ = try query(current, "COMMIT")
+        } catch let error as PSQLError where error.serverInfo != nil {
+            // PostgreSQL answered, and refused: nothing was committed.
+            PostgresLog.close(current)
+            connection = nil
+            throw Self.unavailable(error, address)
+        } catch {
+            PostgresLog.close(current)
+            connection = nil
+            throw LogOfRecordError.outcomeUnknown(log: name, reason: Self.describe(error))
+        }
+    }
+
+    /// Fills an empty log with the events `next` returns, chunk by chunk until it returns none, in one transaction:
+    /// the log holds all of them or none. The events must be a whole log from position 1, their chain checked (a
+    /// store's, as an import leaves it). Returns the log's head; refuses a log that holds events.
+    public func load(_ next: () throws -> [ExportedEvent]) throws -> UInt64 {
+        let head = try beginGroup()
+        var finished = false
+        defer { if !finished { abandonGroup() } }
+        guard head.position == 0 else {
+            throw LogOfRecordError.unavailable(log: name, reason: "its log holds \(head.position) events: an import needs an empty log (a new cluster)")
+        }
+        var last: UInt64 = 0
+        try writer.withLock { connection in
+            while true {
+                let events = try next()
+                guard !events.isEmpty else { break }
+                guard let current = connection else { throw LogOfRecordError.unavailable(log: name, reason: "the connection was lost") }
+                try record(events, on: current, connection: &connection)
+                last = events.last!.position
             }
+            guard let current = connection else { throw LogOfRecordError.unavailable(log: name, reason: "the connection was lost") }
+            finished = true
             do {
-                let positions = events.map { Int64($0.position) }
-                let streams = events.map(\.stream)
-                let versions = events.map { Int64($0.version) }
-                let ids = events.map(\.id)
-                let types = events.map(\.type)
-                let times = events.map(\.recordedAtMilliseconds)
-                let data = events.map { ByteBuffer(bytes: $0.payload) }
-                let metadata = events.map { ByteBuffer(bytes: MetadataCodec.encode($0.metadata)) }
-                let hashes = events.map { ByteBuffer(bytes: $0.hash) }
-                let head = Int64(last.position)
-                let headHash = ByteBuffer(bytes: last.hash)
-                let notice = String(last.position)
-                // One statement: the rows, the head, this node's place, and the notice its commit sends.
-                _ = try query(
-                    current,
-                    """
-                    WITH inserted AS (
-                        INSERT INTO reel_events (position, stream, version, id, type, recorded_at, data, metadata, hash)
-                        SELECT * FROM unnest(\(positions)::bigint[], \(streams)::text[], \(versions)::bigint[], \(ids)::uuid[],
-                            \(types)::text[], \(times)::bigint[], \(data)::bytea[], \(metadata)::bytea[], \(hashes)::bytea[])
-                    ), moved AS (
-                        UPDATE reel_log SET head_position = \(head), head_hash = \(headHash)
-                    ), reported AS (
-                        INSERT INTO reel_nodes (node, replica_head, updated_at) VALUES (\(node), \(head), now())
-                        ON CONFLICT (node) DO UPDATE SET replica_head = EXCLUDED.replica_head, updated_at = now()
-                    )
-                    SELECT pg_notify(\(Self.channel), \(notice))
-                    """)
-            } catch {
-                drop()
-                throw Self.unavailable(error, address)
-            }
-            do {
-                _ = try query(current, "COMMIT")
-            } catch let error as PSQLError where error.serverInfo != nil {
-                // PostgreSQL answered, and refused: nothing was committed.
-                drop()
-                throw Self.unavailable(error, address)
-            } catch {
-                drop()
-                throw LogOfRecordError.outcomeUnknown(log: name, reason: Self.describe(error))
+                try commit(current, connection: &connection)
+            } catch LogOfRecordError.outcomeUnknown(_, let reason) {
+                // Whether the whole load is there: the log's head says.
+                guard let now = try? self.head(), now.position == last else {
+                    throw LogOfRecordError.unavailable(log: name, reason: "the connection was lost while it committed (\(reason)), and the events are not recorded")
+                }
             }
         }
+        return last
     }
 
     public func abandonGroup() {

@@ -12,7 +12,7 @@ struct ClusterCommand: AsyncParsableCommand {
         discussion: """
             A cluster keeps its log of record in PostgreSQL and, on every node, an LMDB replica of the log and its \
             projections. --postgres URL (or $REEL_POSTGRES) on serve, append, read, query, replay, audit verify, \
-            export and stats makes the store given by --store a node of the cluster. See docs/CLUSTER.md.
+            export, import and stats makes the store given by --store a node of the cluster. See docs/CLUSTER.md.
             """,
         subcommands: [Initialize.self, Status.self]
     )

@@ -2,6 +2,7 @@ import ArgumentParser
 import EventStore
 import Foundation
 import MediaPipeline
+import ReelCluster
 
 /// `reel import FILE` — an export back into an empty store, reproducing every position, version, id, time and hash.
 ///
@@ -37,6 +38,23 @@ struct Import: AsyncParsableCommand {
     func run() async throws {
         let input = try openInputFile(file, kind: "an export file")
         close(input)
+        // Into a cluster: its log must be empty, which is checked before anything is read.
+        let cluster = try location.postgresURL.map { url in
+            let address = try ClusterCommand.address(url)
+            do {
+                let log = Cluster.log(address, store: location.path)
+                _ = try log.identity()
+                let head = try log.head()
+                guard head.position == 0 else {
+                    warn("reel: the cluster's log at \(address) holds \(head.position) events: an import needs an empty log (a new cluster)")
+                    throw Exit.rejected
+                }
+                return log
+            } catch let error as LogOfRecordError {
+                warn("reel: \(error)")
+                throw Exit.cannotOpen
+            }
+        }
         // Pass 1: the chain and the end line, before touching the store.
         var expected = (position: UInt64(1), hash: [UInt8](repeating: 0, count: 32), time: Int64.min)
         var versions: [String: UInt64] = [:]
@@ -142,13 +160,44 @@ struct Import: AsyncParsableCommand {
             throw failure
         }
         progress.finish()
-        try media.close()
+        if let cluster {
+            try load(media, into: cluster, createdDirectory: createsDirectory)
+        } else {
+            try media.close()
+        }
         printJSON(.object({
             var summary = JSONObject()
             summary.set("imported", .number(JSONNumber(Int(expected.position - 1))))
             summary.set("last_position", .number(JSONNumber(Int(expected.position - 1))))
+            if let cluster { summary.set("log", .string(cluster.name)) }
             return summary
         }()))
+    }
+
+    /// Copies the imported store's events into the cluster's empty log, in one transaction, and makes the store a
+    /// node of it. If the log cannot take them, the store the import made is deleted (the log holds none of it) and
+    /// the import fails: run it again.
+    private func load(_ media: MediaStore, into log: PostgresLog, createdDirectory: Bool) throws {
+        var next: UInt64 = 1
+        do {
+            _ = try log.load {
+                let events = try media.store.events(from: next, limit: 5_000)
+                next += UInt64(events.count)
+                return events.map(ExportedEvent.init)
+            }
+            try media.close()
+            // Opened with its log, the store becomes its replica: its head is the log's.
+            try openStore(location, readOnly: false).close()
+        } catch {
+            try? media.close()
+            if error is LogOfRecordError || error is EventStoreError {
+                for name in ["data.mdb", "lock.mdb"] { try? FileManager.default.removeItem(atPath: (location.path as NSString).appendingPathComponent(name)) }
+                if createdDirectory { rmdir(location.path) }
+                warn("reel: the events could not be written to the cluster's log, which holds none of them (\(error)); the store was removed: import again")
+                throw Exit.cannotOpen
+            }
+            throw error
+        }
     }
 
     /// Restores chunks of parsed events, in order, on a serial queue of its own; the first failure stops it and is

@@ -238,18 +238,18 @@ func openStore(
     options.createIfMissing = !existing
     if let url = location.postgresURL {
         // A node's store is a replica: it catches up with the log before any command reads it, so it opens writable,
-        // and a node's first command makes it.
-        guard !importing else {
-            warn("reel: import --postgres is not supported yet: a cluster's log takes events through its nodes' appends; import the export into a single store instead")
-            throw Exit.cannotOpen
-        }
+        // and a node's first command makes it. An import fills the store on its own first, then the log from it.
+        let address: PostgresAddress
         do {
-            options.logOfRecord = Cluster.log(try PostgresAddress(url), store: location.path)
+            address = try PostgresAddress(url)
         } catch {
             throw ValidationError("\(error)")
         }
-        options.readOnly = false
-        options.createIfMissing = true
+        if !importing {
+            options.logOfRecord = Cluster.log(address, store: location.path)
+            options.readOnly = false
+            options.createIfMissing = true
+        }
     }
     options.durability = durability
     options.importing = importing

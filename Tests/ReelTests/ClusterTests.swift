@@ -228,6 +228,53 @@ struct ClusterTests {
         for store in [a, b] { #expect(try Self.node(store, postgres, ["verify"]).status == 0) }
     }
 
+    @Test("a node down while 100,000 events are appended elsewhere catches up when it starts")
+    func longAbsence() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let (a, b) = (nodeStore(), nodeStore())
+        defer { remove(a); remove(b) }
+        #expect(try Self.node(b, postgres, ["append"], input: ServeCommandTests.project(uuid()) + "\n").status == 0)
+        let file = try temporaryFile(ndjson(projectLines(100_000)))
+        defer { remove(file) }
+        let appended = try Self.node(a, postgres, ["append", file])
+        #expect(appended.status == 0, "\(appended.stderr.suffix(1_000))")
+        let (count, last) = try Self.rows(postgres)
+        #expect(count == last && count > 100_000, "\(count) rows, the last at \(last)")
+        let stats = try parseObject(try Self.node(b, postgres, ["stats", "--json"]).stdout)
+        #expect(stats["events"] as? Int == count, "the node that was down holds every event: \(stats["events"] ?? "none")")
+        #expect(try Self.node(b, postgres, ["export"]).stdout == Self.node(a, postgres, ["export"]).stdout)
+        for store in [a, b] { #expect(try Self.node(store, postgres, ["verify"]).status == 0) }
+    }
+
+    @Test("an export imports into a new cluster's log, whole, and every node reads it; a log with events refuses an import")
+    func importIntoCluster() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let single = nodeStore()
+        defer { remove(single) }
+        #expect(try append(ndjson(projectLines(3_000)), to: single).status == 0)
+        let exported = try reel(["export", "--store", single])
+        let file = try temporaryFile(exported.stdout)
+        defer { remove(file) }
+        let events = exported.stdoutLines.count - 1
+        let (a, b, c) = (nodeStore(), nodeStore(), nodeStore())
+        defer { remove(a); remove(b); remove(c) }
+        let imported = try Self.node(a, postgres, ["import", file])
+        #expect(imported.status == 0 && imported.stdout.contains("\"imported\":\(events)"), "\(imported)")
+        #expect(try Self.rows(postgres) == (events, events))
+        #expect(try Self.node(b, postgres, ["export"]).stdout == exported.stdout, "another node reads the same log")
+        #expect(try Self.node(a, postgres, ["export"]).stdout == exported.stdout, "the importing node is a node of it")
+        let next = try Self.node(b, postgres, ["append"], input: ServeCommandTests.project(uuid()) + "\n")
+        #expect(next.status == 0 && next.stdout.contains("\"last_position\":\(events + 1)"), "\(next)")
+        let again = try Self.node(c, postgres, ["import", file])
+        #expect(again.status == 1 && again.stderr.contains("empty log"), "\(again)")
+        #expect(!FileManager.default.fileExists(atPath: c + "/data.mdb"), "the refused import made no store")
+        for store in [a, b] { #expect(try Self.node(store, postgres, ["verify"]).status == 0) }
+    }
+
     @Test("PostgreSQL restarted under load: the service reconnects; failed appends are retried with their ids, none twice")
     func restartUnderLoad() throws {
         let postgres = try PostgresServer()

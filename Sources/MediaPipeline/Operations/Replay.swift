@@ -42,16 +42,6 @@ extension MediaStore {
     }
 }
 
-extension ExportedEvent {
-    /// The exported form of a stored event.
-    public init(_ event: RecordedEvent) {
-        self.init(
-            position: event.position, stream: event.stream, version: event.version, id: event.id, type: event.type,
-            recordedAtMilliseconds: event.recordedAtMilliseconds, payload: event.payload, metadata: event.metadata, hash: event.hash
-        )
-    }
-}
-
 /// The media projection and the event-type index as they stood after a position (`ProjectionReplay`):
 /// every query of ``MediaQueries`` answers what it answered then.
 public final class MediaReplay: MediaQueries {
