@@ -16,9 +16,8 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     private let environment: Environment
     private let append: GroupAppend
-    /// Where each group is recorded first, when the store replicates a log of record; and the store's path.
-    private let log: (any LogOfRecord)?
-    private let path: String
+    /// Where each group is recorded first, when the store replicates a log of record.
+    private let replica: Replica?
     private let onCommit: @Sendable (UInt64) -> Void
     private let observer: (@Sendable (CommitReport) -> Void)?
     private let condition = NSCondition()
@@ -52,11 +51,10 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     init(
         environment: Environment, append: GroupAppend, maxEventsPerGroup: Int, observer: (@Sendable (CommitReport) -> Void)? = nil,
-        log: (any LogOfRecord)? = nil, path: String = "", onCommit: @escaping @Sendable (UInt64) -> Void
+        replica: Replica? = nil, onCommit: @escaping @Sendable (UInt64) -> Void
     ) {
         self.observer = observer
-        self.log = log
-        self.path = path
+        self.replica = replica
         self.environment = environment
         self.append = append
         self.maxEventsPerGroup = maxEventsPerGroup
@@ -181,7 +179,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     private func commit(_ requests: [AppendRequest], _ completions: [Completion], events: Int) {
         let started = DispatchTime.now().uptimeNanoseconds
         let (head, outcomes) =
-            if let log { append.commit(requests, events: events, environment, log: log, path: path) } else {
+            if let replica { append.commit(requests, events: events, environment, replica: replica) } else {
                 append.commit(requests, events: events, environment)
             }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9

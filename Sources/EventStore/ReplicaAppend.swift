@@ -10,6 +10,14 @@ extension ExportedEvent {
     }
 }
 
+/// A store's place in a cluster: the log it replicates, its path (for messages), and whom to tell when a running
+/// replica had to be rebuilt from the log.
+struct Replica: Sendable {
+    let log: any LogOfRecord
+    let path: String
+    let repaired: @Sendable (String) -> Void
+}
+
 /// Group commits and catch-up of a store that replicates a ``LogOfRecord``.
 extension GroupAppend {
     /// Events read from the log per catch-up transaction.
@@ -18,9 +26,13 @@ extension GroupAppend {
     /// Appends a group through the log of record: its lock, then the replica brought up to the log, then the group
     /// run in one LMDB write transaction, recorded in the log right before LMDB commits. The log is only ever called
     /// outside any closure LMDB may run again. Returns as ``commit(_:events:_:)`` does.
+    ///
+    /// A replica found to hold what the log does not (the log lost commits in a failover) is rebuilt from the log
+    /// under its lock, the repair reported, and the group run on the rebuilt replica.
     func commit(
-        _ requests: [AppendRequest], events: Int, _ environment: Environment, log: any LogOfRecord, path: String
+        _ requests: [AppendRequest], events: Int, _ environment: Environment, replica: Replica
     ) -> (head: UInt64?, outcomes: [Result<AppendResult, any Error>]) {
+        let (log, path) = (replica.log, replica.path)
         func failing(_ error: any Error, head: UInt64? = nil) -> (head: UInt64?, outcomes: [Result<AppendResult, any Error>]) {
             (head, requests.indices.map { _ in .failure(EventStoreError.wrap(error)) })
         }
@@ -32,9 +44,21 @@ extension GroupAppend {
         }
         var released = false
         defer { if !released { log.abandonGroup() } }
-        let caughtUp: UInt64
+        var caughtUp: UInt64
         do {
             caughtUp = try catchUp(from: log, environment, through: logHead, path: path)
+            let local = try environment.read { try layout.head($0) }
+            if local.position != logHead.position || local.hash != logHead.hash {
+                throw LogOfRecordError.diverged(path: path, reason: "its head is \(LogHead(position: local.position, hash: local.hash)), the log's \(logHead)")
+            }
+        } catch LogOfRecordError.diverged {
+            do {
+                let (head, message) = try repair(from: log, environment, path: path)
+                replica.repaired(message)
+                caughtUp = head
+            } catch {
+                return failing(error)
+            }
         } catch {
             return failing(error)
         }
@@ -95,6 +119,20 @@ extension GroupAppend {
         outcomes.enumerated().map { index, outcome in excluded[index].map { .failure($0) } ?? outcome }
     }
 
+    /// Erases a replica that holds what its log does not and fills it again from the log. Returns the replica's head
+    /// and what was done, in words for an operator.
+    func repair(from log: any LogOfRecord, _ environment: Environment, path: String) throws -> (head: UInt64, message: String) {
+        let local = try environment.read { try layout.head($0) }
+        let logHead = try log.head()
+        let logged = local.position > 0 ? try log.event(at: local.position) : nil
+        let message =
+            logged == nil && local.position > logHead.position
+            ? "the replica at \(path) held events up to position \(local.position), past the log's head (\(logHead)): the log lost commits the replica held (a failover, or a backup of the log restored); the replica was rebuilt from the log, and the events after position \(logHead.position) that only it held are gone"
+            : "the replica at \(path) did not follow its log (its head \(LogHead(position: local.position, hash: local.hash)), the log's \(logHead)): the replica was rebuilt from the log"
+        try environment.write { txn in try Store.erase(layout, txn) }
+        return (try catchUp(from: log, environment, through: nil, path: path), message)
+    }
+
     /// Writes what the log holds after the replica's head into the replica, in transactions of ``replicaChunk``
     /// events, up to `target` (or as far as the log goes). Events the replica already holds are skipped (another
     /// process of the same machine may have written them); one that does not follow its head by position, version
@@ -124,21 +162,20 @@ extension GroupAppend {
 /// Brings a replica up to its log of record whenever the log says another writer may have committed: one catch-up
 /// at a time, on a queue of its own; a wake during a catch-up makes one more.
 final class ReplicaFollower: Sendable {
-    private let log: any LogOfRecord
+    private let replica: Replica
     private let append: GroupAppend
     private let environment: Environment
-    private let path: String
     private let notifier: CommitNotifier
     private let queue = DispatchQueue(label: "reel.replica")
     /// Whether a catch-up is queued and not started yet, and whether the follower stopped.
     private let state = Locked((queued: false, stopped: false))
 
-    init(log: any LogOfRecord, append: GroupAppend, environment: Environment, path: String, notifier: CommitNotifier) {
-        (self.log, self.append, self.environment, self.path, self.notifier) = (log, append, environment, path, notifier)
+    init(replica: Replica, append: GroupAppend, environment: Environment, notifier: CommitNotifier) {
+        (self.replica, self.append, self.environment, self.notifier) = (replica, append, environment, notifier)
     }
 
     func start() {
-        log.watch { [weak self] in self?.wake() }
+        replica.log.watch { [weak self] in self?.wake() }
     }
 
     /// Queues a catch-up unless one is queued already.
@@ -154,9 +191,26 @@ final class ReplicaFollower: Sendable {
                 state.queued = false
                 return !state.stopped
             }) else { return }
-            // A failure (the log unreachable, the store closing) leaves the replica as it is: the next wake, or the
-            // next group commit, which catches up under the log's lock, tries again.
-            if let head = try? append.catchUp(from: log, environment, through: nil, path: path) {
+            // A replica that does not follow the log (the log lost commits it holds) is rebuilt from it. Any other
+            // failure (the log unreachable, the store closing) leaves the replica as it is: the next wake, or the next
+            // group commit, which catches up under the log's lock, tries again.
+            let (log, path) = (replica.log, replica.path)
+            var head: UInt64?
+            do {
+                let caughtUp = try append.catchUp(from: log, environment, through: nil, path: path)
+                // Nothing new, and the replica past the log's head: the log lost commits the replica holds.
+                let logHead = try log.head()
+                if caughtUp > logHead.position {
+                    throw LogOfRecordError.diverged(path: path, reason: "its head is past the log's")
+                }
+                head = caughtUp
+            } catch LogOfRecordError.diverged {
+                if let (repaired, message) = try? append.repair(from: log, environment, path: path) {
+                    replica.repaired(message)
+                    head = repaired
+                }
+            } catch {}
+            if let head {
                 notifier.publish(head)
                 log.replicated(through: head)
             }
@@ -166,7 +220,7 @@ final class ReplicaFollower: Sendable {
     /// Stops following: no catch-up starts after this returns.
     func stop() {
         state.withLock { $0.stopped = true }
-        log.stopWatching()
+        replica.log.stopWatching()
         queue.sync {}
     }
 }

@@ -62,6 +62,10 @@ public struct StoreOptions: Sendable {
     /// follows it; every append is recorded in it first (see ``LogOfRecord``). A replica refuses a writable open
     /// without its log, and may be opened read-only on its own.
     public var logOfRecord: (any LogOfRecord)?
+    /// Called when a running replica finds that it holds events its log of record does not (the log lost commits in a
+    /// failover, or was restored from an older backup) and rebuilds itself from the log, with what was done in words
+    /// for an operator. A repair at open is ``Store/replicaRepair`` instead.
+    public var replicaRepaired: (@Sendable (String) -> Void)?
 
     public init() {}
 
@@ -198,6 +202,7 @@ public final class Store: Sendable {
             head: { try? watchedEnvironment.read { try watchedLayout.head($0).position } },
             publish: { watchedNotifier.publish($0) })
         let append = GroupAppend(layout: layout, clock: clock)
+        var replica: Replica?
         if options.readOnly {
             writer = nil
             follower = nil
@@ -207,7 +212,8 @@ public final class Store: Sendable {
             try Self.dropUndeclaredDatabases(of: layout.projections, environment: environment)
             if let log = options.logOfRecord {
                 replicaRepair = try Self.joinLog(log, append: append, environment: environment, path: path)
-                follower = ReplicaFollower(log: log, append: append, environment: environment, path: path, notifier: notifier)
+                replica = Replica(log: log, path: path, repaired: options.replicaRepaired ?? { _ in })
+                follower = ReplicaFollower(replica: replica!, append: append, environment: environment, notifier: notifier)
             } else {
                 let replicated = try environment.read { try layout.logOfRecord($0) }
                 if let replicated {
@@ -215,12 +221,13 @@ public final class Store: Sendable {
                         path: path, reason: "is a replica of the log of record \(replicated): open it with that log to write to it, or read-only")
                 }
                 follower = nil
+                replica = nil
                 replicaRepair = nil
             }
             let notifier = notifier
             writer = GroupCommitWriter(
                 environment: environment, append: append, maxEventsPerGroup: max(options.maxEventsPerGroup, 1), observer: options.commitObserver,
-                log: options.logOfRecord, path: path
+                replica: replica
             ) {
                 notifier.publish($0)
             }

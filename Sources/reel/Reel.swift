@@ -247,6 +247,7 @@ func openStore(
         }
         if !importing {
             options.logOfRecord = Cluster.log(address, store: location.path)
+            if options.replicaRepaired == nil { options.replicaRepaired = { warn("reel: \($0)") } }
             options.readOnly = false
             options.createIfMissing = true
         }

@@ -82,7 +82,10 @@ struct Serve: AsyncParsableCommand {
         }
         var logger = Logger(label: "reel.serve")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let media = try openStore(location, readOnly: false, base: ReelServer.storeOptions())
+        var options = ReelServer.storeOptions()
+        let repairLogger = logger
+        options.replicaRepaired = { message in repairLogger.warning("\(message)") }
+        let media = try openStore(location, readOnly: false, base: options)
         let server: ReelServer
         do {
             server = try ReelServer(media: media, configuration: configuration, logger: logger)

@@ -204,6 +204,47 @@ struct ClusterTests {
         #expect(try Self.node(a, postgres, ["verify"]).status == 0)
     }
 
+    @Test("running nodes under a log restored from an earlier backup: the appending node and the idle one rebuild from the log, and say so")
+    func divergedWhileRunning() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let (a, b) = (nodeStore(), nodeStore())
+        defer { remove(a); remove(b) }
+        let project = uuid()
+        #expect(try Self.node(a, postgres, ["append"], input: ndjson([ServeCommandTests.project(project)] + (0..<10).map { ServeCommandTests.image(project, scene: 0, index: $0) })).status == 0)
+        postgres.halt()
+        let backup = postgres.directory + "/backup"
+        #expect(try PostgresServer.run(["/bin/cp", "-a", postgres.data, backup]).status == 0)
+        try postgres.start()
+        let (serverA, serverB) = (try ServeProcess(store: a, ["--postgres", postgres.url]), try ServeProcess(store: b, ["--postgres", postgres.url]))
+        let later = ndjsonBody((10..<30).map { ServeCommandTests.image(project, scene: 1, index: $0) })
+        #expect(try http("POST", serverA.url + "/v1/events", body: later).status == 200)
+        func head(_ server: ServeProcess) -> Int? { (try? http("GET", server.url + "/health", timeout: 5))?.json["head"] as? Int }
+        let deadline = Date().addingTimeInterval(30)
+        while head(serverB) != 31, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(head(serverB) == 31, "the idle node followed")
+        // The log goes back to 11 events under both.
+        postgres.halt()
+        try FileManager.default.removeItem(atPath: postgres.data)
+        #expect(try PostgresServer.run(["/bin/mv", backup, postgres.data]).status == 0)
+        try postgres.start()
+        var answer: HTTPAnswer?
+        for _ in 0..<100 {
+            answer = try? http("POST", serverA.url + "/v1/events", body: ndjsonBody([ServeCommandTests.image(project, scene: 2, index: 0)]), timeout: 30)
+            if answer?.status == 200 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(answer?.status == 200 && answer?.text.contains(#""last_position":12"#) == true, "appends go on from the log's head: \(String(describing: answer))")
+        while head(serverB) != 12, Date() < deadline.addingTimeInterval(30) { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(head(serverB) == 12, "the idle node rebuilt itself and followed")
+        let (stoppedA, stoppedB) = (serverA.stop(), serverB.stop())
+        #expect(stoppedA.status == 0 && stoppedA.log.contains("rebuilt from the log"), "\(stoppedA.log.suffix(2_000))")
+        #expect(stoppedB.status == 0 && stoppedB.log.contains("rebuilt from the log"), "\(stoppedB.log.suffix(2_000))")
+        #expect(try Self.log(a, postgres) == Self.log(b, postgres))
+        for store in [a, b] { #expect(try Self.node(store, postgres, ["verify"]).status == 0) }
+    }
+
     @Test("kill -9 of a node mid-append: only whole groups in PostgreSQL, and the node and another catch up")
     func killedNode() throws {
         let postgres = try PostgresServer()
