@@ -245,6 +245,38 @@ struct ClusterTests {
         for store in [a, b] { #expect(try Self.node(store, postgres, ["verify"]).status == 0) }
     }
 
+    @Test("processes of one node append at once — a service and two commands on one store — without a deadlock or a gap")
+    func processesOfOneNode() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let a = nodeStore()
+        defer { remove(a) }
+        let server = try ServeProcess(store: a, ["--postgres", postgres.url])
+        let files = try (0..<2).map { _ in try temporaryFile(ndjson(projectLines(5_000))) }
+        defer { files.forEach(remove) }
+        let results = Locked<[Int32]>([])
+        let group = DispatchGroup()
+        for file in files {
+            DispatchQueue.global().async(group: group) {
+                let run = try? Self.node(a, postgres, ["append", file])
+                results.withLock { $0.append(run?.status ?? -1) }
+            }
+        }
+        var served = 0
+        for _ in 0..<50 {
+            if (try? http("POST", server.url + "/v1/events", body: ndjsonBody([ServeCommandTests.project(uuid())]), timeout: 60))?.status == 200 { served += 1 }
+        }
+        #expect(group.wait(timeout: .now() + 300) == .success, "the commands ended")
+        #expect(results.withLock { $0 } == [0, 0], "\(results.withLock { $0 })")
+        #expect(served == 50)
+        let (count, last) = try Self.rows(postgres)
+        #expect(count == last, "positions gapless: \(count) rows, the last at \(last)")
+        #expect(server.stop().status == 0)
+        #expect(try Self.log(a, postgres).count == count)
+        #expect(try Self.node(a, postgres, ["verify"]).status == 0)
+    }
+
     @Test("kill -9 of a node mid-append: only whole groups in PostgreSQL, and the node and another catch up")
     func killedNode() throws {
         let postgres = try PostgresServer()
