@@ -79,14 +79,17 @@ let package = Package(
         .executableTarget(name: "reel-example", dependencies: ["EventStore", "MediaPipeline"], path: "Examples/Embedding"),
         // A small program the tests start as a real second process (multi-process appends, snapshot checks, soak runs).
         .executableTarget(name: "reel-test-driver", dependencies: ["LMDB", "EventStore", "MediaPipeline"], path: "Tests/Driver"),
+        // A PostgreSQL 15 server of a test's own, for the cluster's tests (in-process and end to end).
+        .target(name: "PostgresFixture", path: "Tests/PostgresFixture"),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "LMDB", "reel-test-driver"]),
         .testTarget(name: "MediaPipelineTests", dependencies: ["MediaPipeline", "EventStore", "LMDB"]),
+        .testTarget(name: "ReelClusterTests", dependencies: ["ReelCluster", "MediaPipeline", "EventStore", "PostgresFixture"]),
         // End-to-end tests of the built `reel` binary, run as a real process.
         // (MediaPipeline: to compare the library's answers with what the command prints.)
         .testTarget(
             name: "ReelTests",
-            dependencies: ["reel", "reel-test-driver", "reel-example", "MediaPipeline", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["reel", "reel-test-driver", "reel-example", "MediaPipeline", "PostgresFixture", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresFixture
 import Testing
 
 /// Nodes of a cluster whose log is in a real PostgreSQL 15 (started by each test), each a `reel` process with a store

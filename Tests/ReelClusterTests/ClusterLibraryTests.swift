@@ -1,0 +1,112 @@
+import EventStore
+import Foundation
+import MediaPipeline
+import PostgresFixture
+import ReelCluster
+import Testing
+
+/// The library in cluster mode, in process: two `MediaStore`s, each a node with its own store, over one log in a real
+/// PostgreSQL 15 — the same API as a single store.
+@Suite("A cluster through the library")
+struct ClusterLibraryTests {
+    static func temporaryStore() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("reel-cluster-\(UUID().uuidString.prefix(8))").path
+    }
+
+    static func node(_ path: String, _ postgres: PostgresServer) throws -> MediaStore {
+        var options = StoreOptions()
+        options.logOfRecord = Cluster.log(try PostgresAddress(postgres.url), store: path)
+        return try MediaStore.open(at: path, options: options)
+    }
+
+    @Test("appends, queries, subscriptions and rules across two nodes, chosen at open")
+    func twoNodes() async throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let created = try Cluster.initialize(try PostgresAddress(postgres.url))
+        #expect(created.created)
+        let (pathA, pathB) = (Self.temporaryStore(), Self.temporaryStore())
+        defer { for path in [pathA, pathB] { try? FileManager.default.removeItem(atPath: path) } }
+        let a = try Self.node(pathA, postgres)
+        let b = try Self.node(pathB, postgres)
+
+        // B follows from the start, in order, while A appends.
+        let followed = Task {
+            var positions: [UInt64] = []
+            for try await event in b.store.subscribe(from: 1) {
+                positions.append(event.position)
+                if positions.count == 65 { break }
+            }
+            return positions
+        }
+        let project = UUID()
+        try await a.append(.projectCreated(ProjectCreated(projectID: project, title: "Lighthouse trailer")))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for renderer in 0..<16 {
+                group.addTask {
+                    for scene in 0..<4 {
+                        let url = "https://cdn.example/\(scene)/\(renderer).png"
+                        try await a.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: scene, imageIndex: renderer, imageURL: url)))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await followed.value == Array(1...65), "B saw every position once, in order")
+        #expect(try b.imagesByScene(project: project) == a.imagesByScene(project: project))
+        #expect(try b.imagesByScene(project: project).scenes.reduce(0) { $0 + $1.imageURLs.count } == 64)
+
+        // One email registered from both nodes at once: exactly one wins, the other gets the rule.
+        let email = "ana@example.com"
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for node in [a, b] {
+                group.addTask {
+                    do {
+                        try await node.append(.userRegistered(UserRegistered(userID: UUID(), email: email)))
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1, "\(outcomes)")
+        // An id appended again, from the other node, is the same event at the same position.
+        let (id, other) = (UUID(), ProjectCreated(projectID: UUID(), title: "Second unit"))
+        let first = try await a.append(.projectCreated(other), id: id)
+        let again = try await b.append(.projectCreated(other), id: id)
+        #expect(first.lastPosition == again.lastPosition && again.isDuplicate)
+        #expect(try a.store.head() == b.store.head())
+        #expect(try a.store.head() == 67)
+
+        for node in [a, b] {
+            #expect(try node.audit() == [])
+            try node.close()
+        }
+    }
+
+    @Test("a node's store refuses a writable open without its log, and opens read-only")
+    func replicaAlone() async throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        _ = try Cluster.initialize(try PostgresAddress(postgres.url))
+        let path = Self.temporaryStore()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let node = try Self.node(path, postgres)
+        try await node.append(.projectCreated(ProjectCreated(projectID: UUID())))
+        try node.close()
+        #expect {
+            _ = try MediaStore.open(at: path)
+        } throws: { error in
+            guard case EventStoreError.logOfRecord(let cause) = error, case LogOfRecordError.notAReplica = cause else { return false }
+            return true
+        }
+        var readOnly = StoreOptions()
+        readOnly.readOnly = true
+        let reader = try MediaStore.open(at: path, options: readOnly)
+        #expect(try reader.store.head() == 1)
+        #expect(try reader.audit() == [])
+        try reader.close()
+    }
+}
