@@ -77,8 +77,9 @@ public protocol LogOfRecord: AnyObject, Sendable {
 public enum LogOfRecordError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The log could not be reached or failed the operation; nothing was recorded, and the operation may be retried.
     case unavailable(log: String, reason: String)
-    /// The connection was lost while the log committed: the events may or may not be recorded. Retrying the same
-    /// batch with the same event ids is safe — an append is idempotent by id.
+    /// The log did not confirm its commit (the connection was lost, or no answer came in time: a synchronous
+    /// standby that is down holds a commit back): the events may or may not be recorded, now or later. Retrying the
+    /// same batch with the same event ids is safe — an append is idempotent by id.
     case outcomeUnknown(log: String, reason: String)
     /// The store replicates another log, is not a replica at all, or is a replica and was opened writable without its
     /// log.
@@ -91,7 +92,7 @@ public enum LogOfRecordError: Error, Sendable, Hashable, CustomStringConvertible
         switch self {
         case let .unavailable(log, reason): "the log of record at \(log) is unavailable: \(reason); nothing was recorded, retry"
         case let .outcomeUnknown(log, reason):
-            "the log of record at \(log) was lost while it committed (\(reason)): the batch may or may not be recorded; "
+            "the log of record at \(log) did not confirm its commit (\(reason)): the batch may or may not be recorded; "
                 + "retry it with the same event ids, which is safe"
         case let .notAReplica(path, reason): "the store at \(path) \(reason)"
         case let .diverged(path, reason): "the replica at \(path) has diverged from its log of record: \(reason)"

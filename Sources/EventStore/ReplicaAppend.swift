@@ -101,9 +101,11 @@ extension GroupAppend {
                     // whether the group is there.
                     guard case LogOfRecordError.outcomeUnknown = error else { return failing(error, head: caughtUp) }
                     let first = attempted.events[0]
+                    // Not there yet: the commit may still be under way (waiting for a synchronous standby, say) or
+                    // may have failed. The outcome stays unknown, and a retry with the same ids is the remedy.
                     guard let found = try? log.event(at: first.position) else { return failing(error, head: caughtUp) }
                     guard found.id == first.id else {
-                        return failing(LogOfRecordError.unavailable(log: log.name, reason: "the connection was lost while it committed, and the batch is not recorded"), head: caughtUp)
+                        return failing(LogOfRecordError.unavailable(log: log.name, reason: "its commit was not confirmed, and another batch holds its position"), head: caughtUp)
                     }
                 }
                 // The log holds the group, and LMDB's commit failed (a full map, since grown, or a full disk) or was

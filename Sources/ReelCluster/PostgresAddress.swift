@@ -5,8 +5,9 @@ import Foundation
 ///     postgres://USER[:PASSWORD]@HOST[:PORT][,HOST[:PORT]…]/DATABASE[?OPTION=VALUE&…]
 ///
 /// Options: `lock_timeout` (default `5s`): how long an append waits for another node's group before it fails, to be
-/// retried; `statement_timeout` (`30s`): the longest any statement of the log may run — a synchronous standby that
-/// is down stalls commits this long at most; `idle_in_transaction_session_timeout` (`15s`): PostgreSQL ends the session
+/// retried; `statement_timeout` (`30s`): the longest any statement of the log may run — PostgreSQL does not apply it
+/// to a commit's wait for a synchronous standby, so a node waits for a commit this long plus 5 seconds and then
+/// reports an unknown outcome; `idle_in_transaction_session_timeout` (`15s`): PostgreSQL ends the session
 /// of a node that stalls while it holds the log's lock, releasing it; `connect_timeout` (seconds, `5`).
 public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
     /// The hosts, in the order they are tried.

@@ -20,7 +20,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
 
     /// The writer thread's connection, holding the log's lock between `beginGroup` and its end.
     private let writer = Locked<PostgresConnection?>(nil)
-    /// The connection for reads outside a group (catch-up, checks), one query at a time.
+    /// The connection for reads outside a group (catch-up, checks) and this node's reports, one query at a time.
     private let reader = Locked<PostgresConnection?>(nil)
     private let watcher = Locked<Watch?>(nil)
     /// When this node last wrote its replica's head into `reel_nodes` outside a group.
@@ -91,8 +91,16 @@ public final class PostgresLog: LogOfRecord, Sendable {
             while true {
                 attempts += 1
                 do {
-                    let current = try connection ?? Self.connect(address)
-                    connection = current
+                    let current: PostgresConnection
+                    if let connection {
+                        current = connection
+                    } else {
+                        current = try Self.connect(address)
+                        connection = current
+                        // The only write made here is this node's row of reel_nodes, a report: its commit does not wait
+                        // for a synchronous standby (one that is down would hold it, and its row, for good).
+                        _ = try query(current, "SET synchronous_commit TO local")
+                    }
                     return try body(current)
                 } catch let error as PSQLError where error.serverInfo == nil && attempts == 1 {
                     PostgresLog.close(connection)
@@ -335,10 +343,10 @@ public final class PostgresLog: LogOfRecord, Sendable {
             finished = true
             do {
                 try commit(current, connection: &connection)
-            } catch LogOfRecordError.outcomeUnknown(_, let reason) {
-                // Whether the whole load is there: the log's head says.
+            } catch LogOfRecordError.outcomeUnknown(let log, let reason) {
+                // Whether the whole load is there: the log's head says. Not there yet, it may still come.
                 guard let now = try? self.head(), now.position == last else {
-                    throw LogOfRecordError.unavailable(log: name, reason: "the connection was lost while it committed (\(reason)), and the events are not recorded")
+                    throw LogOfRecordError.outcomeUnknown(log: log, reason: reason)
                 }
             }
         }

@@ -193,7 +193,13 @@ struct Import: AsyncParsableCommand {
             if error is LogOfRecordError || error is EventStoreError {
                 for name in ["data.mdb", "lock.mdb"] { try? FileManager.default.removeItem(atPath: (location.path as NSString).appendingPathComponent(name)) }
                 if createdDirectory { rmdir(location.path) }
-                warn("reel: the events could not be written to the cluster's log, which holds none of them (\(error)); the store was removed: import again")
+                if case LogOfRecordError.outcomeUnknown = error {
+                    warn(
+                        "reel: \(error). The store was removed. `reel cluster status` shows whether the log holds the events: if it does, "
+                            + "every node reads them; if its head stays 0, import again")
+                } else {
+                    warn("reel: the events could not be written to the cluster's log, which holds none of them (\(error)); the store was removed: import again")
+                }
                 throw Exit.cannotOpen
             }
             throw error

@@ -278,6 +278,55 @@ struct ClusterTests {
         #expect(try Self.node(a, postgres, ["verify"]).status == 0)
     }
 
+    @Test("a stalled lock holder and a synchronous standby that is down: appends end within the timeouts, never hang")
+    func stalls() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let a = nodeStore()
+        defer { remove(a) }
+        let url = postgres.url + "?lock_timeout=1s&statement_timeout=2s"
+        #expect(try Self.node(a, url: url, ["append"], input: ServeCommandTests.project(uuid()) + "\n").status == 0)
+        // Another session holds the log's lock for 6 seconds.
+        let holder = DispatchGroup()
+        DispatchQueue.global().async(group: holder) {
+            _ = try? postgres.sql("SELECT 1 FROM reel_log FOR UPDATE; SELECT pg_sleep(6)")
+        }
+        Thread.sleep(forTimeInterval: 1)
+        var started = Date()
+        let blocked = try Self.node(a, url: url, ["append"], input: ServeCommandTests.project(uuid()) + "\n")
+        #expect(blocked.status == 3 && blocked.stderr.contains("lock_timeout"), "\(blocked)")
+        #expect(Date().timeIntervalSince(started) < 5, "it waited about lock_timeout, not for the holder")
+        holder.wait()
+        #expect(try Self.node(a, url: url, ["append"], input: ServeCommandTests.project(uuid()) + "\n").status == 0, "the lock released, appends go on")
+        // A synchronous standby named that never connects: a commit waits for it, holding the log's lock. PostgreSQL
+        // does not apply statement_timeout to that wait; the node stops waiting a little after it, and the outcome is
+        // unknown. Other appends meanwhile fail after lock_timeout. Once the standby is not required any more, the
+        // commit completes, and the retry with the same id finds it.
+        let project = uuid()
+        #expect(try Self.node(a, url: url, ["append"], input: ServeCommandTests.project(project) + "\n").status == 0)
+        _ = try postgres.sql("ALTER SYSTEM SET synchronous_standby_names = 'absent'")
+        _ = try postgres.sql("SELECT pg_reload_conf()")
+        let line = ServeCommandTests.image(project, scene: 0, index: 0, id: uuid()) + "\n"
+        started = Date()
+        let waiting = try Self.node(a, url: url, ["append"], input: line)
+        #expect(Date().timeIntervalSince(started) < 15, "the append ended: \(waiting)")
+        #expect(waiting.status == 3 && waiting.stderr.contains("did not confirm its commit") && waiting.stderr.contains("same event ids"), "\(waiting)")
+        started = Date()
+        let behind = try Self.node(a, url: url, ["append"], input: ServeCommandTests.image(project, scene: 0, index: 1) + "\n")
+        #expect(behind.status == 3 && behind.stderr.contains("lock_timeout"), "\(behind)")
+        #expect(Date().timeIntervalSince(started) < 8)
+        _ = try postgres.sql("ALTER SYSTEM RESET synchronous_standby_names")
+        _ = try postgres.sql("SELECT pg_reload_conf()")
+        let deadline = Date().addingTimeInterval(10)
+        while try Self.rows(postgres).count != 4, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(try Self.rows(postgres) == (4, 4), "the commit that waited completed")
+        let retried = try Self.node(a, url: url, ["append"], input: line)
+        #expect(retried.status == 0 && retried.stdout.contains(#""last_position":4"#), "the retry is the same event: \(retried)")
+        #expect(try Self.rows(postgres) == (4, 4))
+        #expect(try Self.node(a, url: url, ["verify"]).status == 0)
+    }
+
     @Test("kill -9 of a node mid-append: only whole groups in PostgreSQL, and the node and another catch up")
     func killedNode() throws {
         let postgres = try PostgresServer()
