@@ -20,8 +20,11 @@ struct ClusterTests {
     }
 
     /// Four writers save images through `server`, each retrying a line with the same id until it is acknowledged,
-    /// while `fault` runs; returns the acknowledged ids and the statuses of the failed attempts.
-    static func appendUnderLoad(_ server: ServeProcess, project: String, during fault: () throws -> Void) throws -> (ids: [String], failures: [Int]) {
+    /// while `fault` runs (given a way to wait until `n` more lines are acknowledged); returns the acknowledged ids and
+    /// the statuses of the failed attempts.
+    static func appendUnderLoad(
+        _ server: ServeProcess, project: String, during fault: (_ waitForMore: (Int) -> Bool) throws -> Void
+    ) throws -> (ids: [String], failures: [Int]) {
         let stop = Locked(false)
         let acknowledged = Locked<[String]>([])
         let failures = Locked<[Int]>([])
@@ -48,7 +51,17 @@ struct ClusterTests {
             }
         }
         // The writers stop, and finish the line each has in hand, before anything is counted.
-        let faulted = Result { try fault() }
+        // Waits (at most a minute, however slow the machine) until `count` more lines are acknowledged.
+        func waitForMore(_ count: Int) -> Bool {
+            let target = acknowledged.withLock { $0.count } + count
+            let deadline = Date().addingTimeInterval(60)
+            while acknowledged.withLock({ $0.count }) < target {
+                guard Date() < deadline else { return false }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            return true
+        }
+        let faulted = Result { try fault(waitForMore) }
         stop.withLock { $0 = true }
         group.wait()
         try faulted.get()
@@ -408,12 +421,12 @@ struct ClusterTests {
         let server = try ServeProcess(store: a, ["--postgres", postgres.url])
         let project = uuid()
         #expect(try http("POST", server.url + "/v1/events", body: ndjsonBody([ServeCommandTests.project(project)])).status == 200)
-        let (ids, failures) = try Self.appendUnderLoad(server, project: project) {
-            Thread.sleep(forTimeInterval: 0.5)
+        let (ids, failures) = try Self.appendUnderLoad(server, project: project) { waitForMore in
+            #expect(waitForMore(10), "appends before the restart")
             postgres.halt()
             Thread.sleep(forTimeInterval: 0.5)
             try postgres.start()
-            Thread.sleep(forTimeInterval: 1.5)
+            #expect(waitForMore(10), "appends after the restart")
         }
         #expect(failures.allSatisfy { $0 == 503 }, "failures are 503, to be retried: \(Set(failures))")
         #expect(!ids.isEmpty)
@@ -445,13 +458,13 @@ struct ClusterTests {
         let project = uuid()
         #expect(try http("POST", server.url + "/v1/events", body: ndjsonBody([ServeCommandTests.project(project)])).status == 200)
         var before = 0
-        let (ids, failures) = try Self.appendUnderLoad(server, project: project) {
-            Thread.sleep(forTimeInterval: 1)
+        let (ids, failures) = try Self.appendUnderLoad(server, project: project) { waitForMore in
+            #expect(waitForMore(20), "appends before the failover")
             try primary.kill()
             before = Int(try standby.sql("SELECT count(*) FROM reel_events")) ?? -1
             Thread.sleep(forTimeInterval: 0.5)
             try standby.promote()
-            Thread.sleep(forTimeInterval: 2)
+            #expect(waitForMore(20), "appends after the failover, on the promoted standby")
         }
         #expect(failures.allSatisfy { $0 == 503 }, "failures are 503, to be retried: \(Set(failures))")
         print("failover: \(before) rows on the standby when the primary died; \(ids.count) acknowledged, \(failures.count) failed attempts")
