@@ -126,27 +126,13 @@ public enum Cluster {
 /// `causation_id`, `correlation_id`, in that order — the way an export writes them.
 enum MetadataCodec {
     static func encode(_ metadata: EventMetadata) -> [UInt8] {
-        var members: [String] = []
-        for (name, value) in [("actor", metadata.actor), ("causation_id", metadata.causationID), ("correlation_id", metadata.correlationID)] {
-            if let value { members.append("\"\(name)\":\(quoted(value))") }
-        }
-        return Array("{\(members.joined(separator: ","))}".utf8)
-    }
-
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        var object: [String: String] = [:]
+        object["actor"] = metadata.actor
+        object["causation_id"] = metadata.causationID
+        object["correlation_id"] = metadata.correlationID
+        // Sorted keys are the order above; an object of strings always serialises.
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return Array(data)
     }
 
     struct Malformed: Error, CustomStringConvertible {

@@ -77,8 +77,18 @@ struct ClusterLibraryTests {
         let first = try await a.append(.projectCreated(other), id: id)
         let again = try await b.append(.projectCreated(other), id: id)
         #expect(first.lastPosition == again.lastPosition && again.isDuplicate)
+        // Metadata of every kind of text, through the log to the other node, byte for byte and under the same hash.
+        let metadata = EventMetadata(actor: "render \"farm\"\n\u{1}/ü🎬", correlationID: "c/1", causationID: nil)
+        let withMetadata = try await a.append(.projectCreated(ProjectCreated(projectID: UUID())), metadata: metadata)
+        var seen: RecordedEvent?
+        for try await event in b.store.subscribe(from: withMetadata.lastPosition) {
+            seen = event
+            break
+        }
+        let written = try #require(try a.store.events(from: withMetadata.lastPosition, limit: 1).first)
+        #expect(seen?.metadata == metadata && seen?.hash == written.hash && seen?.payload == written.payload)
         #expect(try a.store.head() == b.store.head())
-        #expect(try a.store.head() == 67)
+        #expect(try a.store.head() == 68)
 
         for node in [a, b] {
             #expect(try node.audit() == [])
