@@ -258,15 +258,8 @@ public final class Store: Sendable {
             try environment.write { txn in try txn.put(layout.meta, Layout.metaLogKey, Array(identity.utf8)) }
         }
         var repair: String?
-        if head.position > 0 {
-            let logged = try log.event(at: head.position)
-            if logged?.hash != head.hash {
-                let logHead = try log.head()
-                repair = logged == nil
-                    ? "the replica's head, position \(head.position), is past the log's head (\(logHead)): the log lost commits the replica holds (a failover, or a backup of the log restored); the replica was rebuilt from the log, and the events after position \(logHead.position) that only it held are gone"
-                    : "the replica's event at position \(head.position) is not the log's (another hash): the replica was rebuilt from the log"
-                try environment.write { txn in try Self.erase(layout, txn) }
-            }
+        if head.position > 0, try log.event(at: head.position)?.hash != head.hash {
+            repair = try append.repair(from: log, environment, path: path).message
         }
         log.replicated(through: try append.catchUp(from: log, environment, through: nil, path: path))
         return repair
