@@ -45,7 +45,7 @@ struct ClusterReport {
         let date = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withFullDate])
         var md = "# Reel as a cluster: W9 and W10\n\n"
         md += "Run of \(date) (`\(command)`), Reel at `\(reelCommit)`, on \(ProcessInfo.processInfo.activeProcessorCount) cores "
-        md += "(load average at the start \(loadAtStart); the machine is shared, see the notes). PostgreSQL \(postgresVersion): "
+        md += "(load average at the start \(loadAtStart), on a machine shared with other builds and tests; README.md explains the figures). PostgreSQL \(postgresVersion): "
         md += "a primary and a streaming-replication standby made with `pg_basebackup -R -X stream`, synchronous "
         md += "(`pg_stat_replication.sync_state` = \(syncStateBefore) before the run, \(syncStateAfter) after; \(postgresSettings)). "
         md += "Every side is durable on the primary's WAL, the standby's WAL (the PostgreSQL sides) and, for Reel, LMDB.\n\n"
