@@ -155,13 +155,16 @@ final class LoadHandler: ChannelInboundHandler {
     let body: @Sendable (Int) -> String
     let record: LoadRecord
     let done: EventLoopPromise<Void>
+    /// How an acknowledged answer starts (`{"appended":1,` for one line; W9's batches of 64, `{"appended":64,`).
+    let acknowledgement: [UInt8]
     private var k = 0
     private var sentAt: UInt64 = 0
     private var status: UInt = 0
     private var answer: [UInt8] = []
     private var finished = false
 
-    init(connection: Int, connections: Int, deadline: UInt64, host: String, path: String, body: @escaping @Sendable (Int) -> String, record: LoadRecord, done: EventLoopPromise<Void>) {
+    init(connection: Int, connections: Int, deadline: UInt64, host: String, path: String, body: @escaping @Sendable (Int) -> String, record: LoadRecord, done: EventLoopPromise<Void>, acknowledgement: [UInt8] = LoadHandler.acknowledgement) {
+        self.acknowledgement = acknowledgement
         self.connection = connection
         self.connections = connections
         self.deadline = deadline
@@ -202,7 +205,7 @@ final class LoadHandler: ChannelInboundHandler {
             let now = nanos()
             record.latencies.append(Double(now - sentAt) / 1_000)
             record.lastResponse = max(record.lastResponse, now)
-            if status == 200, answer.starts(with: Self.acknowledgement) {
+            if status == 200, answer.starts(with: acknowledgement) {
                 record.acknowledged += 1
             } else {
                 record.failures += 1
@@ -230,7 +233,9 @@ final class LoadHandler: ChannelInboundHandler {
 enum HTTPLoad {
     /// `connections` keep-alive connections to 127.0.0.1:`port`, each sending requests back to back for `seconds`.
     /// Returns the merged record and the seconds from the start to the last answer.
-    static func run(port: Int, connections: Int, seconds: Double, body: @escaping @Sendable (Int) -> String) async throws -> (LoadRecord, Double) {
+    static func run(
+        port: Int, connections: Int, seconds: Double, acknowledgement: [UInt8] = LoadHandler.acknowledgement, body: @escaping @Sendable (Int) -> String
+    ) async throws -> (LoadRecord, Double) {
         let start = nanos()
         let deadline = start + UInt64(seconds * 1e9)
         let records = (0..<connections).map { _ in LoadRecord() }
@@ -246,7 +251,7 @@ enum HTTPLoad {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         try channel.pipeline.syncOperations.addHandler(LoadHandler(
                             connection: c, connections: connections, deadline: deadline, host: "127.0.0.1:\(port)", path: "/v1/events",
-                            body: body, record: record, done: done))
+                            body: body, record: record, done: done, acknowledgement: acknowledgement))
                     }
                 }
                 .connect(host: "127.0.0.1", port: port)

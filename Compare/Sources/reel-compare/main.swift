@@ -29,6 +29,13 @@ var reelCommit = "unknown"
 var httpSeconds = ProcessInfo.processInfo.environment["REEL_COMPARE_HTTP_SECONDS"].flatMap(Double.init) ?? 20
 var pgPool = 32
 var fanOutEvents = 20_000
+// The cluster workloads (W9, W10), run alone with `--only W9,W10`: tools/compare then gives the primary a synchronous
+// standby and passes its conninfo as --standby.
+var only: Set<String> = []
+var standbyConninfo = ""
+var clusterSeconds = 10.0
+var clusterRounds = 3
+var followEvents = 3_000
 var binDir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
 do {
     var args = CommandLine.arguments.dropFirst().makeIterator()
@@ -52,8 +59,13 @@ do {
         case "--pg-pool": pgPool = max(1, Int(value())!)
         case "--fanout-events": fanOutEvents = max(1, Int(value().replacingOccurrences(of: "_", with: ""))!)
         case "--bin-dir": binDir = value()
+        case "--only": only = Set(value().uppercased().split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) })
+        case "--standby": standbyConninfo = value()
+        case "--cluster-seconds": clusterSeconds = max(1, Double(value())!)
+        case "--cluster-rounds": clusterRounds = max(1, Int(value())!)
+        case "--follow-events": followEvents = max(10, Int(value().replacingOccurrences(of: "_", with: ""))!)
         default:
-            FileHandle.standardError.write(Data("usage: reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--load-rounds L] [--race-per-writer M] [--http-seconds S] [--pg-pool C] [--fanout-events E] [--bin-dir DIR] [--out FILE]\n".utf8))
+            FileHandle.standardError.write(Data("usage: reel-compare --pg CONNINFO --work DIR [--events N] [--samples K] [--rounds R] [--load-rounds L] [--race-per-writer M] [--http-seconds S] [--pg-pool C] [--fanout-events E] [--bin-dir DIR] [--out FILE] [--only W9,W10 --standby CONNINFO [--cluster-seconds S] [--cluster-rounds R] [--follow-events E]]\n".utf8))
             exit(2)
         }
     }
@@ -94,6 +106,23 @@ func allocatedBytes(_ path: String) -> Int {
         if lstat(path + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { total += Int(st.st_blocks) * 512 }
     }
     return total
+}
+
+// MARK: W9, W10 alone
+
+if !only.isEmpty {
+    guard only.isSubset(of: ["W9", "W10"]) else {
+        FileHandle.standardError.write(Data("reel-compare: --only takes W9 and W10 (the cluster workloads); W1–W8 run in the full run\n".utf8))
+        exit(2)
+    }
+    let settings = ClusterSettings(
+        primary: conninfo, standby: standbyConninfo, work: work, binDir: binDir, seconds: clusterSeconds, rounds: clusterRounds,
+        followEvents: followEvents, querySamples: min(samples, 1_000), only: only)
+    let markdown = try await ClusterWorkloads.run(settings, command: command, reelCommit: reelCommit)
+    try markdown.write(toFile: out, atomically: true, encoding: .utf8)
+    print(markdown)
+    log("wrote \(out)")
+    exit(0)
 }
 
 // MARK: The data
