@@ -33,6 +33,9 @@ extension GroupAppend {
         _ requests: [AppendRequest], events: Int, _ environment: Environment, replica: Replica
     ) -> (head: UInt64?, outcomes: [Result<AppendResult, any Error>]) {
         let (log, path) = (replica.log, replica.path)
+        // What other writers committed is taken in before the log's lock, so that under it only what they commit
+        // meanwhile remains: the lock is held for this group's own work. A failure here is met again under the lock.
+        _ = try? catchUp(from: log, environment, through: nil, path: path)
         func failing(_ error: any Error, head: UInt64? = nil) -> (head: UInt64?, outcomes: [Result<AppendResult, any Error>]) {
             (head, requests.indices.map { _ in .failure(EventStoreError.wrap(error)) })
         }
@@ -54,7 +57,7 @@ extension GroupAppend {
         } catch LogOfRecordError.diverged {
             do {
                 let (head, message) = try repair(from: log, environment, path: path)
-                replica.repaired(message)
+                if let message { replica.repaired(message) }
                 caughtUp = head
             } catch {
                 return failing(error)
@@ -122,11 +125,16 @@ extension GroupAppend {
     }
 
     /// Erases a replica that holds what its log does not and fills it again from the log. Returns the replica's head
-    /// and what was done, in words for an operator.
-    func repair(from log: any LogOfRecord, _ environment: Environment, path: String) throws -> (head: UInt64, message: String) {
+    /// and what was done, in words for an operator; no words when the replica follows the log after all (repaired
+    /// meanwhile by another thread of the store) and was only brought up to it.
+    func repair(from log: any LogOfRecord, _ environment: Environment, path: String) throws -> (head: UInt64, message: String?) {
         let local = try environment.read { try layout.head($0) }
         let logHead = try log.head()
         let logged = local.position > 0 ? try log.event(at: local.position) : nil
+        // Found by another thread of this store and repaired meanwhile: only catch up.
+        if local.position == 0 || logged?.hash == local.hash {
+            return (try catchUp(from: log, environment, through: nil, path: path), nil)
+        }
         let message =
             logged == nil && local.position > logHead.position
             ? "the replica at \(path) held events up to position \(local.position), past the log's head (\(logHead)): the log lost commits the replica held (a failover, or a backup of the log restored); the replica was rebuilt from the log, and the events after position \(logHead.position) that only it held are gone"
@@ -208,7 +216,7 @@ final class ReplicaFollower: Sendable {
                 head = caughtUp
             } catch LogOfRecordError.diverged {
                 if let (repaired, message) = try? append.repair(from: log, environment, path: path) {
-                    replica.repaired(message)
+                    if let message { replica.repaired(message) }
                     head = repaired
                 }
             } catch {}

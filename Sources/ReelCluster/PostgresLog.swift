@@ -92,9 +92,11 @@ public final class PostgresLog: LogOfRecord, Sendable {
                 attempts += 1
                 do {
                     let current: PostgresConnection
-                    if let connection {
+                    if let connection, !connection.isClosed {
                         current = connection
                     } else {
+                        Self.close(connection)
+                        connection = nil
                         current = try Self.connect(address)
                         connection = current
                         // The only write made here is this node's row of reel_nodes, a report: its commit does not wait
@@ -130,6 +132,9 @@ public final class PostgresLog: LogOfRecord, Sendable {
         if let psql = error as? PSQLError {
             if let message = psql.serverInfo?[.message] {
                 return "\(message) (SQLSTATE \(psql.serverInfo?[.sqlState] ?? "?"))"
+            }
+            if let refused = psql.underlying as? NIOConnectionError, let cause = refused.connectionErrors.first?.error as? IOError {
+                return "could not connect: \(String(cString: strerror(cause.errnoCode)))"
             }
             if let underlying = psql.underlying { return "\(psql.code): \(underlying)" }
             return "\(psql.code)"
@@ -205,6 +210,12 @@ public final class PostgresLog: LogOfRecord, Sendable {
             while true {
                 attempts += 1
                 do {
+                    // A connection the server closed is replaced before it is used: a query written to a closed
+                    // channel is never answered, and would wait for its whole timeout.
+                    if connection?.isClosed == true {
+                        Self.close(connection)
+                        connection = nil
+                    }
                     let current = try connection ?? Self.connect(address)
                     connection = current
                     _ = try query(current, "BEGIN")
@@ -355,7 +366,11 @@ public final class PostgresLog: LogOfRecord, Sendable {
 
     public func abandonGroup() {
         writer.withLock { connection in
-            guard let current = connection else { return }
+            guard let current = connection, !current.isClosed else {
+                Self.close(connection)
+                connection = nil
+                return
+            }
             do {
                 _ = try query(current, "ROLLBACK")
             } catch {

@@ -243,13 +243,17 @@ struct ClusterTests {
         try FileManager.default.removeItem(atPath: postgres.data)
         #expect(try PostgresServer.run(["/bin/mv", backup, postgres.data]).status == 0)
         try postgres.start()
+        // Retried with the same id until acknowledged, as a client does.
         var answer: HTTPAnswer?
+        var attempts: [String] = []
+        let line = ndjsonBody([ServeCommandTests.image(project, scene: 2, index: 0, id: uuid())])
         for _ in 0..<100 {
-            answer = try? http("POST", serverA.url + "/v1/events", body: ndjsonBody([ServeCommandTests.image(project, scene: 2, index: 0)]), timeout: 30)
+            answer = try? http("POST", serverA.url + "/v1/events", body: line, timeout: 30)
+            attempts.append(answer.map { "\($0.status) \($0.text.prefix(300))" } ?? "no answer")
             if answer?.status == 200 { break }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        #expect(answer?.status == 200 && answer?.text.contains(#""last_position":12"#) == true, "appends go on from the log's head: \(String(describing: answer))")
+        #expect(answer?.status == 200 && answer?.text.contains(#""last_position":12"#) == true, "appends go on from the log's head: \(attempts)")
         while head(serverB) != 12, Date() < deadline.addingTimeInterval(30) { Thread.sleep(forTimeInterval: 0.05) }
         #expect(head(serverB) == 12, "the idle node rebuilt itself and followed")
         let (stoppedA, stoppedB) = (serverA.stop(), serverB.stop())
