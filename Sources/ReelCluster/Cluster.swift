@@ -125,7 +125,11 @@ public enum Cluster {
 /// Event metadata as the log's `metadata` column holds it: a JSON object of the members present — `actor`,
 /// `causation_id`, `correlation_id`, in that order — the way an export writes them.
 enum MetadataCodec {
+    static let empty = Array("{}".utf8)
+
     static func encode(_ metadata: EventMetadata) -> [UInt8] {
+        // Most events carry none: no serialiser for them.
+        if metadata.actor == nil, metadata.causationID == nil, metadata.correlationID == nil { return empty }
         var object: [String: String] = [:]
         object["actor"] = metadata.actor
         object["causation_id"] = metadata.causationID
@@ -140,6 +144,7 @@ enum MetadataCodec {
     }
 
     static func decode(_ bytes: [UInt8], position: Int64) throws -> EventMetadata {
+        if bytes == empty { return EventMetadata() }
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
             throw Malformed(description: "the log's metadata at position \(position) is not a JSON object")
         }
