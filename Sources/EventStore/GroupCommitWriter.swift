@@ -100,8 +100,12 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private func run() {
-        while let (requests, completions, events) = nextGroup() {
-            commit(requests, completions, events: events)
+        while waitForWork() {
+            // A replica takes its log's lock first and then forms its group, from every batch that queued meanwhile:
+            // the lock is the cluster's bottleneck, and each turn at it carries as much as it can.
+            let locked = replica.map { append.beginGroup(environment, replica: $0) }
+            let (requests, completions, events) = takeGroup()
+            commit(requests, completions, events: events, locked: locked)
         }
         condition.lock()
         freeAnsweredGroups()
@@ -127,11 +131,12 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Below this many answered events, the writer frees them itself when it runs out of work.
     private static let freedInline = 4_096
 
-    private func nextGroup() -> (requests: [AppendRequest], completions: [Completion], events: Int)? {
+    /// Waits until a batch is queued; false when the writer is stopping and none is.
+    private func waitForWork() -> Bool {
         condition.lock()
         defer { condition.unlock() }
         while queuedCount == 0 {
-            if stopping { return nil }
+            if stopping { return false }
             // Out of work: answered groups no caller came back to free are freed here, so an idle store holds none.
             if !answeredGroups.isEmpty {
                 freeAnsweredGroups()
@@ -146,6 +151,14 @@ final class GroupCommitWriter: @unchecked Sendable {
             let deadline = Date(timeIntervalSinceNow: min(Self.maxLinger, lastCommitSeconds / 2))
             while queuedCount < activeCallers, !stopping, condition.wait(until: deadline) {}
         }
+        return true
+    }
+
+    /// Takes the queued batches, up to ``StoreOptions/maxEventsPerGroup`` events (and at least one batch): the next
+    /// group. Only the writer thread takes batches, so after ``waitForWork()`` there is one.
+    private func takeGroup() -> (requests: [AppendRequest], completions: [Completion], events: Int) {
+        condition.lock()
+        defer { condition.unlock() }
         var events = 0
         var end = queueHead
         while end < queuedRequests.count {
@@ -176,11 +189,14 @@ final class GroupCommitWriter: @unchecked Sendable {
         return (requests, completions, events)
     }
 
-    private func commit(_ requests: [AppendRequest], _ completions: [Completion], events: Int) {
+    /// Commits a group; for a replica, with the outcome of taking its log's lock.
+    private func commit(_ requests: [AppendRequest], _ completions: [Completion], events: Int, locked: Result<LockedLog, any Error>?) {
         let started = DispatchTime.now().uptimeNanoseconds
-        let (head, outcomes) =
-            if let replica { append.commit(requests, events: events, environment, replica: replica) } else {
-                append.commit(requests, events: events, environment)
+        let (head, outcomes): (UInt64?, [Result<AppendResult, any Error>]) =
+            switch (replica, locked) {
+            case let (replica?, .success(locked)?): append.commit(requests, events: events, environment, replica: replica, locked: locked)
+            case let (_, .failure(error)?): (nil, requests.map { _ in .failure(EventStoreError.wrap(error)) })
+            default: append.commit(requests, events: events, environment)
             }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         let waiting = condition.withLock {

@@ -24,8 +24,9 @@ public struct LogHead: Sendable, Hashable, CustomStringConvertible {
 /// in LMDB, for reads in microseconds on each of several machines.
 ///
 /// A store with a log of record appends each group commit in this order:
-/// 1. ``beginGroup()`` serialises with every writer of the log, on every machine, and returns its head;
-/// 2. the store brings its replica up to that head with ``events(after:limit:)``;
+/// 1. ``beginGroup(after:limit:)`` serialises with every writer of the log, on every machine, and returns its head
+///    and the first events the replica lacks;
+/// 2. the store brings its replica up to that head (with ``events(after:limit:)`` for any more);
 /// 3. it runs the group in its LMDB write transaction: every rule checked against the log as it now stands;
 /// 4. ``commitGroup(_:)`` records the group's events (or ``abandonGroup()`` ends a group that wrote nothing);
 /// 5. LMDB commits, and the callers are answered.
@@ -41,13 +42,15 @@ public protocol LogOfRecord: AnyObject, Sendable {
     /// replica of another.
     func identity() throws -> String
 
-    /// Takes the log's write lock until ``commitGroup(_:)`` or ``abandonGroup()``, and returns its head.
-    func beginGroup() throws -> LogHead
+    /// Takes the log's write lock until ``commitGroup(_:)`` or ``abandonGroup()``, and returns its head with up to
+    /// `limit` events after `position`, as the lock sees them: what the replica lacks, taken in one exchange with the
+    /// lock.
+    func beginGroup(after position: UInt64, limit: Int) throws -> (head: LogHead, events: [ExportedEvent])
 
     /// Up to `limit` events after `position`, in order, every one committed (inside a group: as the lock sees them).
     func events(after position: UInt64, limit: Int) throws -> [ExportedEvent]
 
-    /// Records the events, which follow the head ``beginGroup()`` returned, and commits; releases the lock. When this
+    /// Records the events, which follow the head ``beginGroup(after:limit:)`` returned, and commits; releases the lock. When this
     /// returns they are in the log of record. When the outcome cannot be known (the connection was lost during the
     /// commit), throws ``LogOfRecordError/outcomeUnknown(log:reason:)``.
     func commitGroup(_ events: [ExportedEvent]) throws

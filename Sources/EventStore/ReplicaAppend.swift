@@ -16,6 +16,15 @@ struct Replica: Sendable {
     let log: any LogOfRecord
     let path: String
     let repaired: @Sendable (String) -> Void
+    /// Whether the writer holds the log's lock: it then takes in what the log holds itself, and the follower stands
+    /// aside rather than read the same events and contend for LMDB's write lock.
+    let locked = Locked(false)
+}
+
+/// The log of record's lock, held: the log's head, and the first events the replica lacked when it was taken.
+struct LockedLog: Sendable {
+    let head: LogHead
+    let events: [ExportedEvent]
 }
 
 /// Group commits and catch-up of a store that replicates a ``LogOfRecord``.
@@ -23,45 +32,51 @@ extension GroupAppend {
     /// Events read from the log per catch-up transaction.
     static let replicaChunk = 2_000
 
-    /// Appends a group through the log of record: its lock, then the replica brought up to the log, then the group
-    /// run in one LMDB write transaction, recorded in the log right before LMDB commits. The log is only ever called
-    /// outside any closure LMDB may run again. Returns as ``commit(_:events:_:)`` does.
+    /// Takes the log of record's lock for the next group, after taking in what other writers committed (so that under
+    /// the lock only what they commit meanwhile remains): the writer forms its group once the lock is held, from every
+    /// batch that queued while it waited. Returns the log's head, or why the lock could not be had.
+    func beginGroup(_ environment: Environment, replica: Replica) -> Result<LockedLog, any Error> {
+        Result {
+            // A failure here is met again under the lock.
+            let local = try (try? catchUp(from: replica.log, environment, through: nil, path: replica.path)) ?? environment.read { try layout.head($0).position }
+            let (head, events) = try replica.log.beginGroup(after: local, limit: Self.replicaChunk)
+            replica.locked.withLock { $0 = true }
+            return LockedLog(head: head, events: events)
+        }
+    }
+
+    /// Appends a group through the log of record, whose lock ``beginGroup(_:replica:)`` took and whose head it
+    /// returned: the replica brought up to the log, then the group run in one LMDB write transaction — with the last
+    /// events taken from the log, so that one sync makes both durable — recorded in the log right before LMDB commits.
+    /// The log is only ever called outside any closure LMDB may run again. Returns as ``commit(_:events:_:)`` does.
     ///
     /// A replica found to hold what the log does not (the log lost commits in a failover) is rebuilt from the log
     /// under its lock, the repair reported, and the group run on the rebuilt replica.
     func commit(
-        _ requests: [AppendRequest], events: Int, _ environment: Environment, replica: Replica
+        _ requests: [AppendRequest], events: Int, _ environment: Environment, replica: Replica, locked: LockedLog
     ) -> (head: UInt64?, outcomes: [Result<AppendResult, any Error>]) {
-        let (log, path) = (replica.log, replica.path)
-        // What other writers committed is taken in before the log's lock, so that under it only what they commit
-        // meanwhile remains: the lock is held for this group's own work. A failure here is met again under the lock.
-        _ = try? catchUp(from: log, environment, through: nil, path: path)
+        let (log, path, logHead) = (replica.log, replica.path, locked.head)
+        defer { replica.locked.withLock { $0 = false } }
         func failing(_ error: any Error, head: UInt64? = nil) -> (head: UInt64?, outcomes: [Result<AppendResult, any Error>]) {
             (head, requests.indices.map { _ in .failure(EventStoreError.wrap(error)) })
         }
-        let logHead: LogHead
-        do {
-            logHead = try log.beginGroup()
-        } catch {
-            return failing(error)
-        }
         var released = false
         defer { if !released { log.abandonGroup() } }
+        // The replica's head once caught up, without the events left for the group's transaction.
         var caughtUp: UInt64
+        var pending: [ExportedEvent]
+        var repaired = false
+        func repairReplica() throws {
+            repaired = true
+            let (head, message) = try repair(from: log, environment, path: path)
+            if let message { replica.repaired(message) }
+            (caughtUp, pending) = (head, [])
+        }
         do {
-            caughtUp = try catchUp(from: log, environment, through: logHead, path: path)
-            let local = try environment.read { try layout.head($0) }
-            if local.position != logHead.position || local.hash != logHead.hash {
-                throw LogOfRecordError.diverged(path: path, reason: "its head is \(LogHead(position: local.position, hash: local.hash)), the log's \(logHead)")
-            }
+            (caughtUp, pending) = try catchUp(from: log, environment, leavingLast: logHead, first: locked.events, path: path)
         } catch LogOfRecordError.diverged {
-            do {
-                let (head, message) = try repair(from: log, environment, path: path)
-                if let message { replica.repaired(message) }
-                caughtUp = head
-            } catch {
-                return failing(error)
-            }
+            (caughtUp, pending) = (0, [])
+            do { try repairReplica() } catch { return failing(error) }
         } catch {
             return failing(error)
         }
@@ -73,7 +88,13 @@ extension GroupAppend {
         while true {
             do {
                 let (head, outcomes, _) = try environment.write({ txn in
-                    let local = try layout.head(txn)
+                    var local = try layout.head(txn)
+                    // Events another process of this machine wrote meanwhile are there already.
+                    let fresh = pending.drop { $0.position <= local.position }
+                    if !fresh.isEmpty {
+                        try restore(Array(fresh), txn, path: path)
+                        local = try layout.head(txn)
+                    }
                     guard local.position == logHead.position, local.hash == logHead.hash else {
                         throw LogOfRecordError.diverged(
                             path: path, reason: "its head is \(LogHead(position: local.position, hash: local.hash)), the log's \(logHead)")
@@ -97,6 +118,9 @@ extension GroupAppend {
                 return (head.position, merge(outcomes, excluded))
             } catch let restart as Restart {
                 excluded[restart.index] = restart.error
+            } catch LogOfRecordError.diverged where attempted == nil && !released && !repaired {
+                // Nothing was sent to the log: the replica is rebuilt from it, under its lock, and the group run again.
+                do { try repairReplica() } catch { return failing(error, head: caughtUp) }
             } catch {
                 guard let attempted else { return failing(error, head: caughtUp) }
                 if !recorded {
@@ -157,15 +181,48 @@ extension GroupAppend {
                 let head = try layout.head(txn)
                 let fresh = events.drop { $0.position <= head.position }
                 guard !fresh.isEmpty else { return head.position }
-                do {
-                    try restore(Array(fresh), txn)
-                } catch let failure as RestoreFailure {
-                    throw LogOfRecordError.diverged(path: path, reason: "the log's event at position \(fresh[fresh.startIndex + failure.index].position) does not follow the replica: \(failure.reason)")
-                }
+                try restore(Array(fresh), txn, path: path)
                 return fresh.last!.position
             }
         }
         return local
+    }
+}
+
+extension GroupAppend {
+    /// Writes events of the log into the replica in `txn`; one that does not follow the replica's head by position,
+    /// version and hash is refused as divergence.
+    func restore(_ events: [ExportedEvent], _ txn: borrowing Transaction, path: String) throws {
+        do {
+            try restore(events, txn)
+        } catch let failure as RestoreFailure {
+            throw LogOfRecordError.diverged(
+                path: path, reason: "the log's event at position \(events[failure.index].position) does not follow the replica: \(failure.reason)")
+        }
+    }
+
+    /// Catches up as ``catchUp(from:_:through:path:)`` does, up to `target`, starting with `first` (the events the
+    /// lock came with), except for the last events read — those that reach `target` — which are returned unwritten,
+    /// for the group's own transaction. Returns the replica's head without them.
+    func catchUp(
+        from log: any LogOfRecord, _ environment: Environment, leavingLast target: LogHead, first: [ExportedEvent], path: String
+    ) throws -> (UInt64, [ExportedEvent]) {
+        var local = try environment.read { try layout.head($0).position }
+        var first = first.first.map { $0.position <= local + 1 } == true ? first : []
+        while local < target.position {
+            let events = first.isEmpty ? try log.events(after: local, limit: Self.replicaChunk) : first
+            first = []
+            guard let last = events.last else { break }
+            if last.position >= target.position { return (local, events) }
+            local = try environment.write { txn in
+                let head = try layout.head(txn)
+                let fresh = events.drop { $0.position <= head.position }
+                guard !fresh.isEmpty else { return head.position }
+                try restore(Array(fresh), txn, path: path)
+                return fresh.last!.position
+            }
+        }
+        return (local, [])
     }
 }
 
@@ -201,6 +258,13 @@ final class ReplicaFollower: Sendable {
                 state.queued = false
                 return !state.stopped
             }) else { return }
+            // The writer holds the log's lock and takes in everything up to the log's head before its group, then
+            // publishes its head itself.
+            // Looked at again shortly, for a group that ends without taking everything in (it failed, say).
+            if replica.locked.withLock({ $0 }) {
+                queue.asyncAfter(deadline: .now() + .milliseconds(20)) { [weak self] in self?.wake() }
+                return
+            }
             // A replica that does not follow the log (the log lost commits it holds) is rebuilt from it. Any other
             // failure (the log unreachable, the store closing) leaves the replica as it is: the next wake, or the next
             // group commit, which catches up under the log's lock, tries again.

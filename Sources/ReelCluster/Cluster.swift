@@ -27,8 +27,7 @@ public enum Cluster {
             recorded_at bigint NOT NULL,
             data bytea NOT NULL,
             metadata bytea NOT NULL,
-            hash bytea NOT NULL,
-            UNIQUE (stream, version)
+            hash bytea NOT NULL
         )
         """,
         """

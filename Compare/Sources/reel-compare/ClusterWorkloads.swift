@@ -677,6 +677,7 @@ final class ActivitySampler: @unchecked Sendable {
 
 /// A thread that polls `SELECT position FROM table WHERE position > last ORDER BY position` every 2 ms (at once while
 /// a poll fills its limit), as a consumer of such a table reads, recording every position in the order it got them.
+/// Each poll is an index scan from `last`.
 final class PollReader: @unchecked Sendable {
     private let stopped = Atomic<Bool>(false)
     private let high = Atomic<Int64>(0)
@@ -688,6 +689,9 @@ final class PollReader: @unchecked Sendable {
         let thread = Thread { [self] in
             defer { finished.signal() }
             guard let pg = try? PG(conninfo + " application_name=w9-reader") else { return }
+            // Planned for each poll: a plan cached while the table was nearly empty scans all of it once it is not, and
+            // such a reader's scans would take the machine's CPU from the appends it watches.
+            guard (try? pg.exec("SET plan_cache_mode = force_custom_plan")) != nil else { return }
             guard (try? pg.prepare("poll", "SELECT position FROM \(table) WHERE position > $1 ORDER BY position LIMIT 5000")) != nil else { return }
             var last: Int64 = 0
             while !stopped.load(ordering: .relaxed) {
