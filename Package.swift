@@ -84,7 +84,10 @@ let package = Package(
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "LMDB", "reel-test-driver"]),
         .testTarget(name: "MediaPipelineTests", dependencies: ["MediaPipeline", "EventStore", "LMDB"]),
-        .testTarget(name: "ReelClusterTests", dependencies: ["ReelCluster", "MediaPipeline", "EventStore", "PostgresFixture"]),
+        .testTarget(
+            name: "ReelClusterTests",
+            dependencies: ["ReelCluster", "MediaPipeline", "EventStore", "PostgresFixture", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
         // End-to-end tests of the built `reel` binary, run as a real process.
         // (MediaPipeline: to compare the library's answers with what the command prints.)
         .testTarget(

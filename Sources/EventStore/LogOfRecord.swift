@@ -24,7 +24,7 @@ public struct LogHead: Sendable, Hashable, CustomStringConvertible {
 /// in LMDB, for reads in microseconds on each of several machines.
 ///
 /// A store with a log of record appends each group commit in this order:
-/// 1. ``beginGroup(after:limit:)`` serialises with every writer of the log, on every machine, and returns its head
+/// 1. ``beginGroup(limit:locked:)`` serialises with every writer of the log, on every machine, and returns its head
 ///    and the first events the replica lacks;
 /// 2. the store brings its replica up to that head (with ``events(after:limit:)`` for any more);
 /// 3. it runs the group in its LMDB write transaction: every rule checked against the log as it now stands;
@@ -43,14 +43,14 @@ public protocol LogOfRecord: AnyObject, Sendable {
     func identity() throws -> String
 
     /// Takes the log's write lock until ``commitGroup(_:)`` or ``abandonGroup()``, and returns its head with up to
-    /// `limit` events after `position`, as the lock sees them: what the replica lacks, taken in one exchange with the
-    /// lock.
-    func beginGroup(after position: UInt64, limit: Int) throws -> (head: LogHead, events: [ExportedEvent])
+    /// `limit` events after the position `locked` returns, as the lock sees them: what the replica lacks, read on the
+    /// group's own connection. `locked` is called once the lock is held, and tells the replica's head then.
+    func beginGroup(limit: Int, locked: () throws -> UInt64) throws -> (head: LogHead, events: [ExportedEvent])
 
     /// Up to `limit` events after `position`, in order, every one committed (inside a group: as the lock sees them).
     func events(after position: UInt64, limit: Int) throws -> [ExportedEvent]
 
-    /// Records the events, which follow the head ``beginGroup(after:limit:)`` returned, and commits; releases the lock. When this
+    /// Records the events, which follow the head ``beginGroup(limit:locked:)`` returned, and commits; releases the lock. When this
     /// returns they are in the log of record. When the outcome cannot be known (the connection was lost during the
     /// commit), throws ``LogOfRecordError/outcomeUnknown(log:reason:)``.
     func commitGroup(_ events: [ExportedEvent]) throws

@@ -38,10 +38,18 @@ extension GroupAppend {
     func beginGroup(_ environment: Environment, replica: Replica) -> Result<LockedLog, any Error> {
         Result {
             // A failure here is met again under the lock.
-            let local = try (try? catchUp(from: replica.log, environment, through: nil, path: replica.path)) ?? environment.read { try layout.head($0).position }
-            let (head, events) = try replica.log.beginGroup(after: local, limit: Self.replicaChunk)
-            replica.locked.withLock { $0 = true }
-            return LockedLog(head: head, events: events)
+            _ = try? catchUp(from: replica.log, environment, through: nil, path: replica.path)
+            do {
+                let (head, events) = try replica.log.beginGroup(limit: Self.replicaChunk) {
+                    // From here the writer takes in what the log holds, and the follower stands aside.
+                    replica.locked.withLock { $0 = true }
+                    return try environment.read { try layout.head($0).position }
+                }
+                return LockedLog(head: head, events: events)
+            } catch {
+                replica.locked.withLock { $0 = false }
+                throw error
+            }
         }
     }
 

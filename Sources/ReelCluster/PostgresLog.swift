@@ -204,7 +204,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
         }
     }
 
-    public func beginGroup(after local: UInt64, limit: Int) throws -> (head: LogHead, events: [ExportedEvent]) {
+    public func beginGroup(limit: Int, locked: () throws -> UInt64) throws -> (head: LogHead, events: [ExportedEvent]) {
         try writer.withLock { connection in
             var attempts = 0
             while true {
@@ -221,16 +221,17 @@ public final class PostgresLog: LogOfRecord, Sendable {
                     // Sent together: the connection's event loop sends the second once the first is answered.
                     let begin = current.query("BEGIN", logger: Self.logger)
                     let locking = current.query("SELECT head_position, head_hash FROM reel_log FOR UPDATE", logger: Self.logger)
-                    // Read committed: this statement's snapshot is taken once the lock is held, so it sees every
-                    // commit up to the head.
-                    let reading = limit > 0 ? current.query(Self.eventsQuery(after: local, limit: limit), logger: Self.logger) : nil
                     _ = try Self.wait(begin, seconds: statementSeconds)
                     guard let row = try Self.wait(locking, seconds: statementSeconds).rows.first else {
                         throw LogOfRecordError.unavailable(log: name, reason: "its table reel_log is empty")
                     }
                     let (position, hash) = try row.decode((Int64, ByteBuffer).self)
-                    let events = try reading.map { try Self.wait($0, seconds: statementSeconds).rows.map(Self.event) } ?? []
-                    return (LogHead(position: UInt64(position), hash: Array(hash.readableBytesView)), events)
+                    let head = LogHead(position: UInt64(position), hash: Array(hash.readableBytesView))
+                    // Read committed: this statement's snapshot is taken under the lock, so it sees every commit up
+                    // to the head.
+                    let local = try locked()
+                    guard limit > 0, local < head.position else { return (head, []) }
+                    return (head, try query(current, Self.eventsQuery(after: local, limit: limit)).rows.map(Self.event))
                 } catch {
                     // A connection lost before anything was written (PostgreSQL restarted, or failed over): once more,
                     // on a new one.
@@ -361,7 +362,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
     /// the log holds all of them or none. The events must be a whole log from position 1, their chain checked (a
     /// store's, as an import leaves it). Returns the log's head; refuses a log that holds events.
     public func load(_ next: () throws -> [ExportedEvent]) throws -> UInt64 {
-        let (head, _) = try beginGroup(after: 0, limit: 0)
+        let (head, _) = try beginGroup(limit: 0) { 0 }
         var finished = false
         defer { if !finished { abandonGroup() } }
         guard head.position == 0 else {
@@ -479,27 +480,33 @@ public final class PostgresLog: LogOfRecord, Sendable {
     // MARK: Rows
 
     /// An event from a row of `SELECT position, stream, version, id, type, recorded_at, data, metadata, hash`.
-    ///
-    /// The cells are read directly in PostgreSQL's binary format, which postgres-nio asks for: a follower reads every
-    /// event the other nodes append, and the generic decoder took about as long per event as folding it. A row in
-    /// any other shape goes through the generic decoder.
     static func event(_ row: PostgresRow) throws -> ExportedEvent {
+        try directEvent(row) ?? genericEvent(row)
+    }
+
+    /// The event of a row whose cells are in PostgreSQL's binary format, which postgres-nio asks for, read directly:
+    /// a follower reads every event the other nodes append, and postgres-nio's generic decoder took about as long per
+    /// event as folding it. `nil` for a row of any other shape.
+    static func directEvent(_ row: PostgresRow) throws -> ExportedEvent? {
         var cells = row.makeIterator()
         func cell(_ type: PostgresDataType) -> ByteBuffer? {
             guard let cell = cells.next(), cell.format == .binary, cell.dataType == type else { return nil }
             return cell.bytes
         }
-        if var position = cell(.int8), var stream = cell(.text), var version = cell(.int8), var id = cell(.uuid), var type = cell(.text),
+        guard var position = cell(.int8), var stream = cell(.text), var version = cell(.int8), var id = cell(.uuid), var type = cell(.text),
             var recordedAt = cell(.int8), let data = cell(.bytea), let metadata = cell(.bytea), let hash = cell(.bytea),
             let position = position.readInteger(as: Int64.self), let stream = stream.readString(length: stream.readableBytes),
             let version = version.readInteger(as: Int64.self), let id = id.readUUIDBytes(), let type = type.readString(length: type.readableBytes),
             let recordedAt = recordedAt.readInteger(as: Int64.self)
-        {
-            return ExportedEvent(
-                position: UInt64(position), stream: stream, version: UInt64(version), id: id, type: type, recordedAtMilliseconds: recordedAt,
-                payload: Array(data.readableBytesView), metadata: try MetadataCodec.decode(Array(metadata.readableBytesView), position: position),
-                hash: Array(hash.readableBytesView))
-        }
+        else { return nil }
+        return ExportedEvent(
+            position: UInt64(position), stream: stream, version: UInt64(version), id: id, type: type, recordedAtMilliseconds: recordedAt,
+            payload: Array(data.readableBytesView), metadata: try MetadataCodec.decode(Array(metadata.readableBytesView), position: position),
+            hash: Array(hash.readableBytesView))
+    }
+
+    /// The event of a row through postgres-nio's decoder, which takes any format it knows.
+    static func genericEvent(_ row: PostgresRow) throws -> ExportedEvent {
         let (position, stream, version, id, type, recordedAt, data, metadata, hash) = try row.decode(
             (Int64, String, Int64, UUID, String, Int64, ByteBuffer, ByteBuffer, ByteBuffer).self)
         return ExportedEvent(

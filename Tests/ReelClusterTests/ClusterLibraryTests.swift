@@ -2,7 +2,8 @@ import EventStore
 import Foundation
 import MediaPipeline
 import PostgresFixture
-import ReelCluster
+@testable import ReelCluster
+import PostgresNIO
 import Testing
 
 /// The library in cluster mode, in process: two `MediaStore`s, each a node with its own store, over one log in a real
@@ -94,6 +95,34 @@ struct ClusterLibraryTests {
             #expect(try node.audit() == [])
             try node.close()
         }
+    }
+
+    @Test("the log's rows read back as the events the node recorded, every cell read directly and as the generic decoder reads it")
+    func rowsReadBack() async throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let address = try PostgresAddress(postgres.url)
+        _ = try Cluster.initialize(address)
+        let path = Self.temporaryStore()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let node = try Self.node(path, postgres)
+        let project = UUID()
+        try await node.append(.projectCreated(ProjectCreated(projectID: project, title: "Tide \"pools\" ü🎬")))
+        try await node.append(
+            .sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 2, imageIndex: 7, imageURL: "https://cdn.example/2/7.png")),
+            metadata: EventMetadata(actor: "farm/1", correlationID: "c-9", causationID: "b\n1"))
+        try await node.append(.userRegistered(UserRegistered(userID: UUID(), email: "ines@example.com")))
+        let recorded = try node.store.events(from: 1, limit: 10).map(ExportedEvent.init)
+        #expect(recorded.count == 3)
+
+        let connection = try PostgresLog.connect(address)
+        defer { PostgresLog.close(connection) }
+        let rows = try PostgresLog.wait(connection.query(PostgresLog.eventsQuery(after: 0, limit: 10), logger: PostgresLog.logger), seconds: 30).rows
+        let direct = try rows.map { try #require(try PostgresLog.directEvent($0), "a row the direct reader did not take") }
+        #expect(direct == recorded)
+        #expect(try rows.map(PostgresLog.genericEvent) == recorded)
+        #expect(try node.audit() == [])
+        try node.close()
     }
 
     @Test("a node's store refuses a writable open without its log, and opens read-only")
