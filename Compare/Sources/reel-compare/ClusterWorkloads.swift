@@ -512,29 +512,8 @@ enum ClusterWorkloads {
         for future in ready { try await future.get() }
         let senders = 16
         let start = nanos() + 20_000_000
-        let paced = (0..<senders).map { _ in PacedRecord() }
-        var sent: [EventLoopFuture<Void>] = []
-        let line: @Sendable (Int) -> String = { plan.line($0) }
-        let port = ports[0]
-        for c in 0..<senders {
-            let loop = clientGroup.next()
-            let promise = loop.makePromise(of: Void.self)
-            let record = paced[c]
-            ClientBootstrap(group: loop)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(PacedHandler(
-                            connection: c, connections: senders, count: events, start: start, interval: 1e9 / rate, host: "127.0.0.1:\(port)",
-                            body: line, record: record, done: promise))
-                    }
-                }
-                .connect(host: "127.0.0.1", port: port)
-                .whenFailure { promise.fail($0) }
-            sent.append(promise.futureResult)
-        }
-        for future in sent { try await future.get() }
+        let paced = try await sendPaced(
+            count: events, rate: rate, connections: senders, start: start, port: ports[0], group: clientGroup, body: { plan.line($0) })
         let closeLate = Task {
             try await Task.sleep(for: .seconds(30))
             for channel in channels { channel.close(promise: nil) }

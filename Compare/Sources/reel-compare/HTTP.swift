@@ -388,6 +388,36 @@ enum HTTPOnce {
 
 // MARK: - W8: paced appends
 
+/// Sends `count` appends (`body(k)` is the k-th request's line) to `port`, paced at `rate` a second from `start`
+/// (nanoseconds, `nanos()`'s clock) over `connections` keep-alive connections, request k on connection k mod
+/// `connections`; returns when every one is answered, with each connection's record.
+func sendPaced(
+    count: Int, rate: Double, connections: Int, start: UInt64, port: Int, group: any EventLoopGroup, body: @escaping @Sendable (Int) -> String
+) async throws -> [PacedRecord] {
+    let records = (0..<connections).map { _ in PacedRecord() }
+    var sent: [EventLoopFuture<Void>] = []
+    for c in 0..<connections {
+        let loop = group.next()
+        let promise = loop.makePromise(of: Void.self)
+        let record = records[c]
+        ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(PacedHandler(
+                        connection: c, connections: connections, count: count, start: start, interval: 1e9 / rate, host: "127.0.0.1:\(port)",
+                        body: body, record: record, done: promise))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .whenFailure { promise.fail($0) }
+        sent.append(promise.futureResult)
+    }
+    for future in sent { try await future.get() }
+    return records
+}
+
 /// What the paced appenders measured: each acknowledged event's position and the time its answer arrived.
 final class PacedRecord: @unchecked Sendable {
     var acknowledged: [(position: UInt64, at: UInt64)] = []
