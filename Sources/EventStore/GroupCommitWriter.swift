@@ -256,7 +256,8 @@ public struct CommitReport: Sendable {
     /// The batches (append calls) the group took, and their events.
     public let batches: Int
     public let events: Int
-    /// From the transaction's start to its synced commit, in seconds (and every answer's outcome known).
+    /// From the transaction's start to its synced commit, in seconds (and every answer's outcome known). For a replica
+    /// of a log of record, from when it holds the log's lock, which is when it forms its group.
     public let seconds: Double
     /// Batches still queued when the group finished: the writer's backlog.
     public let queued: Int

@@ -109,7 +109,7 @@ struct ClusterReport {
                 let columns = ActivitySampler.states.indices.map { i in f(median(list.map { $0.activity.count > i ? $0.activity[i] : 0 }), 2) }
                 md += "| \(name) | " + columns.joined(separator: " | ") + " |\n"
             }
-            md += "\nA Reel group's commit time runs from its start (for a node: taking the log's lock in PostgreSQL) to LMDB's synced commit, "
+            md += "\nA Reel group's commit time runs from its start (for a node: once it holds the log's lock in PostgreSQL, when it forms its group) to LMDB's synced commit, "
             md += "so for a node it holds the round trips to PostgreSQL and the synchronous standby's acknowledgement. WAL figures are the "
             md += "primary's `pg_stat_wal` (the single store writes none: what it shows is the other sides' leftovers and the pollers). "
             md += "Conflicts on the event table (a stream's version moved between check and insert): \(table.reduce(0) { $0 + $1.conflicts }) "
