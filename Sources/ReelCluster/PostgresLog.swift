@@ -207,6 +207,8 @@ public final class PostgresLog: LogOfRecord, Sendable {
     public func beginGroup(limit: Int, locked: () throws -> UInt64) throws -> (head: LogHead, events: [ExportedEvent]) {
         try writer.withLock { connection in
             var attempts = 0
+            // Whether the lock was held and `locked` told: from then on a failure ends the group.
+            var held = false
             while true {
                 attempts += 1
                 do {
@@ -229,15 +231,18 @@ public final class PostgresLog: LogOfRecord, Sendable {
                     let head = LogHead(position: UInt64(position), hash: Array(hash.readableBytesView))
                     // Read committed: this statement's snapshot is taken under the lock, so it sees every commit up
                     // to the head.
+                    held = true
                     let local = try locked()
                     guard limit > 0, local < head.position else { return (head, []) }
                     return (head, try query(current, Self.eventsQuery(after: local, limit: limit)).rows.map(Self.event))
                 } catch {
-                    // A connection lost before anything was written (PostgreSQL restarted, or failed over): once more,
-                    // on a new one.
+                    // The connection goes, and with it the transaction and the lock.
                     PostgresLog.close(connection)
                     connection = nil
-                    if attempts == 1, let psql = error as? PSQLError, psql.serverInfo == nil { continue }
+                    // Lost before the lock was held (PostgreSQL restarted, or failed over): once more, on a new one.
+                    if !held, attempts == 1, let psql = error as? PSQLError, psql.serverInfo == nil { continue }
+                    // The replica's own failure (reading its head) is its own, not the log's.
+                    if !(error is PSQLError || error is Timeout || error is LogOfRecordError) { throw error }
                     throw Self.unavailable(error, address)
                 }
             }
