@@ -78,7 +78,8 @@ public protocol LogOfRecord: AnyObject, Sendable {
 
 /// Why a log of record refused or failed an operation.
 public enum LogOfRecordError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The log could not be reached or failed the operation; nothing was recorded, and the operation may be retried.
+    /// The log could not be reached or failed the operation; nothing was changed (an append was not recorded), and
+    /// the operation may be tried again.
     case unavailable(log: String, reason: String)
     /// The log did not confirm its commit (the connection was lost, or no answer came in time: a synchronous
     /// standby that is down holds a commit back): the events may or may not be recorded, now or later. Retrying the
@@ -93,7 +94,7 @@ public enum LogOfRecordError: Error, Sendable, Hashable, CustomStringConvertible
 
     public var description: String {
         switch self {
-        case let .unavailable(log, reason): "the log of record at \(log) is unavailable: \(reason); nothing was recorded, retry"
+        case let .unavailable(log, reason): "the log of record at \(log) is unavailable: \(reason); nothing was changed, and it is safe to try again"
         case let .outcomeUnknown(log, reason):
             "the log of record at \(log) did not confirm its commit (\(reason)): the batch may or may not be recorded; "
                 + "retry it with the same event ids, which is safe"
