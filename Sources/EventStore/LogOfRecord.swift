@@ -94,7 +94,8 @@ public enum LogOfRecordError: Error, Sendable, Hashable, CustomStringConvertible
 
     public var description: String {
         switch self {
-        case let .unavailable(log, reason): "the log of record at \(log) is unavailable: \(reason); nothing was changed, and it is safe to try again"
+        case let .unavailable(log, reason):
+            "the log of record at \(log) is unavailable: \(reason); nothing was changed, and it is safe to try again"
         case let .outcomeUnknown(log, reason):
             "the log of record at \(log) did not confirm its commit (\(reason)): the batch may or may not be recorded; "
                 + "retry it with the same event ids, which is safe"

@@ -95,34 +95,38 @@ extension GroupAppend {
         var recorded = false
         while true {
             do {
-                let (head, outcomes, _) = try environment.write({ txn in
-                    var local = try layout.head(txn)
-                    // Events another process of this machine wrote meanwhile are there already.
-                    let fresh = pending.drop { $0.position <= local.position }
-                    if !fresh.isEmpty {
-                        try restore(Array(fresh), txn, path: path)
-                        local = try layout.head(txn)
-                    }
-                    guard local.position == logHead.position, local.hash == logHead.hash else {
-                        throw LogOfRecordError.diverged(
-                            path: path, reason: "its head is \(LogHead(position: local.position, hash: local.hash)), the log's \(logHead)")
-                    }
-                    let (head, outcomes) = try run(requests, events: events, excluded: Set(excluded.keys), txn)
-                    var accepted: [ExportedEvent] = []
-                    if head.position > local.position {
-                        var decoded: [RecordedEvent] = []
-                        try layout.events(
-                            from: local.position + 1, through: head.position, limit: Int(head.position - local.position), into: &decoded, txn)
-                        accepted = decoded.map(ExportedEvent.init)
-                    }
-                    return (head, outcomes, accepted)
-                }, beforeCommit: { result in
-                    released = true
-                    guard !result.2.isEmpty else { return log.abandonGroup() }
-                    attempted = (result.1, result.2)
-                    try log.commitGroup(result.2)
-                    recorded = true
-                })
+                let (head, outcomes, _) = try environment.write(
+                    { txn in
+                        var local = try layout.head(txn)
+                        // Events another process of this machine wrote meanwhile are there already.
+                        let fresh = pending.drop { $0.position <= local.position }
+                        if !fresh.isEmpty {
+                            try restore(Array(fresh), txn, path: path)
+                            local = try layout.head(txn)
+                        }
+                        guard local.position == logHead.position, local.hash == logHead.hash else {
+                            throw LogOfRecordError.diverged(
+                                path: path,
+                                reason: "its head is \(LogHead(position: local.position, hash: local.hash)), the log's \(logHead)")
+                        }
+                        let (head, outcomes) = try run(requests, events: events, excluded: Set(excluded.keys), txn)
+                        var accepted: [ExportedEvent] = []
+                        if head.position > local.position {
+                            var decoded: [RecordedEvent] = []
+                            try layout.events(
+                                from: local.position + 1, through: head.position, limit: Int(head.position - local.position),
+                                into: &decoded, txn)
+                            accepted = decoded.map(ExportedEvent.init)
+                        }
+                        return (head, outcomes, accepted)
+                    },
+                    beforeCommit: { result in
+                        released = true
+                        guard !result.2.isEmpty else { return log.abandonGroup() }
+                        attempted = (result.1, result.2)
+                        try log.commitGroup(result.2)
+                        recorded = true
+                    })
                 return (head.position, merge(outcomes, excluded))
             } catch let restart as Restart {
                 excluded[restart.index] = restart.error
@@ -140,7 +144,10 @@ extension GroupAppend {
                     // may have failed. The outcome stays unknown, and a retry with the same ids is the remedy.
                     guard let found = try? log.event(at: first.position) else { return failing(error, head: caughtUp) }
                     guard found.id == first.id else {
-                        return failing(LogOfRecordError.unavailable(log: log.name, reason: "its commit was not confirmed, and another batch holds its position"), head: caughtUp)
+                        return failing(
+                            LogOfRecordError.unavailable(
+                                log: log.name, reason: "its commit was not confirmed, and another batch holds its position"), head: caughtUp
+                        )
                     }
                 }
                 // The log holds the group, and LMDB's commit failed (a full map, since grown, or a full disk) or was
@@ -205,7 +212,8 @@ extension GroupAppend {
             try restore(events, txn)
         } catch let failure as RestoreFailure {
             throw LogOfRecordError.diverged(
-                path: path, reason: "the log's event at position \(events[failure.index].position) does not follow the replica: \(failure.reason)")
+                path: path,
+                reason: "the log's event at position \(events[failure.index].position) does not follow the replica: \(failure.reason)")
         }
     }
 
@@ -262,10 +270,12 @@ final class ReplicaFollower: Sendable {
         }
         guard queueing else { return }
         queue.async { [self] in
-            guard state.withLock({ state -> Bool in
-                state.queued = false
-                return !state.stopped
-            }) else { return }
+            guard
+                state.withLock({ state -> Bool in
+                    state.queued = false
+                    return !state.stopped
+                })
+            else { return }
             // The writer holds the log's lock and takes in everything up to the log's head before its group, then
             // publishes its head itself.
             // Looked at again shortly, for a group that ends without taking everything in (it failed, say).

@@ -63,7 +63,8 @@ public enum Cluster {
             guard format <= PostgresLog.format else {
                 _ = try? run("ROLLBACK")
                 throw LogOfRecordError.unavailable(
-                    log: address.description, reason: "its log is of format \(format), newer than this reel makes (\(PostgresLog.format)): upgrade reel")
+                    log: address.description,
+                    reason: "its log is of format \(format), newer than this reel makes (\(PostgresLog.format)): upgrade reel")
             }
             _ = try run("COMMIT")
             return (identity.uuidString.lowercased(), !existed)
@@ -106,7 +107,8 @@ public enum Cluster {
             let nodes = try rows.map { row in
                 let (name, replica, age) = try row.decode((String, Int64, Double).self)
                 return Node(
-                    name: name, head: UInt64(replica), lag: head.position > UInt64(replica) ? head.position - UInt64(replica) : 0, secondsAgo: age)
+                    name: name, head: UInt64(replica), lag: head.position > UInt64(replica) ? head.position - UInt64(replica) : 0,
+                    secondsAgo: age)
             }
             return Status(log: address.description, identity: identity, format: PostgresLog.format, head: head, nodes: nodes)
         } catch {
@@ -134,7 +136,8 @@ enum MetadataCodec {
         object["causation_id"] = metadata.causationID
         object["correlation_id"] = metadata.correlationID
         // Sorted keys are the order above; an object of strings always serialises.
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return Array(data)
     }
 
@@ -149,7 +152,9 @@ enum MetadataCodec {
         }
         func text(_ name: String) throws -> String? {
             guard let value = object[name] else { return nil }
-            guard let string = value as? String else { throw Malformed(description: "the log's metadata at position \(position): \(name) is not text") }
+            guard let string = value as? String else {
+                throw Malformed(description: "the log's metadata at position \(position): \(name) is not text")
+            }
             return string
         }
         return EventMetadata(actor: try text("actor"), correlationID: try text("correlation_id"), causationID: try text("causation_id"))

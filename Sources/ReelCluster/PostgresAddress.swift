@@ -58,7 +58,9 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
         endpoints = try hostList.split(separator: ",").map { item -> Endpoint in
             let parts = item.split(separator: ":", omittingEmptySubsequences: false)
             guard let host = parts.first, !host.isEmpty, parts.count <= 2 else { throw fail("a malformed host \"\(item)\"") }
-            guard parts.count == 1 || Int(parts[1]).map({ (1...65535).contains($0) }) == true else { throw fail("a malformed port in \"\(item)\"") }
+            guard parts.count == 1 || Int(parts[1]).map({ (1...65535).contains($0) }) == true else {
+                throw fail("a malformed port in \"\(item)\"")
+            }
             return Endpoint(host: String(host), port: parts.count == 2 ? Int(parts[1])! : 5432)
         }
         guard !endpoints.isEmpty else { throw fail("no host") }
@@ -66,7 +68,9 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
         connectTimeout = 5
         for pair in query.split(separator: "&") where !pair.isEmpty {
             let parts = pair.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let name = String(parts[0]).removingPercentEncoding, let value = String(parts[1]).removingPercentEncoding else {
+            guard parts.count == 2, let name = String(parts[0]).removingPercentEncoding,
+                let value = String(parts[1]).removingPercentEncoding
+            else {
                 throw fail("a malformed option \"\(pair)\"")
             }
             switch name {

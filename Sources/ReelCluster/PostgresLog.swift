@@ -59,16 +59,19 @@ public final class PostgresLog: LogOfRecord, Sendable {
         var failures: [String] = []
         for (index, endpoint) in address.endpoints.enumerated() {
             var configuration = PostgresConnection.Configuration(
-                host: endpoint.host, port: endpoint.port, username: address.user, password: address.password, database: address.database, tls: .disable)
+                host: endpoint.host, port: endpoint.port, username: address.user, password: address.password, database: address.database,
+                tls: .disable)
             configuration.options.connectTimeout = .milliseconds(Int64(address.connectTimeout * 1000))
             configuration.options.additionalStartupParameters = address.settings.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             configuration.options.additionalStartupParameters.append(("application_name", "reel"))
             do {
                 let connection = try wait(
-                    PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: index, logger: logger),
+                    PostgresConnection.connect(
+                        on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: index, logger: logger),
                     seconds: address.connectTimeout + 1)
                 if !readOnlyAllowed {
-                    let standby = try wait(connection.query("SELECT pg_is_in_recovery()", logger: logger), seconds: address.connectTimeout + 1)
+                    let standby = try wait(
+                        connection.query("SELECT pg_is_in_recovery()", logger: logger), seconds: address.connectTimeout + 1)
                     if try standby.rows.first?.decode(Bool.self) ?? true {
                         failures.append("\(endpoint.host):\(endpoint.port) is a standby")
                         PostgresLog.close(connection)
@@ -80,7 +83,8 @@ public final class PostgresLog: LogOfRecord, Sendable {
                 failures.append("\(endpoint.host):\(endpoint.port): \(describe(error))")
             }
         }
-        throw LogOfRecordError.unavailable(log: address.description, reason: "no primary accepted a connection (\(failures.joined(separator: "; ")))")
+        throw LogOfRecordError.unavailable(
+            log: address.description, reason: "no primary accepted a connection (\(failures.joined(separator: "; ")))")
     }
 
     /// Runs `body` on the reader connection, connecting first if needed; a connection that fails is dropped, and the
@@ -122,7 +126,8 @@ public final class PostgresLog: LogOfRecord, Sendable {
         if error is LogOfRecordError { return error }
         if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == "55P03" {
             return LogOfRecordError.unavailable(
-                log: address.description, reason: "another node held the log's lock longer than lock_timeout (\(address.settings["lock_timeout"] ?? "?"))")
+                log: address.description,
+                reason: "another node held the log's lock longer than lock_timeout (\(address.settings["lock_timeout"] ?? "?"))")
         }
         return LogOfRecordError.unavailable(log: address.description, reason: describe(error))
     }
@@ -348,7 +353,9 @@ public final class PostgresLog: LogOfRecord, Sendable {
 
     /// Commits the open group (or waits for the COMMIT already sent). A connection lost before PostgreSQL answered
     /// leaves the outcome unknown.
-    private func commit(_ current: PostgresConnection, _ sent: EventLoopFuture<PostgresQueryResult>? = nil, connection: inout PostgresConnection?) throws {
+    private func commit(
+        _ current: PostgresConnection, _ sent: EventLoopFuture<PostgresQueryResult>? = nil, connection: inout PostgresConnection?
+    ) throws {
         do {
             _ = try Self.wait(sent ?? current.query("COMMIT", logger: Self.logger), seconds: statementSeconds)
         } catch let error as PSQLError where error.serverInfo != nil {
@@ -371,7 +378,8 @@ public final class PostgresLog: LogOfRecord, Sendable {
         var finished = false
         defer { if !finished { abandonGroup() } }
         guard head.position == 0 else {
-            throw LogOfRecordError.unavailable(log: name, reason: "its log holds \(head.position) events: an import needs an empty log (a new cluster)")
+            throw LogOfRecordError.unavailable(
+                log: name, reason: "its log holds \(head.position) events: an import needs an empty log (a new cluster)")
         }
         var last: UInt64 = 0
         try writer.withLock { connection in
@@ -468,10 +476,12 @@ public final class PostgresLog: LogOfRecord, Sendable {
     }
 
     public func stopWatching() {
-        guard let watch = watcher.withLock({ current -> Watch? in
-            defer { current = nil }
-            return current
-        }) else { return }
+        guard
+            let watch = watcher.withLock({ current -> Watch? in
+                defer { current = nil }
+                return current
+            })
+        else { return }
         // The handler may be running: the cancel takes effect after it, on the timer's queue.
         let done = DispatchSemaphore(value: 0)
         watch.timer.setCancelHandler {
@@ -501,12 +511,14 @@ public final class PostgresLog: LogOfRecord, Sendable {
         guard var position = cell(.int8), var stream = cell(.text), var version = cell(.int8), var id = cell(.uuid), var type = cell(.text),
             var recordedAt = cell(.int8), let data = cell(.bytea), let metadata = cell(.bytea), let hash = cell(.bytea),
             let position = position.readInteger(as: Int64.self), let stream = stream.readString(length: stream.readableBytes),
-            let version = version.readInteger(as: Int64.self), let id = id.readUUIDBytes(), let type = type.readString(length: type.readableBytes),
+            let version = version.readInteger(as: Int64.self), let id = id.readUUIDBytes(),
+            let type = type.readString(length: type.readableBytes),
             let recordedAt = recordedAt.readInteger(as: Int64.self)
         else { return nil }
         return ExportedEvent(
             position: UInt64(position), stream: stream, version: UInt64(version), id: id, type: type, recordedAtMilliseconds: recordedAt,
-            payload: Array(data.readableBytesView), metadata: try MetadataCodec.decode(Array(metadata.readableBytesView), position: position),
+            payload: Array(data.readableBytesView),
+            metadata: try MetadataCodec.decode(Array(metadata.readableBytesView), position: position),
             hash: Array(hash.readableBytesView))
     }
 
@@ -516,7 +528,8 @@ public final class PostgresLog: LogOfRecord, Sendable {
             (Int64, String, Int64, UUID, String, Int64, ByteBuffer, ByteBuffer, ByteBuffer).self)
         return ExportedEvent(
             position: UInt64(position), stream: stream, version: UInt64(version), id: id, type: type, recordedAtMilliseconds: recordedAt,
-            payload: Array(data.readableBytesView), metadata: try MetadataCodec.decode(Array(metadata.readableBytesView), position: position),
+            payload: Array(data.readableBytesView),
+            metadata: try MetadataCodec.decode(Array(metadata.readableBytesView), position: position),
             hash: Array(hash.readableBytesView))
     }
 }

@@ -39,10 +39,11 @@ struct ClusterCommand: AsyncParsableCommand {
             let address = try ClusterCommand.address(postgres)
             do {
                 let (identity, created) = try Cluster.initialize(address)
-                printJSON(jsonObject([
-                    ("log", .string(address.description)), ("identity", .string(identity)), ("created", .bool(created)),
-                    ("format", .number(JSONNumber(Int(PostgresLog.format)))),
-                ]))
+                printJSON(
+                    jsonObject([
+                        ("log", .string(address.description)), ("identity", .string(identity)), ("created", .bool(created)),
+                        ("format", .number(JSONNumber(Int(PostgresLog.format)))),
+                    ]))
             } catch {
                 warn("reel: \(error)")
                 throw Exit.cannotOpen
@@ -67,17 +68,22 @@ struct ClusterCommand: AsyncParsableCommand {
                 throw Exit.cannotOpen
             }
             if json {
-                printJSON(jsonObject([
-                    ("log", .string(status.log)), ("identity", .string(status.identity)),
-                    ("head", .number(JSONNumber(Int(status.head.position)))),
-                    ("nodes", .array(status.nodes.map { node in
-                        jsonObject([
-                            ("node", .string(node.name)), ("head", .number(JSONNumber(Int(node.head)))),
-                            ("lag", .number(JSONNumber(Int(node.lag)))),
-                            ("reported_ms_ago", .number(JSONNumber(Int((node.secondsAgo * 1000).rounded())))),
-                        ])
-                    })),
-                ]))
+                printJSON(
+                    jsonObject([
+                        ("log", .string(status.log)), ("identity", .string(status.identity)),
+                        ("head", .number(JSONNumber(Int(status.head.position)))),
+                        (
+                            "nodes",
+                            .array(
+                                status.nodes.map { node in
+                                    jsonObject([
+                                        ("node", .string(node.name)), ("head", .number(JSONNumber(Int(node.head)))),
+                                        ("lag", .number(JSONNumber(Int(node.lag)))),
+                                        ("reported_ms_ago", .number(JSONNumber(Int((node.secondsAgo * 1000).rounded())))),
+                                    ])
+                                })
+                        ),
+                    ]))
                 return
             }
             print("log        \(status.log) (identity \(status.identity), format \(status.format))")

@@ -19,7 +19,9 @@ public final class PostgresServer: @unchecked Sendable {
     /// A new server: `initdb`, then started.
     public convenience init(settings: [String] = []) throws {
         try self.init(directory: Self.newDirectory(), settings: settings)
-        let made = try Self.run([Self.binaries + "/initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"])
+        let made = try Self.run([
+            Self.binaries + "/initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8",
+        ])
         guard made.status == 0 else { throw Failed(description: "initdb failed: \(made.output)") }
         try start()
     }
@@ -30,7 +32,8 @@ public final class PostgresServer: @unchecked Sendable {
     public convenience init(standbyOf primary: PostgresServer, name: String, settings: [String] = []) throws {
         try self.init(directory: Self.newDirectory(), settings: settings)
         let copied = try Self.run([
-            Self.binaries + "/pg_basebackup", "-h", "127.0.0.1", "-p", String(primary.port), "-U", "postgres", "-D", data, "-R", "-X", "stream",
+            Self.binaries + "/pg_basebackup", "-h", "127.0.0.1", "-p", String(primary.port), "-U", "postgres", "-D", data, "-R", "-X",
+            "stream",
             "-d", "application_name=\(name)",
         ])
         guard copied.status == 0 else { throw Failed(description: "pg_basebackup failed: \(copied.output)") }
@@ -93,7 +96,8 @@ public final class PostgresServer: @unchecked Sendable {
     public func start() throws {
         let started = try Self.run([
             Self.binaries + "/pg_ctl", "-D", data, "-l", directory + "/server.log", "-w", "-t", "60", "-o",
-            (["-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c max_connections=200"] + settings.map { "-c \($0)" }).joined(separator: " "),
+            (["-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c max_connections=200"] + settings.map { "-c \($0)" }).joined(
+                separator: " "),
             "start",
         ])
         guard started.status == 0 else {
@@ -140,7 +144,9 @@ public final class PostgresServer: @unchecked Sendable {
 
     /// Runs SQL through psql and returns what it printed (unaligned, tuples only).
     public func sql(_ statement: String) throws -> String {
-        let result = try Self.run(["/usr/bin/psql", "-h", directory, "-p", String(port), "-U", "postgres", "-d", "postgres", "-At", "-c", statement])
+        let result = try Self.run([
+            "/usr/bin/psql", "-h", directory, "-p", String(port), "-U", "postgres", "-d", "postgres", "-At", "-c", statement,
+        ])
         guard result.status == 0 else { throw Failed(description: "psql failed: \(result.output)") }
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -155,8 +161,9 @@ public final class PostgresServer: @unchecked Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+        }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
-

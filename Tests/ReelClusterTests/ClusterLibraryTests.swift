@@ -2,9 +2,10 @@ import EventStore
 import Foundation
 import MediaPipeline
 import PostgresFixture
-@testable import ReelCluster
 import PostgresNIO
 import Testing
+
+@testable import ReelCluster
 
 /// The library in cluster mode, in process: two `MediaStore`s, each a node with its own store, over one log in a real
 /// PostgreSQL 15 — the same API as a single store.
@@ -47,7 +48,8 @@ struct ClusterLibraryTests {
                 group.addTask {
                     for scene in 0..<4 {
                         let url = "https://cdn.example/\(scene)/\(renderer).png"
-                        try await a.append(.sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: scene, imageIndex: renderer, imageURL: url)))
+                        try await a.append(
+                            .sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: scene, imageIndex: renderer, imageURL: url)))
                     }
                 }
             }
@@ -117,7 +119,9 @@ struct ClusterLibraryTests {
 
         let connection = try PostgresLog.connect(address)
         defer { PostgresLog.close(connection) }
-        let rows = try PostgresLog.wait(connection.query(PostgresLog.eventsQuery(after: 0, limit: 10), logger: PostgresLog.logger), seconds: 30).rows
+        let rows = try PostgresLog.wait(
+            connection.query(PostgresLog.eventsQuery(after: 0, limit: 10), logger: PostgresLog.logger), seconds: 30
+        ).rows
         let direct = try rows.map { try #require(try PostgresLog.directEvent($0), "a row the direct reader did not take") }
         #expect(direct == recorded)
         #expect(try rows.map(PostgresLog.genericEvent) == recorded)

@@ -92,9 +92,13 @@ struct ClusterTests {
         let (a, b) = (nodeStore(), nodeStore())
         defer { remove(a); remove(b) }
         let project = uuid()
-        let fromA = try Self.node(a, postgres, ["append"], input: ndjson([ServeCommandTests.project(project)] + (0..<50).map { ServeCommandTests.image(project, scene: $0 % 5, index: $0) }))
+        let fromA = try Self.node(
+            a, postgres, ["append"],
+            input: ndjson(
+                [ServeCommandTests.project(project)] + (0..<50).map { ServeCommandTests.image(project, scene: $0 % 5, index: $0) }))
         #expect(fromA.status == 0, "\(fromA)")
-        let fromB = try Self.node(b, postgres, ["append"], input: ndjson((50..<80).map { ServeCommandTests.image(project, scene: $0 % 5, index: $0) }))
+        let fromB = try Self.node(
+            b, postgres, ["append"], input: ndjson((50..<80).map { ServeCommandTests.image(project, scene: $0 % 5, index: $0) }))
         #expect(fromB.status == 0 && fromB.stdout.contains(#""last_position":81"#), "B appends after A's 51 events: \(fromB)")
         let (logA, logB) = (try Self.log(a, postgres), try Self.log(b, postgres))
         #expect(logA.count == 81 && logA == logB, "both nodes hold the same 81 events")
@@ -136,9 +140,10 @@ struct ClusterTests {
         var random = SeededGenerator(seed: seed)
         let contested = Int.random(in: 20..<180, using: &random)
         func lines(_ node: String) -> String {
-            ndjson((0..<200).map { index in
-                Self.user(uuid(), index == contested ? "both@example.com" : "\(node)-\(index)@example.com")
-            })
+            ndjson(
+                (0..<200).map { index in
+                    Self.user(uuid(), index == contested ? "both@example.com" : "\(node)-\(index)@example.com")
+                })
         }
         let (fileA, fileB) = (try temporaryFile(lines("a")), try temporaryFile(lines("b")))
         defer { remove(fileA); remove(fileB) }
@@ -179,13 +184,16 @@ struct ClusterTests {
         let joined = try Self.node(single, postgres, ["read"])
         #expect(joined.status == 3 && joined.stderr.contains("not a replica"), "\(joined)")
         #expect(try reel(["verify", "--store", single]).status == 0, "and it is left as it was")
-        let unreachable = try reel(["--store", nodeStore(), "read", "--postgres", "postgres://postgres@127.0.0.1:\(PostgresServer.freePort())/postgres"])
+        let unreachable = try reel([
+            "--store", nodeStore(), "read", "--postgres", "postgres://postgres@127.0.0.1:\(PostgresServer.freePort())/postgres",
+        ])
         #expect(unreachable.status == 3 && unreachable.stderr.contains("unavailable"), "\(unreachable)")
         let malformed = try reel(["--store", nodeStore(), "read", "--postgres", "mysql://x"])
         #expect(malformed.status == 2, "\(malformed)")
     }
 
-    @Test("a replica ahead of PostgreSQL (restored from an earlier backup) is rebuilt from the log, and says so; a deleted store is rebuilt")
+    @Test(
+        "a replica ahead of PostgreSQL (restored from an earlier backup) is rebuilt from the log, and says so; a deleted store is rebuilt")
     func divergedReplica() throws {
         let postgres = try PostgresServer()
         defer { postgres.stop() }
@@ -193,14 +201,20 @@ struct ClusterTests {
         let a = nodeStore()
         defer { remove(a) }
         let project = uuid()
-        #expect(try Self.node(a, postgres, ["append"], input: ndjson([ServeCommandTests.project(project)] + (0..<10).map { ServeCommandTests.image(project, scene: 0, index: $0) })).status == 0)
+        #expect(
+            try Self.node(
+                a, postgres, ["append"],
+                input: ndjson([ServeCommandTests.project(project)] + (0..<10).map { ServeCommandTests.image(project, scene: 0, index: $0) })
+            ).status == 0)
         // A backup of the database with 11 events…
         postgres.halt()
         let backup = postgres.directory + "/backup"
         #expect(try PostgresServer.run(["/bin/cp", "-a", postgres.data, backup]).status == 0)
         try postgres.start()
         // …then 20 more, which the node holds, and the backup restored.
-        #expect(try Self.node(a, postgres, ["append"], input: ndjson((10..<30).map { ServeCommandTests.image(project, scene: 1, index: $0) })).status == 0)
+        #expect(
+            try Self.node(a, postgres, ["append"], input: ndjson((10..<30).map { ServeCommandTests.image(project, scene: 1, index: $0) }))
+                .status == 0)
         postgres.halt()
         try FileManager.default.removeItem(atPath: postgres.data)
         #expect(try PostgresServer.run(["/bin/mv", backup, postgres.data]).status == 0)
@@ -226,12 +240,18 @@ struct ClusterTests {
         let (a, b) = (nodeStore(), nodeStore())
         defer { remove(a); remove(b) }
         let project = uuid()
-        #expect(try Self.node(a, postgres, ["append"], input: ndjson([ServeCommandTests.project(project)] + (0..<10).map { ServeCommandTests.image(project, scene: 0, index: $0) })).status == 0)
+        #expect(
+            try Self.node(
+                a, postgres, ["append"],
+                input: ndjson([ServeCommandTests.project(project)] + (0..<10).map { ServeCommandTests.image(project, scene: 0, index: $0) })
+            ).status == 0)
         postgres.halt()
         let backup = postgres.directory + "/backup"
         #expect(try PostgresServer.run(["/bin/cp", "-a", postgres.data, backup]).status == 0)
         try postgres.start()
-        let (serverA, serverB) = (try ServeProcess(store: a, ["--postgres", postgres.url]), try ServeProcess(store: b, ["--postgres", postgres.url]))
+        let (serverA, serverB) = (
+            try ServeProcess(store: a, ["--postgres", postgres.url]), try ServeProcess(store: b, ["--postgres", postgres.url])
+        )
         let later = ndjsonBody((10..<30).map { ServeCommandTests.image(project, scene: 1, index: $0) })
         #expect(try http("POST", serverA.url + "/v1/events", body: later).status == 200)
         func head(_ server: ServeProcess) -> Int? { (try? http("GET", server.url + "/health", timeout: 5))?.json["head"] as? Int }
@@ -253,7 +273,9 @@ struct ClusterTests {
             if answer?.status == 200 { break }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        #expect(answer?.status == 200 && answer?.text.contains(#""last_position":12"#) == true, "appends go on from the log's head: \(attempts)")
+        #expect(
+            answer?.status == 200 && answer?.text.contains(#""last_position":12"#) == true, "appends go on from the log's head: \(attempts)"
+        )
         while head(serverB) != 12, Date() < deadline.addingTimeInterval(30) { Thread.sleep(forTimeInterval: 0.05) }
         #expect(head(serverB) == 12, "the idle node rebuilt itself and followed")
         let (stoppedA, stoppedB) = (serverA.stop(), serverB.stop())
@@ -283,7 +305,11 @@ struct ClusterTests {
         }
         var served = 0
         for _ in 0..<50 {
-            if (try? http("POST", server.url + "/v1/events", body: ndjsonBody([ServeCommandTests.project(uuid())]), timeout: 60))?.status == 200 { served += 1 }
+            if (try? http("POST", server.url + "/v1/events", body: ndjsonBody([ServeCommandTests.project(uuid())]), timeout: 60))?.status
+                == 200
+            {
+                served += 1
+            }
         }
         #expect(group.wait(timeout: .now() + 300) == .success, "the commands ended")
         #expect(results.withLock { $0 } == [0, 0], "\(results.withLock { $0 })")
@@ -315,7 +341,9 @@ struct ClusterTests {
         #expect(blocked.status == 3 && blocked.stderr.contains("lock_timeout"), "\(blocked)")
         #expect(Date().timeIntervalSince(started) < 5, "it waited about lock_timeout, not for the holder")
         holder.wait()
-        #expect(try Self.node(a, url: url, ["append"], input: ServeCommandTests.project(uuid()) + "\n").status == 0, "the lock released, appends go on")
+        #expect(
+            try Self.node(a, url: url, ["append"], input: ServeCommandTests.project(uuid()) + "\n").status == 0,
+            "the lock released, appends go on")
         // A synchronous standby named that never connects: a commit waits for it, holding the log's lock. PostgreSQL
         // does not apply statement_timeout to that wait; the node stops waiting a little after it, and the outcome is
         // unknown. Other appends meanwhile fail after lock_timeout. Once the standby is not required any more, the
@@ -328,7 +356,9 @@ struct ClusterTests {
         started = Date()
         let waiting = try Self.node(a, url: url, ["append"], input: line)
         #expect(Date().timeIntervalSince(started) < 15, "the append ended: \(waiting)")
-        #expect(waiting.status == 3 && waiting.stderr.contains("did not confirm its commit") && waiting.stderr.contains("same event ids"), "\(waiting)")
+        #expect(
+            waiting.status == 3 && waiting.stderr.contains("did not confirm its commit") && waiting.stderr.contains("same event ids"),
+            "\(waiting)")
         started = Date()
         let behind = try Self.node(a, url: url, ["append"], input: ServeCommandTests.image(project, scene: 0, index: 1) + "\n")
         #expect(behind.status == 3 && behind.stderr.contains("lock_timeout"), "\(behind)")
@@ -356,7 +386,8 @@ struct ClusterTests {
         let file = try temporaryFile(ndjson(projectLines(40_000)))
         defer { remove(file) }
         for round in 0..<3 {
-            let ended = try runKilled(["--store", a, "append", file, "--postgres", postgres.url], after: Double.random(in: 0.4...1.5, using: &random))
+            let ended = try runKilled(
+                ["--store", a, "append", file, "--postgres", postgres.url], after: Double.random(in: 0.4...1.5, using: &random))
             #expect(ended == .killed || ended == .exited(1), "round \(round): \(ended)")
             let (count, last) = try Self.rows(postgres)
             #expect(count == last, "round \(round): positions 1…\(last) without a gap (\(count) rows)")
@@ -435,14 +466,18 @@ struct ClusterTests {
         #expect(failures.allSatisfy { $0 == 503 }, "failures are 503, to be retried: \(Set(failures))")
         #expect(!ids.isEmpty)
         let stored = try postgres.sql("SELECT count(*), count(DISTINCT id) FROM reel_events").split(separator: "|").map { Int($0) ?? -1 }
-        #expect(stored[0] == stored[1] && stored[0] == ids.count + 1, "every acknowledged image once, none twice: \(stored), \(ids.count) acknowledged")
+        #expect(
+            stored[0] == stored[1] && stored[0] == ids.count + 1,
+            "every acknowledged image once, none twice: \(stored), \(ids.count) acknowledged")
         let stopped = server.stop()
         #expect(stopped.status == 0, "\(stopped.log.suffix(2_000))")
         #expect(try Self.log(a, postgres).count == ids.count + 1)
         #expect(try Self.node(a, postgres, ["verify"]).status == 0)
     }
 
-    @Test("failover: the primary killed under load, its synchronous standby promoted; the node moves to it and every acknowledged event is there")
+    @Test(
+        "failover: the primary killed under load, its synchronous standby promoted; the node moves to it and every acknowledged event is there"
+    )
     func failover() throws {
         let primary = try PostgresServer(settings: ["synchronous_standby_names=standby", "synchronous_commit=on"])
         defer { primary.stop() }
@@ -474,7 +509,9 @@ struct ClusterTests {
         print("failover: \(before) rows on the standby when the primary died; \(ids.count) acknowledged, \(failures.count) failed attempts")
         #expect(before > 1, "appends were acknowledged before the primary died: \(before)")
         let stored = try standby.sql("SELECT count(*), count(DISTINCT id) FROM reel_events").split(separator: "|").map { Int($0) ?? -1 }
-        #expect(stored[0] == stored[1] && stored[0] == ids.count + 1, "every acknowledged image on the promoted standby, once: \(stored), \(ids.count) acknowledged")
+        #expect(
+            stored[0] == stored[1] && stored[0] == ids.count + 1,
+            "every acknowledged image on the promoted standby, once: \(stored), \(ids.count) acknowledged")
         #expect(try standby.sql("SELECT max(position) = count(*) FROM reel_events") == "t", "positions gapless")
         let stopped = server.stop()
         #expect(stopped.status == 0, "\(stopped.log.suffix(2_000))")
@@ -489,12 +526,16 @@ struct ClusterTests {
         #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
         let (a, b) = (nodeStore(), nodeStore())
         defer { remove(a); remove(b) }
-        let (serverA, serverB) = (try ServeProcess(store: a, ["--postgres", postgres.url]), try ServeProcess(store: b, ["--postgres", postgres.url]))
+        let (serverA, serverB) = (
+            try ServeProcess(store: a, ["--postgres", postgres.url]), try ServeProcess(store: b, ["--postgres", postgres.url])
+        )
         let subscriber = try EventStreamReader(serverB.url + "/v1/subscribe")
         let project = uuid()
         #expect(try http("POST", serverA.url + "/v1/events", body: ndjsonBody([ServeCommandTests.project(project)])).status == 200)
         for index in 0..<20 {
-            #expect(try http("POST", serverA.url + "/v1/events", body: ndjsonBody([ServeCommandTests.image(project, scene: 0, index: index)])).status == 200)
+            #expect(
+                try http("POST", serverA.url + "/v1/events", body: ndjsonBody([ServeCommandTests.image(project, scene: 0, index: index)]))
+                    .status == 200)
         }
         #expect(subscriber.wait(seconds: 30) { $0.events.count == 21 }, "\(subscriber.events.count) of 21")
         #expect(subscriber.events.map(\.id) == Array(1...21), "every position once, in order")
