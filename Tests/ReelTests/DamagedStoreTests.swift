@@ -68,11 +68,18 @@ struct DamagedStoreTests {
     func truncated() throws {
         let sample = try Self.makeSample()
         defer { remove(sample.path) }
-        let size = try Data(contentsOf: Self.dataFile(sample.path)).count
+        let original = try Data(contentsOf: Self.dataFile(sample.path))
+        let size = original.count
         for length in [8_192, size / 2, size - 4_096] {
-            let handle = try FileHandle(forWritingTo: Self.dataFile(sample.path))
-            try handle.truncate(atOffset: UInt64(length))
-            try handle.close()
+            // Each length cuts the whole file: a file cut shorter before would only be padded with zeros.
+            try original.prefix(length).write(to: Self.dataFile(sample.path))
+            // LMDB's file never shrinks, so its last page may be one a later commit freed: cutting only free pages
+            // leaves a healthy store, which must open and read whole. Every other cut is refused.
+            if length == size - 4_096, try reel(["verify", "--store", sample.path]).status == 0 {
+                let read = try reel(["read", "--store", sample.path])
+                #expect(read.status == 0 && read.stdout.split(separator: "\n").count == 7, "\(read)")
+                continue
+            }
             for command in [["read"], ["stats"], ["query", "images-by-scene", "--project", sample.bigProject]] {
                 try Self.expectRefused(
                     command, store: sample.path, reason: "the file was truncated")
