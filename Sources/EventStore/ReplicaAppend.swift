@@ -97,13 +97,8 @@ extension GroupAppend {
             do {
                 let (head, outcomes, _) = try environment.write(
                     { txn in
-                        var local = try layout.head(txn)
-                        // Events another process of this machine wrote meanwhile are there already.
-                        let fresh = pending.drop { $0.position <= local.position }
-                        if !fresh.isEmpty {
-                            try restore(Array(fresh), txn, path: path)
-                            local = try layout.head(txn)
-                        }
+                        if !pending.isEmpty { try restoreFresh(pending, txn, path: path) }
+                        let local = try layout.head(txn)
                         guard local.position == logHead.position, local.hash == logHead.hash else {
                             throw LogOfRecordError.diverged(
                                 path: path,
@@ -192,13 +187,7 @@ extension GroupAppend {
         while target.map({ local < $0.position }) ?? true {
             let events = try log.events(after: local, limit: Self.replicaChunk)
             guard !events.isEmpty else { break }
-            local = try environment.write { txn in
-                let head = try layout.head(txn)
-                let fresh = events.drop { $0.position <= head.position }
-                guard !fresh.isEmpty else { return head.position }
-                try restore(Array(fresh), txn, path: path)
-                return fresh.last!.position
-            }
+            local = try environment.write { txn in try restoreFresh(events, txn, path: path) }
         }
         return local
     }
@@ -217,6 +206,17 @@ extension GroupAppend {
         }
     }
 
+    /// Writes those of `events` past the replica's head into the replica, in `txn` (another process of this machine
+    /// may have written the others meanwhile). Returns the replica's head position.
+    @discardableResult
+    func restoreFresh(_ events: [ExportedEvent], _ txn: borrowing Transaction, path: String) throws -> UInt64 {
+        let head = try layout.head(txn)
+        let fresh = events.drop { $0.position <= head.position }
+        guard let last = fresh.last else { return head.position }
+        try restore(Array(fresh), txn, path: path)
+        return last.position
+    }
+
     /// Catches up as ``catchUp(from:_:through:path:)`` does, up to `target`, starting with `first` (the events the
     /// lock came with), except for the last events read — those that reach `target` — which are returned unwritten,
     /// for the group's own transaction. Returns the replica's head without them.
@@ -230,13 +230,7 @@ extension GroupAppend {
             first = []
             guard let last = events.last else { break }
             if last.position >= target.position { return (local, events) }
-            local = try environment.write { txn in
-                let head = try layout.head(txn)
-                let fresh = events.drop { $0.position <= head.position }
-                guard !fresh.isEmpty else { return head.position }
-                try restore(Array(fresh), txn, path: path)
-                return fresh.last!.position
-            }
+            local = try environment.write { txn in try restoreFresh(events, txn, path: path) }
         }
         return (local, [])
     }
