@@ -111,6 +111,26 @@ public final class PostgresServer: @unchecked Sendable {
         _ = try? Self.run([Self.binaries + "/pg_ctl", "-D", data, "-m", mode, "-w", "stop"])
     }
 
+    /// A file-level backup of the whole server, taken while it is stopped (it is started again after). Returns where
+    /// it is, for ``restore(_:)``.
+    public func backUp() throws -> String {
+        halt()
+        let backup = directory + "/backup"
+        let copied = try Self.run(["/bin/cp", "-a", data, backup])
+        guard copied.status == 0 else { throw Failed(description: "cp -a \(data) \(backup): \(copied.output)") }
+        try start()
+        return backup
+    }
+
+    /// Puts a backup made by ``backUp()`` in place of the server's data and starts it: the server as it was then.
+    public func restore(_ backup: String) throws {
+        halt()
+        try FileManager.default.removeItem(atPath: data)
+        let moved = try Self.run(["/bin/mv", backup, data])
+        guard moved.status == 0 else { throw Failed(description: "mv \(backup) \(data): \(moved.output)") }
+        try start()
+    }
+
     /// A crash of the whole server: the postmaster stopped, every process of it killed with SIGKILL.
     public func kill() throws {
         guard let line = try String(contentsOfFile: data + "/postmaster.pid", encoding: .utf8).split(separator: "\n").first,

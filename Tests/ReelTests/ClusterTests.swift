@@ -207,18 +207,12 @@ struct ClusterTests {
                 input: ndjson([ServeCommandTests.project(project)] + (0..<10).map { ServeCommandTests.image(project, scene: 0, index: $0) })
             ).status == 0)
         // A backup of the database with 11 events…
-        postgres.halt()
-        let backup = postgres.directory + "/backup"
-        #expect(try PostgresServer.run(["/bin/cp", "-a", postgres.data, backup]).status == 0)
-        try postgres.start()
+        let backup = try postgres.backUp()
         // …then 20 more, which the node holds, and the backup restored.
         #expect(
             try Self.node(a, postgres, ["append"], input: ndjson((10..<30).map { ServeCommandTests.image(project, scene: 1, index: $0) }))
                 .status == 0)
-        postgres.halt()
-        try FileManager.default.removeItem(atPath: postgres.data)
-        #expect(try PostgresServer.run(["/bin/mv", backup, postgres.data]).status == 0)
-        try postgres.start()
+        try postgres.restore(backup)
         let read = try Self.node(a, postgres, ["read"])
         #expect(read.status == 0 && read.stdoutLines.count == 11, "the replica holds what the log holds: \(read.stdoutLines.count)")
         #expect(read.stderr.contains("rebuilt from the log") && read.stderr.contains("past the log's head"), "\(read.stderr)")
@@ -245,10 +239,7 @@ struct ClusterTests {
                 a, postgres, ["append"],
                 input: ndjson([ServeCommandTests.project(project)] + (0..<10).map { ServeCommandTests.image(project, scene: 0, index: $0) })
             ).status == 0)
-        postgres.halt()
-        let backup = postgres.directory + "/backup"
-        #expect(try PostgresServer.run(["/bin/cp", "-a", postgres.data, backup]).status == 0)
-        try postgres.start()
+        let backup = try postgres.backUp()
         let (serverA, serverB) = (
             try ServeProcess(store: a, ["--postgres", postgres.url]), try ServeProcess(store: b, ["--postgres", postgres.url])
         )
@@ -259,10 +250,7 @@ struct ClusterTests {
         while head(serverB) != 31, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         #expect(head(serverB) == 31, "the idle node followed")
         // The log goes back to 11 events under both.
-        postgres.halt()
-        try FileManager.default.removeItem(atPath: postgres.data)
-        #expect(try PostgresServer.run(["/bin/mv", backup, postgres.data]).status == 0)
-        try postgres.start()
+        try postgres.restore(backup)
         // Retried with the same id until acknowledged, as a client does.
         var answer: HTTPAnswer?
         var attempts: [String] = []
