@@ -491,23 +491,10 @@ enum ClusterWorkloads {
         var ready: [EventLoopFuture<Void>] = []
         var done: [EventLoopFuture<Void>] = []
         for (s, port) in ports.dropFirst().prefix(2).enumerated() {
-            let loop = clientGroup.next()
-            let readyPromise = loop.makePromise(of: Void.self)
-            let donePromise = loop.makePromise(of: Void.self)
-            let record = records[s]
-            let channel = try await ClientBootstrap(group: loop)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(SubscriberHandler(
-                            from: head, host: "127.0.0.1:\(port)", record: record, ready: readyPromise, done: donePromise))
-                    }
-                }
-                .connect(host: "127.0.0.1", port: port).get()
-            channels.append(channel)
-            ready.append(readyPromise.futureResult)
-            done.append(donePromise.futureResult)
+            let subscription = try await subscribe(port: port, from: head, record: records[s])
+            channels.append(subscription.channel)
+            ready.append(subscription.ready)
+            done.append(subscription.done)
         }
         for future in ready { try await future.get() }
         let senders = 16
@@ -711,9 +698,7 @@ final class TailHandler: ChannelInboundHandler {
     let record: TailRecord
     let started: EventLoopPromise<Void>
     private var isStarted = false
-    private enum State { case lineStart, prefix(Int), digits(Int64), skip }
-    private var state = State.lineStart
-    private static let prefix: [UInt8] = Array("id: ".utf8)
+    private var ids = EventIDParser()
 
     init(from: UInt64, host: String, record: TailRecord, started: EventLoopPromise<Void>) {
         self.from = from
@@ -723,11 +708,7 @@ final class TailHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/v1/subscribe?from=\(from)")
-        head.headers.add(name: "Host", value: host)
-        head.headers.add(name: "Accept", value: "text/event-stream")
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        requestSubscription(context, from: from, host: host)
         context.fireChannelActive()
     }
 
@@ -740,33 +721,11 @@ final class TailHandler: ChannelInboundHandler {
             }
         case let .body(buffer):
             buffer.withUnsafeReadableBytes { bytes in
-                for byte in bytes { parse(byte) }
+                for byte in bytes { if let position = ids.take(byte) { record.positions.append(Int64(position)) } }
             }
             if let last = record.positions.last { record.high.store(max(record.high.load(ordering: .relaxed), last), ordering: .relaxed) }
         case .end:
             break
-        }
-    }
-
-    @inline(__always) private func parse(_ byte: UInt8) {
-        switch state {
-        case .lineStart:
-            state = byte == Self.prefix[0] ? .prefix(1) : (byte == 0x0A ? .lineStart : .skip)
-        case let .prefix(matched):
-            if byte == Self.prefix[matched] {
-                state = matched + 1 == Self.prefix.count ? .digits(0) : .prefix(matched + 1)
-            } else {
-                state = byte == 0x0A ? .lineStart : .skip
-            }
-        case let .digits(value):
-            if byte >= 0x30, byte <= 0x39 {
-                state = .digits(value &* 10 &+ Int64(byte - 0x30))
-            } else {
-                state = byte == 0x0A ? .lineStart : .skip
-                record.positions.append(value)
-            }
-        case .skip:
-            if byte == 0x0A { state = .lineStart }
         }
     }
 

@@ -531,6 +531,67 @@ final class PacedHandler: ChannelInboundHandler {
 
 // MARK: - W8: Server-Sent Events subscribers
 
+/// Reads the event ids of a Server-Sent Events stream (its `id: P` lines), a byte at a time.
+struct EventIDParser {
+    private enum State { case lineStart, prefix(Int), digits(UInt64), skip }
+    private var state = State.lineStart
+    private static let prefix: [UInt8] = Array("id: ".utf8)
+
+    /// Takes the stream's next byte; returns the id of an `id:` line whose digits it ends.
+    @inline(__always) mutating func take(_ byte: UInt8) -> UInt64? {
+        switch state {
+        case .lineStart:
+            state = byte == Self.prefix[0] ? .prefix(1) : (byte == 0x0A ? .lineStart : .skip)
+        case let .prefix(matched):
+            if byte == Self.prefix[matched] {
+                state = matched + 1 == Self.prefix.count ? .digits(0) : .prefix(matched + 1)
+            } else {
+                state = byte == 0x0A ? .lineStart : .skip
+            }
+        case let .digits(value):
+            if byte >= 0x30, byte <= 0x39 {
+                state = .digits(value &* 10 &+ UInt64(byte - 0x30))
+            } else {
+                state = byte == 0x0A ? .lineStart : .skip
+                return value
+            }
+        case .skip:
+            if byte == 0x0A { state = .lineStart }
+        }
+        return nil
+    }
+}
+
+/// Sends `GET /v1/subscribe?from=F` for Server-Sent Events on a client channel.
+func requestSubscription(_ context: ChannelHandlerContext, from: UInt64, host: String) {
+    var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/v1/subscribe?from=\(from)")
+    head.headers.add(name: "Host", value: host)
+    head.headers.add(name: "Accept", value: "text/event-stream")
+    context.write(NIOAny(HTTPClientRequestPart.head(head)), promise: nil)
+    context.writeAndFlush(NIOAny(HTTPClientRequestPart.end(nil)), promise: nil)
+}
+
+/// Subscribes a ``SubscriberHandler`` from `from` to the service on `port`: its channel, and when it is live (`ready`)
+/// and finished (`done`).
+func subscribe(port: Int, from: UInt64, record: SubscriberRecord) async throws -> (
+    channel: any Channel, ready: EventLoopFuture<Void>, done: EventLoopFuture<Void>
+) {
+    let loop = clientGroup.next()
+    let ready = loop.makePromise(of: Void.self)
+    let done = loop.makePromise(of: Void.self)
+    let channel = try await ClientBootstrap(group: loop)
+        .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                try channel.pipeline.syncOperations.addHandler(SubscriberHandler(
+                    from: from, host: "127.0.0.1:\(port)", record: record, ready: ready, done: done))
+            }
+        }
+        .connect(host: "127.0.0.1", port: port).get()
+    return (channel, ready.futureResult, done.futureResult)
+}
+
 /// What one subscriber received: the time each of the load's events arrived (0: not yet).
 final class SubscriberRecord: @unchecked Sendable {
     var deliveries: [UInt64]
@@ -556,10 +617,7 @@ final class SubscriberHandler: ChannelInboundHandler {
     let done: EventLoopPromise<Void>
     private var isReady = false
     private var finished = false
-    // The parser: where in a line it is.
-    private enum State { case lineStart, prefix(Int), digits(UInt64), skip }
-    private var state = State.lineStart
-    private static let prefix: [UInt8] = Array("id: ".utf8)
+    private var ids = EventIDParser()
 
     init(from: UInt64, host: String, record: SubscriberRecord, ready: EventLoopPromise<Void>, done: EventLoopPromise<Void>) {
         self.from = from
@@ -570,11 +628,7 @@ final class SubscriberHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/v1/subscribe?from=\(from)")
-        head.headers.add(name: "Host", value: host)
-        head.headers.add(name: "Accept", value: "text/event-stream")
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        requestSubscription(context, from: from, host: host)
         context.fireChannelActive()
     }
 
@@ -586,33 +640,11 @@ final class SubscriberHandler: ChannelInboundHandler {
             let now = nanos()
             record.bytes += buffer.readableBytes
             buffer.withUnsafeReadableBytes { bytes in
-                for byte in bytes { parse(byte, now) }
+                for byte in bytes { if let position = ids.take(byte) { seen(position, now) } }
             }
             if record.received == record.deliveries.count { record.complete = true; end(context, nil) }
         case .end:
             end(context, "the service ended the stream")
-        }
-    }
-
-    @inline(__always) private func parse(_ byte: UInt8, _ now: UInt64) {
-        switch state {
-        case .lineStart:
-            state = byte == Self.prefix[0] ? .prefix(1) : (byte == 0x0A ? .lineStart : .skip)
-        case let .prefix(matched):
-            if byte == Self.prefix[matched] {
-                state = matched + 1 == Self.prefix.count ? .digits(0) : .prefix(matched + 1)
-            } else {
-                state = byte == 0x0A ? .lineStart : .skip
-            }
-        case let .digits(value):
-            if byte >= 0x30, byte <= 0x39 {
-                state = .digits(value &* 10 &+ UInt64(byte - 0x30))
-            } else {
-                if byte == 0x0A { state = .lineStart } else { state = .skip }
-                seen(value, now)
-            }
-        case .skip:
-            if byte == 0x0A { state = .lineStart }
         }
     }
 

@@ -346,23 +346,10 @@ enum HTTPWorkloads {
         var ready: [EventLoopFuture<Void>] = []
         var done: [EventLoopFuture<Void>] = []
         for s in 0..<subscribers {
-            let loop = clientGroup.next()
-            let readyPromise = loop.makePromise(of: Void.self)
-            let donePromise = loop.makePromise(of: Void.self)
-            let record = records[s]
-            let channel = try await ClientBootstrap(group: loop)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(SubscriberHandler(
-                            from: head, host: "127.0.0.1:\(port)", record: record, ready: readyPromise, done: donePromise))
-                    }
-                }
-                .connect(host: "127.0.0.1", port: port).get()
-            channels.append(channel)
-            ready.append(readyPromise.futureResult)
-            done.append(donePromise.futureResult)
+            let subscription = try await subscribe(port: port, from: head, record: records[s])
+            channels.append(subscription.channel)
+            ready.append(subscription.ready)
+            done.append(subscription.done)
         }
         let giveUp = Task {
             try await Task.sleep(for: .seconds(60))
