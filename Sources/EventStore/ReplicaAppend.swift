@@ -180,13 +180,16 @@ extension GroupAppend {
     /// Writes what the log holds after the replica's head into the replica, in transactions of ``replicaChunk``
     /// events, up to `target` (or as far as the log goes). Events the replica already holds are skipped (another
     /// process of the same machine may have written them); one that does not follow its head by position, version
-    /// and hash is refused as divergence. Returns the replica's head.
+    /// and hash is refused as divergence. Events read when `standAside` says so are dropped unwritten, and the
+    /// catch-up ends there. Returns the replica's head.
     @discardableResult
-    func catchUp(from log: any LogOfRecord, _ environment: Environment, through target: LogHead?, path: String) throws -> UInt64 {
+    func catchUp(
+        from log: any LogOfRecord, _ environment: Environment, through target: LogHead?, path: String, standAside: () -> Bool = { false }
+    ) throws -> UInt64 {
         var local = try environment.read { try layout.head($0).position }
         while target.map({ local < $0.position }) ?? true {
             let events = try log.events(after: local, limit: Self.replicaChunk)
-            guard !events.isEmpty else { break }
+            guard !events.isEmpty, !standAside() else { break }
             local = try environment.write { txn in try restoreFresh(events, txn, path: path) }
         }
         return local
@@ -270,36 +273,45 @@ final class ReplicaFollower: Sendable {
                     return !state.stopped
                 })
             else { return }
-            // The writer holds the log's lock and takes in everything up to the log's head before its group, then
-            // publishes its head itself.
-            // Looked at again shortly, for a group that ends without taking everything in (it failed, say).
-            if replica.locked.withLock({ $0 }) {
-                queue.asyncAfter(deadline: .now() + .milliseconds(20)) { [weak self] in self?.wake() }
-                return
+            follow()
+        }
+    }
+
+    /// One catch-up, on the follower's queue.
+    private func follow() {
+        // The writer holds the log's lock and takes in everything up to the log's head before its group, then
+        // publishes its head itself.
+        // Looked at again shortly, for a group that ends without taking everything in (it failed, say).
+        func standAside() -> Bool {
+            guard replica.locked.withLock({ $0 }) else { return false }
+            queue.asyncAfter(deadline: .now() + .milliseconds(20)) { [weak self] in self?.wake() }
+            return true
+        }
+        if standAside() { return }
+        // A replica that does not follow the log (the log lost commits it holds) is rebuilt from it. Any other
+        // failure (the log unreachable, the store closing) leaves the replica as it is: the next wake, or the next
+        // group commit, which catches up under the log's lock, tries again.
+        let (log, path) = (replica.log, replica.path)
+        var head: UInt64?
+        do {
+            // Once the writer holds the log's lock, it takes in what was read here itself: writing it too would
+            // only make the writer wait for LMDB's write lock.
+            let caughtUp = try append.catchUp(from: log, environment, through: nil, path: path, standAside: standAside)
+            // Nothing new, and the replica past the log's head: the log lost commits the replica holds.
+            let logHead = try log.head()
+            if caughtUp > logHead.position {
+                throw LogOfRecordError.diverged(path: path, reason: "its head is past the log's")
             }
-            // A replica that does not follow the log (the log lost commits it holds) is rebuilt from it. Any other
-            // failure (the log unreachable, the store closing) leaves the replica as it is: the next wake, or the next
-            // group commit, which catches up under the log's lock, tries again.
-            let (log, path) = (replica.log, replica.path)
-            var head: UInt64?
-            do {
-                let caughtUp = try append.catchUp(from: log, environment, through: nil, path: path)
-                // Nothing new, and the replica past the log's head: the log lost commits the replica holds.
-                let logHead = try log.head()
-                if caughtUp > logHead.position {
-                    throw LogOfRecordError.diverged(path: path, reason: "its head is past the log's")
-                }
-                head = caughtUp
-            } catch LogOfRecordError.diverged {
-                if let (repaired, message) = try? append.repair(from: log, environment, path: path) {
-                    if let message { replica.repaired(message) }
-                    head = repaired
-                }
-            } catch {}
-            if let head {
-                notifier.publish(head)
-                log.replicated(through: head)
+            head = caughtUp
+        } catch LogOfRecordError.diverged {
+            if let (repaired, message) = try? append.repair(from: log, environment, path: path) {
+                if let message { replica.repaired(message) }
+                head = repaired
             }
+        } catch {}
+        if let head {
+            notifier.publish(head)
+            log.replicated(through: head)
         }
     }
 
