@@ -129,6 +129,44 @@ struct ClusterLibraryTests {
         try node.close()
     }
 
+    @Test("streams and types holding tabs, line breaks, backslashes and any bytes pass through the log to another node exactly")
+    func textThroughTheLog() async throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let address = try PostgresAddress(postgres.url)
+        _ = try Cluster.initialize(address)
+        let (pathA, pathB) = (Self.temporaryStore(), Self.temporaryStore())
+        defer { for path in [pathA, pathB] { try? FileManager.default.removeItem(atPath: path) } }
+        func node(_ path: String) throws -> Store {
+            var options = StoreOptions()
+            options.logOfRecord = Cluster.log(address, store: path)
+            return try Store.open(at: path, options: options)
+        }
+        let (a, b) = (try node(pathA), try node(pathB))
+        let names = ["tab\there", "line\nbreak", "carriage\rreturn", "back\\slash\\t", "\\.", "\\x00", "ü🎬 \"quoted\"", "end\\"]
+        // Every byte but NUL (which PostgreSQL's text cannot hold) in payloads, which are bytes in the log.
+        let payload = (1...255).map { UInt8($0) }
+        var events: [NewEvent] = []
+        for (index, name) in names.enumerated() {
+            events.append(NewEvent(stream: name, type: "type\t\(name)", payload: payload + [UInt8(index)], metadata: EventMetadata(actor: name)))
+        }
+        let appended = try await a.append(events)
+        #expect(appended.positions == Array(1...UInt64(names.count)))
+        try await b.append(NewEvent(stream: "after", type: "t", payload: Array("{}".utf8)))
+        // B took A's events in under the log's lock before its own.
+        let fromA = try a.events(from: 1, limit: names.count)
+        let fromB = try b.events(from: 1, limit: 20)
+        #expect(fromB.count == names.count + 1)
+        #expect(Array(fromB.prefix(names.count)) == fromA)
+        #expect(fromB.prefix(names.count).map(\.stream) == names)
+        #expect(fromB.prefix(names.count).map(\.type) == names.map { "type\t\($0)" })
+        #expect(try PostgresLog(address: address, node: "check").events(after: 0, limit: 20).map(\.hash) == fromB.map(\.hash))
+        for store in [a, b] {
+            #expect(try store.verify().isEmpty)
+            try store.close()
+        }
+    }
+
     @Test("a node's store refuses a writable open without its log, and opens read-only")
     func replicaAlone() async throws {
         let postgres = try PostgresServer()
