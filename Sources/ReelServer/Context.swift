@@ -27,18 +27,23 @@ struct APIError: HTTPResponseError {
     let message: String
     /// More members of the answer (a rejected line's number, what `reel append` prints).
     var extra: JSONObject = JSONObject()
+    /// More header fields of the answer (`Allow` for a `405`).
+    var headers: HTTPFields = [:]
 
-    init(_ status: HTTPResponse.Status, _ message: String, extra: JSONObject = JSONObject()) {
+    init(_ status: HTTPResponse.Status, _ message: String, extra: JSONObject = JSONObject(), headers: HTTPFields = [:]) {
         self.status = status
         self.message = message
         self.extra = extra
+        self.headers = headers
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var object = JSONObject()
         object.set("error", .string(message))
         for (key, value) in extra.members { object.set(key, value) }
-        return Response.json(.object(object), status: status)
+        var response = Response.json(.object(object), status: status)
+        response.headers.append(contentsOf: headers)
+        return response
     }
 }
 

@@ -79,3 +79,23 @@ struct ObservationMiddleware: RouterMiddleware {
         return response
     }
 }
+
+/// Answers a request for a path the service has, with a method it does not take there, `405 Method Not Allowed` with
+/// the path's methods in `Allow` (RFC 9110), where the router alone answers `404`, as for a path it does not have. The
+/// methods come from the OpenAPI document, which describes every route.
+struct MethodNotAllowedMiddleware: RouterMiddleware {
+    typealias Context = ReelRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // Only the router answers with Hummingbird's own error: the routes' own 404s (an id never seen) are APIErrors.
+            guard let methods = OpenAPI.methods[request.uri.path], !methods.isEmpty else { throw error }
+            let list = methods.joined(separator: ", ")
+            throw APIError(
+                .methodNotAllowed, "\(request.uri.path) does not take \(request.method.rawValue.prefix(20)): it takes \(list)",
+                headers: [.allow: list])
+        }
+    }
+}

@@ -11,6 +11,16 @@ import MediaPipeline
 enum OpenAPI {
     static let document: String = String(decoding: JSONValue.object(build()).jsonData, as: UTF8.self)
 
+    /// Each path of the document and its methods, upper-case, in the document's order (the `Allow` of a `405`).
+    static let methods: [String: [String]] = {
+        let names = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
+        var methods: [String: [String]] = [:]
+        for (path, item) in build()["paths"].flatMap(\.object)?.members ?? [] {
+            methods[path] = item.object?.members.map(\.key).filter(names.contains).map { $0.uppercased() } ?? []
+        }
+        return methods
+    }()
+
     static func build() -> JSONObject {
         var document = object(template)
         var components = document["components"].flatMap(\.object) ?? JSONObject()

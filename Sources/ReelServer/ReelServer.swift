@@ -48,6 +48,7 @@ public final class ReelServer: Sendable {
         let router = Router(context: ReelRequestContext.self)
         router.add(middleware: ObservationMiddleware(logger: logger))
         router.add(middleware: AuthenticationMiddleware(tokens: configuration.tokens))
+        router.add(middleware: MethodNotAllowedMiddleware())
         EventRoutes(media: media, configuration: configuration).add(to: router)
         ReadRoutes(media: media).add(to: router)
         SubscribeRoute(media: media, configuration: configuration, subscribers: subscribers, logger: logger).add(to: router)

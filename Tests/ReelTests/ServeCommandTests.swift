@@ -98,6 +98,14 @@ struct ServeCommandTests {
         let queryPaths = paths.keys.filter { $0.hasPrefix("/v1/queries/") }
         #expect(queryPaths.count >= 10, "one path per query: \(queryPaths.sorted())")
         #expect(try http("GET", server.url + "/no/such/route").status == 404)
+        // A path the service has, with a method it does not take there: 405, and the methods it takes.
+        let wrongMethod = try http("DELETE", server.url + "/v1/events")
+        #expect(wrongMethod.status == 405 && wrongMethod.headers["allow"] == "POST, GET", "\(wrongMethod) \(wrongMethod.headers)")
+        #expect((wrongMethod.json["error"] as? String)?.contains("DELETE") == true, "\(wrongMethod)")
+        let posted = try http("POST", server.url + "/health", body: Data("{}".utf8))
+        #expect(posted.status == 405 && posted.headers["allow"] == "GET", "\(posted)")
+        #expect(try http("PUT", server.url + "/v1/queries/images-by-scene?project=\(uuid())").status == 405)
+        #expect(try http("DELETE", server.url + "/no/such/route").status == 404)
         let stopped = server.stop()
         #expect(stopped.status == 0, "\(stopped.log)")
         try expectVerified(store)
