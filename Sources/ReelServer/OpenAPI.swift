@@ -9,13 +9,15 @@ import MediaPipeline
 /// answers. Tests run schemathesis against a live service with it (every route but the endless subscription), so it
 /// stays true.
 enum OpenAPI {
-    static let document: String = String(decoding: JSONValue.object(build()).jsonData, as: UTF8.self)
+    /// The document, built once for its text and its paths' methods.
+    private static let built = build()
+    static let document: String = String(decoding: JSONValue.object(built).jsonData, as: UTF8.self)
 
     /// Each path of the document and its methods, upper-case, in the document's order (the `Allow` of a `405`).
     static let methods: [String: [String]] = {
         let names = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
         var methods: [String: [String]] = [:]
-        for (path, item) in build()["paths"].flatMap(\.object)?.members ?? [] {
+        for (path, item) in built["paths"].flatMap(\.object)?.members ?? [] {
             methods[path] = item.object?.members.map(\.key).filter(names.contains).map { $0.uppercased() } ?? []
         }
         return methods
