@@ -19,6 +19,13 @@ struct ClusterTests {
         try reel(["--store", store] + arguments + ["--postgres", url], input: input)
     }
 
+    /// `reel append` through `store`: the project and its first 10 images, in scene 0 (11 events).
+    static func appendProject(_ project: String, _ store: String, _ postgres: PostgresServer) throws -> Run {
+        try node(
+            store, postgres, ["append"],
+            input: ndjson([ServeCommandTests.project(project)] + (0..<10).map { ServeCommandTests.image(project, scene: 0, index: $0) }))
+    }
+
     /// Four writers save images through `server`, each retrying a line with the same id until it is acknowledged,
     /// while `fault` runs (given a way to wait until `n` more lines are acknowledged); returns the acknowledged ids and
     /// the statuses of the failed attempts.
@@ -201,11 +208,7 @@ struct ClusterTests {
         let a = nodeStore()
         defer { remove(a) }
         let project = uuid()
-        #expect(
-            try Self.node(
-                a, postgres, ["append"],
-                input: ndjson([ServeCommandTests.project(project)] + (0..<10).map { ServeCommandTests.image(project, scene: 0, index: $0) })
-            ).status == 0)
+        #expect(try Self.appendProject(project, a, postgres).status == 0)
         // A backup of the database with 11 events…
         let backup = try postgres.backUp()
         // …then 20 more, which the node holds, and the backup restored.
@@ -234,11 +237,7 @@ struct ClusterTests {
         let (a, b) = (nodeStore(), nodeStore())
         defer { remove(a); remove(b) }
         let project = uuid()
-        #expect(
-            try Self.node(
-                a, postgres, ["append"],
-                input: ndjson([ServeCommandTests.project(project)] + (0..<10).map { ServeCommandTests.image(project, scene: 0, index: $0) })
-            ).status == 0)
+        #expect(try Self.appendProject(project, a, postgres).status == 0)
         let backup = try postgres.backUp()
         let (serverA, serverB) = (
             try ServeProcess(store: a, ["--postgres", postgres.url]), try ServeProcess(store: b, ["--postgres", postgres.url])
