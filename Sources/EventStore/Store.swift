@@ -255,7 +255,7 @@ public final class Store: Sendable {
                         reason: "holds \(head.position) events of its own and is not a replica of \(log.name), which does not hold them: export it, and import the export into a new cluster's log")
                 }
             }
-            try environment.write { txn in try txn.put(layout.meta, Layout.metaLogKey, Array(identity.utf8)) }
+            _ = try environment.write { txn in try txn.put(layout.meta, Layout.metaLogKey, Array(identity.utf8)) }
         }
         var repair: String?
         if head.position > 0, try log.event(at: head.position)?.hash != head.hash {

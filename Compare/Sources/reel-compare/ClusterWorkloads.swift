@@ -770,7 +770,8 @@ final class TailSubscription: @unchecked Sendable {
 
 // MARK: - GETs over one keep-alive connection
 
-final class GetLoopHandler: ChannelInboundHandler {
+/// Made before its connection and then used only on that connection's event loop.
+final class GetLoopHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
