@@ -81,6 +81,9 @@ public enum LogOfRecordError: Error, Sendable, Hashable, CustomStringConvertible
     /// The log could not be reached or failed the operation; nothing was changed (an append was not recorded), and
     /// the operation may be tried again.
     case unavailable(log: String, reason: String)
+    /// The log refused the operation for a reason that trying again does not change — the account, its password or
+    /// its permissions, a database or table that is missing, TLS the server does not offer — and nothing was changed.
+    case refused(log: String, reason: String)
     /// The log did not confirm its commit (the connection was lost, or no answer came in time: a synchronous
     /// standby that is down holds a commit back): the events may or may not be recorded, now or later. Retrying the
     /// same batch with the same event ids is safe — an append is idempotent by id.
@@ -96,6 +99,8 @@ public enum LogOfRecordError: Error, Sendable, Hashable, CustomStringConvertible
         switch self {
         case let .unavailable(log, reason):
             "the log of record at \(log) is unavailable: \(reason); nothing was changed, and it is safe to try again"
+        case let .refused(log, reason):
+            "the log of record at \(log) refused: \(reason); nothing was changed"
         case let .outcomeUnknown(log, reason):
             "the log of record at \(log) did not confirm its commit (\(reason)): the batch may or may not be recorded; "
                 + "retry it with the same event ids, which is safe"
@@ -108,7 +113,7 @@ public enum LogOfRecordError: Error, Sendable, Hashable, CustomStringConvertible
     public var isRetryable: Bool {
         switch self {
         case .unavailable, .outcomeUnknown: true
-        case .notAReplica, .diverged: false
+        case .refused, .notAReplica, .diverged: false
         }
     }
 }

@@ -61,6 +61,10 @@ public struct StoreOptions: Sendable {
     /// store becomes one), repairs a replica that diverged from it (``Store/replicaRepair``), catches up with it and
     /// follows it; every append is recorded in it first (see ``LogOfRecord``). A replica refuses a writable open
     /// without its log, and may be opened read-only on its own.
+    ///
+    /// With ``importing`` as well, the store is filled on its own, as a store that will fill an empty log: the open
+    /// only checks that it is not a replica of another log (an empty replica of this one is taken), and neither
+    /// catches up nor follows; once the log holds the import, open the store with its log to make it the log's replica.
     public var logOfRecord: (any LogOfRecord)?
     /// Called when a running replica finds that it holds events its log of record does not (the log lost commits in a
     /// failover, or was restored from an older backup) and rebuilds itself from the log, with what was done in words
@@ -210,7 +214,16 @@ public final class Store: Sendable {
         } else {
             try Self.catchUp(layout.projections, append: append, environment: environment, chunk: options.rebuildChunk)
             try Self.dropUndeclaredDatabases(of: layout.projections, environment: environment)
-            if let log = options.logOfRecord {
+            if let log = options.logOfRecord, options.importing {
+                let replicated = try environment.read { try layout.logOfRecord($0) }
+                if let replicated, replicated != (try log.identity()) {
+                    throw LogOfRecordError.notAReplica(
+                        path: path, reason: "is a replica of the log of record \(replicated), not of \(log.name): import into a new store")
+                }
+                follower = nil
+                replica = nil
+                replicaRepair = nil
+            } else if let log = options.logOfRecord {
                 replicaRepair = try Self.joinLog(log, append: append, environment: environment, path: path)
                 replica = Replica(log: log, path: path, repaired: options.replicaRepaired ?? { _ in })
                 follower = ReplicaFollower(replica: replica!, append: append, environment: environment, notifier: notifier)

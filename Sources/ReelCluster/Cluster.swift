@@ -53,9 +53,14 @@ public enum Cluster {
             try PostgresLog.wait(connection.query(query, logger: PostgresLog.logger), seconds: 60)
         }
         do {
-            let existed = try run("SELECT to_regclass('reel_log') IS NOT NULL").rows.first?.decode(Bool.self) ?? false
             _ = try run("BEGIN")
-            for statement in schema { _ = try run(statement) }
+            // Whether it existed is asked under the advisory lock, the first statement of the schema: of several
+            // `init`s at once, only the one that made it says so.
+            var existed = false
+            for (index, statement) in schema.enumerated() {
+                _ = try run(statement)
+                if index == 0 { existed = try run("SELECT to_regclass('reel_log') IS NOT NULL").rows.first?.decode(Bool.self) ?? false }
+            }
             guard let row = try run("SELECT format, identity FROM reel_log").rows.first else {
                 throw LogOfRecordError.unavailable(log: address.description, reason: "reel_log is empty after it was made")
             }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresNIO
 
 /// A cluster's log of record in PostgreSQL: the table `reel_events`, one row per event with Reel's own gapless
@@ -24,7 +25,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
     private let reader = Locked<PostgresConnection?>(nil)
     private let watcher = Locked<Watch?>(nil)
     /// When this node last wrote its replica's head into `reel_nodes` outside a group.
-    private let lastReported = Locked((position: UInt64(0), at: 0.0))
+    private let lastReported = Locked((position: UInt64.max, at: 0.0))
 
     static let logger: Logger = {
         var logger = Logger(label: "reel.cluster")
@@ -57,10 +58,11 @@ public final class PostgresLog: LogOfRecord, Sendable {
     /// Connects to the first host that accepts and is a primary.
     static func connect(_ address: PostgresAddress, readOnlyAllowed: Bool = false) throws -> PostgresConnection {
         var failures: [String] = []
+        var refusals = 0
         for (index, endpoint) in address.endpoints.enumerated() {
             var configuration = PostgresConnection.Configuration(
                 host: endpoint.host, port: endpoint.port, username: address.user, password: address.password, database: address.database,
-                tls: .disable)
+                tls: try tls(address))
             configuration.options.connectTimeout = .milliseconds(Int64(address.connectTimeout * 1000))
             configuration.options.additionalStartupParameters = address.settings.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             configuration.options.additionalStartupParameters.append(("application_name", "reel"))
@@ -81,10 +83,32 @@ public final class PostgresLog: LogOfRecord, Sendable {
                 return connection
             } catch {
                 failures.append("\(endpoint.host):\(endpoint.port): \(describe(error))")
+                refusals += isRefusal(error) ? 1 : 0
             }
         }
-        throw LogOfRecordError.unavailable(
-            log: address.description, reason: "no primary accepted a connection (\(failures.joined(separator: "; ")))")
+        let reason = "no primary accepted a connection (\(failures.joined(separator: "; ")))"
+        // Every host answered, and refused for a reason that stays (a password, a database, TLS): say so.
+        if refusals == address.endpoints.count { throw LogOfRecordError.refused(log: address.description, reason: reason) }
+        throw LogOfRecordError.unavailable(log: address.description, reason: reason)
+    }
+
+    /// The TLS of a connection, from the address's `sslmode` and `sslrootcert`.
+    static func tls(_ address: PostgresAddress) throws -> PostgresConnection.Configuration.TLS {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch address.tls {
+        case .disable: return .disable
+        case .prefer, .require: configuration.certificateVerification = .none
+        case .verifyCA: configuration.certificateVerification = .noHostnameVerification
+        case .verifyFull: configuration.certificateVerification = .fullVerification
+        }
+        if let roots = address.rootCertificates { configuration.trustRoots = .file(roots) }
+        do {
+            let context = try NIOSSLContext(configuration: configuration)
+            return address.tls == .prefer ? .prefer(context) : .require(context)
+        } catch {
+            throw LogOfRecordError.unavailable(
+                log: address.description, reason: "its TLS settings cannot be used (sslrootcert \(address.rootCertificates ?? "-")): \(error)")
+        }
     }
 
     /// Runs `body` on the reader connection, connecting first if needed; a connection that fails is dropped, and the
@@ -129,7 +153,17 @@ public final class PostgresLog: LogOfRecord, Sendable {
                 log: address.description,
                 reason: "another node held the log's lock longer than lock_timeout (\(address.settings["lock_timeout"] ?? "?"))")
         }
+        if isRefusal(error) { return LogOfRecordError.refused(log: address.description, reason: describe(error)) }
         return LogOfRecordError.unavailable(log: address.description, reason: describe(error))
+    }
+
+    /// Whether PostgreSQL refused for a reason that trying again does not change: authentication (SQLSTATE class
+    /// 28), a database or schema that does not exist (3D, 3F), a permission, a table or a statement (42), or TLS.
+    static func isRefusal(_ error: any Error) -> Bool {
+        guard let psql = error as? PSQLError else { return false }
+        if let state = psql.serverInfo?[.sqlState] { return ["28", "3D", "3F", "42"].contains(String(state.prefix(2))) }
+        if psql.underlying is NIOSSLError || psql.underlying is NIOSSLExtraError || psql.underlying is BoringSSLError { return true }
+        return [.sslUnsupported, .failedToAddSSLHandler, .unsupportedAuthMechanism, .authMechanismRequiresPassword].contains(psql.code)
     }
 
     /// What went wrong, in PostgreSQL's words when it said something.
@@ -140,6 +174,14 @@ public final class PostgresLog: LogOfRecord, Sendable {
             }
             if let refused = psql.underlying as? NIOConnectionError, let cause = refused.connectionErrors.first?.error as? IOError {
                 return "could not connect: \(String(cString: strerror(cause.errnoCode)))"
+            }
+            switch psql.code {
+            case .sslUnsupported: return "the server does not offer TLS, which the URL's sslmode requires"
+            case .serverClosedConnection: return "the server closed the connection" + (psql.underlying.map { " (\($0))" } ?? "")
+            case .uncleanShutdown: return "the connection ended without a proper close"
+            case .authMechanismRequiresPassword: return "the server asks for a password and the URL has none"
+            case .unsupportedAuthMechanism: return "the server asks for an authentication method this client does not support"
+            default: break
             }
             if let underlying = psql.underlying { return "\(psql.code): \(underlying)" }
             return "\(psql.code)"
@@ -170,19 +212,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
 
     /// The longest a statement may take before the connection is given up (PostgreSQL's statement_timeout, plus a
     /// margin for its answer to arrive).
-    private var statementSeconds: Double { Self.seconds(address.settings["statement_timeout"]) + 5 }
-
-    static func seconds(_ setting: String?) -> Double {
-        guard let setting else { return 30 }
-        let digits = setting.prefix { $0.isNumber }
-        let value = Double(digits) ?? 30
-        switch setting.dropFirst(digits.count) {
-        case "ms": return value / 1000
-        case "min": return value * 60
-        case "h": return value * 3600
-        default: return value
-        }
-    }
+    private var statementSeconds: Double { address.seconds(of: "statement_timeout") + 5 }
 
     private func query(_ connection: PostgresConnection, _ query: PostgresQuery) throws -> PostgresQueryResult {
         try Self.wait(connection.query(query, logger: Self.logger), seconds: statementSeconds)
@@ -194,7 +224,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
         try withReader { connection in
             let rows = try query(connection, "SELECT to_regclass('reel_log') IS NOT NULL").rows
             guard try rows.first?.decode(Bool.self) == true else {
-                throw LogOfRecordError.unavailable(
+                throw LogOfRecordError.refused(
                     log: name, reason: "it has no Reel log (no table reel_log): create it with `reel cluster init --postgres URL`")
             }
             guard let row = try query(connection, "SELECT format, identity FROM reel_log").rows.first else {
@@ -370,17 +400,22 @@ public final class PostgresLog: LogOfRecord, Sendable {
         }
     }
 
+    /// A log that holds events, refused by ``load(_:)``: retrying cannot help.
+    public struct NotEmpty: Error, Sendable, CustomStringConvertible {
+        public let log: String
+        public let events: UInt64
+        public init(log: String, events: UInt64) { (self.log, self.events) = (log, events) }
+        public var description: String { "the cluster's log at \(log) holds \(events) events: an import needs an empty log (a new cluster)" }
+    }
+
     /// Fills an empty log with the events `next` returns, chunk by chunk until it returns none, in one transaction:
     /// the log holds all of them or none. The events must be a whole log from position 1, their chain checked (a
-    /// store's, as an import leaves it). Returns the log's head; refuses a log that holds events.
+    /// store's, as an import leaves it). Returns the log's head; refuses a log that holds events (``NotEmpty``).
     public func load(_ next: () throws -> [ExportedEvent]) throws -> UInt64 {
         let (head, _) = try beginGroup(limit: 0) { 0 }
         var finished = false
         defer { if !finished { abandonGroup() } }
-        guard head.position == 0 else {
-            throw LogOfRecordError.unavailable(
-                log: name, reason: "its log holds \(head.position) events: an import needs an empty log (a new cluster)")
-        }
+        guard head.position == 0 else { throw NotEmpty(log: name, events: head.position) }
         var last: UInt64 = 0
         try writer.withLock { connection in
             while true {

@@ -2,6 +2,7 @@ import ArgumentParser
 import EventStore
 import Foundation
 import MediaPipeline
+import ReelCluster
 
 /// `reel audit verify` and `reel audit history`.
 struct Audit: AsyncParsableCommand {
@@ -25,8 +26,11 @@ struct Verify: AsyncParsableCommand {
         // The pages first, read without LMDB: a damaged page is named here, never met by LMDB below (where it could
         // fault or trip one of LMDB's assertions).
         let damaged: [IntegrityProblem]
+        // A node's first command makes its store from the log: there are no pages to look at before.
+        let fresh =
+            location.postgresURL != nil && !FileManager.default.fileExists(atPath: (location.path as NSString).appendingPathComponent("data.mdb"))
         do {
-            damaged = try Store.checkPages(at: location.path, projections: MediaStore.projections)
+            damaged = fresh ? [] : try Store.checkPages(at: location.path, projections: MediaStore.projections)
         } catch {
             warn("reel: cannot open the store at \(location.path): \(error)")
             throw Exit.cannotOpen
@@ -36,7 +40,17 @@ struct Verify: AsyncParsableCommand {
             throw Exit.rejected
         }
         let store = try openStore(location, readOnly: true).store
-        let problems = try store.verify() + (logOnly ? [] : store.verifyProjections())
+        var problems = try store.verify().map(\.description) + (logOnly ? [] : store.verifyProjections().map(\.description))
+        // A node also checks the log in PostgreSQL, and the replica against it.
+        if let url = location.postgresURL {
+            let log = Cluster.log(try ClusterCommand.address(url), store: location.path)
+            do {
+                problems += try log.verify(against: store).map(\.description)
+            } catch {
+                warn("reel: \(error)")
+                throw Exit.cannotOpen
+            }
+        }
         if problems.isEmpty {
             print("OK")
             return

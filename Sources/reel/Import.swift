@@ -46,7 +46,7 @@ struct Import: AsyncParsableCommand {
                 _ = try log.identity()
                 let head = try log.head()
                 guard head.position == 0 else {
-                    warn("reel: the cluster's log at \(address) holds \(head.position) events: an import needs an empty log (a new cluster)")
+                    warn("reel: \(PostgresLog.NotEmpty(log: address.description, events: head.position))")
                     throw Exit.rejected
                 }
                 return log
@@ -148,7 +148,8 @@ struct Import: AsyncParsableCommand {
             guard last.position == expected.position - 1, last.hash == expected.hash else {
                 throw Exit.Failure(line: lastLine, reason: "\(file) changed while it was imported")
             }
-            try store.finishImport()
+            // Into a cluster, the store stays marked until the log holds the events too.
+            if cluster == nil { try store.finishImport() }
         } catch {
             // The restorer's own failure comes first: it is about an earlier line than any this thread met since.
             let failure = restorer.stop() ?? error
@@ -174,9 +175,10 @@ struct Import: AsyncParsableCommand {
         }()))
     }
 
-    /// Copies the imported store's events into the cluster's empty log, in one transaction, and makes the store a
-    /// node of it. If the log cannot take them, the store the import made is deleted (the log holds none of it) and
-    /// the import fails: run it again.
+    /// Copies the imported store's events into the cluster's empty log, in one transaction, then ends the import and
+    /// makes the store a node of it. Until the log has committed, the store carries the unfinished-import marker, so an
+    /// import killed meanwhile leaves nothing that passes for a store. If the log cannot take the events, the store is
+    /// deleted (the log holds none of them) and the import fails: run it again.
     private func load(_ media: MediaStore, into log: PostgresLog, createdDirectory: Bool) throws {
         var next: UInt64 = 1
         do {
@@ -185,25 +187,36 @@ struct Import: AsyncParsableCommand {
                 next += UInt64(events.count)
                 return events.map(ExportedEvent.init)
             }
-            try media.close()
-            // Opened with its log, the store becomes its replica: its head is the log's.
-            try openStore(location, readOnly: false).close()
         } catch {
             try? media.close()
-            if error is LogOfRecordError || error is EventStoreError {
-                for name in ["data.mdb", "lock.mdb"] { try? FileManager.default.removeItem(atPath: (location.path as NSString).appendingPathComponent(name)) }
-                if createdDirectory { rmdir(location.path) }
-                if case LogOfRecordError.outcomeUnknown = error {
-                    warn(
-                        "reel: \(error). The store was removed. `reel cluster status` shows whether the log holds the events: if it does, "
-                            + "every node reads them; if its head stays 0, import again")
-                } else {
-                    warn("reel: the events could not be written to the cluster's log, which holds none of them (\(error)); the store was removed: import again")
-                }
-                throw Exit.cannotOpen
+            for name in ["data.mdb", "lock.mdb"] { try? FileManager.default.removeItem(atPath: (location.path as NSString).appendingPathComponent(name)) }
+            if createdDirectory { rmdir(location.path) }
+            switch error {
+            case let refused as PostgresLog.NotEmpty:
+                // Another node appended since the check before the import.
+                warn("reel: \(refused); the store was removed")
+                throw Exit.rejected
+            case LogOfRecordError.outcomeUnknown:
+                warn(
+                    "reel: \(error). The store was removed. `reel cluster status` shows whether the log holds the events: if it does, "
+                        + "every node reads them; if its head stays 0, import again")
+            default:
+                warn("reel: the events could not be written to the cluster's log, which holds none of them (\(error)); the store was removed")
             }
-            throw error
+            throw Exit.cannotOpen
         }
+        // The log holds the events: the import ends, and the store, opened with its log, becomes its replica.
+        do {
+            try media.store.finishImport()
+            try media.close()
+        } catch {
+            try? media.close()
+            warn(
+                "reel: the cluster's log holds the imported events, but the store at \(location.path) could not be finished (\(error)): "
+                    + "delete it; a node started on that directory makes it again from the log")
+            throw Exit.cannotOpen
+        }
+        try openStore(location, readOnly: false).close()
     }
 
     /// Restores chunks of parsed events, in order, on a serial queue of its own; the first failure stops it and is

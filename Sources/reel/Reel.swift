@@ -17,8 +17,8 @@ struct Reel: AsyncParsableCommand {
         discussion: """
             Every command works on one store: --store DIR (before or after the command), else the directory in \
             $REEL_STORE, else ./reel-data. Commands that only read, and rebuild, never create a store.
-            With --postgres URL (or $REEL_POSTGRES) the store is a node of a cluster whose log is in PostgreSQL \
-            (`reel cluster --help`).
+            With --postgres URL (before or after the command, or $REEL_POSTGRES) the store is a node of a \
+            cluster whose log is in PostgreSQL (`reel cluster --help`).
 
             Exit codes:
               0  success
@@ -38,25 +38,30 @@ struct Reel: AsyncParsableCommand {
         ]
     )
 
-    /// The store may come before the command (`reel [--store DIR] COMMAND …`); each command declares `--store`, so
-    /// a leading one is moved to just after the command's name (`audit verify`, `audit history`: after both words),
-    /// before any arguments a command passes through (`replay … query …`).
-    static func movingStoreOption(_ arguments: [String]) -> [String] {
+    /// The store and the cluster may come before the command (`reel [--store DIR] [--postgres URL] COMMAND …`); each
+    /// command declares them, so leading ones are moved to just after the command's name (`audit verify`, `audit
+    /// history`: after both words), before any arguments a command passes through (`replay … query …`).
+    static func movingLeadingOptions(_ arguments: [String]) -> [String] {
         var arguments = arguments
-        let option: [String]
-        if arguments.first == "--store", arguments.count >= 2 {
-            option = Array(arguments[0...1])
-            arguments.removeFirst(2)
-        } else if let first = arguments.first, first.hasPrefix("--store=") {
-            option = [first]
-            arguments.removeFirst()
-        } else {
-            return arguments
+        var options: [String] = []
+        while let first = arguments.first {
+            if ["--store", "--postgres"].contains(first), arguments.count >= 2 {
+                options += arguments[0...1]
+                arguments.removeFirst(2)
+            } else if first.hasPrefix("--store=") || first.hasPrefix("--postgres=") {
+                options.append(first)
+                arguments.removeFirst()
+            } else {
+                break
+            }
         }
-        guard let command = arguments.firstIndex(where: { !$0.hasPrefix("-") }) else { return arguments + option }
+        guard !options.isEmpty else { return arguments }
+        guard let command = arguments.firstIndex(where: { !$0.hasPrefix("-") }) else { return arguments + options }
         var insertion = command + 1
-        if arguments[command] == "audit", insertion < arguments.count, !arguments[insertion].hasPrefix("-") { insertion += 1 }
-        arguments.insert(contentsOf: option, at: insertion)
+        if ["audit", "cluster"].contains(arguments[command]), insertion < arguments.count, !arguments[insertion].hasPrefix("-") {
+            insertion += 1
+        }
+        arguments.insert(contentsOf: options, at: insertion)
         return arguments
     }
 
@@ -69,7 +74,7 @@ struct Reel: AsyncParsableCommand {
         }
         var command: ParsableCommand
         do {
-            command = try parseAsRoot(movingStoreOption(Array(CommandLine.arguments.dropFirst())))
+            command = try parseAsRoot(movingLeadingOptions(Array(CommandLine.arguments.dropFirst())))
         } catch {
             // A parse or validation error names the command typed and prints its usage; help and the version exit 0.
             if exitCode(for: error) == .validationFailure {
@@ -245,8 +250,8 @@ func openStore(
         } catch {
             throw ValidationError("\(error)")
         }
+        options.logOfRecord = Cluster.log(address, store: location.path)
         if !importing {
-            options.logOfRecord = Cluster.log(address, store: location.path)
             if options.replicaRepaired == nil { options.replicaRepaired = { warn("reel: \($0)") } }
             options.readOnly = false
             options.createIfMissing = true

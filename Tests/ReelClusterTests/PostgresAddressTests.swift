@@ -9,10 +9,31 @@ struct PostgresAddressTests {
         #expect(address.endpoints.map(\.host) == ["db1", "db2"])
         #expect(address.endpoints.map(\.port) == [5432, 6543])
         #expect(address.user == "reel" && address.password == "s@cret" && address.database == "media")
-        #expect(address.settings["lock_timeout"] == "2s")
-        #expect(address.settings["statement_timeout"] == "30s" && address.settings["idle_in_transaction_session_timeout"] == "15s")
+        #expect(address.settings["lock_timeout"] == "2000ms")
+        #expect(address.settings["statement_timeout"] == "30000ms" && address.settings["idle_in_transaction_session_timeout"] == "15000ms")
         #expect(address.connectTimeout == 1.5)
         #expect(address.description == "postgres://reel@db1:5432,db2:6543/media")
+    }
+
+    @Test(
+        "durations read as PostgreSQL reads them: a bare number is milliseconds, a unit scales it",
+        arguments: [
+            ("3000", 3.0), ("250ms", 0.25), ("1.5s", 1.5), ("2min", 120.0), ("1h", 3_600.0), ("1d", 86_400.0), ("1500us", 0.002),
+            (" 7 s", 7.0),
+        ])
+    func durations(value: String, seconds: Double) throws {
+        let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value
+        let address = try PostgresAddress("postgres://u@h/d?statement_timeout=\(encoded)&lock_timeout=\(encoded)")
+        #expect(address.seconds(of: "statement_timeout") == seconds)
+        #expect(address.seconds(of: "lock_timeout") == seconds)
+        #expect(address.settings["statement_timeout"] == "\(Int((seconds * 1000).rounded()))ms")
+    }
+
+    @Test("an IPv6 address in brackets, with or without a port")
+    func ipv6() throws {
+        let address = try PostgresAddress("postgres://u@[::1]:6543,[fe80::1]/d")
+        #expect(address.endpoints.map(\.host) == ["::1", "fe80::1"])
+        #expect(address.endpoints.map(\.port) == [6543, 5432])
     }
 
     @Test(
@@ -20,7 +41,13 @@ struct PostgresAddressTests {
         arguments: [
             ("mysql://u@h/d", "not a postgres:// URL"), ("postgres://h/d", "no USER@"), ("postgres://u@h", "no database"),
             ("postgres://u@h:99999/d", "malformed port"), ("postgres://u@/d", "no host"), ("postgres://u@h/d?nosuch=1", "unknown option"),
-            ("postgres://u@h/d?lock_timeout=1;DROP", "must read like"),
+            ("postgres://u@h/d?lock_timeout=1;DROP", "must read like"), ("postgres://u@h/d?lock_timeout=5sec", "must read like"),
+            ("postgres://u@h/d?statement_timeout=0", "at least 1ms"), ("postgres://u@h/d?lock_timeout=100us", "at least 1ms"),
+            ("postgres://u@h/d?idle_in_transaction_session_timeout=30d", "at most"),
+            ("postgres://u@h/d?connect_timeout=inf", "connect_timeout"), ("postgres://u@h/d?connect_timeout=1e300", "connect_timeout"),
+            ("postgres://u@h/d?connect_timeout=nan", "connect_timeout"), ("postgres://u@h/d?connect_timeout=-1", "connect_timeout"),
+            ("postgres://u@::1:5432/d", "in brackets"), ("postgres://u@[::1/d", "malformed host"), ("postgres://u@[::1]x/d", "malformed host"),
+            ("postgres://u@h/d?sslmode=sometimes", "sslmode"),
         ])
     func refused(url: String, reason: String) {
         #expect {

@@ -1,0 +1,231 @@
+import Foundation
+import PostgresFixture
+import Testing
+
+/// Operating a cluster with `reel`: imports into a cluster that are interrupted or go to a node already started,
+/// `cluster init` run at once by several, `cluster status` of an empty log, `audit verify` of the log in PostgreSQL,
+/// TLS, and errors that retrying does not cure.
+@Suite("Operating a cluster")
+struct ClusterOperationsTests {
+    /// A `reel` process left running, its output discarded.
+    static func start(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: builtExecutable("reel"))
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["REEL_STORE"] = nil
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// The JSON object a command printed.
+    static func object(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    /// Waits up to `seconds` for `condition`.
+    static func wait(_ seconds: Double, for condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return try condition()
+    }
+
+    @Test("an import killed while the log takes its events leaves a store no command takes; importing again fills log and store")
+    func importKilledWhileLoading() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let (single, file) = try storeAndExport(events: 2_500)
+        defer { remove(single); remove(file) }
+        let node = nodeStore()
+        defer { remove(node) }
+        // Another session holds the log's lock: the import restores its store, then waits for the lock to load the log.
+        let holder = DispatchGroup()
+        DispatchQueue.global().async(group: holder) {
+            _ = try? postgres.sql("SELECT 1 FROM reel_log FOR UPDATE; SELECT pg_sleep(60)")
+        }
+        let url = postgres.url + "?lock_timeout=60s"
+        // The store and the cluster given before the command, as the documentation writes it.
+        let importing = try Self.start(["--store", node, "--postgres", url, "import", file])
+        let waiting = try Self.wait(60) {
+            try postgres.sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reel' AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'"
+            ) == "1"
+        }
+        #expect(waiting, "the import reached the log's lock")
+        kill(importing.processIdentifier, SIGKILL)
+        importing.waitUntilExit()
+        _ = try postgres.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")
+        holder.wait()
+        #expect(try ClusterTests.rows(postgres) == (0, 0), "the log took nothing")
+        for command in [["stats"], ["append"]] {
+            let refused = try ClusterTests.node(node, postgres, command, input: "")
+            #expect(refused.status == 3 && refused.stderr.contains(unfinishedImportMessage(node)), "\(command): \(refused)")
+        }
+        let again = try reel(["--store", node, "--postgres", postgres.url, "import", file])
+        #expect(again.status == 0 && again.stdout.contains("\"imported\":2500"), "\(again)")
+        #expect(try ClusterTests.rows(postgres) == (2_500, 2_500))
+        let other = nodeStore()
+        defer { remove(other) }
+        let original = try reel(["export", "--store", single]).stdout
+        #expect(try ClusterTests.node(other, postgres, ["export"]).stdout == original)
+        #expect(try ClusterTests.node(node, postgres, ["export"]).stdout == original)
+        for store in [node, other] { #expect(try ClusterTests.node(store, postgres, ["verify"]).status == 0) }
+    }
+
+    @Test("an import into a node already started (its store empty) fills the cluster; a node of another cluster is refused")
+    func importIntoStartedNode() throws {
+        let (first, second) = (try PostgresServer(), try PostgresServer())
+        defer { first.stop(); second.stop() }
+        for server in [first, second] { #expect(try reel(["cluster", "init", "--postgres", server.url]).status == 0) }
+        let (single, file) = try storeAndExport(events: 300)
+        defer { remove(single); remove(file) }
+        let (node, foreign) = (nodeStore(), nodeStore())
+        defer { remove(node); remove(foreign) }
+        // A node's first command makes its store, a replica of an empty log.
+        #expect(try ClusterTests.node(node, first, ["stats"]).status == 0)
+        #expect(try ClusterTests.node(foreign, second, ["stats"]).status == 0)
+        let imported = try ClusterTests.node(node, first, ["import", file])
+        #expect(imported.status == 0 && imported.stdout.contains("\"imported\":300"), "\(imported)")
+        #expect(try ClusterTests.rows(first) == (300, 300))
+        #expect(try ClusterTests.node(node, first, ["export"]).stdout == reel(["export", "--store", single]).stdout)
+        // Another empty cluster, in another database of the first server.
+        _ = try first.sql("CREATE DATABASE other")
+        let other = "postgres://postgres@127.0.0.1:\(first.port)/other"
+        #expect(try reel(["cluster", "init", "--postgres", other]).status == 0)
+        let refused = try ClusterTests.node(foreign, url: other, ["import", file])
+        #expect(refused.status == 3 && refused.stderr.contains("is a replica of the log of record"), "\(refused)")
+        #expect(try ClusterTests.rows(second) == (0, 0))
+        #expect(try ClusterTests.node(foreign, second, ["stats"]).status == 0, "the refused import left the other node as it was")
+        #expect(try ClusterTests.node(node, first, ["verify"]).status == 0)
+    }
+
+    @Test("`cluster init` run by several at once: one schema, one identity, and only one says it made them")
+    func initAtOnce() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let runs = Locked<[Run]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            if let run = try? reel(["cluster", "init", "--postgres", postgres.url]) { runs.withLock { $0.append(run) } }
+        }
+        let all = runs.withLock { $0 }
+        #expect(all.count == 4 && all.allSatisfy { $0.status == 0 }, "\(all)")
+        #expect(all.filter { $0.stdout.contains("\"created\":true") }.count == 1, "\(all.map(\.stdout))")
+        let identities = Set(all.compactMap { Self.object($0.stdout)["identity"] as? String })
+        let identity = try postgres.sql("SELECT identity FROM reel_log")
+        #expect(identities == [identity], "\(identities)")
+        let node = nodeStore()
+        defer { remove(node) }
+        #expect(try ClusterTests.node(node, postgres, ["verify"]).status == 0)
+    }
+
+    @Test("`cluster status` lists the nodes of an empty log")
+    func statusOfEmptyLog() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let node = nodeStore()
+        defer { remove(node) }
+        #expect(try ClusterTests.node(node, postgres, ["stats"]).status == 0)
+        let status = try reel(["cluster", "status", "--json", "--postgres", postgres.url])
+        let nodes = Self.object(status.stdout)["nodes"] as? [[String: Any]] ?? []
+        #expect(status.status == 0 && nodes.count == 1, "\(status)")
+        #expect((nodes.first?["node"] as? String)?.hasSuffix(URL(fileURLWithPath: node).standardizedFileURL.path) == true, "\(nodes)")
+        #expect(nodes.first?["head"] as? Int == 0 && nodes.first?["lag"] as? Int == 0)
+        #expect(try ClusterTests.node(node, postgres, ["verify"]).status == 0)
+    }
+
+    @Test("`audit verify --postgres` checks the log in PostgreSQL: a row altered there is named, on a node that holds it and on a new one")
+    func verifyTheLog() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let (a, fresh, later) = (nodeStore(), nodeStore(), nodeStore())
+        defer { remove(a); remove(fresh); remove(later) }
+        #expect(try ClusterTests.appendProject(uuid(), a, postgres).status == 0)
+        let ok = try ClusterTests.node(a, postgres, ["audit", "verify"])
+        #expect(ok.status == 0 && ok.stdout == "OK\n", "\(ok)")
+        // A node's first command, audit verify too, makes its store from the log.
+        let first = try ClusterTests.node(fresh, postgres, ["audit", "verify"])
+        #expect(first.status == 0 && first.stdout == "OK\n", "\(first)")
+        // The row's data changed in PostgreSQL, its hash kept: a replica that holds the event would not look again.
+        _ = try postgres.sql("UPDATE reel_events SET data = convert_to('{\"altered\":true}', 'UTF8') WHERE position = 5")
+        let found = try ClusterTests.node(a, postgres, ["audit", "verify"])
+        #expect(found.status == 1 && found.stdout.contains("position 5") && found.stdout.contains("altered in PostgreSQL"), "\(found)")
+        #expect(found.stdout.split(separator: "\n").count == 1, "that row only: \(found.stdout)")
+        _ = try postgres.sql("UPDATE reel_log SET head_position = 12")
+        let head = try ClusterTests.node(a, postgres, ["audit", "verify", "--log-only"])
+        #expect(head.status == 1 && head.stdout.contains("missing: the head row says position 12"), "\(head)")
+    }
+
+    @Test("errors that trying again does not cure say so, and never advise trying again")
+    func refusals() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let node = nodeStore()
+        defer { remove(node) }
+        // No schema: `cluster init` was never run.
+        let noSchema = try ClusterTests.node(node, postgres, ["stats"])
+        #expect(noSchema.status == 3 && noSchema.stderr.contains("refused") && noSchema.stderr.contains("reel_log"), "\(noSchema)")
+        #expect(!noSchema.stderr.contains("try again"), "\(noSchema)")
+        let noDatabase = try ClusterTests.node(node, url: "postgres://postgres@127.0.0.1:\(postgres.port)/nosuch", ["stats"])
+        #expect(noDatabase.status == 3 && noDatabase.stderr.contains("refused") && noDatabase.stderr.contains("nosuch"), "\(noDatabase)")
+        // TLS asked of a server that does not offer it.
+        let noTLS = try reel(["cluster", "init", "--postgres", postgres.url + "?sslmode=require"])
+        #expect(noTLS.status == 3 && noTLS.stderr.contains("does not offer TLS"), "\(noTLS)")
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url + "?sslmode=prefer"]).status == 0, "prefer goes without")
+        // A usage error, never a trap: timeouts PostgreSQL would read otherwise, or not at all.
+        for option in ["connect_timeout=inf", "connect_timeout=1e300", "statement_timeout=0", "lock_timeout=5sec"] {
+            let refused = try reel(["cluster", "status", "--postgres", postgres.url + "?" + option])
+            #expect(refused.status == 2 && refused.stderr.contains(String(option.prefix { $0 != "=" })), "\(option): \(refused)")
+        }
+        #expect(try ClusterTests.node(node, postgres, ["verify"]).status == 0)
+    }
+
+    @Test("TLS: require encrypts, verify-ca checks the certificate's root, verify-full also its host name")
+    func tls() throws {
+        // A certificate for the name localhost, its own root.
+        let directory = temporaryStorePath()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { remove(directory) }
+        // openssl runs as the user PostgreSQL runs as, and makes files only that user reads, as PostgreSQL wants its key.
+        chmod(directory, 0o777)
+        let (certificate, key) = (directory + "/server.crt", directory + "/server.key")
+        let made = try PostgresServer.run([
+            "/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost", "-keyout", key, "-out", certificate,
+        ])
+        try #require(made.status == 0, "\(made.output)")
+        chmod(key, 0o600)
+        let postgres = try PostgresServer(settings: ["ssl=on", "ssl_cert_file=\(certificate)", "ssl_key_file=\(key)"])
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url + "?sslmode=require"]).status == 0)
+        let node = nodeStore()
+        defer { remove(node) }
+        let server = try ServeProcess(store: node, ["--postgres", postgres.url + "?sslmode=verify-ca&sslrootcert=\(certificate)"])
+        let appended = try http("POST", server.url + "/v1/events", body: Data((ServeCommandTests.project(uuid()) + "\n").utf8), timeout: 30)
+        #expect(appended.status == 200, "\(appended)")
+        let encrypted = try postgres.sql(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE application_name = 'reel' AND NOT ssl")
+        #expect(encrypted == "0", "every connection of the node is encrypted")
+        #expect(
+            try postgres.sql("SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE application_name = 'reel' AND ssl") != "0")
+        _ = server.stop()
+        // verify-full checks a host name: an address is a usage error.
+        let address = try reel(["cluster", "status", "--postgres", postgres.url + "?sslmode=verify-full&sslrootcert=\(certificate)"])
+        #expect(address.status == 2 && address.stderr.contains("verify-full"), "\(address)")
+        let byName = "postgres://postgres@localhost:\(postgres.port)/postgres?sslmode=verify-full&sslrootcert=\(certificate)"
+        #expect(try reel(["cluster", "status", "--postgres", byName]).status == 0)
+        // Not signed by the system's roots.
+        let unknownRoot = try reel(["cluster", "status", "--postgres", postgres.url + "?sslmode=verify-ca"])
+        #expect(unknownRoot.status == 3 && unknownRoot.stderr.contains("refused"), "\(unknownRoot)")
+        #expect(try ClusterTests.node(node, url: postgres.url + "?sslmode=require", ["verify"]).status == 0)
+    }
+}
