@@ -146,19 +146,15 @@ enum MetadataCodec {
         return Array(data)
     }
 
-    struct Malformed: Error, CustomStringConvertible {
-        let description: String
-    }
-
     static func decode(_ bytes: [UInt8], position: Int64) throws -> EventMetadata {
         if bytes == empty { return EventMetadata() }
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
-            throw Malformed(description: "the log's metadata at position \(position) is not a JSON object")
+            throw PostgresLog.DamagedRow(description: "the log's metadata at position \(position) is not a JSON object")
         }
         func text(_ name: String) throws -> String? {
             guard let value = object[name] else { return nil }
             guard let string = value as? String else {
-                throw Malformed(description: "the log's metadata at position \(position): \(name) is not text")
+                throw PostgresLog.DamagedRow(description: "the log's metadata at position \(position): \(name) is not text")
             }
             return string
         }

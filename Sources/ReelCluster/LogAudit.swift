@@ -48,6 +48,11 @@ extension PostgresLog {
         } else if head.position > 0, previous != head.hash {
             problems.append(Problem(position: head.position, message: "the head row's hash is not the last event's"))
         }
+        // Rows past the head row: appended since it was read (the head has moved past them since), or left behind a
+        // head row set back.
+        if let beyond = try events(after: head.position, limit: 1).first, try self.head().position < beyond.position {
+            problems.append(Problem(position: beyond.position, message: "a row past the head row (\(head.position))"))
+        }
         return problems
     }
 }

@@ -16,9 +16,10 @@ import Foundation
 /// all, would let a stalled node or a standby that is down hold every append forever).
 ///
 /// TLS, as libpq's `sslmode` reads: `prefer` (the default) encrypts when the server offers it, without checking its
-/// certificate; `require` refuses a server that does not; `verify-ca` also checks that the certificate was signed
-/// by a root of `sslrootcert` (a PEM file; the system's roots without it); `verify-full` also checks that it names
-/// the host, which must then be given by name; `disable` never encrypts (`allow` is read as `prefer`).
+/// certificate; `require` refuses a server that does not (and, given `sslrootcert`, checks as `verify-ca` does);
+/// `verify-ca` also checks that the certificate was signed by a root of `sslrootcert` (a PEM file, required);
+/// `verify-full` also checks that it names the host, which must then be given by name (the system's roots without
+/// `sslrootcert`); `disable` never encrypts (`allow` is read as `prefer`).
 public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
     /// The hosts, in the order they are tried.
     public struct Endpoint: Sendable, Hashable {
@@ -75,7 +76,7 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
         case "d": scale = 86_400_000
         default: return nil
         }
-        let total = (amount * scale).rounded()
+        let total = (amount * scale).rounded(.toNearestOrEven)
         return total.isFinite ? total : nil
     }
 
@@ -150,8 +151,8 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
             }
             switch name {
             case "connect_timeout":
-                guard let seconds = Double(value), seconds.isFinite, seconds > 0, seconds <= Self.longestConnectTimeout else {
-                    throw fail("connect_timeout must be a number of seconds, more than 0 and at most \(Int(Self.longestConnectTimeout)), not \"\(value)\"")
+                guard let seconds = Double(value), seconds.isFinite, seconds >= 0.001, seconds <= Self.longestConnectTimeout else {
+                    throw fail("connect_timeout must be a number of seconds, from 0.001 to \(Int(Self.longestConnectTimeout)), not \"\(value)\"")
                 }
                 connectTimeout = seconds
             case "lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout":
@@ -175,6 +176,13 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
             default:
                 throw fail("an unknown option \"\(name)\"")
             }
+        }
+        // Without roots of its own, verify-ca would take any certificate any public authority signed, for any name.
+        if tls == .verifyCA, rootCertificates == nil {
+            throw fail("sslmode=verify-ca needs sslrootcert, the PEM file of the roots the server's certificate must come from")
+        }
+        if let roots = rootCertificates, !FileManager.default.isReadableFile(atPath: roots) {
+            throw fail("sslrootcert names \(roots), which cannot be read")
         }
         // The host name is what the certificate must name; postgres-nio sends none for an address.
         if tls == .verifyFull, let address = endpoints.first(where: { Self.isAddress($0.host) }) {

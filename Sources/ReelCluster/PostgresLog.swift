@@ -83,7 +83,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
                 return connection
             } catch {
                 failures.append("\(endpoint.host):\(endpoint.port): \(describe(error))")
-                refusals += isRefusal(error) ? 1 : 0
+                refusals += isRefusal(error, connecting: true) ? 1 : 0
             }
         }
         let reason = "no primary accepted a connection (\(failures.joined(separator: "; ")))"
@@ -97,8 +97,9 @@ public final class PostgresLog: LogOfRecord, Sendable {
         var configuration = TLSConfiguration.makeClientConfiguration()
         switch address.tls {
         case .disable: return .disable
-        case .prefer, .require: configuration.certificateVerification = .none
-        case .verifyCA: configuration.certificateVerification = .noHostnameVerification
+        // As libpq: `require` with a root file checks the certificate as `verify-ca` does.
+        case .prefer, .require where address.rootCertificates == nil: configuration.certificateVerification = .none
+        case .require, .verifyCA: configuration.certificateVerification = .noHostnameVerification
         case .verifyFull: configuration.certificateVerification = .fullVerification
         }
         if let roots = address.rootCertificates { configuration.trustRoots = .file(roots) }
@@ -106,7 +107,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
             let context = try NIOSSLContext(configuration: configuration)
             return address.tls == .prefer ? .prefer(context) : .require(context)
         } catch {
-            throw LogOfRecordError.unavailable(
+            throw LogOfRecordError.refused(
                 log: address.description, reason: "its TLS settings cannot be used (sslrootcert \(address.rootCertificates ?? "-")): \(error)")
         }
     }
@@ -158,12 +159,27 @@ public final class PostgresLog: LogOfRecord, Sendable {
     }
 
     /// Whether PostgreSQL refused for a reason that trying again does not change: authentication (SQLSTATE class
-    /// 28), a database or schema that does not exist (3D, 3F), a permission, a table or a statement (42), or TLS.
-    static func isRefusal(_ error: any Error) -> Bool {
+    /// 28), a database or schema that does not exist (3D, 3F), a permission, a table or a statement (42), a row the
+    /// log cannot hold; and, while `connecting`, TLS the server does not offer or a certificate that does not verify.
+    /// A connection lost during a TLS handshake or after it is not a refusal: a server restarting or failing over
+    /// closes connections so.
+    static func isRefusal(_ error: any Error, connecting: Bool = false) -> Bool {
+        if error is DamagedRow { return true }
         guard let psql = error as? PSQLError else { return false }
         if let state = psql.serverInfo?[.sqlState] { return ["28", "3D", "3F", "42"].contains(String(state.prefix(2))) }
-        if psql.underlying is NIOSSLError || psql.underlying is NIOSSLExtraError || psql.underlying is BoringSSLError { return true }
-        return [.sslUnsupported, .failedToAddSSLHandler, .unsupportedAuthMechanism, .authMechanismRequiresPassword].contains(psql.code)
+        if [.unsupportedAuthMechanism, .authMechanismRequiresPassword].contains(psql.code) { return true }
+        guard connecting else { return false }
+        if psql.code == .sslUnsupported || psql.underlying is NIOSSLExtraError { return true }
+        if case .handshakeFailed(let failure)? = psql.underlying as? NIOSSLError {
+            return "\(failure)".contains("CERTIFICATE") || "\(failure)".contains("WRONG_VERSION")
+        }
+        return false
+    }
+
+    /// A row of `reel_events` or `reel_log` holding what no log of Reel's can (a negative position or version,
+    /// metadata that does not decode): the log was altered in PostgreSQL.
+    struct DamagedRow: Error, CustomStringConvertible {
+        let description: String
     }
 
     /// What went wrong, in PostgreSQL's words when it said something.
@@ -263,7 +279,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
                         throw LogOfRecordError.unavailable(log: name, reason: "its table reel_log is empty")
                     }
                     let (position, hash) = try row.decode((Int64, ByteBuffer).self)
-                    let head = LogHead(position: UInt64(position), hash: Array(hash.readableBytesView))
+                    let head = LogHead(position: try Self.natural(position, "reel_log.head_position"), hash: Array(hash.readableBytesView))
                     // Read committed: this statement's snapshot is taken under the lock, so it sees every commit up
                     // to the head.
                     held = true
@@ -277,7 +293,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
                     // Lost before the lock was held (PostgreSQL restarted, or failed over): once more, on a new one.
                     if !held, attempts == 1, let psql = error as? PSQLError, psql.serverInfo == nil { continue }
                     // The replica's own failure (reading its head) is its own, not the log's.
-                    if !(error is PSQLError || error is Timeout || error is LogOfRecordError) { throw error }
+                    if !(error is PSQLError || error is Timeout || error is LogOfRecordError || error is DamagedRow) { throw error }
                     throw Self.unavailable(error, address)
                 }
             }
@@ -312,7 +328,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
                 throw LogOfRecordError.unavailable(log: name, reason: "its table reel_log is empty")
             }
             let (position, hash) = try row.decode((Int64, ByteBuffer).self)
-            return LogHead(position: UInt64(position), hash: Array(hash.readableBytesView))
+            return LogHead(position: try Self.natural(position, "reel_log.head_position"), hash: Array(hash.readableBytesView))
         }
     }
 
@@ -388,8 +404,9 @@ public final class PostgresLog: LogOfRecord, Sendable {
     ) throws {
         do {
             _ = try Self.wait(sent ?? current.query("COMMIT", logger: Self.logger), seconds: statementSeconds)
-        } catch let error as PSQLError where error.serverInfo != nil {
-            // PostgreSQL answered, and refused: nothing was committed.
+        } catch let error as PSQLError where error.serverInfo != nil && !["FATAL", "PANIC"].contains(error.serverInfo?[.severity] ?? "") {
+            // PostgreSQL answered, and refused: nothing was committed. (A session ended with FATAL — terminated, or
+            // the server shutting down — may have ended after the commit was made, while it waited for a standby.)
             PostgresLog.close(current)
             connection = nil
             throw Self.unavailable(error, address)
@@ -551,10 +568,17 @@ public final class PostgresLog: LogOfRecord, Sendable {
             let recordedAt = recordedAt.readInteger(as: Int64.self)
         else { return nil }
         return ExportedEvent(
-            position: UInt64(position), stream: stream, version: UInt64(version), id: id, type: type, recordedAtMilliseconds: recordedAt,
+            position: try natural(position, "position"), stream: stream, version: try natural(version, "version at position \(position)"), id: id,
+            type: type, recordedAtMilliseconds: recordedAt,
             payload: Array(data.readableBytesView),
             metadata: try MetadataCodec.decode(Array(metadata.readableBytesView), position: position),
             hash: Array(hash.readableBytesView))
+    }
+
+    /// A position or version as read from the log; a negative one is a damaged row.
+    static func natural(_ value: Int64, _ what: String) throws -> UInt64 {
+        guard let natural = UInt64(exactly: value) else { throw DamagedRow(description: "\(what) is \(value) in PostgreSQL") }
+        return natural
     }
 
     /// The event of a row through postgres-nio's decoder, which takes any format it knows.
@@ -562,7 +586,8 @@ public final class PostgresLog: LogOfRecord, Sendable {
         let (position, stream, version, id, type, recordedAt, data, metadata, hash) = try row.decode(
             (Int64, String, Int64, UUID, String, Int64, ByteBuffer, ByteBuffer, ByteBuffer).self)
         return ExportedEvent(
-            position: UInt64(position), stream: stream, version: UInt64(version), id: id, type: type, recordedAtMilliseconds: recordedAt,
+            position: try natural(position, "position"), stream: stream, version: try natural(version, "version at position \(position)"), id: id,
+            type: type, recordedAtMilliseconds: recordedAt,
             payload: Array(data.readableBytesView),
             metadata: try MetadataCodec.decode(Array(metadata.readableBytesView), position: position),
             hash: Array(hash.readableBytesView))

@@ -162,7 +162,7 @@ struct Import: AsyncParsableCommand {
         }
         progress.finish()
         if let cluster {
-            try load(media, into: cluster, createdDirectory: createsDirectory)
+            try load(media, into: cluster, through: (expected.position - 1, expected.hash), createdDirectory: createsDirectory)
         } else {
             try media.close()
         }
@@ -179,12 +179,30 @@ struct Import: AsyncParsableCommand {
     /// makes the store a node of it. Until the log has committed, the store carries the unfinished-import marker, so an
     /// import killed meanwhile leaves nothing that passes for a store. If the log cannot take the events, the store is
     /// deleted (the log holds none of them) and the import fails: run it again.
-    private func load(_ media: MediaStore, into log: PostgresLog, createdDirectory: Bool) throws {
+    ///
+    /// The events are read back from the store and must end at `last` (position and hash): a store another process
+    /// changed meanwhile (a node's service still running on it) is not taken for the import, and the log takes none.
+    private func load(
+        _ media: MediaStore, into log: PostgresLog, through last: (position: UInt64, hash: [UInt8]), createdDirectory: Bool
+    ) throws {
+        struct Changed: Error, CustomStringConvertible {
+            let description: String
+        }
         var next: UInt64 = 1
+        var hash = LogHead.empty.hash
         do {
             _ = try log.load {
                 let events = try media.store.events(from: next, limit: 5_000)
-                next += UInt64(events.count)
+                guard let end = events.last else {
+                    guard next == last.position + 1, hash == last.hash else {
+                        throw Changed(
+                            description: "the store changed while its events were sent to the log, which took none of them: "
+                                + "another process wrote it (stop the node's service before importing into its store)")
+                    }
+                    return []
+                }
+                next = end.position + 1
+                hash = end.hash
                 return events.map(ExportedEvent.init)
             }
         } catch {
@@ -216,7 +234,12 @@ struct Import: AsyncParsableCommand {
                     + "delete it; a node started on that directory makes it again from the log")
             throw Exit.cannotOpen
         }
-        try openStore(location, readOnly: false).close()
+        do {
+            try openStore(location, readOnly: false).close()
+        } catch {
+            // openStore said why. The import stands: the store joins the log at its next command with --postgres.
+            warn("reel: the cluster's log holds the import; the store at \(location.path) becomes its node at its next command")
+        }
     }
 
     /// Restores chunks of parsed events, in order, on a serial queue of its own; the first failure stops it and is

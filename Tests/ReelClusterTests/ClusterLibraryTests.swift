@@ -190,4 +190,41 @@ struct ClusterLibraryTests {
         #expect(try reader.audit() == [])
         try reader.close()
     }
+
+    @Test("the log's audit: whole, then a row's negative version and a head row set back are named, never trapped on")
+    func auditOfTheLog() async throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let address = try PostgresAddress(postgres.url)
+        _ = try Cluster.initialize(address)
+        let path = Self.temporaryStore()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let node = try Self.node(path, postgres)
+        let project = UUID()
+        try await node.append(.projectCreated(ProjectCreated(projectID: project, title: "Audit")))
+        for index in 0..<10 {
+            try await node.append(
+                .sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 0, imageIndex: index, imageURL: "https://cdn.example/\(index).png")))
+        }
+        try node.close()
+        // Read-only, the replica on its own: nothing follows the log or repairs the replica meanwhile.
+        var options = StoreOptions()
+        options.readOnly = true
+        let replica = try Store.open(at: path, options: options)
+        defer { try? replica.close() }
+        let log = Cluster.log(address, store: path)
+        #expect(try log.verify(against: replica).isEmpty)
+        // The head row set back to an earlier event, its hash with it: the rows after it are left behind.
+        _ = try postgres.sql("UPDATE reel_log SET head_position = 9, head_hash = (SELECT hash FROM reel_events WHERE position = 9)")
+        #expect(try log.verify(against: replica).map(\.description) == ["log of record: position 10: a row past the head row (9)"])
+        _ = try postgres.sql("UPDATE reel_log SET head_position = 11, head_hash = (SELECT hash FROM reel_events WHERE position = 11)")
+        _ = try postgres.sql("UPDATE reel_events SET version = -1 WHERE position = 4")
+        #expect {
+            _ = try log.verify(against: replica)
+        } throws: { error in
+            guard case let .refused(_, reason)? = error as? LogOfRecordError else { return false }
+            return reason.contains("version at position 4 is -1")
+        }
+        #expect(try replica.verify().isEmpty)
+    }
 }
