@@ -134,6 +134,9 @@ public final class Store: Sendable {
                 throw EventStoreError.notAStore(path: path, reason: "no data.mdb in it")
             }
         }
+        // A node's store is made only once its log has answered: a log that is missing or refuses leaves no
+        // directory behind.
+        if !options.readOnly, let log = options.logOfRecord { _ = try log.identity() }
         if !options.readOnly {
             do {
                 _ = try Self.makeDirectories(path)

@@ -186,6 +186,7 @@ struct ClusterOperationsTests {
         let noSchema = try ClusterTests.node(node, postgres, ["stats"])
         #expect(noSchema.status == 3 && noSchema.stderr.contains("refused") && noSchema.stderr.contains("reel_log"), "\(noSchema)")
         #expect(!noSchema.stderr.contains("try again"), "\(noSchema)")
+        #expect(!FileManager.default.fileExists(atPath: node), "no store was made for a log that refused")
         let noDatabase = try ClusterTests.node(node, url: "postgres://postgres@127.0.0.1:\(postgres.port)/nosuch", ["stats"])
         #expect(noDatabase.status == 3 && noDatabase.stderr.contains("refused") && noDatabase.stderr.contains("nosuch"), "\(noDatabase)")
         // TLS asked of a server that does not offer it.
