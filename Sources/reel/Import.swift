@@ -162,7 +162,7 @@ struct Import: AsyncParsableCommand {
         }
         progress.finish()
         if let cluster {
-            try load(media, into: cluster, through: (expected.position - 1, expected.hash), createdDirectory: createsDirectory)
+            try load(media, into: cluster, through: (expected.position - 1, expected.hash), owned: owned, createdDirectory: createsDirectory)
         } else {
             try media.close()
         }
@@ -183,7 +183,7 @@ struct Import: AsyncParsableCommand {
     /// The events are read back from the store and must end at `last` (position and hash): a store another process
     /// changed meanwhile (a node's service still running on it) is not taken for the import, and the log takes none.
     private func load(
-        _ media: MediaStore, into log: PostgresLog, through last: (position: UInt64, hash: [UInt8]), createdDirectory: Bool
+        _ media: MediaStore, into log: PostgresLog, through last: (position: UInt64, hash: [UInt8]), owned: Bool, createdDirectory: Bool
     ) throws {
         struct Changed: Error, CustomStringConvertible {
             let description: String
@@ -206,20 +206,24 @@ struct Import: AsyncParsableCommand {
                 return events.map(ExportedEvent.init)
             }
         } catch {
+            // Under the import's lock: a store the import made goes; a node's store it was given is emptied again.
+            if owned {
+                if (try? media.store.discardImport()) != nil, createdDirectory { rmdir(location.path) }
+            } else {
+                try? media.store.abandonImport()
+            }
             try? media.close()
-            for name in ["data.mdb", "lock.mdb"] { try? FileManager.default.removeItem(atPath: (location.path as NSString).appendingPathComponent(name)) }
-            if createdDirectory { rmdir(location.path) }
             switch error {
             case let refused as PostgresLog.NotEmpty:
                 // Another node appended since the check before the import.
-                warn("reel: \(refused); the store was removed")
+                warn("reel: \(refused); the store was removed (or, a node's, emptied again)")
                 throw Exit.rejected
             case LogOfRecordError.outcomeUnknown:
                 warn(
-                    "reel: \(error). The store was removed. `reel cluster status` shows whether the log holds the events: if it does, "
+                    "reel: \(error). The store was removed (or, a node's, emptied again). `reel cluster status` shows whether the log holds the events: if it does, "
                         + "every node reads them; if its head stays 0, import again")
             default:
-                warn("reel: the events could not be written to the cluster's log, which holds none of them (\(error)); the store was removed")
+                warn("reel: the events could not be written to the cluster's log, which holds none of them (\(error)); the store was removed (or, a node's, emptied again)")
             }
             throw Exit.cannotOpen
         }

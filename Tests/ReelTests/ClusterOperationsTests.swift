@@ -107,6 +107,34 @@ struct ClusterOperationsTests {
         #expect(try ClusterTests.node(node, first, ["verify"]).status == 0)
     }
 
+    @Test("an import the log fails removes a store it made, and leaves a node's store it was given empty, as it was")
+    func importTheLogFails() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let (single, file) = try storeAndExport(events: 200)
+        defer { remove(single); remove(file) }
+        // The log refuses every row, as a full disk or a broken constraint would.
+        _ = try postgres.sql(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by a test'; END $$; "
+                + "CREATE TRIGGER refuse BEFORE INSERT ON reel_events FOR EACH STATEMENT EXECUTE FUNCTION refuse()")
+        let (made, given) = (nodeStore(), nodeStore())
+        defer { remove(made); remove(given) }
+        #expect(try ClusterTests.node(given, postgres, ["stats"]).status == 0)
+        for store in [made, given] {
+            let failed = try ClusterTests.node(store, postgres, ["import", file])
+            #expect(failed.status == 3 && failed.stderr.contains("refused by a test") && failed.stderr.contains("holds none of them"), "\(failed)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: made), "the store the import made is gone")
+        let emptied = try ClusterTests.node(given, postgres, ["stats", "--json"])
+        #expect(emptied.status == 0 && Self.object(emptied.stdout)["events"] as? Int == 0, "\(emptied)")
+        #expect(try ClusterTests.rows(postgres) == (0, 0))
+        _ = try postgres.sql("DROP TRIGGER refuse ON reel_events")
+        let again = try ClusterTests.node(given, postgres, ["import", file])
+        #expect(again.status == 0 && again.stdout.contains("\"imported\":200"), "\(again)")
+        #expect(try ClusterTests.node(given, postgres, ["verify"]).status == 0)
+    }
+
     @Test("`cluster init` run by several at once: one schema, one identity, and only one says it made them")
     func initAtOnce() throws {
         let postgres = try PostgresServer()
