@@ -229,7 +229,7 @@ struct ClusterOperationsTests {
         #expect(try ClusterTests.node(node, postgres, ["verify"]).status == 0)
     }
 
-    @Test("TLS: require encrypts, verify-ca checks the certificate's root, verify-full also its host name")
+    @Test("TLS: prefer and require encrypt, verify-ca checks the certificate's root, verify-full also its host name")
     func tls() throws {
         // A certificate for the name localhost, its own root.
         let directory = temporaryStorePath()
@@ -258,6 +258,14 @@ struct ClusterOperationsTests {
         #expect(
             try postgres.sql("SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE application_name = 'reel' AND ssl") != "0")
         _ = server.stop()
+        // sslmode=prefer, the default, encrypts too when the server offers TLS.
+        let preferring = try ServeProcess(store: node, ["--postgres", postgres.url])
+        #expect(try http("GET", preferring.url + "/v1/stats", timeout: 30).status == 200)
+        #expect(
+            try postgres.sql("SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE application_name = 'reel' AND NOT ssl") == "0")
+        #expect(
+            try postgres.sql("SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE application_name = 'reel' AND ssl") != "0")
+        _ = preferring.stop()
         // verify-full checks a host name: an address is a usage error.
         let address = try reel(["cluster", "status", "--postgres", postgres.url + "?sslmode=verify-full&sslrootcert=\(certificate)"])
         #expect(address.status == 2 && address.stderr.contains("verify-full"), "\(address)")
