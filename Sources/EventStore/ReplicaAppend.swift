@@ -97,7 +97,7 @@ extension GroupAppend {
             do {
                 let (head, outcomes, _) = try environment.write(
                     { txn in
-                        if !pending.isEmpty { try restoreFresh(pending, txn, path: path) }
+                        if !pending.isEmpty { try restoreFresh(pending, txn, path: path, log: log.name) }
                         let local = try layout.head(txn)
                         guard local.position == logHead.position, local.hash == logHead.hash else {
                             throw LogOfRecordError.diverged(
@@ -190,7 +190,7 @@ extension GroupAppend {
         while target.map({ local < $0.position }) ?? true {
             let events = try log.events(after: local, limit: Self.replicaChunk)
             guard !events.isEmpty, !standAside() else { break }
-            local = try environment.write { txn in try restoreFresh(events, txn, path: path) }
+            local = try environment.write { txn in try restoreFresh(events, txn, path: path, log: log.name) }
         }
         return local
     }
@@ -198,25 +198,35 @@ extension GroupAppend {
 
 extension GroupAppend {
     /// Writes events of the log into the replica in `txn`; one that does not follow the replica's head by position,
-    /// version and hash is refused as divergence.
-    func restore(_ events: [ExportedEvent], _ txn: borrowing Transaction, path: String) throws {
+    /// version and hash is refused as divergence — unless the event does not give its own hash after the log's event
+    /// before it (`before`, when known, for the first): then the log's record is what is damaged, not the replica,
+    /// and it is refused as such (the replica is kept, not rebuilt from a log that cannot rebuild it).
+    func restore(_ events: [ExportedEvent], _ txn: borrowing Transaction, path: String, log: String, before: [UInt8]? = nil) throws {
         do {
             try restore(events, txn)
         } catch let failure as RestoreFailure {
+            let event = events[failure.index]
+            let previous = failure.index > 0 ? events[failure.index - 1].hash : (event.position == 1 ? LogHead.empty.hash : before)
+            if let previous, event.expectedHash(after: previous) != event.hash {
+                throw LogOfRecordError.refused(
+                    log: log,
+                    reason: "its event at position \(event.position) (stream \(event.stream)) does not give its own hash: the log's record was "
+                        + "altered, and the replica at \(path) is kept as it is")
+            }
             throw LogOfRecordError.diverged(
-                path: path,
-                reason: "the log's event at position \(events[failure.index].position) does not follow the replica: \(failure.reason)")
+                path: path, reason: "the log's event at position \(event.position) does not follow the replica: \(failure.reason)")
         }
     }
 
     /// Writes those of `events` past the replica's head into the replica, in `txn` (another process of this machine
     /// may have written the others meanwhile). Returns the replica's head position.
     @discardableResult
-    func restoreFresh(_ events: [ExportedEvent], _ txn: borrowing Transaction, path: String) throws -> UInt64 {
+    func restoreFresh(_ events: [ExportedEvent], _ txn: borrowing Transaction, path: String, log: String) throws -> UInt64 {
         let head = try layout.head(txn)
-        let fresh = events.drop { $0.position <= head.position }
+        let skipped = events.prefix { $0.position <= head.position }
+        let fresh = events.dropFirst(skipped.count)
         guard let last = fresh.last else { return head.position }
-        try restore(Array(fresh), txn, path: path)
+        try restore(Array(fresh), txn, path: path, log: log, before: skipped.last?.hash)
         return last.position
     }
 
@@ -233,7 +243,7 @@ extension GroupAppend {
             first = []
             guard let last = events.last else { break }
             if last.position >= target.position { return (local, events) }
-            local = try environment.write { txn in try restoreFresh(events, txn, path: path) }
+            local = try environment.write { txn in try restoreFresh(events, txn, path: path, log: log.name) }
         }
         return (local, [])
     }

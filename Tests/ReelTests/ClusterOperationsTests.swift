@@ -181,7 +181,7 @@ struct ClusterOperationsTests {
         #expect(try ClusterTests.node(node, postgres, ["verify"]).status == 0)
     }
 
-    @Test("`audit verify --postgres` checks the log in PostgreSQL: a row altered there, a head row past the last event")
+    @Test("`audit verify --postgres` checks the log in PostgreSQL: a row altered there, a head row past the last event; a node refuses the altered row")
     func verifyTheLog() throws {
         let postgres = try PostgresServer()
         defer { postgres.stop() }
@@ -199,6 +199,15 @@ struct ClusterOperationsTests {
         let found = try ClusterTests.node(a, postgres, ["audit", "verify"])
         #expect(found.status == 1 && found.stdout.contains("position 5") && found.stdout.contains("altered in PostgreSQL"), "\(found)")
         #expect(found.stdout.split(separator: "\n").count == 1, "that row only: \(found.stdout)")
+        // A node that has yet to read the row refuses it as the log's damage, and keeps its replica; one that holds it
+        // goes on.
+        let late = nodeStore()
+        defer { remove(late) }
+        let refused = try ClusterTests.node(late, postgres, ["stats"])
+        #expect(
+            refused.status == 3 && refused.stderr.contains("position 5") && refused.stderr.contains("does not give its own hash")
+                && !refused.stderr.contains("diverged"), "\(refused)")
+        #expect(try ClusterTests.node(fresh, postgres, ["stats"]).status == 0)
         _ = try postgres.sql("UPDATE reel_log SET head_position = 12")
         let head = try ClusterTests.node(a, postgres, ["audit", "verify", "--log-only"])
         #expect(head.status == 1 && head.stdout.contains("missing: the head row says position 12"), "\(head)")
