@@ -199,7 +199,4 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         "postgres://\(user)@\(endpoints.map { "\($0.host):\($0.port)" }.joined(separator: ","))/\(database)"
     }
-
-    public static func == (lhs: PostgresAddress, rhs: PostgresAddress) -> Bool { lhs.description == rhs.description }
-    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 }
