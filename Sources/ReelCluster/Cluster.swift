@@ -130,34 +130,131 @@ public enum Cluster {
 
 /// Event metadata as the log's `metadata` column holds it: a JSON object of the members present — `actor`,
 /// `causation_id`, `correlation_id`, in that order — the way an export writes them.
+///
+/// Written and read here, not by Foundation's `JSONSerialization`: its reader on Linux drops a U+FEFF that begins a
+/// string, and a replica that read `"\u{FEFF}bot"` as `"bot"` would find the event's hash wrong. Every string comes
+/// back exactly.
 enum MetadataCodec {
     static let empty = Array("{}".utf8)
 
     static func encode(_ metadata: EventMetadata) -> [UInt8] {
-        // Most events carry none: no serialiser for them.
-        if metadata.actor == nil, metadata.causationID == nil, metadata.correlationID == nil { return empty }
-        var object: [String: String] = [:]
-        object["actor"] = metadata.actor
-        object["causation_id"] = metadata.causationID
-        object["correlation_id"] = metadata.correlationID
-        // Sorted keys are the order above; an object of strings always serialises.
-        let data =
-            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return Array(data)
+        let members = [("actor", metadata.actor), ("causation_id", metadata.causationID), ("correlation_id", metadata.correlationID)]
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        for (name, value) in members {
+            guard let value else { continue }
+            if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+            appendString(name, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            appendString(value, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
     }
 
+    /// A JSON string: `"` and `\` escaped, control characters as `\n`, `\t`… or `\u00XX`, the rest as UTF-8.
+    private static func appendString(_ string: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20: bytes += Array(String(format: "\\u%04x", byte).utf8)
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Reads an object of string members (any JSON whitespace and escapes, as this codec and earlier versions of
+    /// Reel wrote them); members other than the three are ignored.
     static func decode(_ bytes: [UInt8], position: Int64) throws -> EventMetadata {
         if bytes == empty { return EventMetadata() }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
-            throw PostgresLog.DamagedRow(description: "the log's metadata at position \(position) is not a JSON object")
+        func damaged(_ what: String) -> PostgresLog.DamagedRow {
+            PostgresLog.DamagedRow(description: "the log's metadata at position \(position) \(what)")
         }
-        func text(_ name: String) throws -> String? {
-            guard let value = object[name] else { return nil }
-            guard let string = value as? String else {
-                throw PostgresLog.DamagedRow(description: "the log's metadata at position \(position): \(name) is not text")
+        var index = 0
+        func skipSpace() {
+            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        }
+        func expect(_ character: UInt8) throws {
+            skipSpace()
+            guard index < bytes.count, bytes[index] == character else { throw damaged("is not a JSON object of strings") }
+            index += 1
+        }
+        func hexDigits() throws -> UInt32 {
+            guard index + 4 <= bytes.count, let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else {
+                throw damaged("holds a malformed \\u escape")
             }
-            return string
+            index += 4
+            return value
         }
-        return EventMetadata(actor: try text("actor"), correlationID: try text("correlation_id"), causationID: try text("causation_id"))
+        func string() throws -> String {
+            try expect(UInt8(ascii: "\""))
+            var text: [UInt8] = []
+            while true {
+                guard index < bytes.count else { throw damaged("ends inside a string") }
+                let byte = bytes[index]
+                index += 1
+                if byte == UInt8(ascii: "\"") { break }
+                guard byte >= 0x20 else { throw damaged("holds a control character outside an escape") }
+                guard byte == UInt8(ascii: "\\") else {
+                    text.append(byte)
+                    continue
+                }
+                guard index < bytes.count else { throw damaged("ends inside an escape") }
+                let escaped = bytes[index]
+                index += 1
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): text.append(escaped)
+                case UInt8(ascii: "b"): text.append(0x08)
+                case UInt8(ascii: "f"): text.append(0x0C)
+                case UInt8(ascii: "n"): text.append(0x0A)
+                case UInt8(ascii: "r"): text.append(0x0D)
+                case UInt8(ascii: "t"): text.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hexDigits()
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        // A surrogate pair: the low half follows as another escape.
+                        guard index + 2 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                            throw damaged("holds half a surrogate pair")
+                        }
+                        index += 2
+                        let low = try hexDigits()
+                        guard (0xDC00..<0xE000).contains(low) else { throw damaged("holds half a surrogate pair") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let character = Unicode.Scalar(scalar) else { throw damaged("holds half a surrogate pair") }
+                    text += Array(String(character).utf8)
+                default: throw damaged("holds an unknown escape")
+                }
+            }
+            guard let decoded = String(validating: text, as: UTF8.self) else { throw damaged("is not UTF-8") }
+            return decoded
+        }
+        var members: [String: String] = [:]
+        try expect(UInt8(ascii: "{"))
+        skipSpace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+        } else {
+            while true {
+                let name = try string()
+                try expect(UInt8(ascii: ":"))
+                skipSpace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw damaged(": \(name) is not text") }
+                members[name] = try string()
+                skipSpace()
+                guard index < bytes.count else { throw damaged("ends inside the object") }
+                index += 1
+                if bytes[index - 1] == UInt8(ascii: "}") { break }
+                guard bytes[index - 1] == UInt8(ascii: ",") else { throw damaged("is not a JSON object of strings") }
+            }
+        }
+        skipSpace()
+        guard index == bytes.count else { throw damaged("has bytes after its object") }
+        return EventMetadata(actor: members["actor"], correlationID: members["correlation_id"], causationID: members["causation_id"])
     }
 }
