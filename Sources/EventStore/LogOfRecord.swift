@@ -74,6 +74,15 @@ public protocol LogOfRecord: AnyObject, Sendable {
 
     /// Stops ``watch(_:)``; returns after the last call of its `wake` has ended.
     func stopWatching()
+
+    /// What is wrong with the log itself, and with `replica` against it, as far as the log can check (for an audit;
+    /// it may read the whole log): at most `limit` problems, located ``IntegrityProblem/Location/logOfRecord(_:)``.
+    func audit(against replica: Store, limit: Int) throws -> [IntegrityProblem]
+}
+
+extension LogOfRecord {
+    /// A log with no checks of its own: none.
+    public func audit(against replica: Store, limit: Int) throws -> [IntegrityProblem] { [] }
 }
 
 /// Why a log of record refused or failed an operation.

@@ -15,10 +15,17 @@ public struct IntegrityProblem: Sendable, Hashable, CustomStringConvertible {
         case page(UInt64?, tree: String)
         /// The data file as a whole.
         case file
+        /// The log of record a replica follows (``StoreOptions/logOfRecord``), at a position or as a whole.
+        case logOfRecord(UInt64?)
     }
 
     public let location: Location
     public let message: String
+
+    public init(location: Location, message: String) {
+        self.location = location
+        self.message = message
+    }
 
     public var description: String {
         switch location {
@@ -29,11 +36,25 @@ public struct IntegrityProblem: Sendable, Hashable, CustomStringConvertible {
         case let .page(page?, tree): "page \(page) (\(tree)): \(message)"
         case let .page(nil, tree): "\(tree): \(message)"
         case .file: "data.mdb: \(message)"
+        case let .logOfRecord(position?): "log of record: position \(position): \(message)"
+        case .logOfRecord(nil): "log of record: \(message)"
         }
     }
 }
 
 extension Store {
+    /// Checks the log of record of a replica (``StoreOptions/logOfRecord``) as the log can check itself, and the
+    /// replica against it (``LogOfRecord/audit(against:limit:)``); nothing for a store that is not a replica opened
+    /// with its log. Reads the whole log. At most `limit` problems.
+    public func verifyLogOfRecord(limit: Int = 100) throws -> [IntegrityProblem] {
+        guard let log = options.logOfRecord else { return [] }
+        do {
+            return try log.audit(against: self, limit: limit)
+        } catch {
+            throw EventStoreError.wrap(error)
+        }
+    }
+
     /// Checks the log in one snapshot, reading only: positions gapless from 1, every record decodable and at its own
     /// key, the hash chain, `recorded_at` never decreasing, stream versions gapless, and the stream and id indexes
     /// agreeing with the log entry for entry; each projection's checkpoint at the head.

@@ -47,7 +47,13 @@ struct ReadRoutes {
         try context.require(.admin)
         let logOnly = try EventRoutes.flag(request.uri.queryParameters["log_only"], "log_only")
         let media = media
-        let problems = try await Task.detached { try media.audit(logOnly: logOnly) }.value
+        let problems: [IntegrityProblem]
+        do {
+            problems = try await Task.detached { try media.audit(logOnly: logOnly) }.value
+        } catch let error as EventStoreError {
+            // The store, or a node's log of record, could not be read through.
+            throw APIError(.serviceUnavailable, "\(error)")
+        }
         var object = JSONObject()
         object.set("ok", .bool(problems.isEmpty))
         object.set("problems", .array(problems.map { .string("\($0)") }))

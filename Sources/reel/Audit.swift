@@ -2,7 +2,6 @@ import ArgumentParser
 import EventStore
 import Foundation
 import MediaPipeline
-import ReelCluster
 
 /// `reel audit verify` and `reel audit history`.
 struct Audit: AsyncParsableCommand {
@@ -42,14 +41,11 @@ struct Verify: AsyncParsableCommand {
         let store = try openStore(location, readOnly: true).store
         var problems = try store.verify().map(\.description) + (logOnly ? [] : store.verifyProjections().map(\.description))
         // A node also checks the log in PostgreSQL, and the replica against it.
-        if let url = location.postgresURL {
-            let log = Cluster.log(try ClusterCommand.address(url), store: location.path)
-            do {
-                problems += try log.verify(against: store).map(\.description)
-            } catch {
-                warn("reel: \(error)")
-                throw Exit.cannotOpen
-            }
+        do {
+            problems += try store.verifyLogOfRecord().map(\.description)
+        } catch {
+            warn("reel: \(error)")
+            throw Exit.cannotOpen
         }
         if problems.isEmpty {
             print("OK")

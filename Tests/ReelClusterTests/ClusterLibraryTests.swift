@@ -215,14 +215,14 @@ struct ClusterLibraryTests {
         let replica = try Store.open(at: path, options: options)
         defer { try? replica.close() }
         let log = Cluster.log(address, store: path)
-        #expect(try log.verify(against: replica).isEmpty)
+        #expect(try log.audit(against: replica).isEmpty)
         // The head row set back to an earlier event, its hash with it: the rows after it are left behind.
         _ = try postgres.sql("UPDATE reel_log SET head_position = 9, head_hash = (SELECT hash FROM reel_events WHERE position = 9)")
-        #expect(try log.verify(against: replica).map(\.description) == ["log of record: position 10: a row past the head row (9)"])
+        #expect(try log.audit(against: replica).map(\.description) == ["log of record: position 10: a row past the head row (9)"])
         _ = try postgres.sql("UPDATE reel_log SET head_position = 11, head_hash = (SELECT hash FROM reel_events WHERE position = 11)")
         _ = try postgres.sql("UPDATE reel_events SET version = -1 WHERE position = 4")
         #expect {
-            _ = try log.verify(against: replica)
+            _ = try log.audit(against: replica)
         } throws: { error in
             guard case let .refused(_, reason)? = error as? LogOfRecordError else { return false }
             return reason.contains("version at position 4 is -1")

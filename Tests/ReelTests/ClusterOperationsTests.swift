@@ -199,6 +199,12 @@ struct ClusterOperationsTests {
         let found = try ClusterTests.node(a, postgres, ["audit", "verify"])
         #expect(found.status == 1 && found.stdout.contains("position 5") && found.stdout.contains("altered in PostgreSQL"), "\(found)")
         #expect(found.stdout.split(separator: "\n").count == 1, "that row only: \(found.stdout)")
+        // A node's service checks the log too.
+        let served = try ServeProcess(store: a, ["--postgres", postgres.url])
+        let answer = try http("GET", served.url + "/v1/audit/verify?log_only=true", timeout: 60)
+        #expect(answer.status == 200 && answer.json["ok"] as? Bool == false, "\(answer)")
+        #expect((answer.json["problems"] as? [String] ?? []).contains { $0.contains("position 5") && $0.contains("altered in PostgreSQL") }, "\(answer)")
+        _ = served.stop()
         // A node that has yet to read the row refuses it as the log's damage, and keeps its replica; one that holds it
         // goes on.
         let late = nodeStore()

@@ -57,10 +57,11 @@ extension MediaStore {
 
     /// Every check of `reel audit verify` on this open store: its pages (`Store.checkPages(projections:)`), then — when they are
     /// sound — the log, the indexes and `reel.meta` (`Store.verify()`) and, unless `logOnly`, every projection against
-    /// a fold from scratch (`Store.verifyProjections()`). Empty when the store is sound.
+    /// a fold from scratch (`Store.verifyProjections()`), and, for a node of a cluster, its log of record
+    /// (`Store.verifyLogOfRecord()`). Empty when the store is sound.
     public func audit(logOnly: Bool = false) throws -> [IntegrityProblem] {
         let pages = try store.checkPages(projections: Self.projections)
         guard pages.isEmpty else { return pages }
-        return try store.verify() + (logOnly ? [] : store.verifyProjections())
+        return try store.verify() + (logOnly ? [] : store.verifyProjections()) + store.verifyLogOfRecord()
     }
 }
