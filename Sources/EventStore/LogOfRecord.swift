@@ -118,6 +118,12 @@ public enum LogOfRecordError: Error, Sendable, Hashable, CustomStringConvertible
         }
     }
 
+    /// Whether the replica, not the log, is what has to change: it is rebuilt from the log.
+    var isDivergence: Bool {
+        if case .diverged = self { return true }
+        return false
+    }
+
     /// Whether retrying the same batch, with the same ids, is the remedy.
     public var isRetryable: Bool {
         switch self {

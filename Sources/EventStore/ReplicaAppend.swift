@@ -37,8 +37,13 @@ extension GroupAppend {
     /// batch that queued while it waited. Returns the log's head, or why the lock could not be had.
     func beginGroup(_ environment: Environment, replica: Replica) -> Result<LockedLog, any Error> {
         Result {
-            // A failure here is met again under the lock.
-            _ = try? catchUp(from: replica.log, environment, through: nil, path: replica.path)
+            // A replica that does not follow the log is repaired under the lock. A log that cannot be reached fails the
+            // group now: trying again on the lock's connection would only make the caller wait as long once more.
+            do {
+                _ = try catchUp(from: replica.log, environment, through: nil, path: replica.path)
+            } catch let error as LogOfRecordError where !(error.isDivergence) {
+                throw error
+            } catch {}
             do {
                 let (head, events) = try replica.log.beginGroup(limit: Self.replicaChunk) {
                     // From here the writer takes in what the log holds, and the follower stands aside.

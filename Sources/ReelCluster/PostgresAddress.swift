@@ -151,7 +151,7 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
             }
             switch name {
             case "connect_timeout":
-                guard let seconds = Double(value), seconds.isFinite, seconds >= 0.001, seconds <= Self.longestConnectTimeout else {
+                guard value.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let seconds = Double(value), seconds.isFinite, seconds >= 0.001, seconds <= Self.longestConnectTimeout else {
                     throw fail("connect_timeout must be a number of seconds, from 0.001 to \(Int(Self.longestConnectTimeout)), not \"\(value)\"")
                 }
                 connectTimeout = seconds
@@ -197,6 +197,6 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// The URL without the password.
     public var description: String {
-        "postgres://\(user)@\(endpoints.map { "\($0.host):\($0.port)" }.joined(separator: ","))/\(database)"
+        "postgres://\(user)@\(endpoints.map { "\($0.host.contains(":") ? "[\($0.host)]" : $0.host):\($0.port)" }.joined(separator: ","))/\(database)"
     }
 }

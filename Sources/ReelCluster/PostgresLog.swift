@@ -195,6 +195,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
             case .sslUnsupported: return "the server does not offer TLS, which the URL's sslmode requires"
             case .serverClosedConnection: return "the server closed the connection" + (psql.underlying.map { " (\($0))" } ?? "")
             case .uncleanShutdown: return "the connection ended without a proper close"
+            case .clientClosedConnection: return "the connection was closed before PostgreSQL answered"
             case .authMechanismRequiresPassword: return "the server asks for a password and the URL has none"
             case .unsupportedAuthMechanism: return "the server asks for an authentication method this client does not support"
             default: break

@@ -34,6 +34,7 @@ struct PostgresAddressTests {
         let address = try PostgresAddress("postgres://u@[::1]:6543,[fe80::1]/d")
         #expect(address.endpoints.map(\.host) == ["::1", "fe80::1"])
         #expect(address.endpoints.map(\.port) == [6543, 5432])
+        #expect(address.description == "postgres://u@[::1]:6543,[fe80::1]:5432/d")
     }
 
     @Test(
@@ -45,7 +46,7 @@ struct PostgresAddressTests {
             ("postgres://u@h/d?statement_timeout=0", "at least 1ms"), ("postgres://u@h/d?lock_timeout=100us", "at least 1ms"),
             ("postgres://u@h/d?idle_in_transaction_session_timeout=30d", "at most"),
             ("postgres://u@h/d?connect_timeout=inf", "connect_timeout"), ("postgres://u@h/d?connect_timeout=1e300", "connect_timeout"),
-            ("postgres://u@h/d?connect_timeout=nan", "connect_timeout"), ("postgres://u@h/d?connect_timeout=-1", "connect_timeout"),
+            ("postgres://u@h/d?connect_timeout=nan", "connect_timeout"), ("postgres://u@h/d?connect_timeout=0x10", "connect_timeout"), ("postgres://u@h/d?connect_timeout=-1", "connect_timeout"),
             ("postgres://u@::1:5432/d", "in brackets"), ("postgres://u@[::1/d", "malformed host"), ("postgres://u@[::1]x/d", "malformed host"),
             ("postgres://u@h/d?sslmode=sometimes", "sslmode"),
         ])

@@ -135,6 +135,36 @@ struct ClusterOperationsTests {
         #expect(try ClusterTests.node(given, postgres, ["verify"]).status == 0)
     }
 
+    @Test("PostgreSQL frozen under a running node: an append fails within one statement_timeout and its margin, not twice that")
+    func frozenLog() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let node = nodeStore()
+        defer { remove(node) }
+        let server = try ServeProcess(store: node, ["--postgres", postgres.url + "?statement_timeout=4s"])
+        func append() throws -> HTTPAnswer {
+            try http("POST", server.url + "/v1/events", body: Data((ServeCommandTests.project(uuid()) + "\n").utf8), timeout: 120)
+        }
+        #expect(try append().status == 200)
+        // The server and every process of it stopped: the node's connections stay open, and nothing answers.
+        let text = try String(contentsOfFile: postgres.data + "/postmaster.pid", encoding: .utf8)
+        let postmaster = try #require(text.split(separator: "\n").first.flatMap { pid_t($0) })
+        let children = (try? String(contentsOfFile: "/proc/\(postmaster)/task/\(postmaster)/children", encoding: .utf8)) ?? ""
+        let frozen = [postmaster] + children.split(separator: " ").compactMap { pid_t($0) }
+        for pid in frozen { kill(pid, SIGSTOP) }
+        defer { for pid in frozen { kill(pid, SIGCONT) } }
+        let started = Date()
+        let failed = try append()
+        let took = Date().timeIntervalSince(started)
+        #expect(failed.status == 503 && failed.text.contains("no answer within the time allowed"), "\(failed)")
+        #expect(took < 15, "took \(took) s: statement_timeout 4 s, plus 5 s for the answer")
+        for pid in frozen { kill(pid, SIGCONT) }
+        #expect(try Self.wait(30) { try append().status == 200 }, "appends go on once PostgreSQL answers")
+        _ = server.stop()
+        #expect(try ClusterTests.node(node, postgres, ["verify"]).status == 0)
+    }
+
     @Test("`cluster init` run by several at once: one schema, one identity, and only one says it made them")
     func initAtOnce() throws {
         let postgres = try PostgresServer()
