@@ -91,7 +91,8 @@ public enum LogOfRecordError: Error, Sendable, Hashable, CustomStringConvertible
     /// the operation may be tried again.
     case unavailable(log: String, reason: String)
     /// The log refused the operation for a reason that trying again does not change — the account, its password or
-    /// its permissions, a database or table that is missing, TLS the server does not offer — and nothing was changed.
+    /// its permissions, a database or table that is missing, TLS the server does not offer, a record of the log that
+    /// was altered — and nothing was changed.
     case refused(log: String, reason: String)
     /// The log did not confirm its commit (the connection was lost, or no answer came in time: a synchronous
     /// standby that is down holds a commit back): the events may or may not be recorded, now or later. Retrying the
