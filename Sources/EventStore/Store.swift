@@ -136,7 +136,7 @@ public final class Store: Sendable {
         }
         // A node's store is made only once its log has answered: a log that is missing or refuses leaves no
         // directory behind.
-        if !options.readOnly, let log = options.logOfRecord { _ = try log.identity() }
+        let identity = options.readOnly ? nil : try options.logOfRecord?.identity()
         if !options.readOnly {
             do {
                 _ = try Self.makeDirectories(path)
@@ -217,17 +217,17 @@ public final class Store: Sendable {
         } else {
             try Self.catchUp(layout.projections, append: append, environment: environment, chunk: options.rebuildChunk)
             try Self.dropUndeclaredDatabases(of: layout.projections, environment: environment)
-            if let log = options.logOfRecord, options.importing {
+            if let log = options.logOfRecord, let identity, options.importing {
                 let replicated = try environment.read { try layout.logOfRecord($0) }
-                if let replicated, replicated != (try log.identity()) {
+                if let replicated, replicated != identity {
                     throw LogOfRecordError.notAReplica(
                         path: path, reason: "is a replica of the log of record \(replicated), not of \(log.name): import into a new store")
                 }
                 follower = nil
                 replica = nil
                 replicaRepair = nil
-            } else if let log = options.logOfRecord {
-                replicaRepair = try Self.joinLog(log, append: append, environment: environment, path: path)
+            } else if let log = options.logOfRecord, let identity {
+                replicaRepair = try Self.joinLog(log, identity: identity, append: append, environment: environment, path: path)
                 replica = Replica(log: log, path: path, repaired: options.replicaRepaired ?? { _ in })
                 follower = ReplicaFollower(replica: replica!, append: append, environment: environment, notifier: notifier)
             } else {
@@ -253,10 +253,11 @@ public final class Store: Sendable {
 
     /// Makes the store a replica of `log`, or checks that it is one, then brings it up to the log. A replica whose
     /// head the log does not hold (a failover lost commits, a backup of the log was restored) is erased and rebuilt
-    /// from the log; what was done is returned.
-    private static func joinLog(_ log: any LogOfRecord, append: GroupAppend, environment: Environment, path: String) throws -> String? {
+    /// from the log; what was done is returned. `identity` is the log's, read once at open.
+    private static func joinLog(
+        _ log: any LogOfRecord, identity: String, append: GroupAppend, environment: Environment, path: String
+    ) throws -> String? {
         let layout = append.layout
-        let identity = try log.identity()
         let (replicated, head) = try environment.read { txn in (try layout.logOfRecord(txn), try layout.head(txn)) }
         if let replicated, replicated != identity {
             throw LogOfRecordError.notAReplica(path: path, reason: "is a replica of the log of record \(replicated), not of \(identity) at \(log.name)")

@@ -7,21 +7,6 @@ import Testing
 /// TLS, and errors that retrying does not cure.
 @Suite("Operating a cluster")
 struct ClusterOperationsTests {
-    /// A `reel` process left running, its output discarded.
-    static func start(_ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: builtExecutable("reel"))
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["REEL_STORE"] = nil
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
-    }
-
     /// The JSON object a command printed.
     static func object(_ text: String) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
@@ -53,7 +38,7 @@ struct ClusterOperationsTests {
         }
         let url = postgres.url + "?lock_timeout=60s"
         // The store and the cluster given before the command, as the documentation writes it.
-        let importing = try Self.start(["--store", node, "--postgres", url, "import", file])
+        let importing = try startReel(["--store", node, "--postgres", url, "import", file])
         let waiting = try Self.wait(60) {
             try postgres.sql(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reel' AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'"

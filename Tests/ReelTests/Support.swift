@@ -291,9 +291,8 @@ enum KilledRun: Equatable {
     case exited(Int32)
 }
 
-/// Runs the built `reel` with `arguments` (output discarded, no input) and sends it SIGKILL after `delay` seconds
-/// unless it ended first.
-func runKilled(_ arguments: [String], after delay: Double) throws -> KilledRun {
+/// Starts the built `reel` with `arguments` (output discarded, no input, no `$REEL_STORE`) and leaves it running.
+func startReel(_ arguments: [String]) throws -> Process {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: builtExecutable("reel"))
     process.arguments = arguments
@@ -304,6 +303,13 @@ func runKilled(_ arguments: [String], after delay: Double) throws -> KilledRun {
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     try process.run()
+    return process
+}
+
+/// Runs the built `reel` with `arguments` (output discarded, no input) and sends it SIGKILL after `delay` seconds
+/// unless it ended first.
+func runKilled(_ arguments: [String], after delay: Double) throws -> KilledRun {
+    let process = try startReel(arguments)
     let deadline = Date().addingTimeInterval(delay)
     while process.isRunning, Date() < deadline { usleep(UInt32(min(2_000, max(0, deadline.timeIntervalSinceNow) * 1_000_000))) }
     if process.isRunning { kill(process.processIdentifier, SIGKILL) }
