@@ -59,7 +59,7 @@ struct ClusterReport {
             let shareSingle = median(zip(cluster, single).map { $0.rate / $1.rate })
             md += "## W9: cluster append\n\n"
             md += "48 writers, each on a keep-alive HTTP connection (the event table: a connection of its own), each request a batch of "
-            md += "64 `scene_image.saved` into the writer's own project, answered when durable. \(rounds) rounds of "
+            md += "64 `scene_image.saved` into the writer's own project, answered when durable. \(rounds) \(rounds == 1 ? "round" : "rounds") of "
             md += "\(f(cluster[0].seconds.rounded())) s a side, the sides taking turns in each round (in a rotating order), "
             md += "each after a warm-up second. Medians of the rounds; the ratios are the medians of each round's ratio.\n\n"
             md += "| side | events/s | each round | p50 / p99 batch (ms) | PG commits/s | events per commit | failed |\n|---|---|---|---|---|---|---|\n"

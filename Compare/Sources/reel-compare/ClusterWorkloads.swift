@@ -720,9 +720,9 @@ final class TailHandler: ChannelInboundHandler {
                 if head.status.code == 200 { started.succeed() } else { started.fail(Failure(description: "subscribe: status \(head.status.code)")) }
             }
         case let .body(buffer):
-            buffer.withUnsafeReadableBytes { bytes in
-                for byte in bytes { if let position = ids.take(byte) { record.positions.append(Int64(position)) } }
-            }
+            var found: [Int64] = []
+            buffer.withUnsafeReadableBytes { bytes in ids.scan(bytes) { found.append(Int64($0)) } }
+            record.positions.append(contentsOf: found)
             if let last = record.positions.last { record.high.store(max(record.high.load(ordering: .relaxed), last), ordering: .relaxed) }
         case .end:
             break
