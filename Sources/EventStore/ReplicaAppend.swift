@@ -77,18 +77,18 @@ extension GroupAppend {
         defer { if !released { log.abandonGroup() } }
         // The replica's head once caught up, without the events left for the group's transaction.
         var caughtUp: UInt64
-        var pending: [ExportedEvent]
+        var pending: Pending
         var repaired = false
         func repairReplica() throws {
             repaired = true
             let (head, message) = try repair(from: log, environment, path: path)
             if let message { replica.repaired(message) }
-            (caughtUp, pending) = (head, [])
+            (caughtUp, pending) = (head, Pending())
         }
         do {
             (caughtUp, pending) = try catchUp(from: log, environment, leavingLast: logHead, first: locked.events, path: path)
         } catch LogOfRecordError.diverged {
-            (caughtUp, pending) = (0, [])
+            (caughtUp, pending) = (0, Pending())
             do { try repairReplica() } catch { return failing(error) }
         } catch {
             return failing(error)
@@ -102,7 +102,7 @@ extension GroupAppend {
             do {
                 let (head, outcomes, _) = try environment.write(
                     { txn in
-                        if !pending.isEmpty { try restoreFresh(pending, txn, path: path, log: log.name) }
+                        if !pending.events.isEmpty { try restoreFresh(pending.events, txn, path: path, log: log.name, after: pending.after) }
                         let local = try layout.head(txn)
                         guard local.position == logHead.position, local.hash == logHead.hash else {
                             throw LogOfRecordError.diverged(
@@ -170,9 +170,20 @@ extension GroupAppend {
         let local = try environment.read { try layout.head($0) }
         let logHead = try log.head()
         let logged = local.position > 0 ? try log.event(at: local.position) : nil
-        // Found by another thread of this store and repaired meanwhile: only catch up.
+        // The replica follows the log to its head after all (repaired meanwhile by another thread of this store, or
+        // what failed was the log's next event): only catch up, from the log's hash at the head — which tells an
+        // event of the log altered there from divergence.
         if local.position == 0 || logged?.hash == local.hash {
-            return (try catchUp(from: log, environment, through: nil, path: path), nil)
+            return (try catchUp(from: log, environment, through: nil, path: path, after: (local.position, local.hash)), nil)
+        }
+        // The log's event at the replica's head, altered in the log so that it no longer gives its own hash after the
+        // log's event before it: the log's record is damaged, not the replica, which is kept rather than rebuilt from
+        // a log that cannot rebuild it.
+        if let logged {
+            let previous = local.position == 1 ? LogHead.empty.hash : try log.event(at: local.position - 1)?.hash
+            if let previous, logged.expectedHash(after: previous) != logged.hash {
+                throw LogOfRecordError.refused(log: log.name, reason: Self.altered(logged, path: path))
+            }
         }
         let message =
             logged == nil && local.position > logHead.position
@@ -185,17 +196,22 @@ extension GroupAppend {
     /// Writes what the log holds after the replica's head into the replica, in transactions of ``replicaChunk``
     /// events, up to `target` (or as far as the log goes). Events the replica already holds are skipped (another
     /// process of the same machine may have written them); one that does not follow its head by position, version
-    /// and hash is refused as divergence. Events read when `standAside` says so are dropped unwritten, and the
+    /// and hash is refused as divergence — or as the log's damage, when the event does not give its own hash after the
+    /// log's event before it (known from the chunk before, or `after`: the log's position and hash at the replica's
+    /// head, when the caller knows them). Events read when `standAside` says so are dropped unwritten, and the
     /// catch-up ends there. Returns the replica's head.
     @discardableResult
     func catchUp(
-        from log: any LogOfRecord, _ environment: Environment, through target: LogHead?, path: String, standAside: () -> Bool = { false }
+        from log: any LogOfRecord, _ environment: Environment, through target: LogHead?, path: String,
+        after known: (position: UInt64, hash: [UInt8])? = nil, standAside: () -> Bool = { false }
     ) throws -> UInt64 {
         var local = try environment.read { try layout.head($0).position }
+        var known = known
         while target.map({ local < $0.position }) ?? true {
             let events = try log.events(after: local, limit: Self.replicaChunk)
-            guard !events.isEmpty, !standAside() else { break }
-            local = try environment.write { txn in try restoreFresh(events, txn, path: path, log: log.name) }
+            guard let last = events.last, !standAside() else { break }
+            local = try environment.write { txn in try restoreFresh(events, txn, path: path, log: log.name, after: known) }
+            known = (last.position, last.hash)
         }
         return local
     }
@@ -213,44 +229,60 @@ extension GroupAppend {
             let event = events[failure.index]
             let previous = failure.index > 0 ? events[failure.index - 1].hash : (event.position == 1 ? LogHead.empty.hash : before)
             if let previous, event.expectedHash(after: previous) != event.hash {
-                throw LogOfRecordError.refused(
-                    log: log,
-                    reason: "its event at position \(event.position) (stream \(event.stream)) does not give its own hash: the log's record was "
-                        + "altered, and the replica at \(path) is kept as it is")
+                throw LogOfRecordError.refused(log: log, reason: Self.altered(event, path: path))
             }
             throw LogOfRecordError.diverged(
                 path: path, reason: "the log's event at position \(event.position) does not follow the replica: \(failure.reason)")
         }
     }
 
+    /// Why an event of the log is refused as the log's damage.
+    static func altered(_ event: ExportedEvent, path: String) -> String {
+        "its event at position \(event.position) (stream \(event.stream)) does not give its own hash: the log's record was altered, "
+            + "and the replica at \(path) is kept as it is"
+    }
+
     /// Writes those of `events` past the replica's head into the replica, in `txn` (another process of this machine
-    /// may have written the others meanwhile). Returns the replica's head position.
+    /// may have written the others meanwhile). `after` is the log's position and hash before `events`, when known.
+    /// Returns the replica's head position.
     @discardableResult
-    func restoreFresh(_ events: [ExportedEvent], _ txn: borrowing Transaction, path: String, log: String) throws -> UInt64 {
+    func restoreFresh(
+        _ events: [ExportedEvent], _ txn: borrowing Transaction, path: String, log: String, after known: (position: UInt64, hash: [UInt8])? = nil
+    ) throws -> UInt64 {
         let head = try layout.head(txn)
         let skipped = events.prefix { $0.position <= head.position }
         let fresh = events.dropFirst(skipped.count)
-        guard let last = fresh.last else { return head.position }
-        try restore(Array(fresh), txn, path: path, log: log, before: skipped.last?.hash)
+        guard let first = fresh.first, let last = fresh.last else { return head.position }
+        let before = skipped.last?.hash ?? (known.map { $0.position + 1 == first.position } == true ? known?.hash : nil)
+        try restore(Array(fresh), txn, path: path, log: log, before: before)
         return last.position
     }
 
     /// Catches up as ``catchUp(from:_:through:path:)`` does, up to `target`, starting with `first` (the events the
     /// lock came with), except for the last events read — those that reach `target` — which are returned unwritten,
-    /// for the group's own transaction. Returns the replica's head without them.
+    /// for the group's own transaction, with the log's position and hash before them when known. Returns the
+    /// replica's head without them.
     func catchUp(
         from log: any LogOfRecord, _ environment: Environment, leavingLast target: LogHead, first: [ExportedEvent], path: String
-    ) throws -> (UInt64, [ExportedEvent]) {
+    ) throws -> (UInt64, Pending) {
         var local = try environment.read { try layout.head($0).position }
         var first = first.first.map { $0.position <= local + 1 } == true ? first : []
+        var known: (position: UInt64, hash: [UInt8])?
         while local < target.position {
             let events = first.isEmpty ? try log.events(after: local, limit: Self.replicaChunk) : first
             first = []
             guard let last = events.last else { break }
-            if last.position >= target.position { return (local, events) }
-            local = try environment.write { txn in try restoreFresh(events, txn, path: path, log: log.name) }
+            if last.position >= target.position { return (local, Pending(events: events, after: known)) }
+            local = try environment.write { txn in try restoreFresh(events, txn, path: path, log: log.name, after: known) }
+            known = (last.position, last.hash)
         }
-        return (local, [])
+        return (local, Pending())
+    }
+
+    /// Events of the log left for a group's transaction, and the log's position and hash before them when known.
+    struct Pending {
+        var events: [ExportedEvent] = []
+        var after: (position: UInt64, hash: [UInt8])?
     }
 }
 

@@ -275,10 +275,17 @@ public final class Store: Sendable {
             _ = try environment.write { txn in try txn.put(layout.meta, Layout.metaLogKey, Array(identity.utf8)) }
         }
         var repair: String?
-        if head.position > 0, try log.event(at: head.position)?.hash != head.hash {
-            repair = try append.repair(from: log, environment, path: path).message
+        // The log's hash at the replica's head, once found the replica's: an event after it that does not give its own
+        // hash is then the log's damage, not divergence.
+        var after: (position: UInt64, hash: [UInt8])?
+        if head.position > 0 {
+            if try log.event(at: head.position)?.hash == head.hash {
+                after = (head.position, head.hash)
+            } else {
+                repair = try append.repair(from: log, environment, path: path).message
+            }
         }
-        log.replicated(through: try append.catchUp(from: log, environment, through: nil, path: path))
+        log.replicated(through: try append.catchUp(from: log, environment, through: nil, path: path, after: after))
         return repair
     }
 

@@ -234,6 +234,44 @@ struct ClusterOperationsTests {
         #expect(head.status == 1 && head.stdout.contains("missing: the head row says position 12"), "\(head)")
     }
 
+    @Test("an event altered in PostgreSQL is refused as the log's damage wherever a node meets it, and the node's replica is kept")
+    func alteredEventsKeepTheReplica() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let (a, b) = (nodeStore(), nodeStore())
+        defer { remove(a); remove(b) }
+        func events(_ store: String) throws -> Int? {
+            let run = try reel(["stats", "--store", store, "--json"])
+            return (try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])?["events"] as? Int
+        }
+        // b holds the first project's 11 events; a appends 11 more, and the first of them is altered in PostgreSQL:
+        // the first event b reads.
+        #expect(try ClusterTests.appendProject(uuid(), a, postgres).status == 0)
+        #expect(try ClusterTests.node(b, postgres, ["stats"]).status == 0)
+        #expect(try ClusterTests.appendProject(uuid(), a, postgres).status == 0)
+        _ = try postgres.sql("UPDATE reel_events SET data = convert_to('{\"altered\":true}', 'UTF8') WHERE position = 12")
+        for command in [["stats"], ["append"]] {
+            let input = command == ["append"] ? ndjson([ServeCommandTests.project(uuid())]) : nil
+            let refused = try ClusterTests.node(b, postgres, command, input: input)
+            #expect(
+                refused.status == 3 && refused.stderr.contains("position 12") && refused.stderr.contains("does not give its own hash")
+                    && !refused.stderr.contains("diverged"), "\(command): \(refused)")
+            #expect(try events(b) == 11, "b's replica is kept")
+        }
+        // a holds all 22; the hash of its head event is altered in PostgreSQL: a no longer finds its head in the log,
+        // and refuses the log's record rather than erase its replica for a log that cannot rebuild it.
+        _ = try postgres.sql("UPDATE reel_events SET hash = decode(repeat('ab', 32), 'hex') WHERE position = 22")
+        let refused = try ClusterTests.node(a, postgres, ["stats"])
+        #expect(
+            refused.status == 3 && refused.stderr.contains("position 22") && refused.stderr.contains("does not give its own hash")
+                && !refused.stderr.contains("rebuilt"), "\(refused)")
+        #expect(try events(a) == 22, "a's replica is kept")
+        // Its own store, read alone, is whole.
+        let verified = try reel(["verify", "--store", a])
+        #expect(verified.status == 0, "\(verified)")
+    }
+
     @Test("errors that trying again does not cure say so, and never advise trying again")
     func refusals() throws {
         let postgres = try PostgresServer()
