@@ -91,7 +91,9 @@ struct MethodNotAllowedMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
             // Only the router answers with Hummingbird's own error: the routes' own 404s (an id never seen) are APIErrors.
-            guard let methods = OpenAPI.methods[request.uri.path], !methods.isEmpty else { throw error }
+            guard var methods = OpenAPI.methods[request.uri.path], !methods.isEmpty else { throw error }
+            // Every GET route answers HEAD too.
+            if methods.contains("GET"), !methods.contains("HEAD") { methods.append("HEAD") }
             let list = methods.joined(separator: ", ")
             throw APIError(
                 .methodNotAllowed, "\(request.uri.path) does not take \(request.method.rawValue.prefix(20)): it takes \(list)",

@@ -45,7 +45,8 @@ public final class ReelServer: Sendable {
     public func run(onListening: @escaping @Sendable (String) -> Void) async throws {
         let metrics = ServerMetrics()
         let subscribers = Subscribers(limit: configuration.maxSubscribers)
-        let router = Router(context: ReelRequestContext.self)
+        // HEAD on every GET route: its status and headers, without the body (RFC 9110).
+        let router = Router(context: ReelRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: ObservationMiddleware(logger: logger))
         router.add(middleware: AuthenticationMiddleware(tokens: configuration.tokens))
         router.add(middleware: MethodNotAllowedMiddleware())

@@ -100,10 +100,18 @@ struct ServeCommandTests {
         #expect(try http("GET", server.url + "/no/such/route").status == 404)
         // A path the service has, with a method it does not take there: 405, and the methods it takes.
         let wrongMethod = try http("DELETE", server.url + "/v1/events")
-        #expect(wrongMethod.status == 405 && wrongMethod.headers["allow"] == "POST, GET", "\(wrongMethod) \(wrongMethod.headers)")
+        #expect(wrongMethod.status == 405 && wrongMethod.headers["allow"] == "POST, GET, HEAD", "\(wrongMethod) \(wrongMethod.headers)")
         #expect((wrongMethod.json["error"] as? String)?.contains("DELETE") == true, "\(wrongMethod)")
         let posted = try http("POST", server.url + "/health", body: Data("{}".utf8))
-        #expect(posted.status == 405 && posted.headers["allow"] == "GET", "\(posted)")
+        #expect(posted.status == 405 && posted.headers["allow"] == "GET, HEAD", "\(posted)")
+        // HEAD answers as GET does, without the body.
+        let got = try http("GET", server.url + "/v1/stats")
+        let headOnly = try http("HEAD", server.url + "/v1/stats")
+        #expect(
+            headOnly.status == 200 && headOnly.body.isEmpty && headOnly.headers["content-type"] == got.headers["content-type"],
+            "\(headOnly) \(headOnly.headers)")
+        #expect(headOnly.headers["content-length"] == got.headers["content-length"] && got.body.count > 0, "\(headOnly.headers) \(got.headers)")
+        #expect(try http("HEAD", server.url + "/v1/queries/images-by-scene?project=\(uuid())").status == 404)
         #expect(try http("PUT", server.url + "/v1/queries/images-by-scene?project=\(uuid())").status == 405)
         #expect(try http("DELETE", server.url + "/no/such/route").status == 404)
         let stopped = server.stop()
