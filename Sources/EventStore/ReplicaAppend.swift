@@ -176,21 +176,43 @@ extension GroupAppend {
         if local.position == 0 || logged?.hash == local.hash {
             return (try catchUp(from: log, environment, through: nil, path: path, after: (local.position, local.hash)), nil)
         }
-        // The log's event at the replica's head, altered in the log so that it no longer gives its own hash after the
-        // log's event before it: the log's record is damaged, not the replica, which is kept rather than rebuilt from
-        // a log that cannot rebuild it.
-        if let logged {
-            let previous = local.position == 1 ? LogHead.empty.hash : try log.event(at: local.position - 1)?.hash
-            if let previous, logged.expectedHash(after: previous) != logged.hash {
-                throw LogOfRecordError.refused(log: log.name, reason: Self.altered(logged, path: path))
-            }
-        }
+        // A log that lost commits is shorter than the replica, or holds other events that chain one to the next. A
+        // log that disagrees with itself at the replica's head is damaged instead — a row missing, or altered there —
+        // and the replica is kept rather than rebuilt from a log that cannot rebuild it.
+        try refuseDamage(at: local, logged: logged, logHead: logHead, log: log, path: path)
         let message =
             logged == nil && local.position > logHead.position
             ? "the replica at \(path) held events up to position \(local.position), past the log's head (\(logHead)): the log lost commits the replica held (a failover, or a backup of the log restored); the replica was rebuilt from the log, and the events after position \(logHead.position) that only it held are gone"
             : "the replica at \(path) did not follow its log (its head \(LogHead(position: local.position, hash: local.hash)), the log's \(logHead)): the replica was rebuilt from the log"
         try environment.write { txn in try Store.erase(layout, txn) }
         return (try catchUp(from: log, environment, through: nil, path: path), message)
+    }
+
+    /// Throws ``LogOfRecordError/refused(log:reason:)`` when the log, where it disagrees with the replica's head
+    /// `local`, is damaged rather than different: it has no event at the head while its head row says it holds one; its
+    /// head row names the replica's very event while the event there is another; the event there does not give its
+    /// own hash after the log's event before it; or the log's next event does not follow it.
+    private func refuseDamage(at local: Head, logged: ExportedEvent?, logHead: LogHead, log: any LogOfRecord, path: String) throws {
+        func refuse(_ what: String) throws -> Never {
+            throw LogOfRecordError.refused(
+                log: log.name, reason: "\(what): the log's record is damaged, and the replica at \(path) is kept as it is")
+        }
+        guard let logged else {
+            if logHead.position >= local.position {
+                try refuse("its head row says it holds position \(logHead.position), and it has no event at position \(local.position)")
+            }
+            return
+        }
+        let previous = local.position == 1 ? LogHead.empty.hash : try log.event(at: local.position - 1)?.hash
+        if let previous, logged.expectedHash(after: previous) != logged.hash {
+            throw LogOfRecordError.refused(log: log.name, reason: Self.altered(logged, path: path))
+        }
+        if logHead.position == local.position, logHead.hash == local.hash {
+            try refuse("its head row names the replica's event at position \(local.position), and its event there has another hash")
+        }
+        if let next = try log.event(at: local.position + 1), next.expectedHash(after: logged.hash) != next.hash {
+            try refuse("its event at position \(local.position + 1) does not follow its event at position \(local.position)")
+        }
     }
 
     /// Writes what the log holds after the replica's head into the replica, in transactions of ``replicaChunk``

@@ -110,10 +110,9 @@ public enum Cluster {
                     logger: PostgresLog.logger), seconds: 30
             ).rows
             let nodes = try rows.map { row in
-                let (name, replica, age) = try row.decode((String, Int64, Double).self)
-                return Node(
-                    name: name, head: UInt64(replica), lag: head.position > UInt64(replica) ? head.position - UInt64(replica) : 0,
-                    secondsAgo: age)
+                let (name, reported, age) = try row.decode((String, Int64, Double).self)
+                let replica = try PostgresLog.natural(reported, "reel_nodes.replica_head of node \(name)")
+                return Node(name: name, head: replica, lag: head.position > replica ? head.position - replica : 0, secondsAgo: age)
             }
             return Status(log: address.description, identity: identity, format: PostgresLog.format, head: head, nodes: nodes)
         } catch {

@@ -275,12 +275,25 @@ public final class PostgresLog: LogOfRecord, Sendable {
                     // Sent together: the connection's event loop sends the second once the first is answered.
                     let begin = current.query("BEGIN", logger: Self.logger)
                     let locking = current.query("SELECT head_position, head_hash FROM reel_log FOR UPDATE", logger: Self.logger)
+                    // Then, in a statement of its own (its snapshot taken once the lock is held, so that it sees the
+                    // event the last holder committed), the hash of the event the head row names: a group is never
+                    // appended after a head the log does not hold (a row deleted, the table emptied), which would
+                    // leave a gap in the log.
+                    let holding = current.query(
+                        "SELECT e.hash FROM reel_log l JOIN reel_events e ON e.position = l.head_position", logger: Self.logger)
                     _ = try Self.wait(begin, seconds: statementSeconds)
                     guard let row = try Self.wait(locking, seconds: statementSeconds).rows.first else {
                         throw LogOfRecordError.unavailable(log: name, reason: "its table reel_log is empty")
                     }
                     let (position, hash) = try row.decode((Int64, ByteBuffer).self)
                     let head = LogHead(position: try Self.natural(position, "reel_log.head_position"), hash: Array(hash.readableBytesView))
+                    let logged = try Self.wait(holding, seconds: statementSeconds).rows.first?.decode(ByteBuffer.self)
+                    if head.position > 0, logged.map({ Array($0.readableBytesView) }) != head.hash {
+                        throw DamagedRow(
+                            description: logged == nil
+                                ? "its head row says it holds position \(head.position), and it has no event there"
+                                : "its head row gives its event at position \(head.position) another hash than the event has")
+                    }
                     // Read committed: this statement's snapshot is taken under the lock, so it sees every commit up
                     // to the head.
                     held = true

@@ -230,6 +230,74 @@ struct ClusterLibraryTests {
         #expect(try replica.verify().isEmpty)
     }
 
+    @Test("a log rewritten so that it chains again where it differs from a replica's head is refused as damaged, never adopted")
+    func rewrittenLog() async throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let address = try PostgresAddress(postgres.url)
+        _ = try Cluster.initialize(address)
+        let (a, b) = (Self.temporaryStore(), Self.temporaryStore())
+        defer { for path in [a, b] { try? FileManager.default.removeItem(atPath: path) } }
+        func images(_ node: MediaStore, _ project: UUID, _ range: Range<Int>) async throws {
+            for index in range {
+                try await node.append(
+                    .sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 0, imageIndex: index, imageURL: "https://cdn.example/\(index).png")))
+            }
+        }
+        let project = UUID()
+        let first = try Self.node(a, postgres)
+        try await first.append(.projectCreated(ProjectCreated(projectID: project, title: "Rewritten")))
+        try await images(first, project, 0..<10)
+        try first.close()
+        let second = try Self.node(b, postgres)
+        try await images(second, project, 10..<20)
+        try second.close()
+        // Position `at` rewritten in PostgreSQL with another URL and the hash the chain gives it after the log's event
+        // before: the row chains from the one before it, and the rows after it (and the head row) no longer agree.
+        let log = Cluster.log(address, store: a)
+        func rewrite(_ at: UInt64) throws {
+            let event = try #require(try log.event(at: at))
+            let before = try #require(try log.event(at: at - 1))
+            let payload = Array(String(decoding: event.payload, as: UTF8.self).replacingOccurrences(of: ".png", with: ".jpg").utf8)
+            let forged = ExportedEvent(
+                position: event.position, stream: event.stream, version: event.version, id: event.id, type: event.type,
+                recordedAtMilliseconds: event.recordedAtMilliseconds, payload: payload, metadata: event.metadata, hash: event.hash)
+            let hash = forged.expectedHash(after: before.hash)
+            func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+            _ = try postgres.sql(
+                "UPDATE reel_events SET data = decode('\(hex(payload))', 'hex'), hash = decode('\(hex(hash))', 'hex') WHERE position = \(at)")
+        }
+        func replicaEvents(_ path: String) throws -> [RecordedEvent] {
+            var options = StoreOptions()
+            options.readOnly = true
+            let store = try Store.open(at: path, options: options)
+            defer { try? store.close() }
+            return try store.events(from: 1, limit: 100)
+        }
+        func refusal(_ path: String) -> String? {
+            do {
+                try Self.node(path, postgres).close()
+                return nil
+            } catch let LogOfRecordError.refused(_, reason) {
+                return reason
+            } catch {
+                return "\(error)"
+            }
+        }
+        // a's head is position 11, which the log's next event no longer follows.
+        let kept = try replicaEvents(a)
+        try rewrite(11)
+        let reason = refusal(a)
+        #expect(reason?.contains("position 12 does not follow its event at position 11") == true, "\(reason ?? "opened")")
+        #expect(try replicaEvents(a) == kept)
+        // b's head is the log's head, which the head row still names with the hash b holds.
+        let held = try replicaEvents(b)
+        try rewrite(21)
+        let headReason = refusal(b)
+        #expect(headReason?.contains("its head row names the replica's event at position 21") == true, "\(headReason ?? "opened")")
+        #expect(try replicaEvents(b) == held && held.count == 21)
+    }
+
     @Test("event metadata through the log's column: every string back exactly, also as earlier versions wrote it")
     func metadataColumn() throws {
         let seed = ProcessInfo.processInfo.environment["REEL_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1 ... .max)

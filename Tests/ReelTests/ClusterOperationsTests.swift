@@ -272,6 +272,44 @@ struct ClusterOperationsTests {
         #expect(verified.status == 0, "\(verified)")
     }
 
+    @Test("rows missing from the log in PostgreSQL: nodes refuse them as the log's damage, keep their replicas, never append after a gap")
+    func missingRows() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let (a, b) = (nodeStore(), nodeStore())
+        defer { remove(a); remove(b) }
+        func events(_ store: String) throws -> Int? {
+            let run = try reel(["stats", "--store", store, "--json"])
+            return (try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])?["events"] as? Int
+        }
+        #expect(try ClusterTests.appendProject(uuid(), a, postgres).status == 0)
+        #expect(try ClusterTests.node(b, postgres, ["stats"]).status == 0)
+        #expect(try ClusterTests.appendProject(uuid(), a, postgres).status == 0)
+        // A running node: the log's last row deleted under it. Its next append is refused, and nothing is written.
+        let served = try ServeProcess(store: a, ["--postgres", postgres.url])
+        _ = try postgres.sql("DELETE FROM reel_events WHERE position = 22")
+        let answer = try http("POST", served.url + "/v1/events", body: Data(ndjson([ServeCommandTests.project(uuid())]).utf8))
+        #expect(answer.status == 503 && String(decoding: answer.body, as: UTF8.self).contains("no event there"), "\(answer)")
+        #expect(try postgres.sql("SELECT count(*) FROM reel_events") == "21")
+        _ = served.stop()
+        // The row at a node's head deleted (b at 11), the log's head row (a at 22), then every row: each node refuses, and
+        // keeps what it holds.
+        _ = try postgres.sql("DELETE FROM reel_events WHERE position = 11")
+        for (store, head) in [(b, 11), (a, 22), (b, 11)] {
+            let refused = try ClusterTests.node(store, postgres, ["stats"])
+            #expect(
+                refused.status == 3 && refused.stderr.contains("no event at position \(head)") && !refused.stderr.contains("rebuilt"),
+                "\(refused)")
+            #expect(try events(store) == head, "the replica is kept")
+            if store == a { _ = try postgres.sql("TRUNCATE reel_events") }
+        }
+        // A node's place in reel_nodes made negative: `cluster status` refuses it, naming the row.
+        _ = try postgres.sql("UPDATE reel_nodes SET replica_head = -1")
+        let status = try reel(["cluster", "status", "--postgres", postgres.url])
+        #expect(status.status == 3 && status.stderr.contains("replica_head") && status.stderr.contains("-1"), "\(status)")
+    }
+
     @Test("errors that trying again does not cure say so, and never advise trying again")
     func refusals() throws {
         let postgres = try PostgresServer()
