@@ -50,6 +50,11 @@ public protocol LogOfRecord: AnyObject, Sendable {
     /// Up to `limit` events after `position`, in order, every one committed (inside a group: as the lock sees them).
     func events(after position: UInt64, limit: Int) throws -> [ExportedEvent]
 
+    /// As ``events(after:limit:)``, or `nil` at once when reading would first wait for another thread of this process
+    /// that is reading the log: a writer about to take the lock does not queue behind a follower whose read may be
+    /// waiting for its timeout.
+    func eventsIfIdle(after position: UInt64, limit: Int) throws -> [ExportedEvent]?
+
     /// Records the events, which follow the head ``beginGroup(limit:locked:)`` returned, and commits; releases the lock. When this
     /// returns they are in the log of record. When the outcome cannot be known (the connection was lost during the
     /// commit), throws ``LogOfRecordError/outcomeUnknown(log:reason:)``.
@@ -81,6 +86,11 @@ public protocol LogOfRecord: AnyObject, Sendable {
 }
 
 extension LogOfRecord {
+    /// Reads as ``events(after:limit:)`` does.
+    public func eventsIfIdle(after position: UInt64, limit: Int) throws -> [ExportedEvent]? {
+        try events(after: position, limit: limit)
+    }
+
     /// A log with no checks of its own: none.
     public func audit(against replica: Store, limit: Int) throws -> [IntegrityProblem] { [] }
 }

@@ -38,9 +38,10 @@ extension GroupAppend {
     func beginGroup(_ environment: Environment, replica: Replica) -> Result<LockedLog, any Error> {
         Result {
             // A replica that does not follow the log is repaired under the lock. A log that cannot be reached fails the
-            // group now: trying again on the lock's connection would only make the caller wait as long once more.
+            // group now: trying again on the lock's connection would only make the caller wait as long once more. While
+            // the follower reads the log, the writer does not wait for it: what is left is taken in under the lock.
             do {
-                _ = try catchUp(from: replica.log, environment, through: nil, path: replica.path)
+                _ = try catchUp(from: replica.log, environment, through: nil, path: replica.path, unlessBusy: true)
             } catch let error as LogOfRecordError where !(error.isDivergence) {
                 throw error
             } catch {}
@@ -221,17 +222,18 @@ extension GroupAppend {
     /// and hash is refused as divergence — or as the log's damage, when the event does not give its own hash after the
     /// log's event before it (known from the chunk before, or `after`: the log's position and hash at the replica's
     /// head, when the caller knows them). Events read when `standAside` says so are dropped unwritten, and the
-    /// catch-up ends there. Returns the replica's head.
+    /// catch-up ends there; `unlessBusy`, it ends where reading would wait for another thread reading the log
+    /// (``LogOfRecord/eventsIfIdle(after:limit:)``). Returns the replica's head.
     @discardableResult
     func catchUp(
         from log: any LogOfRecord, _ environment: Environment, through target: LogHead?, path: String,
-        after known: (position: UInt64, hash: [UInt8])? = nil, standAside: () -> Bool = { false }
+        after known: (position: UInt64, hash: [UInt8])? = nil, unlessBusy: Bool = false, standAside: () -> Bool = { false }
     ) throws -> UInt64 {
         var local = try environment.read { try layout.head($0).position }
         var known = known
         while target.map({ local < $0.position }) ?? true {
-            let events = try log.events(after: local, limit: Self.replicaChunk)
-            guard let last = events.last, !standAside() else { break }
+            let read = unlessBusy ? try log.eventsIfIdle(after: local, limit: Self.replicaChunk) : try log.events(after: local, limit: Self.replicaChunk)
+            guard let events = read, let last = events.last, !standAside() else { break }
             local = try environment.write { txn in try restoreFresh(events, txn, path: path, log: log.name, after: known) }
             known = (last.position, last.hash)
         }
@@ -245,8 +247,15 @@ extension GroupAppend {
     /// before it (`before`, when known, for the first): then the log's record is what is damaged, not the replica,
     /// and it is refused as such (the replica is kept, not rebuilt from a log that cannot rebuild it).
     func restore(_ events: [ExportedEvent], _ txn: borrowing Transaction, path: String, log: String, before: [UInt8]? = nil) throws {
+        var reached = 0
         do {
-            try restore(events, txn)
+            try restore(events, txn, reached: &reached)
+        } catch let error as LMDBError {
+            throw error
+        } catch let error as EventStoreError {
+            throw error
+        } catch let error as LogOfRecordError {
+            throw error
         } catch let failure as RestoreFailure {
             let event = events[failure.index]
             let previous = failure.index > 0 ? events[failure.index - 1].hash : (event.position == 1 ? LogHead.empty.hash : before)
@@ -255,6 +264,14 @@ extension GroupAppend {
             }
             throw LogOfRecordError.diverged(
                 path: path, reason: "the log's event at position \(event.position) does not follow the replica: \(failure.reason)")
+        } catch {
+            // A projection refused the log's event: written by a newer Reel, with a type or a rule this one does not
+            // know, or altered in the log with its hash made again. It is the log's, not the replica's.
+            let event = events[reached]
+            throw LogOfRecordError.refused(
+                log: log,
+                reason: "its event at position \(event.position) (type \(event.type), stream \(event.stream)) cannot be taken in: \(error) "
+                    + "(a newer Reel may have written it); the replica at \(path) is kept as it is")
         }
     }
 

@@ -212,12 +212,19 @@ extension Store {
 
 extension GroupAppend {
     func restore(_ events: [ExportedEvent], _ txn: borrowing Transaction) throws {
+        var reached = 0
+        try restore(events, txn, reached: &reached)
+    }
+
+    /// Restores as ``restore(_:_:)`` does; `reached` is left at the index of the event being written when it throws.
+    func restore(_ events: [ExportedEvent], _ txn: borrowing Transaction, reached: inout Int) throws {
         var head = try layout.head(txn)
         try catchUpProjections(to: head.position, txn)
         var nextStream = try layout.metaU64(Layout.metaNextStreamKey, txn) ?? 1
         let current = try layout.projections.map { try layout.databases(of: $0, txn) }
         var streams: [String: StreamHead] = [:]
         for (index, event) in events.enumerated() {
+            reached = index
             func fail(_ reason: String) -> RestoreFailure { RestoreFailure(index: index, reason: reason) }
             guard event.position == head.position + 1 else {
                 throw fail("position \(event.position) does not follow the head \(head.position)")

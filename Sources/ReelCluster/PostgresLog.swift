@@ -115,34 +115,47 @@ public final class PostgresLog: LogOfRecord, Sendable {
     /// Runs `body` on the reader connection, connecting first if needed; a connection that fails is dropped, and the
     /// call made once more on a new one (the primary may have restarted, or moved).
     private func withReader<R>(_ body: (PostgresConnection) throws -> R) throws -> R {
-        try reader.withLock { connection in
-            var attempts = 0
-            while true {
-                attempts += 1
-                do {
-                    let current: PostgresConnection
-                    if let connection, !connection.isClosed {
-                        current = connection
-                    } else {
-                        Self.close(connection)
-                        connection = nil
-                        current = try Self.connect(address)
-                        connection = current
-                        // The only write made here is this node's row of reel_nodes, a report: its commit does not wait
-                        // for a synchronous standby (one that is down would hold it, and its row, for good).
-                        _ = try query(current, "SET synchronous_commit TO local")
-                    }
-                    return try body(current)
-                } catch let error as PSQLError where error.serverInfo == nil && attempts == 1 {
+        try reader.withLock { connection in try reading(&connection, body) }
+    }
+
+    /// Runs `body` on the reading connection if no other thread is using it now; `nil` at once otherwise.
+    private func withIdleReader<R>(_ body: (PostgresConnection) throws -> R) throws -> R? {
+        try reader.withLockIfAvailable { connection in try reading(&connection, body) }
+    }
+
+    /// Runs `body` on the reading connection, made (again) when there is none or it was closed.
+    private func reading<R>(_ connection: inout PostgresConnection?, _ body: (PostgresConnection) throws -> R) throws -> R {
+        var attempts = 0
+        // Whether the attempt used a connection made before it: one the server closed meanwhile (it restarted,
+        // or failed over) is replaced once; a new one that fails is not tried again at once.
+        var reused = false
+        while true {
+            attempts += 1
+            do {
+                let current: PostgresConnection
+                if let connection, !connection.isClosed {
+                    current = connection
+                    reused = true
+                } else {
+                    reused = false
+                    Self.close(connection)
+                    connection = nil
+                    current = try Self.connect(address)
+                    connection = current
+                    // The only write made here is this node's row of reel_nodes, a report: its commit does not wait
+                    // for a synchronous standby (one that is down would hold it, and its row, for good).
+                    _ = try query(current, "SET synchronous_commit TO local")
+                }
+                return try body(current)
+            } catch let error as PSQLError where error.serverInfo == nil && attempts == 1 && reused {
+                PostgresLog.close(connection)
+                connection = nil
+            } catch {
+                if !(error is LogOfRecordError) {
                     PostgresLog.close(connection)
                     connection = nil
-                } catch {
-                    if !(error is LogOfRecordError) {
-                        PostgresLog.close(connection)
-                        connection = nil
-                    }
-                    throw Self.unavailable(error, address)
                 }
+                throw Self.unavailable(error, address)
             }
         }
     }
@@ -261,6 +274,8 @@ public final class PostgresLog: LogOfRecord, Sendable {
             var attempts = 0
             // Whether the lock was held and `locked` told: from then on a failure ends the group.
             var held = false
+            // Whether the attempt used a connection made before it (see `withReader`).
+            var reused = false
             while true {
                 attempts += 1
                 do {
@@ -270,6 +285,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
                         Self.close(connection)
                         connection = nil
                     }
+                    reused = connection != nil
                     let current = try connection ?? Self.connect(address)
                     connection = current
                     // Sent together: the connection's event loop sends the second once the first is answered.
@@ -305,7 +321,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
                     PostgresLog.close(connection)
                     connection = nil
                     // Lost before the lock was held (PostgreSQL restarted, or failed over): once more, on a new one.
-                    if !held, attempts == 1, let psql = error as? PSQLError, psql.serverInfo == nil { continue }
+                    if !held, attempts == 1, reused, let psql = error as? PSQLError, psql.serverInfo == nil { continue }
                     // The replica's own failure (reading its head) is its own, not the log's.
                     if !(error is PSQLError || error is Timeout || error is LogOfRecordError || error is DamagedRow) { throw error }
                     throw Self.unavailable(error, address)
@@ -316,6 +332,12 @@ public final class PostgresLog: LogOfRecord, Sendable {
 
     public func events(after position: UInt64, limit: Int) throws -> [ExportedEvent] {
         try withReader { connection in
+            try query(connection, Self.eventsQuery(after: position, limit: limit)).rows.map(Self.event)
+        }
+    }
+
+    public func eventsIfIdle(after position: UInt64, limit: Int) throws -> [ExportedEvent]? {
+        try withIdleReader { connection in
             try query(connection, Self.eventsQuery(after: position, limit: limit)).rows.map(Self.event)
         }
     }

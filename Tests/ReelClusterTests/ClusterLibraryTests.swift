@@ -298,6 +298,50 @@ struct ClusterLibraryTests {
         #expect(try replicaEvents(b) == held && held.count == 21)
     }
 
+    @Test("an event of the log that a projection refuses (a type this Reel does not know) is refused with its position, the replica kept")
+    func unknownEventInTheLog() async throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let address = try PostgresAddress(postgres.url)
+        _ = try Cluster.initialize(address)
+        let (a, b) = (Self.temporaryStore(), Self.temporaryStore())
+        defer { for path in [a, b] { try? FileManager.default.removeItem(atPath: path) } }
+        let node = try Self.node(a, postgres)
+        let project = UUID()
+        try await node.append(.projectCreated(ProjectCreated(projectID: project, title: "Newer")))
+        try node.close()
+        // Position 2, as a newer Reel might write it: a type this one does not know, chained after position 1, and the
+        // head row moved to it.
+        let log = Cluster.log(address, store: a)
+        let first = try #require(try log.event(at: 1))
+        let newer = ExportedEvent(
+            position: 2, stream: first.stream, version: 2, id: UUID(), type: "project.archived",
+            recordedAtMilliseconds: first.recordedAtMilliseconds, payload: Array(#"{"project_id":"\#(project.uuidString.lowercased())"}"#.utf8),
+            metadata: EventMetadata(), hash: [])
+        let hash = newer.expectedHash(after: first.hash)
+        func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+        _ = try postgres.sql(
+            """
+            INSERT INTO reel_events (position, stream, version, id, type, recorded_at, data, metadata, hash)
+            VALUES (2, '\(newer.stream)', 2, '\(newer.id.uuidString.lowercased())', 'project.archived', \(newer.recordedAtMilliseconds),
+                decode('\(hex(newer.payload))', 'hex'), decode('7b7d', 'hex'), decode('\(hex(hash))', 'hex'));
+            UPDATE reel_log SET head_position = 2, head_hash = decode('\(hex(hash))', 'hex')
+            """)
+        for path in [a, b] {
+            #expect {
+                try Self.node(path, postgres).close()
+            } throws: { error in
+                "\(error)".contains("position 2 (type project.archived") && "\(error)".contains("cannot be taken in")
+            }
+        }
+        var options = StoreOptions()
+        options.readOnly = true
+        let replica = try Store.open(at: a, options: options)
+        defer { try? replica.close() }
+        #expect(try replica.head() == 1)
+        #expect(try replica.verify().isEmpty)
+    }
+
     @Test("event metadata through the log's column: every string back exactly, also as earlier versions wrote it")
     func metadataColumn() throws {
         let seed = ProcessInfo.processInfo.environment["REEL_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1 ... .max)
