@@ -18,7 +18,7 @@ extension PostgresLog {
         var previous = LogHead.empty.hash
         var position: UInt64 = 0
         while position < head.position, problems.count < limit {
-            let events = try self.events(after: position, limit: 5_000).filter { $0.position <= head.position }
+            let events = try storedEvents(after: position, limit: 5_000).filter { $0.position <= head.position }
             guard !events.isEmpty else { break }
             let held = position < replicaHead ? try replica.events(from: position + 1, limit: events.count) : []
             for (index, event) in events.enumerated() {

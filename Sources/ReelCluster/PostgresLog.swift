@@ -291,31 +291,47 @@ public final class PostgresLog: LogOfRecord, Sendable {
                     // Sent together: the connection's event loop sends the second once the first is answered.
                     let begin = current.query("BEGIN", logger: Self.logger)
                     let locking = current.query("SELECT head_position, head_hash FROM reel_log FOR UPDATE", logger: Self.logger)
-                    // Then, in a statement of its own (its snapshot taken once the lock is held, so that it sees the
-                    // event the last holder committed), the hash of the event the head row names: a group is never
-                    // appended after a head the log does not hold (a row deleted, the table emptied), which would
-                    // leave a gap in the log.
+                    // Then, in statements of their own (their snapshots taken once the lock is held, so that they see
+                    // the event the last holder committed), the event the head row names and the hash before it: a
+                    // group is never appended after a head the log does not hold (a row deleted, the table emptied),
+                    // which would leave a gap, nor after an event altered in the log.
                     let holding = current.query(
-                        "SELECT e.hash FROM reel_log l JOIN reel_events e ON e.position = l.head_position", logger: Self.logger)
+                        """
+                        SELECT e.position, e.stream, e.version, e.id, e.type, e.recorded_at, e.data, e.metadata, e.hash
+                        FROM reel_log l JOIN reel_events e ON e.position = l.head_position
+                        """, logger: Self.logger)
+                    let preceding = current.query(
+                        "SELECT e.hash FROM reel_log l JOIN reel_events e ON e.position = l.head_position - 1", logger: Self.logger)
                     _ = try Self.wait(begin, seconds: statementSeconds)
                     guard let row = try Self.wait(locking, seconds: statementSeconds).rows.first else {
                         throw LogOfRecordError.unavailable(log: name, reason: "its table reel_log is empty")
                     }
                     let (position, hash) = try row.decode((Int64, ByteBuffer).self)
                     let head = LogHead(position: try Self.natural(position, "reel_log.head_position"), hash: Array(hash.readableBytesView))
-                    let logged = try Self.wait(holding, seconds: statementSeconds).rows.first?.decode(ByteBuffer.self)
-                    if head.position > 0, logged.map({ Array($0.readableBytesView) }) != head.hash {
-                        throw DamagedRow(
-                            description: logged == nil
-                                ? "its head row says it holds position \(head.position), and it has no event there"
-                                : "its head row gives its event at position \(head.position) another hash than the event has")
+                    let logged = try Self.wait(holding, seconds: statementSeconds).rows.first.map(Self.event)
+                    let before = try Self.wait(preceding, seconds: statementSeconds).rows.first?.decode(ByteBuffer.self)
+                    if head.position > 0 {
+                        guard let logged, logged.hash == head.hash else {
+                            throw DamagedRow(
+                                description: logged == nil
+                                    ? "its head row says it holds position \(head.position), and it has no event there"
+                                    : "its head row gives its event at position \(head.position) another hash than the event has")
+                        }
+                        let previous = head.position == 1 ? LogHead.empty.hash : before.map { Array($0.readableBytesView) }
+                        if let previous, logged.expectedHash(after: previous) != logged.hash {
+                            throw DamagedRow(
+                                description: "its event at position \(head.position) (stream \(logged.stream)) does not give its own hash: "
+                                    + "the log's record was altered")
+                        }
                     }
                     // Read committed: this statement's snapshot is taken under the lock, so it sees every commit up
                     // to the head.
                     held = true
                     let local = try locked()
                     guard limit > 0, local < head.position else { return (head, []) }
-                    return (head, try query(current, Self.eventsQuery(after: local, limit: limit)).rows.map(Self.event))
+                    let events = try query(current, Self.eventsQuery(after: local, limit: limit)).rows.map(Self.event)
+                    try Self.check(events, head: head)
+                    return (head, events)
                 } catch {
                     // The connection goes, and with it the transaction and the lock.
                     PostgresLog.close(connection)
@@ -331,15 +347,38 @@ public final class PostgresLog: LogOfRecord, Sendable {
     }
 
     public func events(after position: UInt64, limit: Int) throws -> [ExportedEvent] {
-        try withReader { connection in
-            try query(connection, Self.eventsQuery(after: position, limit: limit)).rows.map(Self.event)
-        }
+        try withReader { connection in try events(connection, after: position, limit: limit) }
     }
 
     public func eventsIfIdle(after position: UInt64, limit: Int) throws -> [ExportedEvent]? {
-        try withIdleReader { connection in
-            try query(connection, Self.eventsQuery(after: position, limit: limit)).rows.map(Self.event)
+        try withIdleReader { connection in try events(connection, after: position, limit: limit) }
+    }
+
+    /// Events after `position`, with the head row read in the same round trip: an event the head row names must have
+    /// the hash the head row gives it (a replica never takes in an event of the log that its head row contradicts).
+    private func events(_ connection: PostgresConnection, after position: UInt64, limit: Int) throws -> [ExportedEvent] {
+        let reading = connection.query(Self.eventsQuery(after: position, limit: limit), logger: Self.logger)
+        let heading = connection.query("SELECT head_position, head_hash FROM reel_log", logger: Self.logger)
+        let events = try Self.wait(reading, seconds: statementSeconds).rows.map(Self.event)
+        if let row = try Self.wait(heading, seconds: statementSeconds).rows.first {
+            let (position, hash) = try row.decode((Int64, ByteBuffer).self)
+            try Self.check(events, head: LogHead(position: try Self.natural(position, "reel_log.head_position"), hash: Array(hash.readableBytesView)))
         }
+        return events
+    }
+
+    /// Events after `position` as the log stores them, without the head row's check: for the audit, which reports
+    /// what disagrees rather than refusing it.
+    func storedEvents(after position: UInt64, limit: Int) throws -> [ExportedEvent] {
+        try withReader { connection in try query(connection, Self.eventsQuery(after: position, limit: limit)).rows.map(Self.event) }
+    }
+
+    /// Throws ``DamagedRow`` when `events` hold the event `head` names with another hash.
+    static func check(_ events: [ExportedEvent], head: LogHead) throws {
+        guard let first = events.first, head.position >= first.position else { return }
+        let index = Int(head.position - first.position)
+        guard index < events.count, events[index].position == head.position, events[index].hash != head.hash else { return }
+        throw DamagedRow(description: "its head row gives its event at position \(head.position) another hash than the event has")
     }
 
     static func eventsQuery(after position: UInt64, limit: Int) -> PostgresQuery {

@@ -296,6 +296,13 @@ struct ClusterLibraryTests {
         let headReason = refusal(b)
         #expect(headReason?.contains("its head row names the replica's event at position 21") == true, "\(headReason ?? "opened")")
         #expect(try replicaEvents(b) == held && held.count == 21)
+        // A new node reading the log from the start reads position 21, which the head row contradicts: refused before
+        // anything of the read is written.
+        let c = Self.temporaryStore()
+        defer { try? FileManager.default.removeItem(atPath: c) }
+        let contradicted = refusal(c)
+        #expect(contradicted?.contains("its head row gives its event at position 21 another hash") == true, "\(contradicted ?? "opened")")
+        #expect(try replicaEvents(c).isEmpty)
     }
 
     @Test("an event of the log that a projection refuses (a type this Reel does not know) is refused with its position, the replica kept")

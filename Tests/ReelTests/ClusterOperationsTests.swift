@@ -259,7 +259,15 @@ struct ClusterOperationsTests {
                     && !refused.stderr.contains("diverged"), "\(command): \(refused)")
             #expect(try events(b) == 11, "b's replica is kept")
         }
-        // a holds all 22; the hash of its head event is altered in PostgreSQL: a no longer finds its head in the log,
+        // a holds all 22; its head event's data is altered in PostgreSQL, its hash kept: a's next append is refused, and
+        // nothing is written after it.
+        _ = try postgres.sql("UPDATE reel_events SET data = convert_to('{\"altered\":true}', 'UTF8') WHERE position = 22")
+        let appended = try ClusterTests.node(a, postgres, ["append"], input: ndjson([ServeCommandTests.project(uuid())]))
+        #expect(
+            appended.status == 3 && appended.stderr.contains("position 22") && appended.stderr.contains("does not give its own hash"),
+            "\(appended)")
+        #expect(try postgres.sql("SELECT count(*) FROM reel_events") == "22" && (try events(a)) == 22)
+        // Then the hash of its head event is altered in PostgreSQL too: a no longer finds its head in the log,
         // and refuses the log's record rather than erase its replica for a log that cannot rebuild it.
         _ = try postgres.sql("UPDATE reel_events SET hash = decode(repeat('ab', 32), 'hex') WHERE position = 22")
         let refused = try ClusterTests.node(a, postgres, ["stats"])
