@@ -258,6 +258,10 @@ extension GroupAppend {
             throw error
         } catch let failure as RestoreFailure {
             let event = events[failure.index]
+            // Reel's logs have no gaps: rows that skip a position are the log's damage.
+            if failure.index > 0, event.position != events[failure.index - 1].position + 1 {
+                throw LogOfRecordError.refused(log: log, reason: Self.missing(events[failure.index - 1].position + 1, next: event.position, path: path))
+            }
             let previous = failure.index > 0 ? events[failure.index - 1].hash : (event.position == 1 ? LogHead.empty.hash : before)
             if let previous, event.expectedHash(after: previous) != event.hash {
                 throw LogOfRecordError.refused(log: log, reason: Self.altered(event, path: path))
@@ -273,6 +277,12 @@ extension GroupAppend {
                 reason: "its event at position \(event.position) (type \(event.type), stream \(event.stream)) cannot be taken in: \(error) "
                     + "(a newer Reel may have written it); the replica at \(path) is kept as it is")
         }
+    }
+
+    /// Why rows of the log that skip a position are refused as the log's damage.
+    static func missing(_ position: UInt64, next: UInt64, path: String) -> String {
+        "it has no event at position \(position) (its next row holds position \(next)): a row is missing from the log, and the replica at "
+            + "\(path) is kept as it is"
     }
 
     /// Why an event of the log is refused as the log's damage.
@@ -292,6 +302,9 @@ extension GroupAppend {
         let skipped = events.prefix { $0.position <= head.position }
         let fresh = events.dropFirst(skipped.count)
         guard let first = fresh.first, let last = fresh.last else { return head.position }
+        if first.position > head.position + 1 {
+            throw LogOfRecordError.refused(log: log, reason: Self.missing(head.position + 1, next: first.position, path: path))
+        }
         let before = skipped.last?.hash ?? (known.map { $0.position + 1 == first.position } == true ? known?.hash : nil)
         try restore(Array(fresh), txn, path: path, log: log, before: before)
         return last.position
