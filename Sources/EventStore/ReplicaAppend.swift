@@ -175,7 +175,7 @@ extension GroupAppend {
         // what failed was the log's next event): only catch up, from the log's hash at the head — which tells an
         // event of the log altered there from divergence.
         if local.position == 0 || logged?.hash == local.hash {
-            return (try catchUp(from: log, environment, through: nil, path: path, after: (local.position, local.hash)), nil)
+            return (try catchUp(from: log, environment, through: nil, path: path, after: LogHead(position: local.position, hash: local.hash)), nil)
         }
         // A log that lost commits is shorter than the replica, or holds other events that chain one to the next. A
         // log that disagrees with itself at the replica's head is damaged instead — a row missing, or altered there —
@@ -227,7 +227,7 @@ extension GroupAppend {
     @discardableResult
     func catchUp(
         from log: any LogOfRecord, _ environment: Environment, through target: LogHead?, path: String,
-        after known: (position: UInt64, hash: [UInt8])? = nil, unlessBusy: Bool = false, standAside: () -> Bool = { false }
+        after known: LogHead? = nil, unlessBusy: Bool = false, standAside: () -> Bool = { false }
     ) throws -> UInt64 {
         var local = try environment.read { try layout.head($0).position }
         var known = known
@@ -235,7 +235,7 @@ extension GroupAppend {
             let read = unlessBusy ? try log.eventsIfIdle(after: local, limit: Self.replicaChunk) : try log.events(after: local, limit: Self.replicaChunk)
             guard let events = read, let last = events.last, !standAside() else { break }
             local = try environment.write { txn in try restoreFresh(events, txn, path: path, log: log.name, after: known) }
-            known = (last.position, last.hash)
+            known = LogHead(position: last.position, hash: last.hash)
         }
         return local
     }
@@ -296,7 +296,7 @@ extension GroupAppend {
     /// Returns the replica's head position.
     @discardableResult
     func restoreFresh(
-        _ events: [ExportedEvent], _ txn: borrowing Transaction, path: String, log: String, after known: (position: UInt64, hash: [UInt8])? = nil
+        _ events: [ExportedEvent], _ txn: borrowing Transaction, path: String, log: String, after known: LogHead? = nil
     ) throws -> UInt64 {
         let head = try layout.head(txn)
         let skipped = events.prefix { $0.position <= head.position }
@@ -319,14 +319,14 @@ extension GroupAppend {
     ) throws -> (UInt64, Pending) {
         var local = try environment.read { try layout.head($0).position }
         var first = first.first.map { $0.position <= local + 1 } == true ? first : []
-        var known: (position: UInt64, hash: [UInt8])?
+        var known: LogHead?
         while local < target.position {
             let events = first.isEmpty ? try log.events(after: local, limit: Self.replicaChunk) : first
             first = []
             guard let last = events.last else { break }
             if last.position >= target.position { return (local, Pending(events: events, after: known)) }
             local = try environment.write { txn in try restoreFresh(events, txn, path: path, log: log.name, after: known) }
-            known = (last.position, last.hash)
+            known = LogHead(position: last.position, hash: last.hash)
         }
         return (local, Pending())
     }
@@ -334,7 +334,7 @@ extension GroupAppend {
     /// Events of the log left for a group's transaction, and the log's position and hash before them when known.
     struct Pending {
         var events: [ExportedEvent] = []
-        var after: (position: UInt64, hash: [UInt8])?
+        var after: LogHead?
     }
 }
 

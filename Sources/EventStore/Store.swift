@@ -277,10 +277,10 @@ public final class Store: Sendable {
         var repair: String?
         // The log's hash at the replica's head, once found the replica's: an event after it that does not give its own
         // hash is then the log's damage, not divergence.
-        var after: (position: UInt64, hash: [UInt8])?
+        var after: LogHead?
         if head.position > 0 {
             if try log.event(at: head.position)?.hash == head.hash {
-                after = (head.position, head.hash)
+                after = LogHead(position: head.position, hash: head.hash)
             } else {
                 repair = try append.repair(from: log, environment, path: path).message
             }

@@ -263,9 +263,8 @@ struct ClusterLibraryTests {
                 position: event.position, stream: event.stream, version: event.version, id: event.id, type: event.type,
                 recordedAtMilliseconds: event.recordedAtMilliseconds, payload: payload, metadata: event.metadata, hash: event.hash)
             let hash = forged.expectedHash(after: before.hash)
-            func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
             _ = try postgres.sql(
-                "UPDATE reel_events SET data = decode('\(hex(payload))', 'hex'), hash = decode('\(hex(hash))', 'hex') WHERE position = \(at)")
+                "UPDATE reel_events SET data = decode('\(Envelope.hex(payload))', 'hex'), hash = decode('\(Envelope.hex(hash))', 'hex') WHERE position = \(at)")
         }
         func replicaEvents(_ path: String) throws -> [RecordedEvent] {
             var options = StoreOptions()
@@ -326,13 +325,12 @@ struct ClusterLibraryTests {
             recordedAtMilliseconds: first.recordedAtMilliseconds, payload: Array(#"{"project_id":"\#(project.uuidString.lowercased())"}"#.utf8),
             metadata: EventMetadata(), hash: [])
         let hash = newer.expectedHash(after: first.hash)
-        func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
         _ = try postgres.sql(
             """
             INSERT INTO reel_events (position, stream, version, id, type, recorded_at, data, metadata, hash)
             VALUES (2, '\(newer.stream)', 2, '\(newer.id.uuidString.lowercased())', 'project.archived', \(newer.recordedAtMilliseconds),
-                decode('\(hex(newer.payload))', 'hex'), decode('7b7d', 'hex'), decode('\(hex(hash))', 'hex'));
-            UPDATE reel_log SET head_position = 2, head_hash = decode('\(hex(hash))', 'hex')
+                decode('\(Envelope.hex(newer.payload))', 'hex'), decode('7b7d', 'hex'), decode('\(Envelope.hex(hash))', 'hex'));
+            UPDATE reel_log SET head_position = 2, head_hash = decode('\(Envelope.hex(hash))', 'hex')
             """)
         for path in [a, b] {
             #expect {

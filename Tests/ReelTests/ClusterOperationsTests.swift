@@ -12,6 +12,11 @@ struct ClusterOperationsTests {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
     }
 
+    /// The events a node's store holds, read on its own (no log): what a refusal must leave as it was.
+    static func events(_ store: String) throws -> Int? {
+        object(try reel(["stats", "--store", store, "--json"]).stdout)["events"] as? Int
+    }
+
     /// Waits up to `seconds` for `condition`.
     static func wait(_ seconds: Double, for condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
@@ -241,10 +246,6 @@ struct ClusterOperationsTests {
         #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
         let (a, b) = (nodeStore(), nodeStore())
         defer { remove(a); remove(b) }
-        func events(_ store: String) throws -> Int? {
-            let run = try reel(["stats", "--store", store, "--json"])
-            return (try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])?["events"] as? Int
-        }
         // b holds the first project's 11 events; a appends 11 more, and the first of them is altered in PostgreSQL:
         // the first event b reads.
         #expect(try ClusterTests.appendProject(uuid(), a, postgres).status == 0)
@@ -257,7 +258,7 @@ struct ClusterOperationsTests {
             #expect(
                 refused.status == 3 && refused.stderr.contains("position 12") && refused.stderr.contains("does not give its own hash")
                     && !refused.stderr.contains("diverged"), "\(command): \(refused)")
-            #expect(try events(b) == 11, "b's replica is kept")
+            #expect(try Self.events(b) == 11, "b's replica is kept")
         }
         // a holds all 22; its head event's data is altered in PostgreSQL, its hash kept: a's next append is refused, and
         // nothing is written after it.
@@ -266,7 +267,7 @@ struct ClusterOperationsTests {
         #expect(
             appended.status == 3 && appended.stderr.contains("position 22") && appended.stderr.contains("does not give its own hash"),
             "\(appended)")
-        #expect(try postgres.sql("SELECT count(*) FROM reel_events") == "22" && (try events(a)) == 22)
+        #expect(try postgres.sql("SELECT count(*) FROM reel_events") == "22" && (try Self.events(a)) == 22)
         // Then the hash of its head event is altered in PostgreSQL too: a no longer finds its head in the log,
         // and refuses the log's record rather than erase its replica for a log that cannot rebuild it.
         _ = try postgres.sql("UPDATE reel_events SET hash = decode(repeat('ab', 32), 'hex') WHERE position = 22")
@@ -274,7 +275,7 @@ struct ClusterOperationsTests {
         #expect(
             refused.status == 3 && refused.stderr.contains("position 22") && refused.stderr.contains("does not give its own hash")
                 && !refused.stderr.contains("rebuilt"), "\(refused)")
-        #expect(try events(a) == 22, "a's replica is kept")
+        #expect(try Self.events(a) == 22, "a's replica is kept")
         // Its own store, read alone, is whole.
         let verified = try reel(["verify", "--store", a])
         #expect(verified.status == 0, "\(verified)")
@@ -287,10 +288,6 @@ struct ClusterOperationsTests {
         #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
         let (a, b) = (nodeStore(), nodeStore())
         defer { remove(a); remove(b) }
-        func events(_ store: String) throws -> Int? {
-            let run = try reel(["stats", "--store", store, "--json"])
-            return (try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])?["events"] as? Int
-        }
         #expect(try ClusterTests.appendProject(uuid(), a, postgres).status == 0)
         #expect(try ClusterTests.node(b, postgres, ["stats"]).status == 0)
         #expect(try ClusterTests.appendProject(uuid(), a, postgres).status == 0)
@@ -299,7 +296,7 @@ struct ClusterOperationsTests {
             _ = try postgres.sql("DELETE FROM reel_events WHERE position = \(gap)")
             let refused = try ClusterTests.node(b, postgres, ["stats"])
             #expect(refused.status == 3 && refused.stderr.contains("no event at position \(gap)"), "\(refused)")
-            #expect(try events(b) == 11)
+            #expect(try Self.events(b) == 11)
         }
         // A running node: the log's last row deleted under it. Its next append is refused, and nothing is written.
         let served = try ServeProcess(store: a, ["--postgres", postgres.url])
@@ -316,7 +313,7 @@ struct ClusterOperationsTests {
             #expect(
                 refused.status == 3 && refused.stderr.contains("no event at position \(head)") && !refused.stderr.contains("rebuilt"),
                 "\(refused)")
-            #expect(try events(store) == head, "the replica is kept")
+            #expect(try Self.events(store) == head, "the replica is kept")
             if store == a { _ = try postgres.sql("TRUNCATE reel_events") }
         }
         // A node's place in reel_nodes made negative: `cluster status` refuses it, naming the row.
