@@ -248,6 +248,7 @@ extension GroupAppend {
     /// and it is refused as such (the replica is kept, not rebuilt from a log that cannot rebuild it).
     func restore(_ events: [ExportedEvent], _ txn: borrowing Transaction, path: String, log: String, before: [UInt8]? = nil) throws {
         var reached = 0
+        let start = try layout.head(txn)
         do {
             try restore(events, txn, reached: &reached)
         } catch let error as LMDBError {
@@ -265,6 +266,15 @@ extension GroupAppend {
             let previous = failure.index > 0 ? events[failure.index - 1].hash : (event.position == 1 ? LogHead.empty.hash : before)
             if let previous, event.expectedHash(after: previous) != event.hash {
                 throw LogOfRecordError.refused(log: log, reason: Self.altered(event, path: path))
+            }
+            // The event chains from the replica's own head: the log and the replica agree on every event before it, and
+            // the log holds an event that no Reel appends (a version skipped, time going back, an id used twice).
+            let replicaPrevious = failure.index > 0 ? events[failure.index - 1].hash : start.hash
+            if event.expectedHash(after: replicaPrevious) == event.hash {
+                throw LogOfRecordError.refused(
+                    log: log,
+                    reason: "its event at position \(event.position) (stream \(event.stream)) breaks the log's rules: \(failure.reason); "
+                        + "the log's record is damaged, and the replica at \(path) is kept as it is")
             }
             throw LogOfRecordError.diverged(
                 path: path, reason: "the log's event at position \(event.position) does not follow the replica: \(failure.reason)")

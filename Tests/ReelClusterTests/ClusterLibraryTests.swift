@@ -347,6 +347,77 @@ struct ClusterLibraryTests {
         #expect(try replica.verify().isEmpty)
     }
 
+    @Test("rows of the log that chain from a replica's head but break the log's rules (a version skipped, time going back) are refused as the log's damage, the replica kept")
+    func chainedRowsThatBreakRules() async throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let address = try PostgresAddress(postgres.url)
+        _ = try Cluster.initialize(address)
+        let (a, b) = (Self.temporaryStore(), Self.temporaryStore())
+        defer { for path in [a, b] { try? FileManager.default.removeItem(atPath: path) } }
+        let project = UUID()
+        func images(_ node: MediaStore, _ range: Range<Int>) async throws {
+            for index in range {
+                try await node.append(
+                    .sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 0, imageIndex: index, imageURL: "https://cdn.example/\(index).png")))
+            }
+        }
+        let first = try Self.node(a, postgres)
+        try await first.append(.projectCreated(ProjectCreated(projectID: project, title: "Rules")))
+        try await images(first, 0..<5)
+        try first.close()
+        let second = try Self.node(b, postgres)
+        try await images(second, 5..<10)
+        try second.close()
+        let log = Cluster.log(address, store: a)
+        // The rows from position 7 on rewritten by `change`, each hash made again after the one before, the head row too:
+        // a log that chains from a's head (position 6) to its own head, and breaks a rule at position 7.
+        func forge(_ change: (ExportedEvent) -> ExportedEvent) throws {
+            var previous = try #require(try log.event(at: 6)).hash
+            for position in UInt64(7)...11 {
+                let event = change(try #require(try log.event(at: position)))
+                let hash = event.expectedHash(after: previous)
+                _ = try postgres.sql(
+                    """
+                    UPDATE reel_events SET version = \(event.version), recorded_at = \(event.recordedAtMilliseconds),
+                        hash = decode('\(Envelope.hex(hash))', 'hex') WHERE position = \(position)
+                    """)
+                previous = hash
+            }
+            _ = try postgres.sql("UPDATE reel_log SET head_hash = decode('\(Envelope.hex(previous))', 'hex')")
+        }
+        func with(_ event: ExportedEvent, version: UInt64? = nil, recordedAt: Int64? = nil) -> ExportedEvent {
+            ExportedEvent(
+                position: event.position, stream: event.stream, version: version ?? event.version, id: event.id, type: event.type,
+                recordedAtMilliseconds: recordedAt ?? event.recordedAtMilliseconds, payload: event.payload, metadata: event.metadata,
+                hash: event.hash)
+        }
+        let original = try (UInt64(7)...11).map { try #require(try log.event(at: $0)) }
+        var options = StoreOptions()
+        options.readOnly = true
+        for (change, rule) in [
+            ({ (event: ExportedEvent) in with(event, version: event.version + 1) }, "version 8 of stream"),
+            ({ (event: ExportedEvent) in with(event, recordedAt: event.recordedAtMilliseconds - 86_400_000) }, "recorded_at goes backwards"),
+        ] {
+            try forge(change)
+            #expect {
+                try Self.node(a, postgres).close()
+            } throws: { error in
+                "\(error)".contains("refused: its event at position 7") && "\(error)".contains(rule) && "\(error)".contains("is kept")
+            }
+            let replica = try Store.open(at: a, options: options)
+            #expect(try replica.head() == 6)
+            #expect(try replica.verify().isEmpty)
+            try replica.close()
+            // Restored as it was, the log is taken in again.
+            try forge { event in original[Int(event.position - 7)] }
+        }
+        let node = try Self.node(a, postgres)
+        #expect(try node.store.head() == 11)
+        #expect(try node.store.verify().isEmpty)
+        try node.close()
+    }
+
     @Test("event metadata through the log's column: every string back exactly, also as earlier versions wrote it")
     func metadataColumn() throws {
         let seed = ProcessInfo.processInfo.environment["REEL_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1 ... .max)
