@@ -8,10 +8,13 @@ final class AppendRequest: Sendable {
     let expected: [String: ExpectedVersion]
     /// Each event's record, encoded on the caller's thread.
     let records: [PendingRecord]
+    /// Asked when the writer takes the batch into a group: an error answers the batch with it, unwritten.
+    let withdrawal: (@Sendable () -> (any Error)?)?
 
-    init(events: [NewEvent], expected: [String: ExpectedVersion]) {
+    init(events: [NewEvent], expected: [String: ExpectedVersion], withdrawal: (@Sendable () -> (any Error)?)? = nil) {
         self.events = events
         self.expected = expected
+        self.withdrawal = withdrawal
         records = events.map { PendingRecord(stream: $0.stream, id: $0.id, type: $0.type, payload: $0.payload, metadata: $0.metadata) }
     }
 }
@@ -80,7 +83,7 @@ struct GroupAppend {
     func commit(
         _ requests: [AppendRequest], events: Int, _ environment: Environment
     ) -> (head: UInt64?, outcomes: [Result<AppendResult, any Error>]) {
-        var excluded: [Int: any Error] = [:]
+        var excluded = Self.withdrawn(requests)
         while true {
             do {
                 let (head, outcomes) = try environment.write { txn in
@@ -96,6 +99,16 @@ struct GroupAppend {
                 return (nil, requests.indices.map { .failure(excluded[$0] ?? failure) })
             }
         }
+    }
+
+    /// The requests of a group that their callers withdrew (``AppendRequest/withdrawal``), by index, with the error
+    /// each is answered with.
+    static func withdrawn(_ requests: [AppendRequest]) -> [Int: any Error] {
+        var withdrawn: [Int: any Error] = [:]
+        for (index, request) in requests.enumerated() {
+            if let error = request.withdrawal?() { withdrawn[index] = error }
+        }
+        return withdrawn
     }
 
     /// Runs the group of `events` events inside `txn`. Returns the new head and one outcome per request (excluded ones

@@ -94,7 +94,7 @@ extension GroupAppend {
         } catch {
             return failing(error)
         }
-        var excluded: [Int: any Error] = [:]
+        var excluded = Self.withdrawn(requests)
         // What the transaction made, once handed to the log: for when the log's commit has an unknown outcome, or
         // the log recorded the group and LMDB's commit then failed.
         var attempted: (outcomes: [Result<AppendResult, any Error>], events: [ExportedEvent])?

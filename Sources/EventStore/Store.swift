@@ -446,8 +446,13 @@ public final class Store: Sendable {
     /// Queues a batch without waiting, behind every batch queued before it by this process, and calls `completion` once
     /// it is committed (durable) or rejected. For pipelines that keep many batches in flight in a fixed order, such as
     /// bulk loads; `completion` runs on the writer thread and must return quickly.
+    ///
+    /// `withdrawal`, when given, is asked on the writer thread as the batch joins a group, after the completions of
+    /// every earlier group have run: an error it returns answers the batch, which is not written. A load that must stop
+    /// at its first failed batch — one whose log of record was unavailable for a moment, say — withdraws the batches it
+    /// queued after it, so that none of them lands past the gap.
     public func enqueue(
-        _ events: [NewEvent], expected: [String: ExpectedVersion] = [:],
+        _ events: [NewEvent], expected: [String: ExpectedVersion] = [:], withdrawal: (@Sendable () -> (any Error)?)? = nil,
         completion: @escaping @Sendable (Result<AppendResult, any Error>) -> Void
     ) {
         guard let writer else {
@@ -458,7 +463,7 @@ public final class Store: Sendable {
         } catch {
             return completion(.failure(error))
         }
-        writer.enqueue(AppendRequest(events: events, expected: expected), completion)
+        writer.enqueue(AppendRequest(events: events, expected: expected, withdrawal: withdrawal), completion)
     }
 
     /// Appends one event, optionally expecting its stream to hold `expectedVersion` events first.

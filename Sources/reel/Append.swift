@@ -63,8 +63,15 @@ struct Append: AsyncParsableCommand {
         let summary = tally.summary(head: head)
         print(#"{"appended":\#(summary.appended),"duplicates":\#(summary.duplicates),"rejected":\#(summary.rejected),"last_position":\#(summary.lastPosition)}"#)
         if let failure = tally.storeFailure {
-            // Everything acknowledged before the failure is stored; nothing from `line` on was written.
-            warn("line \(failure.line): not appended, and reading stopped there: the store failed")
+            // Everything acknowledged before the failure is stored; nothing after the failed line's group was written.
+            if case .logOfRecord(.outcomeUnknown) = failure.error {
+                warn(
+                    "line \(failure.line): not confirmed, and reading stopped there: the lines of its group (from line \(failure.line) on) may or "
+                        + "may not be stored, and none after them is; lines without an \"id\" were given new ids, so read the log (`reel read "
+                        + "--from \(summary.lastPosition + 1)`) before appending them again")
+            } else {
+                warn("line \(failure.line): not appended, and reading stopped there: the store failed")
+            }
             throw failure.error
         }
         try closing.get()
@@ -126,7 +133,9 @@ struct Append: AsyncParsableCommand {
             // The store failed (a full disk): the lines after this one would fail the same way. Stop reading.
             if tally.storeFailure != nil { throw StopReading() }
             tally.started(number, bytes: size)
-            media.store.enqueue(prepared.0, expected: prepared.1) { outcome in
+            // Once a line failed for the store's sake, the lines queued after it are withdrawn: with a log of record
+            // that was unavailable for a moment, they would otherwise land after a gap in the input.
+            media.store.enqueue(prepared.0, expected: prepared.1, withdrawal: { tally.storeFailure?.error }) { outcome in
                 tally.finished(number, outcome, bytes: size)
             }
         }

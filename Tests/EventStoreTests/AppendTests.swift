@@ -83,6 +83,40 @@ struct AppendTests {
         }
     }
 
+    @Test("batches withdrawn once an earlier one was answered: a prefix lands, the rest is answered with the withdrawal's error and written nowhere")
+    func withdrawnBatches() async throws {
+        struct Stopped: Error {}
+        var options = StoreOptions()
+        options.maxEventsPerGroup = 4
+        try await withStore(options: options) { (store: Store, _: TemporaryDirectory) async throws in
+            let batches = (0..<60).map { [sampleEvent(stream: "s-\($0 % 5)")] }
+            let stopped = Locked(false)
+            let answered = Locked<[Int: Result<AppendResult, any Error>]>([:])
+            await withCheckedContinuation { (allAnswered: CheckedContinuation<Void, Never>) in
+                for (index, batch) in batches.enumerated() {
+                    store.enqueue(batch, withdrawal: { stopped.withLock { $0 } ? Stopped() : nil }) { outcome in
+                        if index == 10 { stopped.withLock { $0 = true } }
+                        let count = answered.withLock { answers in
+                            answers[index] = outcome
+                            return answers.count
+                        }
+                        if count == batches.count { allAnswered.resume() }
+                    }
+                }
+            }
+            let outcomes = answered.withLock { $0 }
+            let landed = batches.indices.prefix { (try? outcomes[$0]?.get()) != nil }.count
+            // Batch 10 and the others of its group land; every later batch is withdrawn.
+            #expect(landed > 10 && landed <= 14, "\(landed) batches landed")
+            for index in landed..<batches.count {
+                #expect(throws: Stopped.self) { try outcomes[index]?.get() }
+            }
+            #expect(try store.head() == UInt64(landed))
+            #expect(try store.events(from: 1, limit: 100).map(\.id) == batches.prefix(landed).map { $0[0].id })
+            #expect(try store.verify().isEmpty)
+        }
+    }
+
     /// Counts the events it is given without their hash, writes an entry for each, refuses `reject.me` before writing
     /// and `reject.late` after writing (the group's restart path).
     struct SealWitness: Projection {

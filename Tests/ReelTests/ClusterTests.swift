@@ -434,6 +434,55 @@ struct ClusterTests {
         for store in [a, b] { #expect(try Self.node(store, postgres, ["verify"]).status == 0) }
     }
 
+    @Test("`reel append` across a PostgreSQL restart: the log holds a prefix of its lines, none past the failed group, and it says where it stopped")
+    func bulkAppendAcrossRestart() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let a = nodeStore()
+        let work = temporaryStorePath()
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { for path in [a, work] { remove(path) } }
+        let project = uuid()
+        let input = work + "/input.ndjson"
+        try ndjson([ServeCommandTests.project(project)] + (0..<300_000).map { ServeCommandTests.image(project, scene: 0, index: $0) })
+            .write(toFile: input, atomically: false, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: builtExecutable("reel"))
+        process.arguments = ["--store", a, "--postgres", postgres.url, "append", input]
+        FileManager.default.createFile(atPath: work + "/out", contents: nil)
+        FileManager.default.createFile(atPath: work + "/err", contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: work + "/out")
+        process.standardError = FileHandle(forWritingAtPath: work + "/err")
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Once the first group is in the log, PostgreSQL goes down and comes back while later groups are queued.
+        let deadline = Date().addingTimeInterval(120)
+        while process.isRunning, Date() < deadline, (try? Self.rows(postgres).count) ?? 0 == 0 { Thread.sleep(forTimeInterval: 0.01) }
+        postgres.halt("immediate")
+        Thread.sleep(forTimeInterval: 0.5)
+        try postgres.start()
+        let ended = Date().addingTimeInterval(300)
+        while process.isRunning, Date() < ended { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let out = (try? String(contentsOfFile: work + "/out", encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOfFile: work + "/err", encoding: .utf8)) ?? ""
+        try #require(process.terminationStatus == 3, "the append ended with \(process.terminationStatus) (it must meet the restart): \(out) \(err.suffix(2_000))")
+        let appended = try #require(Int(out.firstMatch(of: /"appended":(\d+)/)?.1 ?? ""), "\(out)")
+        let line = try #require(Int(err.firstMatch(of: /line (\d+): not/)?.1 ?? ""), "\(err)")
+        // Every line before the failed one was acknowledged; the log holds those lines, in order, and at most the failed
+        // line's group after them (its commit may have been made as the connection went).
+        #expect(appended == line - 1, "\(out) \(err)")
+        let (count, last) = try Self.rows(postgres)
+        let inOrder = try postgres.sql(
+            "SELECT count(*) FROM reel_events WHERE position > 1 AND (convert_from(data, 'UTF8')::jsonb ->> 'image_index')::bigint = position - 2")
+        #expect(count == last && Int(inOrder) == count - 1, "a prefix of the input, in order: \(count) rows, up to \(last), \(inOrder) in place")
+        #expect(count >= appended)
+        if err.contains("not appended") { #expect(count == appended, "\(err)") }
+        #expect(try Self.node(a, postgres, ["verify"]).status == 0)
+    }
+
     @Test("PostgreSQL restarted under load: the service reconnects; failed appends are retried with their ids, none twice")
     func restartUnderLoad() throws {
         let postgres = try PostgresServer()
