@@ -58,6 +58,17 @@ public enum Cluster {
             // `init`s at once, only the one that made it says so.
             var existed = false
             for (index, statement) in schema.enumerated() {
+                // The head row is made only with the tables: a log whose head row is gone while it holds events is
+                // damaged, and a new head row (a new identity, at position 0) would start another log over them.
+                if index == schema.count - 1, try run("SELECT NOT EXISTS (SELECT 1 FROM reel_log) AND EXISTS (SELECT 1 FROM reel_events)")
+                    .rows.first?.decode(Bool.self) == true
+                {
+                    _ = try? run("ROLLBACK")
+                    throw LogOfRecordError.refused(
+                        log: address.description,
+                        reason: "its table reel_log has no head row while reel_events holds events: the log's record is damaged; restore it "
+                            + "from a backup (a new head row would start another log over those events)")
+                }
                 _ = try run(statement)
                 if index == 0 { existed = try run("SELECT to_regclass('reel_log') IS NOT NULL").rows.first?.decode(Bool.self) ?? false }
             }
@@ -65,11 +76,9 @@ public enum Cluster {
                 throw LogOfRecordError.unavailable(log: address.description, reason: "reel_log is empty after it was made")
             }
             let (format, identity) = try row.decode((Int32, UUID).self)
-            guard format <= PostgresLog.format else {
+            if let refusal = PostgresLog.refusal(ofFormat: format) {
                 _ = try? run("ROLLBACK")
-                throw LogOfRecordError.unavailable(
-                    log: address.description,
-                    reason: "its log is of format \(format), newer than this reel makes (\(PostgresLog.format)): upgrade reel")
+                throw LogOfRecordError.refused(log: address.description, reason: refusal)
             }
             _ = try run("COMMIT")
             return (identity.uuidString.lowercased(), !existed)
@@ -84,8 +93,11 @@ public enum Cluster {
         public let head: UInt64
         /// Events of the log the replica did not hold when it reported.
         public let lag: UInt64
-        /// Seconds since it reported.
+        /// Seconds since it reported (0 for a time in the future).
         public let secondsAgo: Double
+        /// What in the node's row of `reel_nodes` cannot be read (a negative or missing head, a time that is not
+        /// one), or `nil`: a row is a report, and one damaged row does not hide the others.
+        public let problem: String?
     }
 
     /// The log's head and each node's replica.
@@ -106,15 +118,26 @@ public enum Cluster {
         do {
             let rows = try PostgresLog.wait(
                 connection.query(
-                    "SELECT node, replica_head, extract(epoch FROM now() - updated_at)::float8 FROM reel_nodes ORDER BY node",
+                    """
+                    SELECT node, replica_head,
+                        CASE WHEN isfinite(updated_at) THEN greatest(0, extract(epoch FROM now() - updated_at))::float8 END
+                    FROM reel_nodes ORDER BY node
+                    """,
                     logger: PostgresLog.logger), seconds: 30
             ).rows
             let nodes = try rows.map { row in
-                let (name, reported, age) = try row.decode((String, Int64, Double).self)
-                let replica = try PostgresLog.natural(reported, "reel_nodes.replica_head of node \(name)")
-                return Node(name: name, head: replica, lag: head.position > replica ? head.position - replica : 0, secondsAgo: age)
+                let (name, reported, age) = try row.decode((String?, Int64?, Double?).self)
+                let node = name ?? "(no name)"
+                guard let reported, let replica = UInt64(exactly: reported), let age else {
+                    let problem = reported.map { UInt64(exactly: $0) == nil ? "its replica_head is \($0)" : nil }
+                        ?? (reported == nil ? "it has no replica_head" : nil) ?? "its updated_at is not a time"
+                    return Node(name: node, head: 0, lag: 0, secondsAgo: 0, problem: problem ?? "its updated_at is not a time")
+                }
+                return Node(name: node, head: replica, lag: head.position > replica ? head.position - replica : 0, secondsAgo: age, problem: nil)
             }
-            return Status(log: address.description, identity: identity, format: PostgresLog.format, head: head, nodes: nodes)
+            let format = try PostgresLog.wait(connection.query("SELECT format FROM reel_log", logger: PostgresLog.logger), seconds: 30)
+                .rows.first?.decode(Int32.self) ?? PostgresLog.format
+            return Status(log: address.description, identity: identity, format: format, head: head, nodes: nodes)
         } catch {
             throw PostgresLog.unavailable(error, address)
         }

@@ -105,13 +105,24 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
         let slash = rest.firstIndex(of: "/")
         let hostList = slash.map { rest[..<$0] } ?? rest
         let database = slash.map { String(rest[rest.index(after: $0)...]) } ?? ""
+        // A part's percent-encoding decoded: malformed (`%zz`) or holding a NUL, which PostgreSQL's startup message
+        // cannot carry, the URL is refused, naming the part.
+        func decoded(_ part: some StringProtocol, _ what: String) throws -> String {
+            guard let text = String(part).removingPercentEncoding else { throw fail("a malformed percent-encoding in the \(what)") }
+            guard !text.contains("\u{0}") else { throw fail("a NUL character (%00) in the \(what)") }
+            return text
+        }
         let userParts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let user = userParts.first.flatMap({ String($0).removingPercentEncoding }), !user.isEmpty else { throw fail("no user") }
+        let user = try decoded(userParts.first ?? "", "user")
+        guard !user.isEmpty else { throw fail("no user") }
         self.user = user
-        password = userParts.count > 1 ? String(userParts[1]).removingPercentEncoding : nil
-        guard let decoded = database.removingPercentEncoding, !decoded.isEmpty else { throw fail("no database") }
-        self.database = decoded
-        endpoints = try hostList.split(separator: ",").map { item -> Endpoint in
+        password = userParts.count > 1 ? try decoded(userParts[1], "password") : nil
+        let name = try decoded(database, "database name")
+        guard !name.isEmpty else { throw fail("no database") }
+        self.database = name
+        guard !hostList.isEmpty else { throw fail("no host") }
+        endpoints = try hostList.split(separator: ",", omittingEmptySubsequences: false).map { item -> Endpoint in
+            guard !item.isEmpty else { throw fail("an empty host in the list \"\(hostList)\"") }
             // `[v6 address]:port`, or `name:port`.
             let host: Substring
             let port: Substring?
@@ -132,12 +143,11 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
                 host = first
                 port = parts.count == 2 ? parts[1] : nil
             }
-            guard port.map({ Int($0).map { (1...65535).contains($0) } == true }) ?? true else {
+            guard port.map({ $0.allSatisfy { $0.isASCII && $0.isNumber } && Int($0).map { (1...65535).contains($0) } == true }) ?? true else {
                 throw fail("a malformed port in \"\(item)\"")
             }
             return Endpoint(host: String(host), port: port.map { Int($0)! } ?? 5432)
         }
-        guard !endpoints.isEmpty else { throw fail("no host") }
         settings = Self.defaultSettings
         connectTimeout = 5
         tls = .prefer
@@ -145,7 +155,7 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
         for pair in query.split(separator: "&") where !pair.isEmpty {
             let parts = pair.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, let name = String(parts[0]).removingPercentEncoding,
-                let value = String(parts[1]).removingPercentEncoding
+                let value = String(parts[1]).removingPercentEncoding, !name.contains("\u{0}"), !value.contains("\u{0}")
             else {
                 throw fail("a malformed option \"\(pair)\"")
             }
@@ -181,8 +191,12 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
         if tls == .verifyCA, rootCertificates == nil {
             throw fail("sslmode=verify-ca needs sslrootcert, the PEM file of the roots the server's certificate must come from")
         }
-        if let roots = rootCertificates, !FileManager.default.isReadableFile(atPath: roots) {
-            throw fail("sslrootcert names \(roots), which cannot be read")
+        // A regular file only: opening a FIFO would wait for a writer for good, and a directory holds no roots.
+        if let roots = rootCertificates {
+            var info = stat()
+            guard stat(roots, &info) == 0, info.st_mode & S_IFMT == S_IFREG, FileManager.default.isReadableFile(atPath: roots) else {
+                throw fail("sslrootcert names \(roots), which is not a file that can be read")
+            }
         }
         // The host name is what the certificate must name; postgres-nio sends none for an address.
         if tls == .verifyFull, let address = endpoints.first(where: { Self.isAddress($0.host) }) {

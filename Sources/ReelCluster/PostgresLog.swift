@@ -35,6 +35,18 @@ public final class PostgresLog: LogOfRecord, Sendable {
 
     /// The newest schema this code reads and writes (`reel_log.format`).
     public static let format: Int32 = 1
+
+    /// Why a log of `format` is refused, or `nil`: a newer format than this code reads, or none Reel ever wrote.
+    static func refusal(ofFormat format: Int32) -> String? {
+        if format > Self.format { return "its log is of format \(format), newer than this reel reads (\(Self.format)): upgrade reel" }
+        if format < 1 { return "its head row gives format \(format), which no Reel writes: the log's record is damaged" }
+        return nil
+    }
+
+    /// Why a log whose table `reel_log` has no row is refused.
+    static let noHeadRow =
+        "its table reel_log has no head row: in a log that holds no events yet, `reel cluster init` makes it again; in one that "
+        + "holds events, the log's record is damaged (restore it from a backup)"
     /// The channel each commit notifies, with its head position as the payload.
     static let channel = "reel_log"
 
@@ -195,9 +207,24 @@ public final class PostgresLog: LogOfRecord, Sendable {
         let description: String
     }
 
-    /// What went wrong, in PostgreSQL's words when it said something.
+    /// What went wrong, in PostgreSQL's words when it said something: at most ``longestDescription`` characters, however
+    /// much a server (or something posing as one) sent.
     static func describe(_ error: any Error) -> String {
+        let text = fullDescription(error)
+        guard text.count > longestDescription else { return text }
+        return text.prefix(longestDescription) + "… (\(text.utf8.count) bytes in all)"
+    }
+
+    /// The most of an error's text a message quotes.
+    static let longestDescription = 2_000
+
+    private static func fullDescription(_ error: any Error) -> String {
         if let psql = error as? PSQLError {
+            // A message this client could not decode: what it holds may be anything, of any size (not a PostgreSQL
+            // server at the other end, say), and is not quoted.
+            if [.messageDecodingFailure, .unexpectedBackendMessage].contains(psql.code) {
+                return "the server sent what is not PostgreSQL's protocol (\(psql.code)): is it a PostgreSQL server?"
+            }
             if let message = psql.serverInfo?[.message] {
                 return "\(message) (SQLSTATE \(psql.serverInfo?[.sqlState] ?? "?"))"
             }
@@ -258,13 +285,10 @@ public final class PostgresLog: LogOfRecord, Sendable {
                     log: name, reason: "it has no Reel log (no table reel_log): create it with `reel cluster init --postgres URL`")
             }
             guard let row = try query(connection, "SELECT format, identity FROM reel_log").rows.first else {
-                throw LogOfRecordError.unavailable(log: name, reason: "its table reel_log is empty: run `reel cluster init` again")
+                throw LogOfRecordError.refused(log: name, reason: Self.noHeadRow)
             }
             let (format, identity) = try row.decode((Int32, UUID).self)
-            guard format <= Self.format else {
-                throw LogOfRecordError.unavailable(
-                    log: name, reason: "its log is of format \(format), newer than this reel reads (\(Self.format)): upgrade reel")
-            }
+            if let refusal = Self.refusal(ofFormat: format) { throw LogOfRecordError.refused(log: name, reason: refusal) }
             return identity.uuidString.lowercased()
         }
     }
@@ -304,7 +328,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
                         "SELECT e.hash FROM reel_log l JOIN reel_events e ON e.position = l.head_position - 1", logger: Self.logger)
                     _ = try Self.wait(begin, seconds: statementSeconds)
                     guard let row = try Self.wait(locking, seconds: statementSeconds).rows.first else {
-                        throw LogOfRecordError.unavailable(log: name, reason: "its table reel_log is empty")
+                        throw LogOfRecordError.refused(log: name, reason: Self.noHeadRow)
                     }
                     let (position, hash) = try row.decode((Int64, ByteBuffer).self)
                     let head = LogHead(position: try Self.natural(position, "reel_log.head_position"), hash: Array(hash.readableBytesView))
@@ -400,7 +424,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
     public func head() throws -> LogHead {
         try withReader { connection in
             guard let row = try query(connection, "SELECT head_position, head_hash FROM reel_log").rows.first else {
-                throw LogOfRecordError.unavailable(log: name, reason: "its table reel_log is empty")
+                throw LogOfRecordError.refused(log: name, reason: Self.noHeadRow)
             }
             let (position, hash) = try row.decode((Int64, ByteBuffer).self)
             return LogHead(position: try Self.natural(position, "reel_log.head_position"), hash: Array(hash.readableBytesView))

@@ -76,11 +76,14 @@ struct ClusterCommand: AsyncParsableCommand {
                             "nodes",
                             .array(
                                 status.nodes.map { node in
-                                    jsonObject([
-                                        ("node", .string(node.name)), ("head", .number(JSONNumber(Int(node.head)))),
-                                        ("lag", .number(JSONNumber(Int(node.lag)))),
-                                        ("reported_ms_ago", .number(JSONNumber(Int((node.secondsAgo * 1000).rounded())))),
-                                    ])
+                                    node.problem.map { problem in
+                                        jsonObject([("node", .string(node.name)), ("unreadable", .string(problem))])
+                                    }
+                                        ?? jsonObject([
+                                            ("node", .string(node.name)), ("head", .number(JSONNumber(Int(node.head)))),
+                                            ("lag", .number(JSONNumber(Int(node.lag)))),
+                                            ("reported_ms_ago", .number(JSONNumber(Int((node.secondsAgo * 1000).rounded())))),
+                                        ])
                                 })
                         ),
                     ]))
@@ -90,7 +93,13 @@ struct ClusterCommand: AsyncParsableCommand {
             print("head       \(status.head.position)")
             print("nodes      \(status.nodes.count)")
             for node in status.nodes {
-                print("  \(node.name)  head \(node.head)  lag \(node.lag)  reported \(String(format: "%.1f", node.secondsAgo)) s ago")
+                // A node's name comes from a host name and a path, which may hold any character: shown escaped.
+                let name = History.printable(node.name)
+                if let problem = node.problem {
+                    print("  \(name)  unreadable: \(problem)")
+                } else {
+                    print("  \(name)  head \(node.head)  lag \(node.lag)  reported \(String(format: "%.1f", node.secondsAgo)) s ago")
+                }
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import ReelCluster
 import Testing
 
@@ -29,6 +30,23 @@ struct PostgresAddressTests {
         #expect(address.settings["statement_timeout"] == "\(Int((seconds * 1000).rounded()))ms")
     }
 
+    @Test("sslrootcert: a FIFO is refused at once (opening it would wait for a writer), a regular file through a symbolic link is taken")
+    func rootCertificateFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reel-roots-\(UInt64.random(in: 0 ... .max))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(mkfifo(directory + "/fifo", 0o600) == 0)
+        #expect {
+            _ = try PostgresAddress("postgres://u@h/d?sslmode=require&sslrootcert=\(directory)/fifo")
+        } throws: { error in
+            "\(error)".contains("not a file that can be read")
+        }
+        try "-----BEGIN CERTIFICATE-----\n".write(toFile: directory + "/roots.pem", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/link.pem", withDestinationPath: directory + "/roots.pem")
+        let address = try PostgresAddress("postgres://u@h/d?sslmode=require&sslrootcert=\(directory)/link.pem")
+        #expect(address.rootCertificates == directory + "/link.pem")
+    }
+
     @Test("an IPv6 address in brackets, with or without a port")
     func ipv6() throws {
         let address = try PostgresAddress("postgres://u@[::1]:6543,[fe80::1]/d")
@@ -49,6 +67,13 @@ struct PostgresAddressTests {
             ("postgres://u@h/d?connect_timeout=nan", "connect_timeout"), ("postgres://u@h/d?connect_timeout=0x10", "connect_timeout"), ("postgres://u@h/d?connect_timeout=-1", "connect_timeout"),
             ("postgres://u@::1:5432/d", "in brackets"), ("postgres://u@[::1/d", "malformed host"), ("postgres://u@[::1]x/d", "malformed host"),
             ("postgres://u@h/d?sslmode=sometimes", "sslmode"),
+            ("postgres://u:secret%zz@h/d", "percent-encoding in the password"), ("postgres://u%zz@h/d", "percent-encoding in the user"),
+            ("postgres://u@h/d%zz", "percent-encoding in the database"), ("postgres://u%00x@h/d", "NUL character (%00) in the user"),
+            ("postgres://u@h/d%00", "NUL character (%00) in the database"), ("postgres://u@h/d?application_name=a%00", "malformed option"),
+            ("postgres://u@h:+5432/d", "malformed port"), ("postgres://u@h:%205432/d", "malformed port"), ("postgres://u@,h/d", "empty host"),
+            ("postgres://u@h,,g/d", "empty host"), ("postgres://u@h,/d", "empty host"),
+            ("postgres://u@h/d?sslmode=require&sslrootcert=/tmp", "not a file that can be read"),
+            ("postgres://u@h/d?sslmode=require&sslrootcert=/nonexistent/roots.pem", "not a file that can be read"),
         ])
     func refused(url: String, reason: String) {
         #expect {

@@ -201,6 +201,60 @@ struct ClusterOperationsTests {
         #expect(try ClusterTests.node(node, postgres, ["verify"]).status == 0)
     }
 
+    @Test("`cluster status` shows the log's own format, and a damaged row of reel_nodes among the others, escaped, without failing")
+    func statusWithDamagedReports() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let node = nodeStore()
+        defer { remove(node) }
+        #expect(try ClusterTests.appendProject(uuid(), node, postgres).status == 0)
+        _ = try postgres.sql(
+            """
+            INSERT INTO reel_nodes (node, replica_head, updated_at) VALUES
+                ('negative', -1, now()), ('forever', 3, 'infinity'), ('future', 2, now() + interval '1 hour'), (E'two\\nlines\\u001b[31m', 4, now());
+            UPDATE reel_log SET format = 0
+            """)
+        let text = try reel(["cluster", "status", "--postgres", postgres.url])
+        #expect(text.status == 3 && text.stderr.contains("format 0, which no Reel writes"), "\(text)")
+        _ = try postgres.sql("UPDATE reel_log SET format = 1")
+        let status = try reel(["cluster", "status", "--postgres", postgres.url])
+        #expect(status.status == 0 && status.stdout.contains("format 1"), "\(status)")
+        #expect(status.stdout.contains("negative  unreadable: its replica_head is -1"), "\(status)")
+        #expect(status.stdout.contains("forever  unreadable: its updated_at is not a time"), "\(status)")
+        #expect(status.stdout.contains("future  head 2  lag 9  reported 0.0 s ago"), "\(status)")
+        #expect(status.stdout.contains("two\\nlines\\u{1b}[31m  head 4"), "\(status)")
+        #expect(!status.stdout.contains("\u{1b}"))
+        let json = try reel(["cluster", "status", "--json", "--postgres", postgres.url])
+        let nodes = Self.object(json.stdout)["nodes"] as? [[String: Any]] ?? []
+        #expect(json.status == 0 && nodes.count == 5, "\(json)")
+        #expect(nodes.contains { $0["node"] as? String == "negative" && $0["unreadable"] as? String == "its replica_head is -1" }, "\(nodes)")
+        #expect(try ClusterTests.node(node, postgres, ["verify"]).status == 0)
+    }
+
+    @Test("a log whose head row was deleted while it holds events is refused, not retried, and `cluster init` does not start another log over it")
+    func headRowDeleted() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let node = nodeStore()
+        defer { remove(node) }
+        #expect(try ClusterTests.appendProject(uuid(), node, postgres).status == 0)
+        let identity = try postgres.sql("SELECT identity FROM reel_log")
+        _ = try postgres.sql("DELETE FROM reel_log")
+        let stats = try ClusterTests.node(node, postgres, ["stats"])
+        #expect(stats.status == 3 && stats.stderr.contains("refused") && stats.stderr.contains("no head row"), "\(stats)")
+        #expect(!stats.stderr.contains("try again"), "\(stats)")
+        let initialized = try reel(["cluster", "init", "--postgres", postgres.url])
+        #expect(initialized.status == 3 && initialized.stderr.contains("restore it from a backup"), "\(initialized)")
+        #expect(try postgres.sql("SELECT count(*) FROM reel_log") == "0", "no new head row")
+        // The head row put back, the node goes on.
+        _ = try postgres.sql(
+            "INSERT INTO reel_log SELECT true, 1, '\(identity)', position, hash FROM reel_events ORDER BY position DESC LIMIT 1")
+        #expect(try ClusterTests.node(node, postgres, ["stats"]).status == 0)
+        #expect(try ClusterTests.node(node, postgres, ["verify"]).status == 0)
+    }
+
     @Test("`audit verify --postgres` checks the log in PostgreSQL: a row altered there, a head row past the last event; a node refuses the altered row")
     func verifyTheLog() throws {
         let postgres = try PostgresServer()
