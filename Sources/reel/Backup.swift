@@ -19,7 +19,7 @@ struct Backup: AsyncParsableCommand {
             warn("reel: \(directory) already holds a store (\(target)); a backup never replaces one")
             throw Exit.rejected
         }
-        let store = try openStore(location, readOnly: true).store
+        let store = try openStore(location, readOnly: true, existing: true).store
         let started = Date()
         let backup: Store.Backup
         do {

@@ -254,7 +254,8 @@ func openStore(
         if !importing {
             if options.replicaRepaired == nil { options.replicaRepaired = { warn("reel: \($0)") } }
             options.readOnly = false
-            options.createIfMissing = true
+            // A command that works on a store it is given (`rebuild`) does not make a node of a mistyped path.
+            options.createIfMissing = !existing
         }
     }
     options.durability = durability
@@ -272,7 +273,13 @@ func openStore(
         if let repair = media.store.replicaRepair { warn("reel: \(repair)") }
         return media
     } catch let error as EventStoreError {
-        if case .importUnfinished = error {
+        if case let .importUnfinished(path, source) = error, location.postgresURL != nil {
+            // A node's import is started again as a node's: without `--postgres` it would make a store of its own.
+            warn(
+                "reel: the import into \(path) did not finish (it was stopped, or is still running), so it holds no usable store; start it "
+                    + "again with `reel import --store \(shellQuoted(path)) --postgres URL \(source.isEmpty ? "FILE" : shellQuoted(source))` "
+                    + "(URL: the cluster's), which erases what the unfinished import left first (or delete data.mdb and lock.mdb in \(path))")
+        } else if case .importUnfinished = error {
             warn("reel: \(error)")
         } else {
             warn("reel: cannot open the store at \(location.path): \(error)")

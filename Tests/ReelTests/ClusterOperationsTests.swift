@@ -58,6 +58,8 @@ struct ClusterOperationsTests {
         for command in [["stats"], ["append"]] {
             let refused = try ClusterTests.node(node, postgres, command, input: "")
             #expect(refused.status == 3 && refused.stderr.contains(unfinishedImportMessage(node)), "\(command): \(refused)")
+            // Started again as a node's import: with the cluster's URL.
+            #expect(refused.stderr.contains("--postgres URL"), "\(command): \(refused)")
         }
         let again = try reel(["--store", node, "--postgres", postgres.url, "import", file])
         #expect(again.status == 0 && again.stdout.contains("\"imported\":2500"), "\(again)")
@@ -393,6 +395,13 @@ struct ClusterOperationsTests {
         let noTLS = try reel(["cluster", "init", "--postgres", postgres.url + "?sslmode=require"])
         #expect(noTLS.status == 3 && noTLS.stderr.contains("does not offer TLS"), "\(noTLS)")
         #expect(try reel(["cluster", "init", "--postgres", postgres.url + "?sslmode=prefer"]).status == 0, "prefer goes without")
+        // Commands that work on a store they are given make no node of a path that holds none.
+        let typo = nodeStore()
+        for command in [["rebuild"], ["backup", typo + "-backup"]] {
+            let refused = try ClusterTests.node(typo, postgres, command)
+            #expect(refused.status == 3 && !FileManager.default.fileExists(atPath: typo + "/data.mdb"), "\(command): \(refused)")
+        }
+        remove(typo)
         // A usage error, never a trap: timeouts PostgreSQL would read otherwise, or not at all.
         for option in ["connect_timeout=inf", "connect_timeout=1e300", "statement_timeout=0", "lock_timeout=5sec"] {
             let refused = try reel(["cluster", "status", "--postgres", postgres.url + "?" + option])
