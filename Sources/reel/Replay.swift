@@ -38,25 +38,30 @@ struct Replay: AsyncParsableCommand {
         }
     }
 
-    /// The query's own arguments, and a `--store` given among them (it belongs to the replay: the query runs on the
-    /// replayed store).
-    private func queryArguments() -> (arguments: [String], store: String?) {
+    /// The query's own arguments, and a `--store` and a `--postgres` given among them (they belong to the replay: the
+    /// query runs on the replayed store).
+    private func queryArguments() -> (arguments: [String], store: String?, postgres: String?) {
         var arguments = Array(query.dropFirst())
-        var store: String?
-        if let index = arguments.firstIndex(of: "--store"), index + 1 < arguments.count {
-            store = arguments[index + 1]
-            arguments.removeSubrange(index...index + 1)
-        } else if let index = arguments.firstIndex(where: { $0.hasPrefix("--store=") }) {
-            store = String(arguments[index].dropFirst("--store=".count))
-            arguments.remove(at: index)
+        func take(_ option: String) -> String? {
+            if let index = arguments.firstIndex(of: option), index + 1 < arguments.count {
+                defer { arguments.removeSubrange(index...index + 1) }
+                return arguments[index + 1]
+            } else if let index = arguments.firstIndex(where: { $0.hasPrefix(option + "=") }) {
+                defer { arguments.remove(at: index) }
+                return String(arguments[index].dropFirst(option.count + 1))
+            }
+            return nil
         }
-        return (arguments, store)
+        let store = take("--store")
+        let postgres = take("--postgres")
+        return (arguments, store, postgres)
     }
 
     func run() async throws {
-        let (arguments, trailingStore) = queryArguments()
+        let (arguments, trailingStore, trailingPostgres) = queryArguments()
         var location = location
         if let trailingStore { location.store = trailingStore }
+        if let trailingPostgres { location.postgres = trailingPostgres }
         // The query was checked by `validate()`, before the replay, so a usage error costs nothing.
         let parsed = query.isEmpty ? nil : try Query.parse(arguments + ["--store", location.path])
         let media = try openStore(location, readOnly: true)

@@ -234,6 +234,23 @@ struct ClusterOperationsTests {
         #expect(try ClusterTests.node(node, postgres, ["verify"]).status == 0)
     }
 
+    @Test("`replay … query` takes `--postgres` after the cut as the replay's, as it takes `--store`")
+    func replayWithTrailingPostgres() throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        #expect(try reel(["cluster", "init", "--postgres", postgres.url]).status == 0)
+        let (a, b) = (nodeStore(), nodeStore())
+        defer { for path in [a, b] { remove(path) } }
+        let project = uuid()
+        #expect(try ClusterTests.appendProject(project, a, postgres).status == 0)
+        // b is made by the replay itself, from the log: the query after the cut sees position 6 (five images).
+        let replayed = try reel(["replay", "--store", b, "--to", "6", "query", "images-by-scene", "--project", project, "--postgres", postgres.url])
+        #expect(replayed.status == 0 && replayed.stdout.components(separatedBy: "cdn.example").count == 6, "\(replayed)")
+        let garbage = try reel(["replay", "--store", b, "--to", "6", "query", "images-by-scene", "--project", project, "--postgres=garbage://"])
+        #expect(garbage.status == 2 && garbage.stderr.contains("not a postgres:// URL"), "\(garbage)")
+        #expect(try ClusterTests.node(b, postgres, ["verify"]).status == 0)
+    }
+
     @Test("a log whose head row was deleted while it holds events is refused, not retried, and `cluster init` does not start another log over it")
     func headRowDeleted() throws {
         let postgres = try PostgresServer()
