@@ -189,7 +189,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
     /// A connection lost during a TLS handshake or after it is not a refusal: a server restarting or failing over
     /// closes connections so.
     static func isRefusal(_ error: any Error, connecting: Bool = false) -> Bool {
-        if error is DamagedRow { return true }
+        if error is DamagedRow || error is PostgresDecodingError { return true }
         guard let psql = error as? PSQLError else { return false }
         if let state = psql.serverInfo?[.sqlState] { return ["28", "3D", "3F", "42"].contains(String(state.prefix(2))) }
         if [.unsupportedAuthMechanism, .authMechanismRequiresPassword].contains(psql.code) { return true }
@@ -219,6 +219,11 @@ public final class PostgresLog: LogOfRecord, Sendable {
     static let longestDescription = 2_000
 
     private static func fullDescription(_ error: any Error) -> String {
+        // A cell of the log's tables that is NULL, or of another type than the schema's: the table was altered.
+        if let decoding = error as? PostgresDecodingError {
+            return "its column \(decoding.columnName) holds \(decoding.code == .missingData ? "NULL" : "a value of type \(decoding.postgresType)") "
+                + "where Reel's schema has \(decoding.targetType): the log's tables were altered"
+        }
         if let psql = error as? PSQLError {
             // A message this client could not decode: what it holds may be anything, of any size (not a PostgreSQL
             // server at the other end, say), and is not quoted.
@@ -363,7 +368,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
                     // Lost before the lock was held (PostgreSQL restarted, or failed over): once more, on a new one.
                     if !held, attempts == 1, reused, let psql = error as? PSQLError, psql.serverInfo == nil { continue }
                     // The replica's own failure (reading its head) is its own, not the log's.
-                    if !(error is PSQLError || error is Timeout || error is LogOfRecordError || error is DamagedRow) { throw error }
+                    if !(error is PSQLError || error is PostgresDecodingError || error is Timeout || error is LogOfRecordError || error is DamagedRow) { throw error }
                     throw Self.unavailable(error, address)
                 }
             }

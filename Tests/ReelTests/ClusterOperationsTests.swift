@@ -271,6 +271,19 @@ struct ClusterOperationsTests {
         _ = try postgres.sql(
             "INSERT INTO reel_log SELECT true, 1, '\(identity)', position, hash FROM reel_events ORDER BY position DESC LIMIT 1")
         #expect(try ClusterTests.node(node, postgres, ["stats"]).status == 0)
+        // A column emptied, or made another type, in PostgreSQL: refused naming the column, never "try again".
+        let fresh = nodeStore()
+        defer { remove(fresh) }
+        for (alteration, expected) in [
+            ("ALTER TABLE reel_events ALTER COLUMN recorded_at TYPE numeric", "its column recorded_at holds a value of type NUMERIC"),
+            ("ALTER TABLE reel_events ALTER COLUMN recorded_at TYPE bigint; ALTER TABLE reel_log ALTER COLUMN head_hash DROP NOT NULL; UPDATE reel_log SET head_hash = NULL", "its column head_hash holds NULL"),
+        ] {
+            _ = try postgres.sql(alteration)
+            let refused = try ClusterTests.node(fresh, postgres, ["stats"])
+            #expect(refused.status == 3 && refused.stderr.contains("refused") && refused.stderr.contains(expected), "\(refused)")
+            #expect(!refused.stderr.contains("try again"), "\(refused)")
+        }
+        _ = try postgres.sql("UPDATE reel_log SET head_hash = (SELECT hash FROM reel_events ORDER BY position DESC LIMIT 1)")
         #expect(try ClusterTests.node(node, postgres, ["verify"]).status == 0)
     }
 
