@@ -47,7 +47,7 @@ extension PostgresLog {
         }
         // Rows past the head row: appended since it was read (the head has moved past them since), or left behind a
         // head row set back.
-        if let beyond = try events(after: head.position, limit: 1).first, try self.head().position < beyond.position {
+        if let beyond = try storedEvents(after: head.position, limit: 1).first, try self.head().position < beyond.position {
             problems.append(problem(beyond.position, "a row past the head row (\(head.position))"))
         }
         return problems

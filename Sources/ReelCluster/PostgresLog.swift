@@ -179,6 +179,14 @@ public final class PostgresLog: LogOfRecord, Sendable {
                 log: address.description,
                 reason: "another node held the log's lock longer than lock_timeout (\(address.settings["lock_timeout"] ?? "?"))")
         }
+        // A row already at the position an append takes (or with its id): the log holds rows past its head row, which
+        // no append leaves. Trying again meets the same row.
+        if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == "23505" {
+            return LogOfRecordError.refused(
+                log: address.description,
+                reason: "\(describe(error)): its table reel_events holds a row its head row does not count (a head row set back?), and "
+                    + "the log's record is damaged; `reel audit verify --postgres` names it")
+        }
         if isRefusal(error) { return LogOfRecordError.refused(log: address.description, reason: describe(error)) }
         return LogOfRecordError.unavailable(log: address.description, reason: describe(error))
     }
@@ -399,7 +407,9 @@ public final class PostgresLog: LogOfRecord, Sendable {
     /// Events after `position` as the log stores them, without the head row's check: for the audit, which reports
     /// what disagrees rather than refusing it.
     func storedEvents(after position: UInt64, limit: Int) throws -> [ExportedEvent] {
-        try withReader { connection in try query(connection, Self.eventsQuery(after: position, limit: limit)).rows.map(Self.event) }
+        try withReader { connection in
+            try query(connection, Self.eventsQuery(after: position, limit: limit, throughHead: false)).rows.map(Self.event)
+        }
     }
 
     /// Throws ``DamagedRow`` when `events` hold the event `head` names with another hash.
@@ -410,11 +420,20 @@ public final class PostgresLog: LogOfRecord, Sendable {
         throw DamagedRow(description: "its head row gives its event at position \(head.position) another hash than the event has")
     }
 
-    static func eventsQuery(after position: UInt64, limit: Int) -> PostgresQuery {
-        """
-        SELECT position, stream, version, id, type, recorded_at, data, metadata, hash FROM reel_events
-        WHERE position > \(Int64(clamping: position)) ORDER BY position LIMIT \(Int64(max(limit, 1)))
-        """
+    /// Rows after `position`; `throughHead`, only those up to the head row's position: a row past it is no event of
+    /// the log (a group's rows and its head move in one transaction), and a replica does not take it in.
+    static func eventsQuery(after position: UInt64, limit: Int, throughHead: Bool = true) -> PostgresQuery {
+        if !throughHead {
+            return """
+                SELECT position, stream, version, id, type, recorded_at, data, metadata, hash FROM reel_events
+                WHERE position > \(Int64(clamping: position)) ORDER BY position LIMIT \(Int64(max(limit, 1)))
+                """
+        }
+        return """
+            SELECT position, stream, version, id, type, recorded_at, data, metadata, hash FROM reel_events
+            WHERE position > \(Int64(clamping: position)) AND position <= (SELECT head_position FROM reel_log)
+            ORDER BY position LIMIT \(Int64(max(limit, 1)))
+            """
     }
 
     public func event(at position: UInt64) throws -> ExportedEvent? {
