@@ -274,7 +274,7 @@ extension GroupAppend {
                 throw LogOfRecordError.refused(
                     log: log,
                     reason: "its event at position \(event.position) (stream \(event.stream)) breaks the log's rules: \(failure.reason); "
-                        + "the log's record is damaged, and the replica at \(path) is kept as it is")
+                        + "the log's record is damaged (or a newer Reel wrote it), and the replica at \(path) is kept as it is")
             }
             throw LogOfRecordError.diverged(
                 path: path, reason: "the log's event at position \(event.position) does not follow the replica: \(failure.reason)")

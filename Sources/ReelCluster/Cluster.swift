@@ -129,14 +129,22 @@ public enum Cluster {
                 let (name, reported, age) = try row.decode((String?, Int64?, Double?).self)
                 let node = name ?? "(no name)"
                 guard let reported, let replica = UInt64(exactly: reported), let age else {
-                    let problem = reported.map { UInt64(exactly: $0) == nil ? "its replica_head is \($0)" : nil }
-                        ?? (reported == nil ? "it has no replica_head" : nil) ?? "its updated_at is not a time"
-                    return Node(name: node, head: 0, lag: 0, secondsAgo: 0, problem: problem ?? "its updated_at is not a time")
+                    let problem: String
+                    if let reported, UInt64(exactly: reported) == nil {
+                        problem = "its replica_head is \(reported)"
+                    } else if reported == nil {
+                        problem = "it has no replica_head"
+                    } else {
+                        problem = "its updated_at is not a time"
+                    }
+                    return Node(name: node, head: 0, lag: 0, secondsAgo: 0, problem: problem)
                 }
                 return Node(name: node, head: replica, lag: head.position > replica ? head.position - replica : 0, secondsAgo: age, problem: nil)
             }
-            let format = try PostgresLog.wait(connection.query("SELECT format FROM reel_log", logger: PostgresLog.logger), seconds: 30)
-                .rows.first?.decode(Int32.self) ?? PostgresLog.format
+            guard
+                let format = try PostgresLog.wait(connection.query("SELECT format FROM reel_log", logger: PostgresLog.logger), seconds: 30)
+                    .rows.first?.decode(Int32.self)
+            else { throw LogOfRecordError.refused(log: address.description, reason: PostgresLog.noHeadRow) }
             return Status(log: address.description, identity: identity, format: format, head: head, nodes: nodes)
         } catch {
             throw PostgresLog.unavailable(error, address)

@@ -184,8 +184,8 @@ public final class PostgresLog: LogOfRecord, Sendable {
         if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == "23505" {
             return LogOfRecordError.refused(
                 log: address.description,
-                reason: "\(describe(error)): its table reel_events holds a row its head row does not count (a head row set back?), and "
-                    + "the log's record is damaged; `reel audit verify --postgres` names it")
+                reason: "\(describe(error)): the group conflicts with a row already in reel_events, which no append leaves (a head row "
+                    + "set back, or a row altered): the log's record is damaged; `reel audit verify --postgres` names it")
         }
         if isRefusal(error) { return LogOfRecordError.refused(log: address.description, reason: describe(error)) }
         return LogOfRecordError.unavailable(log: address.description, reason: describe(error))

@@ -2,6 +2,7 @@ import ArgumentParser
 import EventStore
 import Foundation
 import MediaPipeline
+import Synchronization
 
 /// `reel append [FILE|-] [--all-or-nothing] [--no-sync]` — appends NDJSON input lines.
 ///
@@ -52,6 +53,8 @@ struct Append: AsyncParsableCommand {
         let media = try openStore(
             location, readOnly: false, durability: noSync ? .deferred : .synced, maxEventsPerGroup: allOrNothing ? nil : Self.maxEventsPerGroup)
         let tally = Tally(byteWindow: Self.byteWindow)
+        // Where the log stood before: the floor of where to look for what an unconfirmed commit may have stored.
+        let headBefore = (try? media.store.head()) ?? 0
         var reader = LineReader(descriptor: descriptor, name: file.flatMap { $0 == "-" ? nil : $0 } ?? "standard input")
         if allOrNothing {
             try await appendAtomically(&reader, media, tally)
@@ -65,10 +68,11 @@ struct Append: AsyncParsableCommand {
         if let failure = tally.storeFailure {
             // Everything acknowledged before the failure is stored; nothing after the failed line's group was written.
             if case .logOfRecord(.outcomeUnknown) = failure.error {
+                let from = max(summary.appended + summary.duplicates > 0 ? summary.lastPosition : 0, headBefore) + 1
                 warn(
                     "line \(failure.line): not confirmed, and reading stopped there: the lines of its group (from line \(failure.line) on) may or "
                         + "may not be stored, and none after them is; lines without an \"id\" were given new ids, so read the log (`reel read "
-                        + "--from \(summary.lastPosition + 1)`) before appending them again")
+                        + "--store \(shellQuoted(location.path)) --postgres URL --from \(from)`) before appending them again")
             } else {
                 warn("line \(failure.line): not appended, and reading stopped there: the store failed")
             }
@@ -118,6 +122,9 @@ struct Append: AsyncParsableCommand {
     }
 
     private func readLines(_ reader: inout LineReader, _ media: MediaStore, _ tally: Tally, _ resolver: Resolver) throws {
+        // Once a line failed for the store's sake, the lines queued after it are withdrawn: with a log of record that
+        // was unavailable for a moment, they would otherwise land after a gap in the input.
+        let withdrawal = tally.withdrawal
         try reader.forEach { number, line in
             guard let input = parse(line, number, tally) else { return }
             let prepared: ([NewEvent], [String: ExpectedVersion])
@@ -133,9 +140,7 @@ struct Append: AsyncParsableCommand {
             // The store failed (a full disk): the lines after this one would fail the same way. Stop reading.
             if tally.storeFailure != nil { throw StopReading() }
             tally.started(number, bytes: size)
-            // Once a line failed for the store's sake, the lines queued after it are withdrawn: with a log of record
-            // that was unavailable for a moment, they would otherwise land after a gap in the input.
-            media.store.enqueue(prepared.0, expected: prepared.1, withdrawal: { tally.storeFailure?.error }) { outcome in
+            media.store.enqueue(prepared.0, expected: prepared.1, withdrawal: withdrawal) { outcome in
                 tally.finished(number, outcome, bytes: size)
             }
         }
@@ -188,6 +193,14 @@ final class Tally: Sendable {
 
     var storeFailure: (line: Int, error: EventStoreError)? { state.withLock { $0.storeFailure } }
 
+    /// Whether a line failed for the store's sake: read by the writer for every line it takes, without a lock.
+    private let failed = Atomic<Bool>(false)
+
+    /// For ``Store/enqueue(_:expected:withdrawal:completion:)``: the store's failure, once a line met one.
+    var withdrawal: @Sendable () -> (any Error)? {
+        { [self] in failed.load(ordering: .acquiring) ? storeFailure?.error : nil }
+    }
+
     private let state = Locked(State())
     /// Guards `inFlight`, `inFlightBytes`, `waitingBelow` and `waitingBytes`.
     private let room = NSCondition()
@@ -237,6 +250,7 @@ final class Tally: Sendable {
             state.withLock { state in
                 if state.storeFailure == nil || line < state.storeFailure!.line { state.storeFailure = (line, error) }
             }
+            failed.store(true, ordering: .releasing)
         case let .failure(error):
             reject(line, "\(error)")
         }

@@ -97,15 +97,17 @@ struct History: AsyncParsableCommand {
         print(Self.table([header] + rows), terminator: "")
     }
 
-    /// A value on one line: control characters (a newline in an actor) written as escapes, so rows stay rows.
+    /// A value on one line: control characters (a newline in an actor; C1 controls, which some terminals obey, too)
+    /// written as escapes, so rows stay rows.
     static func printable(_ value: String) -> String {
-        guard value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return value }
+        func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) }
+        guard value.unicodeScalars.contains(where: isControl) else { return value }
         return value.unicodeScalars.map { scalar in
             switch scalar {
             case "\n": "\\n"
             case "\t": "\\t"
             case "\r": "\\r"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F: "\\u{\(String(scalar.value, radix: 16))}"
+            case _ where isControl(scalar): "\\u{\(String(scalar.value, radix: 16))}"
             default: String(scalar)
             }
         }.joined()

@@ -278,7 +278,9 @@ func openStore(
             warn(
                 "reel: the import into \(path) did not finish (it was stopped, or is still running), so it holds no usable store; start it "
                     + "again with `reel import --store \(shellQuoted(path)) --postgres URL \(source.isEmpty ? "FILE" : shellQuoted(source))` "
-                    + "(URL: the cluster's), which erases what the unfinished import left first (or delete data.mdb and lock.mdb in \(path))")
+                    + "(URL: the cluster's), which erases what the unfinished import left first; if the cluster's log holds the events already "
+                    + "(`reel cluster status` shows its head), the import was killed after the log took them: delete data.mdb and lock.mdb in "
+                    + "\(path) instead, and the node makes its store again from the log")
         } else if case .importUnfinished = error {
             warn("reel: \(error)")
         } else {
