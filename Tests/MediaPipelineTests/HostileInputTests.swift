@@ -198,6 +198,20 @@ struct HostileInputTests {
         }
     }
 
+    @Test("numbers of any length a client writes are kept exactly, the full decimal expansion of a double included; a longer one is refused")
+    func longNumbers() throws {
+        // 2^1024 - 2^971, the largest double, written out: 309 digits; and 2^-1074, the smallest, written out in full.
+        let largest = "179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368"
+        let smallest = "0." + String(repeating: "0", count: 323) + "4940656458412465441765687928682213723651"
+        for number in [largest, "-" + largest, smallest, "1" + String(repeating: "0", count: 4_095)] {
+            guard case let .object(object) = try JSONReader.read(#"{"n":\#(number)}"#), case let .number(read)? = object["n"] else {
+                throw Unexpected()
+            }
+            #expect(read.text == number)
+        }
+        #expect(throws: JSONError.self) { try JSONReader.read(#"{"n":1\#(String(repeating: "0", count: 4_096))}"#) }
+    }
+
     @Test("a line of 100,000 keys is read in linear time, and a duplicate among them is still found")
     func manyKeys() throws {
         let keys = (0..<100_000).map { "\"k\($0)\":\($0)" }.joined(separator: ",")

@@ -142,6 +142,9 @@ public struct JSONReader {
         }
     }
 
+    /// The longest number read, in characters.
+    static let longestNumber = 4_096
+
     private mutating func number() throws(JSONError) -> JSONNumber {
         let start = offset
         if current == UInt8(ascii: "-") { offset += 1 }
@@ -157,7 +160,11 @@ public struct JSONReader {
             if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { offset += 1 }
             guard skipDigits() > 0 else { throw error("invalid number: digits expected in the exponent") }
         }
-        guard offset - start <= 64 else { throw JSONError(message: "number longer than 64 characters", offset: start) }
+        // Numbers are kept as their text, so any length is exact; the bound only keeps one number from filling a line. It
+        // is long enough for any number a client library writes, the full decimal expansion of a double included.
+        guard offset - start <= Self.longestNumber else {
+            throw JSONError(message: "number longer than \(Self.longestNumber) characters", offset: start)
+        }
         return JSONNumber(validated: String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<offset]), as: UTF8.self))
     }
 
