@@ -111,7 +111,7 @@ public enum Cluster {
 
     public static func status(_ address: PostgresAddress) throws -> Status {
         let log = PostgresLog(address: address, node: "")
-        let identity = try log.identity()
+        let (identity, format) = try log.headRow()
         let head = try log.head()
         let connection = try PostgresLog.connect(address, readOnlyAllowed: true)
         defer { PostgresLog.close(connection) }
@@ -141,10 +141,6 @@ public enum Cluster {
                 }
                 return Node(name: node, head: replica, lag: head.position > replica ? head.position - replica : 0, secondsAgo: age, problem: nil)
             }
-            guard
-                let format = try PostgresLog.wait(connection.query("SELECT format FROM reel_log", logger: PostgresLog.logger), seconds: 30)
-                    .rows.first?.decode(Int32.self)
-            else { throw LogOfRecordError.refused(log: address.description, reason: PostgresLog.noHeadRow) }
             return Status(log: address.description, identity: identity, format: format, head: head, nodes: nodes)
         } catch {
             throw PostgresLog.unavailable(error, address)

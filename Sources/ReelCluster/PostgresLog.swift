@@ -290,7 +290,10 @@ public final class PostgresLog: LogOfRecord, Sendable {
 
     // MARK: LogOfRecord
 
-    public func identity() throws -> String {
+    public func identity() throws -> String { try headRow().identity }
+
+    /// The log's identity and format, from its head row: a log of a format this code does not read is refused.
+    func headRow() throws -> (identity: String, format: Int32) {
         try withReader { connection in
             let rows = try query(connection, "SELECT to_regclass('reel_log') IS NOT NULL").rows
             guard try rows.first?.decode(Bool.self) == true else {
@@ -302,7 +305,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
             }
             let (format, identity) = try row.decode((Int32, UUID).self)
             if let refusal = Self.refusal(ofFormat: format) { throw LogOfRecordError.refused(log: name, reason: refusal) }
-            return identity.uuidString.lowercased()
+            return (identity.uuidString.lowercased(), format)
         }
     }
 

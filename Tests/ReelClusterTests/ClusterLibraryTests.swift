@@ -21,6 +21,21 @@ struct ClusterLibraryTests {
         return try MediaStore.open(at: path, options: options)
     }
 
+    /// A node's replica opened read-only, on its own: nothing follows the log or repairs the replica meanwhile.
+    static func replica(_ path: String) throws -> Store {
+        var options = StoreOptions()
+        options.readOnly = true
+        return try Store.open(at: path, options: options)
+    }
+
+    /// Saves the images `range` into scene 0 of `project` through `node`, one append each.
+    static func images(_ node: MediaStore, _ project: UUID, _ range: Range<Int>) async throws {
+        for index in range {
+            try await node.append(
+                .sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 0, imageIndex: index, imageURL: "https://cdn.example/\(index).png")))
+        }
+    }
+
     @Test("appends, queries, subscriptions and rules across two nodes, chosen at open")
     func twoNodes() async throws {
         let postgres = try PostgresServer()
@@ -204,15 +219,9 @@ struct ClusterLibraryTests {
         let node = try Self.node(path, postgres)
         let project = UUID()
         try await node.append(.projectCreated(ProjectCreated(projectID: project, title: "Audit")))
-        for index in 0..<10 {
-            try await node.append(
-                .sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 0, imageIndex: index, imageURL: "https://cdn.example/\(index).png")))
-        }
+        try await Self.images(node, project, 0..<10)
         try node.close()
-        // Read-only, the replica on its own: nothing follows the log or repairs the replica meanwhile.
-        var options = StoreOptions()
-        options.readOnly = true
-        let replica = try Store.open(at: path, options: options)
+        let replica = try Self.replica(path)
         defer { try? replica.close() }
         let log = Cluster.log(address, store: path)
         #expect(try log.audit(against: replica).isEmpty)
@@ -238,19 +247,13 @@ struct ClusterLibraryTests {
         _ = try Cluster.initialize(address)
         let (a, b) = (Self.temporaryStore(), Self.temporaryStore())
         defer { for path in [a, b] { try? FileManager.default.removeItem(atPath: path) } }
-        func images(_ node: MediaStore, _ project: UUID, _ range: Range<Int>) async throws {
-            for index in range {
-                try await node.append(
-                    .sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 0, imageIndex: index, imageURL: "https://cdn.example/\(index).png")))
-            }
-        }
         let project = UUID()
         let first = try Self.node(a, postgres)
         try await first.append(.projectCreated(ProjectCreated(projectID: project, title: "Rewritten")))
-        try await images(first, project, 0..<10)
+        try await Self.images(first, project, 0..<10)
         try first.close()
         let second = try Self.node(b, postgres)
-        try await images(second, project, 10..<20)
+        try await Self.images(second, project, 10..<20)
         try second.close()
         // Position `at` rewritten in PostgreSQL with another URL and the hash the chain gives it after the log's event
         // before: the row chains from the one before it, and the rows after it (and the head row) no longer agree.
@@ -267,9 +270,7 @@ struct ClusterLibraryTests {
                 "UPDATE reel_events SET data = decode('\(Envelope.hex(payload))', 'hex'), hash = decode('\(Envelope.hex(hash))', 'hex') WHERE position = \(at)")
         }
         func replicaEvents(_ path: String) throws -> [RecordedEvent] {
-            var options = StoreOptions()
-            options.readOnly = true
-            let store = try Store.open(at: path, options: options)
+            let store = try Self.replica(path)
             defer { try? store.close() }
             return try store.events(from: 1, limit: 100)
         }
@@ -339,9 +340,7 @@ struct ClusterLibraryTests {
                 "\(error)".contains("position 2 (type project.archived") && "\(error)".contains("cannot be taken in")
             }
         }
-        var options = StoreOptions()
-        options.readOnly = true
-        let replica = try Store.open(at: a, options: options)
+        let replica = try Self.replica(a)
         defer { try? replica.close() }
         #expect(try replica.head() == 1)
         #expect(try replica.verify().isEmpty)
@@ -356,18 +355,12 @@ struct ClusterLibraryTests {
         let (a, b) = (Self.temporaryStore(), Self.temporaryStore())
         defer { for path in [a, b] { try? FileManager.default.removeItem(atPath: path) } }
         let project = UUID()
-        func images(_ node: MediaStore, _ range: Range<Int>) async throws {
-            for index in range {
-                try await node.append(
-                    .sceneImageSaved(SceneImageSaved(projectID: project, sceneIndex: 0, imageIndex: index, imageURL: "https://cdn.example/\(index).png")))
-            }
-        }
         let first = try Self.node(a, postgres)
         try await first.append(.projectCreated(ProjectCreated(projectID: project, title: "Rules")))
-        try await images(first, 0..<5)
+        try await Self.images(first, project, 0..<5)
         try first.close()
         let second = try Self.node(b, postgres)
-        try await images(second, 5..<10)
+        try await Self.images(second, project, 5..<10)
         try second.close()
         let log = Cluster.log(address, store: a)
         // The rows from position 7 on rewritten by `change`, each hash made again after the one before, the head row too:
@@ -393,8 +386,6 @@ struct ClusterLibraryTests {
                 hash: event.hash)
         }
         let original = try (UInt64(7)...11).map { try #require(try log.event(at: $0)) }
-        var options = StoreOptions()
-        options.readOnly = true
         for (change, rule) in [
             ({ (event: ExportedEvent) in with(event, version: event.version + 1) }, "version 8 of stream"),
             ({ (event: ExportedEvent) in with(event, recordedAt: event.recordedAtMilliseconds - 86_400_000) }, "recorded_at goes backwards"),
@@ -405,7 +396,7 @@ struct ClusterLibraryTests {
             } throws: { error in
                 "\(error)".contains("refused: its event at position 7") && "\(error)".contains(rule) && "\(error)".contains("is kept")
             }
-            let replica = try Store.open(at: a, options: options)
+            let replica = try Self.replica(a)
             #expect(try replica.head() == 6)
             #expect(try replica.verify().isEmpty)
             try replica.close()
