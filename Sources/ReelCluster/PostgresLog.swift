@@ -309,7 +309,7 @@ public final class PostgresLog: LogOfRecord, Sendable {
         }
     }
 
-    public func beginGroup(limit: Int, locked: () throws -> UInt64) throws -> (head: LogHead, events: [ExportedEvent]) {
+    public func beginGroup(limit: Int, locked: @escaping @Sendable () throws -> UInt64) throws -> (head: LogHead, events: [ExportedEvent]) {
         try writer.withLock { connection in
             var attempts = 0
             // Whether the lock was held and `locked` told: from then on a failure ends the group.
@@ -318,6 +318,9 @@ public final class PostgresLog: LogOfRecord, Sendable {
             var reused = false
             while true {
                 attempts += 1
+                // Closed when the attempt ends in failure: the lock's answer may still come (after a timeout here),
+                // and `locked` is not called then.
+                let open = Locked(true)
                 do {
                     // A connection the server closed is replaced before it is used: a query written to a closed
                     // channel is never answered, and would wait for its whole timeout.
@@ -328,51 +331,58 @@ public final class PostgresLog: LogOfRecord, Sendable {
                     reused = connection != nil
                     let current = try connection ?? Self.connect(address)
                     connection = current
-                    // Sent together: the connection's event loop sends the second once the first is answered.
+                    // Sent together: the connection's event loop sends each once the one before is answered. Once the
+                    // lock is held, the event loop asks the replica's head and sends the read right away, with no
+                    // round trip through this thread between. Its snapshot is taken under the lock (read committed),
+                    // so it sees every commit up to the head: the events the replica lacks and, for the checks below,
+                    // the event the head row names and the one before it.
                     let begin = current.query("BEGIN", logger: Self.logger)
                     let locking = current.query("SELECT head_position, head_hash FROM reel_log FOR UPDATE", logger: Self.logger)
-                    // Then, in statements of their own (their snapshots taken once the lock is held, so that they see
-                    // the event the last holder committed), the event the head row names and the hash before it: a
-                    // group is never appended after a head the log does not hold (a row deleted, the table emptied),
-                    // which would leave a gap, nor after an event altered in the log.
-                    let holding = current.query(
-                        """
-                        SELECT e.position, e.stream, e.version, e.id, e.type, e.recorded_at, e.data, e.metadata, e.hash
-                        FROM reel_log l JOIN reel_events e ON e.position = l.head_position
-                        """, logger: Self.logger)
-                    let preceding = current.query(
-                        "SELECT e.hash FROM reel_log l JOIN reel_events e ON e.position = l.head_position - 1", logger: Self.logger)
+                    let reading = locking.flatMap { _ in
+                        do {
+                            let local = try open.withLock { open in
+                                guard open else { throw LogOfRecordError.unavailable(log: self.name, reason: "the group was given up") }
+                                return try locked()
+                            }
+                            return current.query(Self.lockedQuery(after: local, limit: limit), logger: Self.logger).map { (local, $0) }
+                        } catch {
+                            return current.eventLoop.makeFailedFuture(error)
+                        }
+                    }
                     _ = try Self.wait(begin, seconds: statementSeconds)
                     guard let row = try Self.wait(locking, seconds: statementSeconds).rows.first else {
                         throw LogOfRecordError.refused(log: name, reason: Self.noHeadRow)
                     }
                     let (position, hash) = try row.decode((Int64, ByteBuffer).self)
                     let head = LogHead(position: try Self.natural(position, "reel_log.head_position"), hash: Array(hash.readableBytesView))
-                    let logged = try Self.wait(holding, seconds: statementSeconds).rows.first.map(Self.event)
-                    let before = try Self.wait(preceding, seconds: statementSeconds).rows.first?.decode(ByteBuffer.self)
+                    held = true
+                    let (local, result) = try Self.wait(reading, seconds: statementSeconds)
+                    let rows = try result.rows.map(Self.event)
+                    // A group is never appended after a head the log does not hold (a row deleted, the table emptied),
+                    // which would leave a gap, nor after an event altered in the log.
                     if head.position > 0 {
+                        let logged = rows.last { $0.position == head.position }
                         guard let logged, logged.hash == head.hash else {
                             throw DamagedRow(
                                 description: logged == nil
                                     ? "its head row says it holds position \(head.position), and it has no event there"
                                     : "its head row gives its event at position \(head.position) another hash than the event has")
                         }
-                        let previous = head.position == 1 ? LogHead.empty.hash : before.map { Array($0.readableBytesView) }
+                        let previous = head.position == 1 ? LogHead.empty.hash : rows.last { $0.position == head.position - 1 }?.hash
                         if let previous, logged.expectedHash(after: previous) != logged.hash {
                             throw DamagedRow(
                                 description: "its event at position \(head.position) (stream \(logged.stream)) does not give its own hash: "
                                     + "the log's record was altered")
                         }
                     }
-                    // Read committed: this statement's snapshot is taken under the lock, so it sees every commit up
-                    // to the head.
-                    held = true
-                    let local = try locked()
                     guard limit > 0, local < head.position else { return (head, []) }
-                    let events = try query(current, Self.eventsQuery(after: local, limit: limit)).rows.map(Self.event)
+                    let (first, last) = Self.lockedRange(after: local, limit: limit)
+                    var events = rows.filter { $0.position >= first && $0.position <= last }
+                    if zip(events, events.dropFirst()).contains(where: { $0.position >= $1.position }) { events.sort { $0.position < $1.position } }
                     try Self.check(events, head: head)
                     return (head, events)
                 } catch {
+                    open.withLock { $0 = false }
                     // The connection goes, and with it the transaction and the lock.
                     PostgresLog.close(connection)
                     connection = nil
@@ -421,6 +431,30 @@ public final class PostgresLog: LogOfRecord, Sendable {
         let index = Int(head.position - first.position)
         guard index < events.count, events[index].position == head.position, events[index].hash != head.hash else { return }
         throw DamagedRow(description: "its head row gives its event at position \(head.position) another hash than the event has")
+    }
+
+    /// The positions a group's read under the lock returns as events: up to `limit` after `position`.
+    static func lockedRange(after position: UInt64, limit: Int) -> (first: UInt64, last: UInt64) {
+        let first = min(position, UInt64(Int64.max) - 1) + 1
+        return (first, min(first + UInt64(max(limit, 0)), UInt64(Int64.max)) - 1)
+    }
+
+    /// What a group reads once it holds the lock, in one statement: up to `limit` events after `position` (no further
+    /// than the head), and the event the head row names with the one before it, when they are not among them.
+    static func lockedQuery(after position: UInt64, limit: Int) -> PostgresQuery {
+        let (first, last) = lockedRange(after: position, limit: limit)
+        let (low, high) = (Int64(first), Int64(last))
+        return """
+            SELECT * FROM (
+                SELECT position, stream, version, id, type, recorded_at, data, metadata, hash FROM reel_events
+                WHERE position >= \(low) AND position <= \(high) AND position <= (SELECT head_position FROM reel_log)
+                ORDER BY position LIMIT \(Int64(max(limit, 0)))
+            ) AS lacking
+            UNION ALL
+            SELECT position, stream, version, id, type, recorded_at, data, metadata, hash FROM reel_events
+            WHERE position >= (SELECT head_position FROM reel_log) - 1 AND position <= (SELECT head_position FROM reel_log)
+                AND NOT (position >= \(low) AND position <= \(high))
+            """
     }
 
     /// Rows after `position`; `throughHead`, only those up to the head row's position: a row past it is no event of

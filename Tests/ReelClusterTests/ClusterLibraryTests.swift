@@ -409,6 +409,55 @@ struct ClusterLibraryTests {
         try node.close()
     }
 
+    @Test("the read that follows the lock: from any replica head, at most the limit, never past the head, and the head's event checked even when it is not among the events returned")
+    func readUnderTheLock() async throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let address = try PostgresAddress(postgres.url)
+        _ = try Cluster.initialize(address)
+        let path = Self.temporaryStore()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let project = UUID()
+        let node = try Self.node(path, postgres)
+        try await node.append(.projectCreated(ProjectCreated(projectID: project, title: "Lock")))
+        try await Self.images(node, project, 0..<29)
+        let recorded = try node.store.events(from: 1, limit: 100).map(ExportedEvent.init)
+        try node.close()
+        let head = try #require(recorded.last)
+        #expect(head.position == 30)
+        let log = Cluster.log(address, store: path)
+        for local in [UInt64(0), 1, 5, 20, 28, 29, 30, 31, 1_000] {
+            for limit in [0, 1, 2, 10, 100] {
+                let (locked, events) = try log.beginGroup(limit: limit) { local }
+                log.abandonGroup()
+                #expect(locked == LogHead(position: head.position, hash: head.hash))
+                let expected = limit == 0 ? [] : Array(recorded.filter { $0.position > local }.prefix(limit))
+                #expect(events == expected, "from \(local), at most \(limit)")
+            }
+        }
+        // The event before the head altered: refused, whatever the replica's head, also when the read's events end
+        // far before the head.
+        _ = try postgres.sql("UPDATE reel_events SET hash = decode('\(Envelope.hex([UInt8](repeating: 7, count: 32)))', 'hex') WHERE position = 29")
+        for local in [UInt64(0), 10, 30] {
+            #expect {
+                _ = try log.beginGroup(limit: 5) { local }
+            } throws: { error in
+                "\(error)".contains("position 30") && "\(error)".contains("does not give its own hash")
+            }
+        }
+        // The head's own event gone: refused as a head the log does not hold.
+        _ = try postgres.sql("DELETE FROM reel_events WHERE position = 30")
+        #expect {
+            _ = try log.beginGroup(limit: 5) { 0 }
+        } throws: { error in
+            "\(error)".contains("its head row says it holds position 30, and it has no event there")
+        }
+        let replica = try Self.replica(path)
+        #expect(try replica.head() == 30)
+        #expect(try replica.verify().isEmpty)
+        try replica.close()
+    }
+
     @Test("event metadata through the log's column: every string back exactly, also as earlier versions wrote it")
     func metadataColumn() throws {
         let seed = ProcessInfo.processInfo.environment["REEL_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1 ... .max)
