@@ -44,9 +44,10 @@ public protocol LogOfRecord: AnyObject, Sendable {
 
     /// Takes the log's write lock until ``commitGroup(_:)`` or ``abandonGroup()``, and returns its head with up to
     /// `limit` events after the position `locked` returns, as the lock sees them: what the replica lacks, read on the
-    /// group's own connection. `locked` is called once the lock is held, and tells the replica's head then; it may be
-    /// called on another thread while this call waits (so that the read follows the lock with no round trip through
-    /// the caller's thread), and must not block.
+    /// group's own connection. `locked` is called once the lock is held, and tells the replica's head then (a head
+    /// older than the replica's only makes the read return events the replica holds, which the store skips). It may
+    /// be called on another thread while this call waits — the log's event loop, so that the read follows the lock
+    /// with no round trip through the caller's thread — and must return at once, never waiting for a lock.
     func beginGroup(limit: Int, locked: @escaping @Sendable () throws -> UInt64) throws -> (head: LogHead, events: [ExportedEvent])
 
     /// Up to `limit` events after `position`, in order, every one committed (inside a group: as the lock sees them).

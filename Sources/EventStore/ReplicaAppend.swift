@@ -46,10 +46,15 @@ extension GroupAppend {
                 throw error
             } catch {}
             do {
+                // The replica's head now, for when it cannot be read without waiting once the lock is held: the read
+                // under the lock then starts from here, and what the follower took in meanwhile is read again and
+                // skipped.
+                let before = try environment.read { try layout.head($0).position }
                 let (head, events) = try replica.log.beginGroup(limit: Self.replicaChunk) {
-                    // From here the writer takes in what the log holds, and the follower stands aside.
+                    // From here the writer takes in what the log holds, and the follower stands aside. This runs on
+                    // the log's event loop, which must never wait.
                     replica.locked.withLock { $0 = true }
-                    return try environment.read { try layout.head($0).position }
+                    return try environment.readIfReady { try layout.head($0).position } ?? before
                 }
                 return LockedLog(head: head, events: events)
             } catch {

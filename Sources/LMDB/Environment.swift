@@ -431,6 +431,22 @@ public final class Environment: @unchecked Sendable {
         return try body(txn)
     }
 
+    /// Runs `body` in a read transaction as ``read(_:)`` does, or returns `nil` at once when that would first wait:
+    /// while this process resizes the map (which waits for every reader), or when another process resized it (adopting
+    /// the size waits too), or when every reader slot is taken. For a thread that must never block, such as an event
+    /// loop's: the caller falls back to what it knew before.
+    public func readIfReady<R>(_ body: (borrowing Transaction) throws -> R) throws -> R? {
+        guard gate.tryEnterShared() else { return nil }
+        defer { gate.leaveShared() }
+        if isClosed { throw closedError("read") }
+        var txn: OpaquePointer?
+        let rc = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+        if rc == MDB_MAP_RESIZED || rc == MDB_READERS_FULL { return nil }
+        guard rc == 0, let txn else { throw LMDBError(code: rc, operation: "mdb_txn_begin") }
+        defer { mdb_txn_abort(txn) }
+        return try body(Transaction(handle: txn, ledger: nil, map: currentMap))
+    }
+
     /// Renews `kept`, a reset read transaction, or begins a new one when there is none or it cannot be renewed (the
     /// map was resized by another process: the new one adopts the size).
     private func beginRead(renewing kept: OpaquePointer?) throws -> Transaction {

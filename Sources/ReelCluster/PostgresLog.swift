@@ -338,7 +338,9 @@ public final class PostgresLog: LogOfRecord, Sendable {
                     // the event the head row names and the one before it.
                     let begin = current.query("BEGIN", logger: Self.logger)
                     let locking = current.query("SELECT head_position, head_hash FROM reel_log FOR UPDATE", logger: Self.logger)
-                    let reading = locking.flatMap { _ in
+                    let reading = locking.flatMap { answer -> EventLoopFuture<(UInt64, PostgresQueryResult)?> in
+                        // No head row: refused below, and `locked` is not told of a lock.
+                        guard answer.rows.first != nil else { return current.eventLoop.makeSucceededFuture(nil) }
                         do {
                             let local = try open.withLock { open in
                                 guard open else { throw LogOfRecordError.unavailable(log: self.name, reason: "the group was given up") }
@@ -356,7 +358,9 @@ public final class PostgresLog: LogOfRecord, Sendable {
                     let (position, hash) = try row.decode((Int64, ByteBuffer).self)
                     let head = LogHead(position: try Self.natural(position, "reel_log.head_position"), hash: Array(hash.readableBytesView))
                     held = true
-                    let (local, result) = try Self.wait(reading, seconds: statementSeconds)
+                    guard let (local, result) = try Self.wait(reading, seconds: statementSeconds) else {
+                        throw LogOfRecordError.refused(log: name, reason: Self.noHeadRow)
+                    }
                     let rows = try result.rows.map(Self.event)
                     // A group is never appended after a head the log does not hold (a row deleted, the table emptied),
                     // which would leave a gap, nor after an event altered in the log.

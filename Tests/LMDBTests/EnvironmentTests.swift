@@ -183,7 +183,7 @@ struct EnvironmentTests {
         #expect(try environment.read { try $0.statistics(database).entries } == 10_000)
     }
 
-    @Test("kept read transactions see each later commit, survive the map grown by this process and by another, and close")
+    @Test("kept read transactions see each later commit, survive the map grown by this process and by another, and close; a read that must not wait returns nothing rather than adopt another process's map size")
     func keptReadTransactions() async throws {
         let path = try temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -220,8 +220,12 @@ struct EnvironmentTests {
                 }
             }
         }
+        // A read that must not wait does not adopt the size: it says so, and a read that may wait adopts it.
+        @Sendable func countIfReady() throws -> Int? { try environment.readIfReady { try $0.statistics(database).entries } }
+        #expect(try countIfReady() == nil)
         #expect(try count() == 30_005)
         #expect(environment.info().mapSize > sizeBefore)
+        #expect(try countIfReady() == 30_005)
 
         // More readers at once than are kept: every one works, and the surplus is released.
         let counts = Locked([Int]())
@@ -234,6 +238,7 @@ struct EnvironmentTests {
         // environment fail cleanly.
         environment.close()
         #expect(throws: EnvironmentClosed.self) { try count() }
+        #expect(throws: EnvironmentClosed.self) { try countIfReady() }
         let reopened = try Environment(path: path)
         let again = try reopened.openDatabases { try $0.openDatabase("d") }
         #expect(try reopened.read { try $0.statistics(again).entries } == 30_005)

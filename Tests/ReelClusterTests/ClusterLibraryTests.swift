@@ -409,7 +409,7 @@ struct ClusterLibraryTests {
         try node.close()
     }
 
-    @Test("the read that follows the lock: from any replica head, at most the limit, never past the head, and the head's event checked even when it is not among the events returned")
+    @Test("the read that follows the lock: from any replica head, at most the limit, never past the head (also one set back), the replica's failure its own, and the head's event checked even when it is not among the events returned")
     func readUnderTheLock() async throws {
         let postgres = try PostgresServer()
         defer { postgres.stop() }
@@ -434,6 +434,22 @@ struct ClusterLibraryTests {
                 let expected = limit == 0 ? [] : Array(recorded.filter { $0.position > local }.prefix(limit))
                 #expect(events == expected, "from \(local), at most \(limit)")
             }
+        }
+        // A head row set back (rows past it left behind): nothing past the head is read as the log's.
+        func setHead(_ position: UInt64) throws {
+            let hash = recorded[Int(position) - 1].hash
+            _ = try postgres.sql("UPDATE reel_log SET head_position = \(position), head_hash = decode('\(Envelope.hex(hash))', 'hex')")
+        }
+        try setHead(25)
+        let (setBack, below) = try log.beginGroup(limit: 100) { 20 }
+        log.abandonGroup()
+        #expect(setBack.position == 25)
+        #expect(below.map(\.position) == Array(21...25))
+        try setHead(30)
+        // The replica's own failure, told when the lock is held, is its own: not the log's.
+        struct ReplicaFailure: Error {}
+        #expect(throws: ReplicaFailure.self) {
+            _ = try log.beginGroup(limit: 5) { throw ReplicaFailure() }
         }
         // The event before the head altered: refused, whatever the replica's head, also when the read's events end
         // far before the head.
