@@ -343,10 +343,13 @@ public final class PostgresLog: LogOfRecord, Sendable {
                         guard answer.rows.first != nil else { return current.eventLoop.makeSucceededFuture(nil) }
                         do {
                             let local = try open.withLock { open in
-                                guard open else { throw LogOfRecordError.unavailable(log: self.name, reason: "the group was given up") }
+                                guard open else {
+                                    throw LogOfRecordError.unavailable(log: self.name, reason: "the group was given up")
+                                }
                                 return try locked()
                             }
-                            return current.query(Self.lockedQuery(after: local, limit: limit), logger: Self.logger).map { (local, $0) }
+                            let query = Self.lockedQuery(after: local, limit: limit)
+                            return current.query(query, logger: Self.logger).map { (local, $0) }
                         } catch {
                             return current.eventLoop.makeFailedFuture(error)
                         }
@@ -382,7 +385,9 @@ public final class PostgresLog: LogOfRecord, Sendable {
                     guard limit > 0, local < head.position else { return (head, []) }
                     let (first, last) = Self.lockedRange(after: local, limit: limit)
                     var events = rows.filter { $0.position >= first && $0.position <= last }
-                    if zip(events, events.dropFirst()).contains(where: { $0.position >= $1.position }) { events.sort { $0.position < $1.position } }
+                    if zip(events, events.dropFirst()).contains(where: { $0.position >= $1.position }) {
+                        events.sort { $0.position < $1.position }
+                    }
                     try Self.check(events, head: head)
                     return (head, events)
                 } catch {
