@@ -40,16 +40,17 @@ extension GroupAppend {
             // A replica that does not follow the log is repaired under the lock. A log that cannot be reached fails the
             // group now: trying again on the lock's connection would only make the caller wait as long once more. While
             // the follower reads the log, the writer does not wait for it: what is left is taken in under the lock.
+            // The replica's head after it, for when it cannot be read without waiting once the lock is held: the
+            // read under the lock then starts from here, and what the follower took in meanwhile is read again and
+            // skipped.
+            var caughtUp: UInt64?
             do {
-                _ = try catchUp(from: replica.log, environment, through: nil, path: replica.path, unlessBusy: true)
+                caughtUp = try catchUp(from: replica.log, environment, through: nil, path: replica.path, unlessBusy: true)
             } catch let error as LogOfRecordError where !(error.isDivergence) {
                 throw error
             } catch {}
             do {
-                // The replica's head now, for when it cannot be read without waiting once the lock is held: the read
-                // under the lock then starts from here, and what the follower took in meanwhile is read again and
-                // skipped.
-                let before = try environment.read { try layout.head($0).position }
+                let before = try caughtUp ?? environment.read { try layout.head($0).position }
                 let (head, events) = try replica.log.beginGroup(limit: Self.replicaChunk) {
                     // From here the writer takes in what the log holds, and the follower stands aside. This runs on
                     // the log's event loop, which must never wait.
